@@ -1,0 +1,176 @@
+// Package grpcserver is the gRPC server every genailab service runs: a listener, the
+// standard health service, server reflection, bearer-token auth, panic recovery and
+// request logging, and a graceful shutdown bound to a context.
+package grpcserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/genailab/genailab/pkg/auth"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the listen address, e.g. "127.0.0.1:50051"; port 0 picks a free port.
+	Addr string
+	// AddrFile, when set, receives the bound address once the server listens (written
+	// atomically), so that a launcher can start services on ephemeral ports.
+	AddrFile string
+	// Token, when set, is required as a bearer token on every call except health checks.
+	Token string
+	// TLS, when set, serves TLS (with client certificates when its ClientAuth says so).
+	TLS *tls.Config
+	// AllowInsecureRemote allows a non-loopback address without token or TLS.
+	AllowInsecureRemote bool
+	// ShutdownGrace bounds the graceful stop; streams still open then are cut. Default 5 s.
+	ShutdownGrace time.Duration
+	// Logger receives request and lifecycle logs.
+	Logger *slog.Logger
+	// ServerOptions are appended to the server's options.
+	ServerOptions []grpc.ServerOption
+}
+
+// ErrInsecureRemote is returned for a non-loopback address without any authentication.
+var ErrInsecureRemote = errors.New("refusing to serve on a non-loopback address without a token or TLS (set a token, configure TLS, or allow insecure remote access explicitly)")
+
+// Server is a listening gRPC server. Register services on GRPC() before Serve.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	lis    net.Listener
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// Listen opens the listener and builds the server.
+func Listen(opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 5 * time.Second
+	}
+	if !IsLoopback(opts.Addr) && opts.Token == "" && opts.TLS == nil && !opts.AllowInsecureRemote {
+		return nil, fmt.Errorf("listen %s: %w", opts.Addr, ErrInsecureRemote)
+	}
+	lis, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
+	}
+	guard := auth.NewGuard(opts.Token, log)
+	so := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), guard.UnaryInterceptor()),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.StreamInterceptor()),
+	}
+	if opts.TLS != nil {
+		so = append(so, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	so = append(so, opts.ServerOptions...)
+	s := &Server{opts: opts, log: log, lis: lis, grpc: grpc.NewServer(so...), health: health.NewServer()}
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	if opts.AddrFile != "" {
+		if err := writeAtomic(opts.AddrFile, []byte(s.Addr())); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("write address file: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// GRPC returns the server to register services on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Addr returns the bound address ("127.0.0.1:50051").
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// SetServing marks service (full name, e.g. "genailab.llm.v1.LLMService"; "" for the whole
+// server) as SERVING or NOT_SERVING in the health service.
+func (s *Server) SetServing(service string, serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus(service, st)
+}
+
+// Serve marks every registered service SERVING and serves until ctx is done, then stops
+// gracefully (bounded by ShutdownGrace). It returns nil after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context) error {
+	for name := range s.grpc.GetServiceInfo() {
+		s.SetServing(name, true)
+	}
+	s.SetServing("", true)
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(s.lis) }()
+	s.log.Info("gRPC server listening", "addr", s.Addr(), "auth", s.opts.Token != "", "tls", s.opts.TLS != nil)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve gRPC: %w", err)
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.opts.ShutdownGrace):
+		s.log.Warn("graceful stop timed out; closing remaining streams", "grace", s.opts.ShutdownGrace)
+		s.grpc.Stop()
+		<-done
+	}
+	if s.opts.AddrFile != "" {
+		_ = os.Remove(s.opts.AddrFile)
+	}
+	s.log.Info("gRPC server stopped")
+	return nil
+}
+
+// Close stops the server at once (for tests and start-up failures).
+func (s *Server) Close() { s.grpc.Stop(); _ = s.lis.Close() }
+
+// IsLoopback reports whether a listen address binds only loopback interfaces.
+// An empty host ("" or ":8080") binds every interface, so it is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
