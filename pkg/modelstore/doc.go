@@ -1,0 +1,18 @@
+// Package modelstore keeps the models of one type (llm or diffusion) on the
+// local disk and downloads them.
+//
+// Layout under the data directory:
+//
+//	models/<type>/<id>/model.json    the metadata record, written atomically
+//	models/<type>/<id>/<file>        the model files (one, several shards, or
+//	                                 the named parts of a diffusion model)
+//	models/<type>/<id>/<file>.partial       an interrupted download
+//	models/<type>/<id>/<file>.partial.json  its resume validators
+//
+// A model exists once its record exists; List, Get, Delete, Verify and
+// StorageUsage read the disk on every call, so they never serve a stale cache.
+// Downloads resume with HTTP Range and If-Range requests, check sha256 sums,
+// check free disk space first, and make final files appear only by an atomic
+// rename. Each engine service owns one Store for its type, so two processes
+// never write the same directory.
+package modelstore

@@ -1,0 +1,247 @@
+package modelstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Request asks for one model.
+type Request struct {
+	ID       string // optional; derived from Name, else from the main file name
+	Name     string // display name; the id when empty
+	PresetID string // the preset it comes from, recorded
+	Parts    []Part // one for an llm; the named parts of a diffusion model
+	// Token is sent as "Authorization: Bearer" to the sources of this request
+	// (gated Hugging Face repos). It is never logged nor stored.
+	Token string
+}
+
+// Download fetches every file of a model one after another, with one
+// aggregate progress, and stores its record. Files already complete in the
+// model's directory with the right checksum (or, without one, the size the
+// server reports) are reused; a .partial file is resumed. When ctx is
+// canceled (or CancelDownload is called) the download stops and leaves only
+// resumable .partial files and completed parts.
+func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFunc) (rec *Record, err error) {
+	jobs, id, err := s.plan(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	op := &operation{download: true, cancel: cancel, done: make(chan struct{})}
+	if err := s.acquire(id, op); err != nil {
+		return nil, err
+	}
+	defer s.release(id, op)
+
+	dir := filepath.Join(s.root, id)
+	if _, err := os.Stat(filepath.Join(dir, recordName)); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrAlreadyExists, id)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(dir) // only succeeds when nothing resumable is left
+			if ctx.Err() != nil && !errors.Is(err, ErrCanceled) {
+				err = fmt.Errorf("%w: %w", ErrCanceled, err)
+			}
+			s.log.Warn("model download failed", "id", id, "err", err)
+		}
+	}()
+	s.log.Info("model download started", "id", id, "type", s.typ, "files", len(jobs))
+
+	total, err := s.prepare(ctx, dir, jobs, req.Token)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", id, err)
+	}
+	tr := newProgressTracker(onProgress, s.now, s.interval, id, len(jobs), len(req.Parts), total)
+	files := make([]FileRecord, 0, len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		tr.startFile(i+1, j.part, j.component, j.name)
+		if j.reused != nil {
+			s.log.Info("reusing file already present", "id", id, "file", j.name)
+			files = append(files, *j.reused)
+			tr.completeFile(j.reused.Size)
+			continue
+		}
+		fr, err := s.fetchFile(ctx, dir, j, req.Token, tr)
+		if err != nil {
+			return nil, fmt.Errorf("download %s (%s %s): %w", id, j.component, j.name, err)
+		}
+		tr.completeFile(fr.Size)
+		files = append(files, fr)
+	}
+
+	name := req.Name
+	if name == "" {
+		name = id
+	}
+	rec = &Record{ID: id, Name: name, Type: s.typ, Files: files, DownloadedAt: s.now().UTC(), PresetID: req.PresetID}
+	if m := rec.MainFile(); m != nil {
+		rec.SourceURL = m.URL
+		if strings.HasSuffix(strings.ToLower(m.Name), ".gguf") {
+			info, gerr := ReadGGUFInfo(filepath.Join(dir, m.Name))
+			if gerr != nil {
+				s.log.Warn("no GGUF metadata", "id", id, "err", gerr)
+				rec.GGUFError = gerr.Error()
+			}
+			rec.GGUF = info
+		}
+	}
+	if err := writeJSONAtomic(filepath.Join(dir, recordName), rec); err != nil {
+		return nil, fmt.Errorf("write record of %s: %w", id, err)
+	}
+	s.log.Info("model downloaded", "id", id, "type", s.typ, "bytes", rec.Size())
+	tr.finish(rec)
+	return rec, nil
+}
+
+// plan validates a request and lists the files to fetch.
+func (s *Store) plan(req Request) ([]fileJob, string, error) {
+	comps := make([]string, len(req.Parts))
+	var jobs []fileJob
+	for i, p := range req.Parts {
+		js, err := s.resolve(p)
+		if err != nil {
+			return nil, "", err
+		}
+		for k := range js {
+			js[k].part = i
+		}
+		comps[i] = js[0].component
+		jobs = append(jobs, js...)
+	}
+	if err := validateComponents(s.typ, comps); err != nil {
+		return nil, "", err
+	}
+	names := map[string]bool{}
+	for _, j := range jobs {
+		if names[j.name] {
+			return nil, "", fmt.Errorf("%w: two parts use the file name %q", ErrInvalidArgument, j.name)
+		}
+		names[j.name] = true
+	}
+	id := req.ID
+	if id != "" {
+		if err := ValidateID(id); err != nil {
+			return nil, "", err
+		}
+		return jobs, id, nil
+	}
+	base := req.Name
+	if base == "" {
+		for _, j := range jobs {
+			if j.component == ComponentModel || j.component == ComponentDiffusionModel {
+				base = j.name
+				break
+			}
+		}
+	}
+	id, err := DeriveID(base)
+	if err != nil {
+		return nil, "", err
+	}
+	return jobs, id, nil
+}
+
+// prepare finds reusable files, asks the sources for sizes, and checks that
+// the rest fits on the disk. It returns the total size of the model as far
+// as known.
+func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token string) (int64, error) {
+	var need uint64
+	var total int64
+	for i := range jobs {
+		j := &jobs[i]
+		final := filepath.Join(dir, j.name)
+		fi, statErr := os.Stat(final)
+		present := statErr == nil && fi.Mode().IsRegular()
+		if present && j.sha256 != "" {
+			sum, size, err := HashFile(ctx, final)
+			if err != nil {
+				return 0, err
+			}
+			if sum == j.sha256 {
+				j.reused = &FileRecord{Component: j.component, Name: j.name, Size: size, SHA256: sum, URL: redactURL(j.url)}
+				total += size
+				continue
+			}
+		}
+		info, err := s.head(ctx, j, token)
+		if err != nil {
+			return 0, err
+		}
+		j.size = info.size
+		if present && j.sha256 == "" && info.size >= 0 && fi.Size() == info.size {
+			sum, size, err := HashFile(ctx, final)
+			if err != nil {
+				return 0, err
+			}
+			j.reused = &FileRecord{Component: j.component, Name: j.name, Size: size, SHA256: sum, URL: redactURL(j.url)}
+			total += size
+			continue
+		}
+		if present {
+			s.log.Info("replacing a file that does not match its source", "file", j.name)
+			if err := os.Remove(final); err != nil {
+				return 0, fmt.Errorf("remove stale %s: %w", j.name, err)
+			}
+		}
+		if info.size < 0 {
+			continue // counted once the GET tells the size
+		}
+		total += info.size
+		var have int64
+		if pi, err := os.Stat(final + partialSuffix); err == nil {
+			have = pi.Size()
+		}
+		if info.size > have {
+			need += uint64(info.size - have)
+		}
+	}
+	if err := s.checkSpace(dir, need); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+// CancelDownload stops the download of a model and waits until it has
+// stopped. It returns ErrNoDownload when none runs for id.
+func (s *Store) CancelDownload(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	op, ok := s.busy[id]
+	s.mu.Unlock()
+	if !ok || !op.download {
+		return fmt.Errorf("%w: %s", ErrNoDownload, id)
+	}
+	op.cancel()
+	select {
+	case <-op.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ActiveDownloads lists the ids being downloaded.
+func (s *Store) ActiveDownloads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, op := range s.busy {
+		if op.download {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,357 @@
+package modelstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// partialMeta is stored next to a .partial file: what an If-Range request
+// needs to resume it safely.
+type partialMeta struct {
+	URL          string `json:"url"` // without query string
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	Size         int64  `json:"size"` // -1 when unknown
+}
+
+// remoteInfo is what a HEAD request tells about a file.
+type remoteInfo struct {
+	size int64 // -1 when unknown
+}
+
+func (s *Store) tokenFor(job *fileJob, token string) string {
+	if token != "" {
+		return token
+	}
+	if job.hfHost {
+		return s.hfToken
+	}
+	return ""
+}
+
+func (s *Store) newRequest(ctx context.Context, method string, job *fileJob, token string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, job.url.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidURL, err)
+	}
+	if t := s.tokenFor(job, token); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
+	req.Header.Set("User-Agent", "genailab-modelstore")
+	// Sizes and offsets must be of the stored bytes, not of a compressed stream.
+	req.Header.Set("Accept-Encoding", "identity")
+	return req, nil
+}
+
+// head asks for the size of a file. A server that does not answer HEAD
+// (405, 501) leaves the size unknown; 404 and the like are errors.
+func (s *Store) head(ctx context.Context, job *fileJob, token string) (remoteInfo, error) {
+	req, err := s.newRequest(ctx, http.MethodHead, job, token)
+	if err != nil {
+		return remoteInfo{}, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return remoteInfo{}, canceled(ctx)
+		}
+		return remoteInfo{}, fmt.Errorf("%w: HEAD %s: %v", ErrSourceUnavailable, redactURL(job.url), stripURLFromErr(err))
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return remoteInfo{size: resp.ContentLength}, nil
+	case resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented:
+		return remoteInfo{size: -1}, nil
+	default:
+		return remoteInfo{}, &SourceError{StatusCode: resp.StatusCode, URL: redactURL(job.url)}
+	}
+}
+
+func canceled(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
+}
+
+// stripURLFromErr keeps a transport error's cause without the URL, which may
+// carry signed query parameters.
+func stripURLFromErr(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+// fetchFile downloads one file into dir, resuming a .partial left by an
+// earlier attempt, and retrying interrupted transfers.
+func (s *Store) fetchFile(ctx context.Context, dir string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
+	for attempt := 0; ; attempt++ {
+		fr, err := s.fetchOnce(ctx, dir, job, token, tr)
+		if err == nil {
+			return fr, nil
+		}
+		var se *SourceError
+		retry := errors.Is(err, ErrInterrupted) || (errors.As(err, &se) && se.Temporary())
+		if !retry || attempt >= s.retries || ctx.Err() != nil {
+			return FileRecord{}, err
+		}
+		wait := s.backoff << attempt
+		s.log.Warn("download interrupted; retrying", "file", job.name, "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return FileRecord{}, canceled(ctx)
+		}
+	}
+}
+
+func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
+	final := filepath.Join(dir, job.name)
+	partial := final + partialSuffix
+	metaPath := final + metaSuffix
+	src := redactURL(job.url)
+
+	var offset int64
+	if fi, err := os.Stat(partial); err == nil && fi.Mode().IsRegular() {
+		offset = fi.Size()
+	}
+	validator := ""
+	if offset > 0 {
+		var m partialMeta
+		if b, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(b, &m) == nil && m.URL == src {
+			if m.ETag != "" && !strings.HasPrefix(m.ETag, "W/") {
+				validator = m.ETag
+			} else {
+				validator = m.LastModified
+			}
+		}
+		if validator == "" || (m.Size >= 0 && offset > m.Size) {
+			s.log.Info("partial download cannot be resumed safely; starting over", "file", job.name)
+			offset = 0
+		}
+	}
+	tr.setDone(offset)
+
+	req, err := s.newRequest(ctx, http.MethodGet, job, token)
+	if err != nil {
+		return FileRecord{}, err
+	}
+	if offset > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		req.Header.Set("If-Range", validator)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return FileRecord{}, canceled(ctx)
+		}
+		return FileRecord{}, fmt.Errorf("%w: GET %s: %v", ErrInterrupted, src, stripURLFromErr(err))
+	}
+	defer resp.Body.Close()
+
+	total := int64(-1)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if offset > 0 {
+			s.log.Info("server sent the whole file instead of the rest; starting over", "file", job.name)
+		}
+		offset = 0
+		total = resp.ContentLength
+	case http.StatusPartialContent:
+		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
+			removeQuietly(partial, metaPath)
+			return FileRecord{}, fmt.Errorf("%w: %s answered range %q for offset %d", ErrInterrupted, src, resp.Header.Get("Content-Range"), offset)
+		}
+		total = size
+		if total < 0 && resp.ContentLength >= 0 {
+			total = offset + resp.ContentLength
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		removeQuietly(partial, metaPath)
+		return FileRecord{}, fmt.Errorf("%w: %s refused the range from %d", ErrInterrupted, src, offset)
+	default:
+		return FileRecord{}, &SourceError{StatusCode: resp.StatusCode, URL: src}
+	}
+	tr.setDone(offset)
+	if total >= 0 && job.size != total {
+		tr.addTotal(total - max(job.size, 0))
+		job.size = total
+	}
+	if total >= 0 {
+		if err := s.checkSpace(dir, uint64(total-offset)); err != nil {
+			return FileRecord{}, err
+		}
+	}
+	if err := writeJSONAtomic(metaPath, partialMeta{
+		URL: src, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), Size: total,
+	}); err != nil {
+		return FileRecord{}, fmt.Errorf("write resume metadata: %w", err)
+	}
+
+	h := sha256.New()
+	flags := os.O_WRONLY | os.O_CREATE
+	if offset == 0 {
+		flags |= os.O_TRUNC
+	} else if err := hashPrefix(ctx, h, partial, offset); err != nil {
+		return FileRecord{}, err
+	}
+	f, err := os.OpenFile(partial, flags, 0o644)
+	if err != nil {
+		return FileRecord{}, fmt.Errorf("open %s: %w", partial, err)
+	}
+	written, copyErr := s.copyBody(ctx, f, h, resp.Body, offset, tr)
+	syncErr := f.Sync()
+	closeErr := f.Close()
+	if copyErr != nil {
+		return FileRecord{}, copyErr
+	}
+	if err := errors.Join(syncErr, closeErr); err != nil {
+		return FileRecord{}, fmt.Errorf("write %s: %w", partial, err)
+	}
+	size := offset + written
+	if total >= 0 && size < total {
+		return FileRecord{}, fmt.Errorf("%w: %s ended after %d of %d bytes", ErrInterrupted, src, size, total)
+	}
+	if total >= 0 && size > total {
+		removeQuietly(partial, metaPath)
+		return FileRecord{}, fmt.Errorf("%w: %s sent %d bytes, more than its size %d", ErrSourceRejected, src, size, total)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if job.sha256 != "" && sum != job.sha256 {
+		removeQuietly(partial, metaPath)
+		return FileRecord{}, fmt.Errorf("%w: %s: expected sha256 %s, got %s (file deleted)", ErrChecksumMismatch, job.name, job.sha256, sum)
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return FileRecord{}, fmt.Errorf("move %s into place: %w", job.name, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return FileRecord{}, fmt.Errorf("sync %s: %w", dir, err)
+	}
+	removeQuietly(metaPath)
+	return FileRecord{Component: job.component, Name: job.name, Size: size, SHA256: sum, URL: src}, nil
+}
+
+// hashPrefix feeds the first n bytes of an existing partial file to h.
+func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	defer f.Close()
+	got, err := io.CopyN(h, ctxReader{ctx: ctx, r: f}, n)
+	if ctx.Err() != nil {
+		return canceled(ctx)
+	}
+	if err != nil || got != n {
+		return fmt.Errorf("%w: resume %s: read %d of %d bytes: %v", ErrInterrupted, path, got, n, err)
+	}
+	return nil
+}
+
+// copyBody appends the response body to f at offset, hashing and reporting
+// progress. A read error is an interruption (resumable); a write error is not.
+func (s *Store) copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.Reader, offset int64, tr *progressTracker) (int64, error) {
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("seek %s: %w", f.Name(), err)
+	}
+	buf := make([]byte, 256<<10)
+	var written int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := f.Write(buf[:n]); err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					return written, fmt.Errorf("%w: write %s: %v", ErrInsufficientSpace, f.Name(), err)
+				}
+				return written, fmt.Errorf("write %s: %w", f.Name(), err)
+			}
+			h.Write(buf[:n])
+			written += int64(n)
+			tr.add(int64(n))
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			if ctx.Err() != nil {
+				return written, canceled(ctx)
+			}
+			return written, fmt.Errorf("%w: %s after %d bytes: %v", ErrInterrupted, filepath.Base(f.Name()), offset+written, rerr)
+		}
+	}
+}
+
+// parseContentRange reads "bytes start-end/size"; size is -1 for "*".
+func parseContentRange(v string) (start, size int64, ok bool) {
+	v, found := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, sz, found := strings.Cut(v, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	size = -1
+	if sz != "*" {
+		if size, err = strconv.ParseInt(strings.TrimSpace(sz), 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return start, size, true
+}
+
+func removeQuietly(paths ...string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
+}
+
+// checkSpace refuses when need bytes would leave less than the reserve free.
+func (s *Store) checkSpace(dir string, need uint64) error {
+	free, err := s.freeSpace(dir)
+	if err != nil {
+		return fmt.Errorf("check free space: %w", err)
+	}
+	if need+s.minFree > free {
+		return fmt.Errorf("%w: need %s plus %s reserve, %s available in %s",
+			ErrInsufficientSpace, humanBytes(need), humanBytes(s.minFree), humanBytes(free), s.root)
+	}
+	return nil
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

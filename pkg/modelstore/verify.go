@@ -1,0 +1,58 @@
+package modelstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+)
+
+// FileCheck is the result of re-hashing one file of a model.
+type FileCheck struct {
+	Name           string
+	Component      string
+	ExpectedSHA256 string
+	ActualSHA256   string
+	ExpectedSize   int64
+	ActualSize     int64
+	Missing        bool
+	OK             bool
+}
+
+// VerifyReport tells whether every file of a model still matches its record.
+type VerifyReport struct {
+	ID    string
+	OK    bool
+	Files []FileCheck
+}
+
+// Verify re-hashes the files of a model and compares them with its record.
+// A mismatch is reported in the report, not as an error.
+func (s *Store) Verify(ctx context.Context, id string) (*VerifyReport, error) {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.root, id)
+	rep := &VerifyReport{ID: id, OK: true}
+	for _, f := range rec.Files {
+		c := FileCheck{Name: f.Name, Component: f.Component, ExpectedSHA256: f.SHA256, ExpectedSize: f.Size}
+		sum, size, err := HashFile(ctx, filepath.Join(dir, f.Name))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			c.Missing = true
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("verify %s: %w", id, err)
+		default:
+			c.ActualSHA256, c.ActualSize = sum, size
+			c.OK = sum == f.SHA256 && size == f.Size
+		}
+		rep.OK = rep.OK && c.OK
+		rep.Files = append(rep.Files, c)
+	}
+	return rep, nil
+}
