@@ -1,0 +1,165 @@
+// Package gateway is genailab's REST gateway: grpc-gateway handlers for every service,
+// routed to the services' gRPC addresses, with the seed's JSON error shape, a body size
+// cap, optional bearer-token auth, and the OpenAPI document at /openapi.json.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/gen/openapi"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/auth"
+)
+
+// DefaultMaxBodyBytes caps request bodies (prompts and model requests are small).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Backends are the gRPC addresses of the services behind the gateway. An empty address
+// leaves that service's routes answering 503.
+type Backends struct {
+	LLM          string
+	Diffusion    string
+	Monitor      string
+	Orchestrator string
+}
+
+// Options configure the gateway.
+type Options struct {
+	Backends Backends
+	// DialOptions are used for every backend connection (TLS, per-RPC token). Without
+	// them, connections are plaintext (loopback).
+	DialOptions []grpc.DialOption
+	// Token, when set, is required as a bearer token on every request except GET /health.
+	Token string
+	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Gateway is the HTTP handler and the backend connections it owns.
+type Gateway struct {
+	handler http.Handler
+	conns   []*grpc.ClientConn
+}
+
+// New dials the backends (lazily: grpc connects on first use) and builds the handler.
+func New(ctx context.Context, opts Options) (*Gateway, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	mux := runtime.NewServeMux(
+		runtime.WithErrorHandler(handleError),
+		runtime.WithRoutingErrorHandler(handleRoutingError),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+	)
+	g := &Gateway{}
+	dial := func(addr string) (*grpc.ClientConn, error) {
+		if addr == "" {
+			return nil, nil
+		}
+		do := opts.DialOptions
+		if len(do) == 0 {
+			do = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		}
+		cc, err := grpc.NewClient(addr, do...)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		g.conns = append(g.conns, cc)
+		return cc, nil
+	}
+	b := opts.Backends
+	llm, err := dial(b.LLM)
+	if err != nil {
+		return nil, err
+	}
+	diff, err := dial(b.Diffusion)
+	if err != nil {
+		return nil, err
+	}
+	mon, err := dial(b.Monitor)
+	if err != nil {
+		return nil, err
+	}
+	orch, err := dial(b.Orchestrator)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	if llm != nil {
+		errs = append(errs, llmv1.RegisterLLMServiceHandler(ctx, mux, llm))
+	}
+	if diff != nil {
+		errs = append(errs, diffusionv1.RegisterDiffusionServiceHandler(ctx, mux, diff))
+	}
+	if mon != nil {
+		errs = append(errs, monitorv1.RegisterMonitorServiceHandler(ctx, mux, mon))
+	}
+	if orch != nil {
+		errs = append(errs, orchestratorv1.RegisterOrchestratorServiceHandler(ctx, mux, orch))
+	}
+	router := &modelRouter{}
+	if llm != nil {
+		router.llm = modelsv1.NewModelServiceClient(llm)
+	}
+	if diff != nil {
+		router.diffusion = modelsv1.NewModelServiceClient(diff)
+	}
+	errs = append(errs, modelsv1.RegisterModelServiceHandlerClient(ctx, mux, router))
+	if err := errors.Join(errs...); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("register gateway handlers: %w", err)
+	}
+
+	top := http.NewServeMux()
+	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON)
+	})
+	top.Handle("/", mux)
+	guard := auth.NewGuard(opts.Token, log)
+	g.handler = guard.Middleware(limitBody(top, opts.MaxBodyBytes), "/health")
+	return g, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }
+
+// Close closes the backend connections.
+func (g *Gateway) Close() {
+	for _, cc := range g.conns {
+		_ = cc.Close()
+	}
+}
+
+// limitBody caps every request body; reading past the cap fails and answers 413.
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large (limit %d bytes)", max))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}
