@@ -158,6 +158,13 @@ func (s *Store) plan(req Request) ([]fileJob, string, error) {
 func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token string) (int64, error) {
 	var need uint64
 	var total int64
+	defer func() {
+		for _, j := range jobs {
+			if j.reused != nil { // a stale partial of a reused file is of no use
+				removeQuietly(filepath.Join(dir, j.name+partialSuffix), filepath.Join(dir, j.name+metaSuffix))
+			}
+		}
+	}()
 	for i := range jobs {
 		j := &jobs[i]
 		final := filepath.Join(dir, j.name)
