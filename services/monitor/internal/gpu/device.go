@@ -25,11 +25,11 @@ type Device struct {
 	HasPower       bool
 	HasPowerLimit  bool
 
-	UtilizationGPU    uint32  // percent of time a kernel ran
-	UtilizationMemory uint32  // percent of time memory was read or written
-	TemperatureC      uint32  // °C
-	PowerDrawWatts    float64 // W
-	PowerLimitWatts   float64 // W
+	UtilizationGPU       uint32 // percent of time a kernel ran
+	UtilizationMemory    uint32 // percent of time memory was read or written
+	TemperatureC         uint32 // °C
+	PowerDrawMilliwatts  uint32
+	PowerLimitMilliwatts uint32 // enforced limit
 
 	// Processes using the GPU, each PID once, sorted by PID.
 	Processes []Process
@@ -48,6 +48,9 @@ type Device struct {
 // Process is one process's use of one GPU.
 type Process struct {
 	PID uint32
+	// Name is the executable's name, "" when the process is not visible
+	// (e.g. it runs in another PID namespace).
+	Name string
 	// UsedMemory is in bytes; meaningful only when MemoryKnown (NVML
 	// reports "not available" without sufficient privileges or under WDDM).
 	UsedMemory  uint64
@@ -55,13 +58,20 @@ type Process struct {
 	Managed     bool
 }
 
-// ManagedFunc reports whether a PID belongs to a process this host's
-// services manage.
-type ManagedFunc func(pid uint32) bool
+// Identity is what the process table knows about a PID.
+type Identity struct {
+	Name string
+	// Managed is true for processes this host's services manage.
+	Managed bool
+}
 
-// Build converts a raw reading into a Device, attributing memory with managed.
-// managed may be nil (nothing is managed).
-func Build(r Reading, managed ManagedFunc) Device {
+// IdentifyFunc looks a GPU process's PID up in the process table.
+type IdentifyFunc func(pid uint32) Identity
+
+// Build converts a raw reading into a Device, naming its processes and
+// attributing its memory with identify, which may be nil (nothing known,
+// nothing managed).
+func Build(r Reading, identify IdentifyFunc) Device {
 	d := Device{Index: r.Index, UUID: r.UUID, Name: r.Name}
 	note := func(what string, ret nvml.Return) {
 		if ret != nvml.SUCCESS && ret != nvml.ERROR_NOT_SUPPORTED {
@@ -87,12 +97,12 @@ func Build(r Reading, managed ManagedFunc) Device {
 	note("temperature", r.Temperature.Ret)
 
 	if d.HasPower = r.PowerUsage.OK(); d.HasPower {
-		d.PowerDrawWatts = MilliwattsToWatts(r.PowerUsage.Value)
+		d.PowerDrawMilliwatts = r.PowerUsage.Value
 	}
 	note("power usage", r.PowerUsage.Ret)
 
 	if d.HasPowerLimit = r.PowerLimit.OK(); d.HasPowerLimit {
-		d.PowerLimitWatts = MilliwattsToWatts(r.PowerLimit.Value)
+		d.PowerLimitMilliwatts = r.PowerLimit.Value
 	}
 	note("power limit", r.PowerLimit.Ret)
 
@@ -107,14 +117,14 @@ func Build(r Reading, managed ManagedFunc) Device {
 	note("graphics processes", r.GraphicsProcesses.Ret)
 
 	d.Processes = MergeProcesses(compute, graphics)
-	for i := range d.Processes {
-		p := &d.Processes[i]
-		p.Managed = managed != nil && managed(p.PID)
+	if identify != nil {
+		for i := range d.Processes {
+			p := &d.Processes[i]
+			id := identify(p.PID)
+			p.Name, p.Managed = id.Name, id.Managed
+		}
 	}
 	d.ManagedMemory, d.ForeignMemory = Attribute(d.MemoryUsed, d.Processes)
 	slices.Sort(d.Errors)
 	return d
 }
-
-// MilliwattsToWatts converts NVML's milliwatts to watts.
-func MilliwattsToWatts(mw uint32) float64 { return float64(mw) / 1000 }

@@ -25,7 +25,15 @@ func TestBuildConvertsUnitsAndAttributes(t *testing.T) {
 		}, nvml.SUCCESS),
 		GraphicsProcesses: Of([]nvml.ProcessInfo{{Pid: 300, UsedGpuMemory: 1 * gib}}, nvml.SUCCESS),
 	}
-	d := Build(r, func(pid uint32) bool { return pid == 100 })
+	d := Build(r, func(pid uint32) Identity {
+		switch pid {
+		case 100:
+			return Identity{Name: "llama-server", Managed: true}
+		case 200:
+			return Identity{Name: "python3"}
+		}
+		return Identity{}
+	})
 
 	if d.Index != 3 || d.UUID != "GPU-abc" || d.Name != "NVIDIA A100-SXM4-40GB" {
 		t.Fatalf("identity = %d %q %q", d.Index, d.UUID, d.Name)
@@ -39,12 +47,12 @@ func TestBuildConvertsUnitsAndAttributes(t *testing.T) {
 	if !d.HasTemperature || d.TemperatureC != 64 {
 		t.Fatalf("temperature = %v %d", d.HasTemperature, d.TemperatureC)
 	}
-	if !d.HasPower || d.PowerDrawWatts != 251.5 || !d.HasPowerLimit || d.PowerLimitWatts != 400 {
-		t.Fatalf("power = %v %v %v %v", d.HasPower, d.PowerDrawWatts, d.HasPowerLimit, d.PowerLimitWatts)
+	if !d.HasPower || d.PowerDrawMilliwatts != 251_500 || !d.HasPowerLimit || d.PowerLimitMilliwatts != 400_000 {
+		t.Fatalf("power = %v %v %v %v", d.HasPower, d.PowerDrawMilliwatts, d.HasPowerLimit, d.PowerLimitMilliwatts)
 	}
 	want := []Process{
-		{PID: 100, UsedMemory: 6 * gib, MemoryKnown: true, Managed: true},
-		{PID: 200, UsedMemory: 4 * gib, MemoryKnown: true},
+		{PID: 100, Name: "llama-server", UsedMemory: 6 * gib, MemoryKnown: true, Managed: true},
+		{PID: 200, Name: "python3", UsedMemory: 4 * gib, MemoryKnown: true},
 		{PID: 300, UsedMemory: 1 * gib, MemoryKnown: true},
 	}
 	if !reflect.DeepEqual(d.Processes, want) {

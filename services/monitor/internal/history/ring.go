@@ -50,8 +50,8 @@ func (r *Ring[T]) Add(t time.Time, v T) {
 	r.start = (r.start + 1) % len(r.buf)
 }
 
-// Since returns the entries taken at or after since, oldest first. A zero
-// since returns everything.
+// Since returns the entries taken after since, oldest first. A zero since
+// returns everything.
 func (r *Ring[T]) Since(since time.Time) []Entry[T] {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -59,7 +59,7 @@ func (r *Ring[T]) Since(since time.Time) []Entry[T] {
 	lo, hi := 0, r.n
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if r.at(mid).Time.Before(since) {
+		if !r.at(mid).Time.After(since) {
 			lo = mid + 1
 		} else {
 			hi = mid

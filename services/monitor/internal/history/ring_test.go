@@ -48,10 +48,11 @@ func TestRingSince(t *testing.T) {
 		first, len int
 	}{
 		{time.Time{}, 15, 10},
-		{at(20), 20, 5},
-		{at(20).Add(time.Millisecond), 21, 4},
+		{at(20), 21, 4},
+		{at(20).Add(-time.Millisecond), 20, 5},
 		{at(3), 15, 10},
-		{at(24), 24, 1},
+		{at(23), 24, 1},
+		{at(24), 0, 0},
 		{at(30), 0, 0},
 	}
 	for _, c := range cases {

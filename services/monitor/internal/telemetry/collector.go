@@ -52,7 +52,10 @@ func (c *Collector) cpu(ctx context.Context) CPUInfo {
 // SystemInfo describes the machine now.
 func (c *Collector) SystemInfo(ctx context.Context) SystemInfo {
 	ci := c.cpu(ctx)
+	hostname, osName := c.host.Identity(ctx)
 	info := SystemInfo{
+		Hostname:           hostname,
+		OS:                 osName,
 		CPUModel:           ci.Model,
 		PhysicalCores:      ci.Physical,
 		LogicalCores:       ci.Logical,
@@ -152,23 +155,25 @@ func (c *Collector) readGPUs(ctx context.Context, errs *[]string) ([]gpu.Device,
 			}
 		}
 	}
-	procs, err := c.procs.Managed(ctx, onGPU)
+	scan, err := c.procs.Scan(ctx, onGPU)
 	if err != nil && errs != nil {
 		*errs = append(*errs, err.Error())
 	}
-	managed := make(map[uint32]bool, len(procs))
-	for _, p := range procs {
-		managed[uint32(p.PID)] = true
+	managed := make(map[int32]bool, len(scan.Managed))
+	for _, p := range scan.Managed {
+		managed[p.PID] = true
 	}
-	isManaged := func(pid uint32) bool { return managed[pid] }
+	identify := func(pid uint32) gpu.Identity {
+		return gpu.Identity{Name: scan.Names[int32(pid)], Managed: managed[int32(pid)]}
+	}
 
 	devices := make([]gpu.Device, 0, len(readings))
 	for _, r := range readings {
-		d := gpu.Build(r, isManaged)
+		d := gpu.Build(r, identify)
 		c.gpus.NoteErrors(d)
 		devices = append(devices, d)
 	}
-	return devices, procs
+	return devices, scan.Managed
 }
 
 // cpuUsage computes utilisation since the stream's previous reading.
@@ -210,7 +215,7 @@ func (s *Stream) managed(procs []ProcessReading, gpus []gpu.Device, now time.Tim
 	next := make(map[procKey]procSample, len(procs))
 	for _, p := range procs {
 		key := procKey{p.PID, p.CreateTime}
-		mp := ManagedProcess{PID: p.PID, Name: p.Name, RSS: p.RSS, GPUMemory: vram[uint32(p.PID)]}
+		mp := ManagedProcess{PID: p.PID, Name: p.Name, Role: p.Role, RSS: p.RSS, GPUMemory: vram[uint32(p.PID)]}
 		if prev, ok := s.procCPU[key]; ok {
 			mp.CPUPercent = ProcessCPUPercent(prev.cpuSeconds, p.CPUSeconds, now.Sub(prev.at).Seconds())
 		}

@@ -27,12 +27,12 @@ func TestStreamAttributesVRAMAndMeasuresEngines(t *testing.T) {
 	gpus := OpenGPUs(m, "", log)
 	defer gpus.Close()
 
-	c := NewCollector(NewHost(t.TempDir()), gpus, NewProcessTable(DefaultManagedNames, nil), log)
+	c := NewCollector(NewHost(t.TempDir()), gpus, NewProcessTable(DefaultManagedNames(), nil), log)
 	s := c.NewStream()
 	first := s.Next(ctx)
 	// Let the engine burn some CPU between passes.
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if r, _ := c.procs.Managed(ctx, nil); len(r) > 0 && r[0].CPUSeconds > 0.05 {
+		if s, _ := c.procs.Scan(ctx, nil); len(s.Managed) > 0 && s.Managed[0].CPUSeconds > 0.05 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -55,11 +55,17 @@ func TestStreamAttributesVRAMAndMeasuresEngines(t *testing.T) {
 	if g1.ManagedMemory != 2<<30 || g1.ForeignMemory != 0 {
 		t.Fatalf("GPU1 managed %d foreign %d", g1.ManagedMemory, g1.ForeignMemory)
 	}
+	want := map[uint32]string{llamaPID: "llama-server", otherPID: "python3"}
+	for _, p := range g0.Processes {
+		if want[p.PID] != p.Name || p.Managed != (p.PID == llamaPID) {
+			t.Fatalf("GPU0 process %+v", p)
+		}
+	}
 	if len(snap.Managed) != 1 {
 		t.Fatalf("managed processes %+v, want the llama-server only", snap.Managed)
 	}
 	mp := snap.Managed[0]
-	if mp.PID != int32(llamaPID) || mp.Name != "llama-server" || mp.GPUMemory != 22<<30 || mp.RSS == 0 {
+	if mp.PID != int32(llamaPID) || mp.Name != "llama-server" || mp.Role != RoleLLM || mp.GPUMemory != 22<<30 || mp.RSS == 0 {
 		t.Fatalf("managed process %+v", mp)
 	}
 	if mp.CPUPercent <= 0 {
@@ -87,7 +93,7 @@ func TestSystemInfoWithoutNVML(t *testing.T) {
 	if info.LogicalCores < 1 || info.RecommendedThreads < 1 || info.RecommendedThreads > info.LogicalCores {
 		t.Fatalf("cores %d threads %d", info.LogicalCores, info.RecommendedThreads)
 	}
-	if info.MemoryTotal == 0 || info.Disk.Free == 0 {
+	if info.MemoryTotal == 0 || info.Disk.Free == 0 || info.Hostname == "" || info.OS == "" {
 		t.Fatalf("info %+v", info)
 	}
 	s := c.NewStream()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
+	"github.com/shirou/gopsutil/v4/host"
 	"github.com/shirou/gopsutil/v4/mem"
 )
 
@@ -47,6 +48,28 @@ func (h *Host) CPUInfo(ctx context.Context) (CPUInfo, error) {
 		errs = append(errs, fmt.Errorf("logical cores: %w", err))
 	}
 	return info, errors.Join(errs...)
+}
+
+// Identity returns the host name and a description of the operating
+// system ("debian 13.1 (linux 6.12.0-amd64)"); "" for what cannot be read.
+func (h *Host) Identity(ctx context.Context) (hostname, osName string) {
+	info, err := host.InfoWithContext(ctx)
+	if err != nil || info == nil {
+		return "", ""
+	}
+	osName = info.OS
+	if info.Platform != "" {
+		osName = info.Platform
+		if info.PlatformVersion != "" {
+			osName += " " + info.PlatformVersion
+		}
+		osName += " (" + info.OS
+		if info.KernelVersion != "" {
+			osName += " " + info.KernelVersion
+		}
+		osName += ")"
+	}
+	return info.Hostname, osName
 }
 
 // CPUTimes reads the per-core time counters.

@@ -46,7 +46,7 @@ func TestGPUsReadsSimulatedDGX(t *testing.T) {
 	if d.MemoryTotal != 40960<<20 || d.MemoryUsed != 10<<30 || d.MemoryFree != d.MemoryTotal-d.MemoryUsed {
 		t.Fatalf("memory %d/%d/%d", d.MemoryTotal, d.MemoryUsed, d.MemoryFree)
 	}
-	if d.UtilizationGPU != 91 || d.TemperatureC != 71 || d.PowerDrawWatts != 312 || d.PowerLimitWatts != 400 {
+	if d.UtilizationGPU != 91 || d.TemperatureC != 71 || d.PowerDrawMilliwatts != 312_000 || d.PowerLimitMilliwatts != 400_000 {
 		t.Fatalf("device %+v", d)
 	}
 	if len(d.Processes) != 1 || d.Processes[0].PID != 4242 || d.ForeignMemory != 10<<30 {

@@ -11,13 +11,34 @@ import (
 	"github.com/shirou/gopsutil/v4/process"
 )
 
-// DefaultManagedNames are the executable names of the engines genailab's
-// services run: llama.cpp's server and stable-diffusion.cpp's CLI/server.
-var DefaultManagedNames = []string{"llama-server", "sd-cli", "sd", "sd-server"}
+// Roles of managed processes, as the API reports them.
+const (
+	RoleLLM       = "llm"
+	RoleDiffusion = "diffusion"
+)
 
-// PIDProvider returns the PIDs of processes the host's services currently
-// run (e.g. reported by the llm and diffusion services' supervisors).
-type PIDProvider func() []int32
+// DefaultManagedNames maps the executable names of the engines genailab's
+// services run — llama.cpp's server, stable-diffusion.cpp's CLI and server —
+// to their roles.
+func DefaultManagedNames() map[string]string {
+	return map[string]string{
+		"llama-server": RoleLLM,
+		"sd-cli":       RoleDiffusion,
+		"sd":           RoleDiffusion,
+		"sd-server":    RoleDiffusion,
+	}
+}
+
+// ManagedPID is a process a host service reports running.
+type ManagedPID struct {
+	PID  int32
+	Role string
+}
+
+// PIDProvider returns the processes the host's services currently run
+// (e.g. as reported by the llm and diffusion services' supervisors). It is
+// called once per sampling pass and must be fast and safe for concurrent use.
+type PIDProvider func() []ManagedPID
 
 // nameTTL bounds how long a cached executable name is trusted: a PID may be
 // reused, or a process may exec another program. Names of PIDs seen on a
@@ -29,7 +50,7 @@ const nameTTL = 10 * time.Second
 // gopsutil. Names are cached per PID so that a pass reads the process list
 // and the few managed processes, not every process's status file.
 type ProcessTable struct {
-	names map[string]bool
+	names map[string]string // executable name -> role
 	pids  PIDProvider
 	now   func() time.Time
 
@@ -49,40 +70,46 @@ type procEntry struct {
 type ProcessReading struct {
 	PID        int32
 	Name       string
+	Role       string
 	CreateTime int64   // ms since epoch; distinguishes a reused PID
 	RSS        uint64  // bytes
 	CPUSeconds float64 // user+system since start
 }
 
-// NewProcessTable matches processes named in names (executable base name)
-// or listed by pids; either may be empty or nil.
-func NewProcessTable(names []string, pids PIDProvider) *ProcessTable {
-	t := &ProcessTable{
-		names: make(map[string]bool, len(names)),
+// Scan is one pass over the process table.
+type Scan struct {
+	// Managed are the managed processes running, sorted by PID.
+	Managed []ProcessReading
+	// Names holds the executable names of the PIDs asked about (those on
+	// a GPU) that are visible here.
+	Names map[int32]string
+}
+
+// NewProcessTable matches processes whose executable name is a key of names
+// (the value is the role) or that pids lists; either may be nil.
+func NewProcessTable(names map[string]string, pids PIDProvider) *ProcessTable {
+	return &ProcessTable{
+		names: names,
 		pids:  pids,
 		now:   time.Now,
 		cache: make(map[int32]*procEntry),
 	}
-	for _, n := range names {
-		t.names[n] = true
-	}
-	return t
 }
 
-// Managed lists the managed processes running now, sorted by PID. onGPU is
-// the set of PIDs NVML reports on any GPU: an unrecognised one has its name
-// re-read, so an engine that just exec'd is attributed at once.
-func (t *ProcessTable) Managed(ctx context.Context, onGPU map[int32]bool) ([]ProcessReading, error) {
+// Scan lists the managed processes running now and names the PIDs in
+// onGPU (those NVML reports on a GPU). An unrecognised PID on a GPU has its
+// name re-read, so an engine that just exec'd is attributed at once.
+func (t *ProcessTable) Scan(ctx context.Context, onGPU map[int32]bool) (Scan, error) {
 	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return Scan{}, fmt.Errorf("list processes: %w", err)
 	}
-	var provided map[int32]bool
+	var provided map[int32]string
 	if t.pids != nil {
 		list := t.pids()
-		provided = make(map[int32]bool, len(list))
-		for _, pid := range list {
-			provided[pid] = true
+		provided = make(map[int32]string, len(list))
+		for _, p := range list {
+			provided[p.PID] = p.Role
 		}
 	}
 
@@ -90,22 +117,28 @@ func (t *ProcessTable) Managed(ctx context.Context, onGPU map[int32]bool) ([]Pro
 	defer t.mu.Unlock()
 	t.pass++
 	now := t.now()
-	var out []ProcessReading
+	scan := Scan{Names: make(map[int32]string, len(onGPU))}
 	for _, pid := range pids {
 		e := t.cache[pid]
-		if e == nil || now.Sub(e.resolved) > nameTTL || (onGPU[pid] && !t.names[e.name]) {
-			e = t.resolve(ctx, pid, now)
-			if e == nil {
+		_, known := t.names[nameOf(e)]
+		if e == nil || now.Sub(e.resolved) > nameTTL || (onGPU[pid] && !known) {
+			if e = t.resolve(ctx, pid, now); e == nil {
 				continue // exited meanwhile
 			}
 		}
 		e.seen = t.pass
-		if !t.names[e.name] && !provided[pid] {
+		if onGPU[pid] {
+			scan.Names[pid] = e.name
+		}
+		role, byName := t.names[e.name]
+		if r, ok := provided[pid]; ok {
+			role = r
+		} else if !byName {
 			continue
 		}
-		r, ok := readProcess(ctx, e)
-		if ok {
-			out = append(out, r)
+		if r, ok := readProcess(ctx, e); ok {
+			r.Role = role
+			scan.Managed = append(scan.Managed, r)
 		}
 	}
 	for pid, e := range t.cache {
@@ -113,8 +146,15 @@ func (t *ProcessTable) Managed(ctx context.Context, onGPU map[int32]bool) ([]Pro
 			delete(t.cache, pid)
 		}
 	}
-	slices.SortFunc(out, func(a, b ProcessReading) int { return cmp.Compare(a.PID, b.PID) })
-	return out, nil
+	slices.SortFunc(scan.Managed, func(a, b ProcessReading) int { return cmp.Compare(a.PID, b.PID) })
+	return scan, nil
+}
+
+func nameOf(e *procEntry) string {
+	if e == nil {
+		return ""
+	}
+	return e.name
 }
 
 func (t *ProcessTable) resolve(ctx context.Context, pid int32, now time.Time) *procEntry {

@@ -65,6 +65,7 @@ type Disk struct {
 type ManagedProcess struct {
 	PID  int32
 	Name string
+	Role string // RoleLLM or RoleDiffusion
 	// RSS is resident memory in bytes.
 	RSS uint64
 	// CPUPercent is CPU time over the stream's interval, where 100 means
@@ -76,6 +77,9 @@ type ManagedProcess struct {
 
 // SystemInfo describes the machine: mostly static facts plus current totals.
 type SystemInfo struct {
+	Hostname string
+	OS       string // e.g. "debian 13.1 (linux 6.12.0-amd64)"
+
 	CPUModel           string
 	PhysicalCores      int
 	LogicalCores       int
