@@ -6,7 +6,7 @@ MODULES := gen pkg services/llm services/diffusion services/monitor services/orc
 TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 BIN := $(CURDIR)/bin
 
-.PHONY: help tools generate lint breaking fmt-check vet test test-short bench run check-generated engines
+.PHONY: help tools generate lint breaking fmt-check vet test bench build run check-generated engines ci
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,8 +34,7 @@ vet: ## go vet every module
 	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && go vet ./...) || exit 1; done
 
 check-generated: generate ## fail if gen/ differs from what proto/ generates
-	@git add -N gen >/dev/null 2>&1 || true
-	@if ! git diff --quiet -- gen; then echo "generated code is stale: run make generate"; git diff --stat -- gen; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then echo "generated code is stale: run make generate and commit"; git status --short -- gen; exit 1; fi
 
 engines: ## install the real llama-server from Debian's packages into .engines/
 	bash scripts/install-llama-server.sh
@@ -46,5 +45,12 @@ test: ## every test of every module, with the race detector
 bench: ## every benchmark (figures go into BENCHMARKS.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
-run: ## set up and run the single-host stack (gateway on 127.0.0.1:8080)
-	go run ./stack/cmd/genailab up
+build: ## build every service binary and genailab into bin/
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/ ./stack/cmd/genailab ./services/llm/cmd/genailab-llm ./services/diffusion/cmd/genailab-diffusion \
+		./services/monitor/cmd/genailab-monitor ./services/orchestrator/cmd/genailab-orchestrator ./services/gateway/cmd/genailab-gateway
+
+run: build engines ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080)
+	$(BIN)/genailab up -data-dir $(CURDIR)/.data
+
+ci: lint check-generated engines test ## everything CI checks: buf lint, gofmt, vet, generated-code drift, all tests with -race

@@ -1,0 +1,74 @@
+// Command genailab runs genailab's single-host stack: `genailab up` starts the LLM,
+// diffusion and monitor services, the orchestrator and the REST gateway as separate
+// supervised processes and stops them all on Ctrl-C.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/genailab/genailab/pkg/config"
+	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/stack/internal/stack"
+)
+
+const usage = `usage: genailab up [flags]
+
+Starts the whole single-host stack on loopback: LLM (gRPC 50051), diffusion
+(gRPC 50052, seed HTTP 8081), monitor (gRPC 50053), orchestrator (gRPC 50054)
+and the REST gateway (HTTP 8080). Run "genailab up -h" for the flags.
+`
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "up" {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := up(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "genailab:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "genailab")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "genailab")
+	}
+	return ".genailab"
+}
+
+func up(args []string) error {
+	fs := flag.NewFlagSet("genailab up", flag.ContinueOnError)
+	var o stack.Options
+	fs.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "data directory (models, logs, state)")
+	fs.StringVar(&o.BinDir, "bin-dir", "", "directory of the service binaries (default: next to genailab, then PATH)")
+	fs.StringVar(&o.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "REST gateway address")
+	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: PATH, then the project's .engines)")
+	fs.StringVar(&o.LLMModel, "llm-model", "", "LLM model id to start at boot")
+	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-in (synthetic images, marked as demo)")
+	fs.BoolVar(&o.Ephemeral, "ephemeral-ports", false, "start every service on a free port")
+	fs.StringVar(&o.Token, "token", "", "bearer token for every service and the gateway")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := config.Parse(fs, args, "GENAILAB_"); err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, "genailab", *level, "text")
+	if err != nil {
+		return err
+	}
+	o.Logger, o.LogOutput = log, os.Stderr
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return stack.Run(ctx, o, os.Stdout)
+}
