@@ -1,0 +1,99 @@
+package state
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+// PutSavedState stores (replacing) the saved LLM state of s.Host. It returns only once
+// the state is on disk: the orchestrator calls it before stopping the LLM.
+func (d *DB) PutSavedState(s *orchestratorv1.SavedState) error {
+	data, err := proto.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode saved state: %w", err)
+	}
+	err = d.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSaved).Put(hostKey(s.GetHost()), data)
+	})
+	if err != nil {
+		return fmt.Errorf("store saved state of host %q: %w", s.GetHost(), err)
+	}
+	return nil
+}
+
+// SavedState returns the saved state of host, or nil when there is none.
+func (d *DB) SavedState(host string) (*orchestratorv1.SavedState, error) {
+	var out *orchestratorv1.SavedState
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		data := tx.Bucket(bucketSaved).Get(hostKey(host))
+		if data == nil {
+			return nil
+		}
+		out = &orchestratorv1.SavedState{}
+		return proto.Unmarshal(data, out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read saved state of host %q: %w", host, err)
+	}
+	return out, nil
+}
+
+// SavedStates returns every saved state (host "" means all), sorted by host.
+func (d *DB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
+	var out []*orchestratorv1.SavedState
+	err := d.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSaved).ForEach(func(k, v []byte) error {
+			if host != "" && string(k) != string(hostKey(host)) {
+				return nil
+			}
+			s := &orchestratorv1.SavedState{}
+			if err := proto.Unmarshal(v, s); err != nil {
+				return fmt.Errorf("decode saved state of host %q: %w", k, err)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read saved states: %w", err)
+	}
+	return out, nil
+}
+
+// ClearSavedState removes the saved state of host ("" removes all) and returns how many
+// were removed.
+func (d *DB) ClearSavedState(host string) (int, error) {
+	n := 0
+	err := d.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSaved)
+		if host != "" {
+			if b.Get(hostKey(host)) == nil {
+				return nil
+			}
+			n = 1
+			return b.Delete(hostKey(host))
+		}
+		var keys [][]byte
+		if err := b.ForEach(func(k, _ []byte) error { keys = append(keys, append([]byte(nil), k...)); return nil }); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear saved state: %w", err)
+	}
+	return n, nil
+}
+
+// hostKey is the key of a host's saved state ("" is the local host; bbolt keys cannot be empty).
+func hostKey(host string) []byte { return []byte("host:" + host) }
