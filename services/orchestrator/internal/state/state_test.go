@@ -112,8 +112,7 @@ func TestJobsListNewestFirstWithPages(t *testing.T) {
 		if i%2 == 1 {
 			st = orchestratorv1.JobStatus_JOB_STATUS_FAILED
 		}
-		j := &orchestratorv1.Job{Id: fmt.Sprintf("j%03d", i), Status: st,
-			}
+		j := &orchestratorv1.Job{Id: fmt.Sprintf("j%03d", i), Status: st}
 		if i == 0 {
 			j.Result = nil
 		}
