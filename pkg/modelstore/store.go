@@ -157,6 +157,9 @@ func defaultHTTPClient() *http.Client {
 // Type is the model type this store holds.
 func (s *Store) Type() Type { return s.typ }
 
+// InUse reports whether a running engine uses the model (the injected check).
+func (s *Store) InUse(id string) bool { return s.inUse(id) }
+
 // Root is the directory holding one directory per model.
 func (s *Store) Root() string { return s.root }
 
