@@ -20,12 +20,17 @@ var (
 	ErrAlreadyRunning = errors.New("diffusion engine is already running")
 	// ErrNoEngine: no sd.cpp binary was found; the message says how to configure one.
 	ErrNoEngine = errors.New("no stable-diffusion.cpp binary available")
+	// ErrModelMissing: a model file does not exist (or is not a regular file).
+	ErrModelMissing = errors.New("model file not found")
 	// ErrNoOutput: the engine reported success but produced no image.
 	ErrNoOutput = errors.New("engine produced no image")
 	// ErrBadImage: the engine's image is not a valid PNG of the requested size.
 	ErrBadImage = errors.New("engine produced an invalid image")
 	// ErrEngineFailed: the engine reported a failed generation (sd-server job status failed).
 	ErrEngineFailed = errors.New("image generation failed")
+	// ErrOutOfMemory: the engine failed to allocate memory (ggml's "failed to allocate",
+	// CUDA's "out of memory"). An *ExitError whose lines say so matches it.
+	ErrOutOfMemory = errors.New("engine ran out of memory")
 	// ErrStalled: the engine printed nothing for longer than the stall timeout and was
 	// killed. It matches context.DeadlineExceeded with errors.Is.
 	ErrStalled error = stalled{}
@@ -46,6 +51,19 @@ type ExitError struct {
 	// Lines are the last lines the process printed on stderr (or, when stderr was empty,
 	// on stdout), oldest first.
 	Lines []string
+}
+
+// Is matches ErrOutOfMemory when the process's last lines report a failed allocation.
+func (e *ExitError) Is(target error) bool {
+	if target != ErrOutOfMemory {
+		return false
+	}
+	for _, l := range e.Lines {
+		if strings.Contains(l, "out of memory") || strings.Contains(l, "failed to allocate") {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *ExitError) Error() string {
