@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
+)
+
+// Binaries says where the engine executables are.
+type Binaries struct {
+	// CLI and Server are configured paths of sd-cli (or sd) and sd-server; empty means look
+	// on PATH.
+	CLI, Server string
+	// Demo uses the stand-ins instead of stable-diffusion.cpp: sd-cli-standin and
+	// sd-server-standin from DemoDir, else from the directory of the running executable, else
+	// from PATH. Their images are synthetic, and everything reports demo.
+	Demo    bool
+	DemoDir string
+	// LookPath defaults to exec.LookPath.
+	LookPath func(string) (string, error)
+}
+
+// Binary is a resolved executable.
+type Binary struct {
+	Path string
+	Demo bool
+}
+
+// Hints name the configuration knobs in errors (the service's flags and environment
+// variables).
+type Hints struct {
+	CLI, Server, Demo string
+}
+
+// DefaultHints are the diffusion service's flag names.
+var DefaultHints = Hints{
+	CLI:    "-sd-cli (env GENAILAB_DIFFUSION_SD_CLI)",
+	Server: "-sd-server (env GENAILAB_DIFFUSION_SD_SERVER)",
+	Demo:   "-demo-engine (env GENAILAB_DIFFUSION_DEMO_ENGINE=true)",
+}
+
+// Resolve finds the executable for mode: the configured path, then PATH (sd-cli, then sd;
+// sd-server), or the stand-in in demo mode. Errors wrap enginerr.ErrNoEngine and say how to
+// configure one.
+func (b Binaries) Resolve(mode Mode, hints Hints) (Binary, error) {
+	look := b.LookPath
+	if look == nil {
+		look = exec.LookPath
+	}
+	configured, names, flag, standin := b.CLI, []string{"sd-cli", "sd"}, hints.CLI, "sd-cli-standin"
+	if mode == ModeServer {
+		configured, names, flag, standin = b.Server, []string{"sd-server"}, hints.Server, "sd-server-standin"
+	}
+	if b.Demo {
+		return b.resolveDemo(standin, look, hints)
+	}
+	if configured != "" {
+		p, err := executable(configured)
+		if err != nil {
+			return Binary{}, fmt.Errorf("%w: configured %s %q: %v", enginerr.ErrNoEngine, names[0], configured, err)
+		}
+		return Binary{Path: p}, nil
+	}
+	for _, n := range names {
+		if p, err := look(n); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				p = abs
+			}
+			return Binary{Path: p}, nil
+		}
+	}
+	return Binary{}, fmt.Errorf("%w: no %s found on PATH; install stable-diffusion.cpp and set %s to its %s binary (or put it on PATH), or start the service with %s to use the built-in stand-in (synthetic images)",
+		enginerr.ErrNoEngine, names[0], flag, names[0], hints.Demo)
+}
+
+func (b Binaries) resolveDemo(name string, look func(string) (string, error), hints Hints) (Binary, error) {
+	var dirs []string
+	if b.DemoDir != "" {
+		dirs = append(dirs, b.DemoDir)
+	}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	for _, d := range dirs {
+		if p, err := executable(filepath.Join(d, name)); err == nil {
+			return Binary{Path: p, Demo: true}, nil
+		}
+	}
+	if p, err := look(name); err == nil {
+		return Binary{Path: p, Demo: true}, nil
+	}
+	return Binary{}, fmt.Errorf("%w: demo mode (%s) needs %s: build it with `go build -o bin/ ./services/diffusion/cmd/%s` and put bin/ next to the service or on PATH",
+		enginerr.ErrNoEngine, hints.Demo, name, name)
+}
+
+// executable checks that p is a regular executable file and returns its absolute path.
+func executable(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", errors.New("not a regular file")
+	}
+	if st.Mode().Perm()&0o111 == 0 {
+		return "", errors.New("not executable")
+	}
+	return abs, nil
+}

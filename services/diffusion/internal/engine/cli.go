@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
+	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
+)
+
+// cliBackend runs one sd-cli per image.
+type cliBackend struct {
+	e   *Engine
+	bin Binary
+	cfg Config
+}
+
+func (b *cliBackend) start(context.Context) error { return nil }
+func (b *cliBackend) stop(context.Context) error  { return nil }
+func (b *cliBackend) pid() int                    { return 0 }
+func (b *cliBackend) port() int                   { return 0 }
+
+func (b *cliBackend) generate(g *generation) (Result, error) {
+	o := b.e.opts
+	res, err := sdcli.Run(g.ctx, sdcli.Job{
+		Binary:       b.bin.Path,
+		Model:        b.cfg.Model,
+		Memory:       b.cfg.Memory,
+		Threads:      b.cfg.Threads,
+		Params:       g.params,
+		TempDir:      o.TempDir,
+		StallTimeout: o.StallTimeout,
+		KillGrace:    o.KillGrace,
+		Env:          o.Env,
+		OnStart:      g.setPID,
+		OnEvent: func(s sdcli.Stream, ev sdprogress.Event, at time.Time) {
+			st := StreamStdout
+			if s == sdcli.Stderr {
+				st = StreamStderr
+			}
+			b.e.output(st, ev, at, g)
+		},
+	})
+	g.setPID(0)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{PNG: res.PNG, Width: res.Width, Height: res.Height}, nil
+}
