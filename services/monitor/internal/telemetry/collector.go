@@ -65,19 +65,14 @@ func (c *Collector) SystemInfo(ctx context.Context) SystemInfo {
 		GPUUnavailable:     c.gpus.Unavailable(),
 	}
 	var errs []string
-	if m, err := c.host.Memory(ctx); err == nil {
-		info.MemoryTotal = m.Total
-	} else {
+	var err error
+	if info.Memory, err = c.host.Memory(ctx); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if s, err := c.host.Swap(ctx); err == nil {
-		info.SwapTotal = s.Total
-	} else {
+	if info.Swap, err = c.host.Swap(ctx); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if d, err := c.host.Disk(ctx); err == nil {
-		info.Disk = d
-	} else {
+	if info.Disk, err = c.host.Disk(ctx); err != nil {
 		errs = append(errs, err.Error())
 	}
 	info.GPUs, _ = c.readGPUs(ctx, &errs)

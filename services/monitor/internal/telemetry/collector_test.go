@@ -108,7 +108,7 @@ func TestSystemInfoWithoutNVML(t *testing.T) {
 	if info.LogicalCores < 1 || info.RecommendedThreads < 1 || info.RecommendedThreads > info.LogicalCores {
 		t.Fatalf("cores %d threads %d", info.LogicalCores, info.RecommendedThreads)
 	}
-	if info.MemoryTotal == 0 || info.Disk.Free == 0 || info.Hostname == "" || info.OS == "" {
+	if info.Memory.Total == 0 || info.Disk.Free == 0 || info.Hostname == "" || info.OS == "" {
 		t.Fatalf("info %+v", info)
 	}
 	s := c.NewStream()

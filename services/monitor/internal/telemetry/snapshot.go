@@ -85,9 +85,9 @@ type SystemInfo struct {
 	LogicalCores       int
 	RecommendedThreads int
 
-	MemoryTotal uint64
-	SwapTotal   uint64
-	Disk        Disk
+	Memory Memory
+	Swap   Swap
+	Disk   Disk
 
 	DriverVersion  string // NVIDIA driver, empty without NVML
 	CUDAVersion    string // e.g. "12.4", empty without NVML

@@ -1,0 +1,88 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/genailab/genailab/services/monitor/internal/history"
+	"github.com/genailab/genailab/services/monitor/internal/sampler"
+	"github.com/genailab/genailab/services/monitor/internal/telemetry"
+)
+
+// Defaults.
+const (
+	DefaultGRPCAddr    = "127.0.0.1:50053"
+	DefaultMetricsAddr = "127.0.0.1:9403"
+	DefaultDataDir     = ".data"
+	// DefaultWatchInterval is WatchUsage's interval when the request gives 0.
+	DefaultWatchInterval = time.Second
+)
+
+// Options configure the monitor.
+type Options struct {
+	// GRPCAddr is the gRPC listen address (default 127.0.0.1:50053).
+	GRPCAddr string
+	// AddrFile receives the bound gRPC address once listening.
+	AddrFile string
+	// Token, when set, is required as a bearer token on every gRPC call.
+	Token string
+	// MetricsAddr is the HTTP listen address of /metrics (default
+	// 127.0.0.1:9403); "off" disables it. A non-loopback address needs
+	// AllowRemoteMetrics, since /metrics is not authenticated.
+	MetricsAddr        string
+	AllowRemoteMetrics bool
+	// MetricsAddrFile receives the bound metrics address once listening.
+	MetricsAddrFile string
+
+	// DataDir is the directory whose disk space is reported (default .data).
+	DataDir string
+
+	// ManagedProcessNames maps executable names to roles ("llm",
+	// "diffusion"): processes with these names are attributed to this
+	// host's services. nil means telemetry.DefaultManagedNames (llama-server,
+	// sd-cli, sd, sd-server); an empty map disables matching by name.
+	ManagedProcessNames map[string]string
+	// ManagedPIDs, when set, reports the PIDs the host's services run; they
+	// count as managed whatever their name.
+	ManagedPIDs telemetry.PIDProvider
+
+	// NVML is the NVML library; nil loads the system's libnvidia-ml.so.1.
+	// Tests pass go-nvml's mock (see package dgxtest).
+	NVML telemetry.NVMLLibrary
+
+	// HistoryStep and HistoryCapacity shape the history (default 1 s × 300:
+	// five minutes).
+	HistoryStep     time.Duration
+	HistoryCapacity int
+
+	// NewTicker drives the samplers; nil means real time. Tests pass a
+	// manual clock.
+	NewTicker sampler.NewTicker
+
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = DefaultGRPCAddr
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = DefaultMetricsAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.ManagedProcessNames == nil {
+		o.ManagedProcessNames = telemetry.DefaultManagedNames()
+	}
+	if o.HistoryStep <= 0 {
+		o.HistoryStep = history.DefaultStep
+	}
+	if o.HistoryCapacity <= 0 {
+		o.HistoryCapacity = history.DefaultCapacity
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

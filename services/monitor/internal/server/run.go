@@ -1,0 +1,121 @@
+// Package server is the monitor process: the gRPC MonitorService (system
+// info, usage, streamed usage, history), the Prometheus /metrics endpoint,
+// and Run, which serves both until its context ends.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/services/monitor/internal/metrics"
+)
+
+// MetricsOff as Options.MetricsAddr disables /metrics.
+const MetricsOff = "off"
+
+// ErrRemoteMetrics is returned for a non-loopback metrics address without
+// AllowRemoteMetrics.
+var ErrRemoteMetrics = errors.New("refusing to serve unauthenticated /metrics on a non-loopback address (allow it explicitly)")
+
+// Run serves the monitor until ctx is done, then shuts down: streams end,
+// samplers stop, NVML is shut down.
+func Run(ctx context.Context, opts Options) error {
+	opts = opts.withDefaults()
+	log := opts.Logger
+	if opts.MetricsAddr != MetricsOff && !grpcserver.IsLoopback(opts.MetricsAddr) && !opts.AllowRemoteMetrics {
+		return fmt.Errorf("metrics address %s: %w", opts.MetricsAddr, ErrRemoteMetrics)
+	}
+	m, err := NewMonitor(opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := m.Close(); err != nil {
+			log.Warn("closing monitor", "error", err)
+		}
+	}()
+
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, Logger: log})
+	if err != nil {
+		return err
+	}
+	monitorv1.RegisterMonitorServiceServer(srv.GRPC(), NewService(m))
+
+	if opts.MetricsAddr != MetricsOff {
+		stopMetrics, err := serveMetrics(m, opts)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+	return srv.Serve(ctx)
+}
+
+// serveMetrics starts the /metrics HTTP server and returns its stop function.
+func serveMetrics(m *Monitor, opts Options) (func(), error) {
+	log := opts.Logger
+	reg, err := metrics.NewRegistry(m.MetricsSource())
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+	lis, err := net.Listen("tcp", opts.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen metrics %s: %w", opts.MetricsAddr, err)
+	}
+	addr := lis.Addr().String()
+	if opts.MetricsAddrFile != "" {
+		if err := writeAtomic(opts.MetricsAddrFile, []byte(addr)); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("write metrics address file: %w", err)
+		}
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server failed", "error", err)
+		}
+	}()
+	log.Info("metrics listening", "addr", addr)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close()
+		}
+		<-done
+		if opts.MetricsAddrFile != "" {
+			_ = os.Remove(opts.MetricsAddrFile)
+		}
+	}, nil
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

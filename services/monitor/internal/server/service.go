@@ -1,0 +1,87 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/services/monitor/internal/sampler"
+)
+
+// Service implements MonitorService over a Monitor.
+type Service struct {
+	monitorv1.UnimplementedMonitorServiceServer
+	m *Monitor
+}
+
+// NewService returns the gRPC service of m.
+func NewService(m *Monitor) *Service { return &Service{m: m} }
+
+var errorRules = []grpcerr.Rule{
+	{Target: sampler.ErrInterval, Code: codes.InvalidArgument},
+	{Target: sampler.ErrClosed, Code: codes.Unavailable},
+}
+
+// GetSystemInfo reads the machine now.
+func (s *Service) GetSystemInfo(ctx context.Context, _ *monitorv1.GetSystemInfoRequest) (*monitorv1.GetSystemInfoResponse, error) {
+	return systemInfoProto(s.m.collector.SystemInfo(ctx)), nil
+}
+
+// GetUsage returns the newest snapshot (at most one history step old).
+func (s *Service) GetUsage(ctx context.Context, _ *monitorv1.GetUsageRequest) (*monitorv1.GetUsageResponse, error) {
+	return &monitorv1.GetUsageResponse{Usage: s.m.current(ctx).usage}, nil
+}
+
+// WatchUsage streams snapshots from the sampler shared by every subscriber
+// of the requested interval until the client goes away.
+func (s *Service) WatchUsage(req *monitorv1.WatchUsageRequest, stream grpc.ServerStreamingServer[monitorv1.WatchUsageResponse]) error {
+	interval := DefaultWatchInterval
+	if ms := req.GetIntervalMs(); ms != 0 {
+		if ms < sampler.MinInterval.Milliseconds() || ms > sampler.MaxInterval.Milliseconds() {
+			return grpcerr.Invalidf("interval_ms %d: must be 0 (meaning %d) or between %d and %d",
+				ms, DefaultWatchInterval.Milliseconds(), sampler.MinInterval.Milliseconds(), sampler.MaxInterval.Milliseconds())
+		}
+		interval = time.Duration(ms) * time.Millisecond
+	}
+	sub, err := s.m.hub.Subscribe(interval)
+	if err != nil {
+		return grpcerr.Status(err, errorRules...)
+	}
+	defer sub.Cancel()
+	ctx := stream.Context()
+	for {
+		u, err := sub.Next(ctx)
+		if err != nil {
+			if errors.Is(err, sampler.ErrClosed) {
+				return status.Error(codes.Unavailable, "monitor shutting down")
+			}
+			return grpcerr.Status(err, errorRules...)
+		}
+		if err := stream.Send(&monitorv1.WatchUsageResponse{Usage: u.Value.usage, Missed: u.Missed}); err != nil {
+			return err
+		}
+	}
+}
+
+// GetHistory returns the recorded snapshots taken after req.Since.
+func (s *Service) GetHistory(_ context.Context, req *monitorv1.GetHistoryRequest) (*monitorv1.GetHistoryResponse, error) {
+	var since time.Time
+	if req.GetSince() != nil {
+		if err := req.GetSince().CheckValid(); err != nil {
+			return nil, grpcerr.Invalidf("since: %v", err)
+		}
+		since = req.GetSince().AsTime()
+	}
+	entries := s.m.ring.Since(since)
+	resp := &monitorv1.GetHistoryResponse{Samples: make([]*monitorv1.Usage, len(entries))}
+	for i, e := range entries {
+		resp.Samples[i] = e.Value.usage
+	}
+	return resp, nil
+}
