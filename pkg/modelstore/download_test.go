@@ -478,3 +478,23 @@ func TestTokenSentNeverLogged(t *testing.T) {
 		t.Fatalf("HF token sent to another host: %q", g[0].Auth)
 	}
 }
+
+func TestStalledTransferIsInterrupted(t *testing.T) {
+	fs := newFileServer(t)
+	data := randomBytes(200_000, 15)
+	const path = "/m/stall.gguf"
+	u := fs.add(path, data)
+	fs.set(path, func(f *served) { f.gate = func(r *http.Request) { <-r.Context().Done() } })
+	s := newTestStore(t, TypeLLM, func(o *Options) { o.IdleTimeout = 50 * time.Millisecond })
+	_, err := s.Download(t.Context(), Request{Parts: []Part{{URL: u}}}, nil)
+	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "idle timeout") {
+		t.Fatalf("err = %v", err)
+	}
+	if fi, err := os.Stat(s.path("stall", "stall.gguf"+partialSuffix)); err != nil || fi.Size() != int64(len(data)/2) {
+		t.Fatalf("partial: %v %v", fi, err)
+	}
+	fs.set(path, func(f *served) { f.gate = nil })
+	if _, err := s.Download(t.Context(), Request{Parts: []Part{{URL: u, SHA256: sha(data)}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -147,7 +147,12 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 	}
 	tr.setDone(offset)
 
-	req, err := s.newRequest(ctx, http.MethodGet, job, token)
+	// The watchdog cancels the request when no byte arrives for the idle timeout.
+	reqCtx, cancelReq := context.WithCancelCause(ctx)
+	defer cancelReq(nil)
+	watchdog := time.AfterFunc(s.idle, func() { cancelReq(errStalled) })
+	defer watchdog.Stop()
+	req, err := s.newRequest(reqCtx, http.MethodGet, job, token)
 	if err != nil {
 		return FileRecord{}, err
 	}
@@ -159,6 +164,9 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 	if err != nil {
 		if ctx.Err() != nil {
 			return FileRecord{}, canceled(ctx)
+		}
+		if errors.Is(context.Cause(reqCtx), errStalled) {
+			err = errStalled
 		}
 		return FileRecord{}, fmt.Errorf("%w: GET %s: %v", ErrInterrupted, src, stripURLFromErr(err))
 	}
@@ -215,10 +223,13 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 	if err != nil {
 		return FileRecord{}, fmt.Errorf("open %s: %w", partial, err)
 	}
-	written, copyErr := s.copyBody(ctx, f, h, resp.Body, offset, tr)
+	written, copyErr := s.copyBody(ctx, f, h, resp.Body, offset, tr, func() { watchdog.Reset(s.idle) })
 	syncErr := f.Sync()
 	closeErr := f.Close()
 	if copyErr != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(reqCtx), errStalled) {
+			return FileRecord{}, fmt.Errorf("%w: %s after %d bytes: %v", ErrInterrupted, src, offset+written, errStalled)
+		}
 		return FileRecord{}, copyErr
 	}
 	if err := errors.Join(syncErr, closeErr); err != nil {
@@ -247,6 +258,8 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 	return FileRecord{Component: job.component, Name: job.name, Size: size, SHA256: sum, URL: src}, nil
 }
 
+var errStalled = errors.New("no data received within the idle timeout")
+
 // hashPrefix feeds the first n bytes of an existing partial file to h.
 func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
 	f, err := os.Open(path)
@@ -266,7 +279,7 @@ func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
 
 // copyBody appends the response body to f at offset, hashing and reporting
 // progress. A read error is an interruption (resumable); a write error is not.
-func (s *Store) copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.Reader, offset int64, tr *progressTracker) (int64, error) {
+func (s *Store) copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.Reader, offset int64, tr *progressTracker, alive func()) (int64, error) {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("seek %s: %w", f.Name(), err)
 	}
@@ -275,6 +288,7 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.R
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
+			alive()
 			if _, err := f.Write(buf[:n]); err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
 					return written, fmt.Errorf("%w: write %s: %v", ErrInsufficientSpace, f.Name(), err)

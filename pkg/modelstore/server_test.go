@@ -16,7 +16,7 @@ import (
 // fileServer is a real HTTP server for tests: it serves files with ETag and
 // Range/If-Range support, counts what it sent, and can misbehave on demand.
 type fileServer struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -42,7 +42,7 @@ type seenRequest struct {
 	Bytes                              int64
 }
 
-func newFileServer(t *testing.T) *fileServer {
+func newFileServer(t testing.TB) *fileServer {
 	fs := &fileServer{t: t, files: map[string]*served{}}
 	fs.srv = httptest.NewServer(http.HandlerFunc(fs.serve))
 	t.Cleanup(fs.srv.Close)

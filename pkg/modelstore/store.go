@@ -35,6 +35,9 @@ type Options struct {
 	Retries          int           // extra attempts after an interrupted transfer; default 2, <0 for none
 	RetryBackoff     time.Duration // first wait between attempts, doubled each time; default 1s
 	ProgressInterval time.Duration // at most one report per interval (plus the final); default 100ms
+	// IdleTimeout aborts a transfer that received no byte for this long (an
+	// interruption: retried and resumable); default 60s.
+	IdleTimeout time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -54,6 +57,7 @@ type Store struct {
 	retries   int
 	backoff   time.Duration
 	interval  time.Duration
+	idle      time.Duration
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -89,6 +93,7 @@ func Open(o Options) (*Store, error) {
 		retries:   o.Retries,
 		backoff:   o.RetryBackoff,
 		interval:  o.ProgressInterval,
+		idle:      o.IdleTimeout,
 		log:       o.Logger,
 		now:       o.Now,
 		busy:      map[string]*operation{},
@@ -123,6 +128,9 @@ func Open(o Options) (*Store, error) {
 	}
 	if s.interval <= 0 {
 		s.interval = 100 * time.Millisecond
+	}
+	if s.idle <= 0 {
+		s.idle = 60 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
