@@ -81,7 +81,7 @@ func (e *Engine) Generate(ctx context.Context, p Params) (Result, error) {
 	e.Log.Infof(siteSigmas, "get_sigmas with %s scheduler", scheduler)
 	e.Log.Infof(siteSampling, "sampling using %s method", samplerTitle[sampler])
 
-	// Text encoder.
+	// Text encoder: the prompt, then the negative prompt.
 	condStart := time.Now()
 	e.debugPrompt(p.Prompt)
 	if e.truncated != "" {
@@ -93,11 +93,17 @@ func (e *Engine) Generate(ctx context.Context, p Params) (Result, error) {
 		}
 		e.loadedTE = true
 	}
-	e.Log.Debugf(sdlog.Site{File: "ggml_extend.hpp", Line: 2241}, "clip compute buffer size: 1.42 MB(RAM)")
-	if err := e.sleep(ctx, e.Config.Timing.Condition()); err != nil {
-		return Result{}, err
+	for i, text := range []string{p.Prompt, p.Negative} {
+		if i == 1 {
+			e.debugPrompt(text)
+		}
+		graphStart := time.Now()
+		e.Log.Debugf(sdlog.Site{File: "ggml_extend.hpp", Line: 2241}, "clip compute buffer size: 1.42 MB(RAM)")
+		if err := e.sleep(ctx, e.Config.Timing.Condition()/2); err != nil {
+			return Result{}, err
+		}
+		e.Log.Debugf(sdlog.Site{File: "conditioner.hpp", Line: 497}, "computing condition graph completed, taking %d ms", time.Since(graphStart).Milliseconds())
 	}
-	e.Log.Debugf(sdlog.Site{File: "conditioner.hpp", Line: 497}, "computing condition graph completed, taking %d ms", time.Since(condStart).Milliseconds())
 	e.Log.Infof(siteCondDone, "get_learned_condition completed, taking %.2fs", time.Since(condStart).Seconds())
 
 	// Sampling, one latent per batch entry.
@@ -169,20 +175,18 @@ func (e *Engine) Generate(ctx context.Context, p Params) (Result, error) {
 	return res, nil
 }
 
-// debugPrompt prints the verbose tokenizer lines for the prompt and the (empty) negative one.
-func (e *Engine) debugPrompt(prompt string) {
+// debugPrompt prints the verbose tokenizer lines for one prompt.
+func (e *Engine) debugPrompt(text string) {
 	if !e.Log.Verbose {
 		return
 	}
-	for _, text := range []string{prompt, ""} {
-		e.Log.Debugf(sdlog.Site{File: "conditioner.hpp", Line: 371}, "parse '%s' to [['%s', 1], ]", text, text)
-		words := strings.Fields(strings.ToLower(text))
-		toks := make([]string, len(words))
-		for i, w := range words {
-			toks[i] = fmt.Sprintf("%q, ", w+"</w>")
-		}
-		e.Log.Debugf(sdlog.Site{File: "bpe_tokenizer.cpp", Line: 208}, "split prompt \"%s\" to %d tokens [%s]", text, len(words), strings.Join(toks, ""))
+	e.Log.Debugf(sdlog.Site{File: "conditioner.hpp", Line: 371}, "parse '%s' to [['%s', 1], ]", text, text)
+	words := strings.Fields(strings.ToLower(text))
+	toks := make([]string, len(words))
+	for i, w := range words {
+		toks[i] = fmt.Sprintf("%q, ", w+"</w>")
 	}
+	e.Log.Debugf(sdlog.Site{File: "bpe_tokenizer.cpp", Line: 208}, "split prompt \"%s\" to %d tokens [%s]", text, len(words), strings.Join(toks, ""))
 }
 
 // fail injects a failure in module ("unet" while sampling, "taesd" while decoding).
@@ -191,8 +195,13 @@ func (e *Engine) fail(ctx context.Context, mode FaultMode, module string, w, h, 
 	case FaultSegv:
 		return &CrashError{Signal: syscall.SIGSEGV}
 	case FaultHang:
-		<-ctx.Done()
-		return ctx.Err()
+		// Sleep rather than block on a channel: a process with nothing but a blocked main
+		// goroutine would be killed by Go's deadlock detector.
+		for {
+			if err := e.sleep(ctx, time.Hour); err != nil {
+				return err
+			}
+		}
 	case FaultError:
 		e.Log.Errorf(sdlog.Site{File: "ggml_extend.hpp", Line: 2117}, "%s compute failed", module)
 	case FaultOOM, FaultOOMCUDA:

@@ -6,7 +6,6 @@ package sdimage
 import (
 	"hash/fnv"
 	"image"
-	"image/color"
 	"math/rand/v2"
 )
 
@@ -27,17 +26,18 @@ func Render(seed int64, prompt string, w, h int) *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := 0; y < h; y++ {
 		gy, fy := y/cell, float64(y%cell)/cell
+		row := img.Pix[y*img.Stride:]
 		for x := 0; x < w; x++ {
 			gx, fx := x/cell, float64(x%cell)/cell
-			a, b := grid[gy*gw+gx], grid[gy*gw+gx+1]
-			c, d := grid[(gy+1)*gw+gx], grid[(gy+1)*gw+gx+1]
-			var px [3]uint8
+			a, b := &grid[gy*gw+gx], &grid[gy*gw+gx+1]
+			c, d := &grid[(gy+1)*gw+gx], &grid[(gy+1)*gw+gx+1]
+			noise := rng.Uint64()
 			for k := 0; k < 3; k++ {
 				v := (a[k]*(1-fx)+b[k]*fx)*(1-fy) + (c[k]*(1-fx)+d[k]*fx)*fy
-				v += float64(rng.IntN(49) - 24)
-				px[k] = uint8(min(255, max(0, v)))
+				v += float64(int(noise>>(16*k)&0xffff)%49 - 24)
+				row[4*x+k] = uint8(min(255, max(0, v)))
 			}
-			img.SetRGBA(x, y, color.RGBA{px[0], px[1], px[2], 255})
+			row[4*x+3] = 255
 		}
 	}
 	return img
