@@ -32,9 +32,16 @@ func TestStreamAttributesVRAMAndMeasuresEngines(t *testing.T) {
 	s := c.NewStream()
 	first := s.Next(ctx)
 	// Let the engine burn some CPU between passes.
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	cpuSeconds := func() float64 {
 		s, _ := c.procs.Scan(ctx, nil)
-		if i := slices.IndexFunc(s.Managed, func(r ProcessReading) bool { return r.PID == int32(llamaPID) }); i >= 0 && s.Managed[i].CPUSeconds > 0.05 {
+		if i := slices.IndexFunc(s.Managed, func(r ProcessReading) bool { return r.PID == int32(llamaPID) }); i >= 0 {
+			return s.Managed[i].CPUSeconds
+		}
+		return 0
+	}
+	start := cpuSeconds()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if cpuSeconds() > start+0.05 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -5,55 +5,22 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/genailab/genailab/services/monitor/internal/proctest"
 )
 
-// helperEnv makes the test binary act as a helper process (an engine
-// stand-in) instead of running tests: "spin" burns CPU, "sleep" idles.
-const helperEnv = "MONITOR_TELEMETRY_HELPER"
-
 func TestMain(m *testing.M) {
-	switch os.Getenv(helperEnv) {
-	case "spin":
-		deadline := time.Now().Add(time.Minute) // never outlive a stuck test
-		for time.Now().Before(deadline) {
-		}
-		os.Exit(0)
-	case "sleep":
-		time.Sleep(time.Minute)
-		os.Exit(0)
-	}
+	proctest.MaybeHelper()
 	os.Exit(m.Run())
 }
 
-// startHelper runs the test binary under the executable name name (through
-// a symlink, so the kernel reports that name) and kills it at cleanup.
+// startHelper runs an engine stand-in process named name.
 func startHelper(t *testing.T, name, mode string) *exec.Cmd {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(t.TempDir(), name)
-	if err := os.Symlink(self, link); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(link)
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start helper %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
+	return proctest.Start(t, name, mode)
 }
 
 // logBuffer is a concurrency-safe log sink for asserting on log records.
