@@ -52,7 +52,8 @@ func up(args []string) error {
 	fs.StringVar(&o.BinDir, "bin-dir", "", "directory of the service binaries (default: next to genailab, then PATH)")
 	fs.StringVar(&o.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "REST gateway address")
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: PATH, then the project's .engines)")
-	fs.StringVar(&o.LLMModel, "llm-model", "", "LLM model id to start at boot")
+	fs.StringVar(&o.LLMModel, "llm-model", "", "LLM model id to start at boot (default: the generated tiny test model)")
+	noTiny := fs.Bool("no-tiny-model", false, "do not install and start the generated tiny test model")
 	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-in (synthetic images, marked as demo)")
 	fs.BoolVar(&o.Ephemeral, "ephemeral-ports", false, "start every service on a free port")
 	fs.StringVar(&o.Token, "token", "", "bearer token for every service and the gateway")
@@ -70,5 +71,11 @@ func up(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.LLMModel == "" && !*noTiny {
+		if o.LLMModel, err = stack.EnsureTinyModel(ctx, o.DataDir); err != nil {
+			return err
+		}
+		log.Info("LLM: the generated tiny random-weight test model (chat works, replies are random text); choose another with -llm-model", "model", o.LLMModel)
+	}
 	return stack.Run(ctx, o, os.Stdout)
 }
