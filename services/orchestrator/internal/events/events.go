@@ -1,0 +1,170 @@
+// Package events is the orchestrator's event log: every event is stored in the database
+// (which keeps the last few thousand) and handed to live subscribers. Watch sends the
+// stored backlog first, then follows, without gaps or duplicates between the two.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// MaxBacklog bounds the stored events one Watch sends.
+const MaxBacklog = 5000
+
+// subscriberBuffer is how many events a subscriber may lag behind before it is dropped.
+const subscriberBuffer = 256
+
+// ErrSlowSubscriber ends a Watch whose reader fell too far behind; it can resume from the
+// last id it saw.
+var ErrSlowSubscriber = errors.New("event subscriber fell behind; watch again with since_id set to the last event id received")
+
+// Log stores and distributes events.
+type Log struct {
+	db  *state.DB
+	log *slog.Logger
+
+	mu   sync.Mutex
+	subs map[*subscriber]struct{}
+}
+
+type subscriber struct {
+	ch      chan *orchestratorv1.Event
+	dropped chan struct{}
+}
+
+// New returns a log writing to db.
+func New(db *state.DB, log *slog.Logger) *Log {
+	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}}
+}
+
+// Emit records an event of type typ with a message and its numbers, and returns it (with
+// its id and time set).
+func (l *Log) Emit(typ orchestratorv1.EventType, host, jobID, message string, values map[string]float64) *orchestratorv1.Event {
+	ev := &orchestratorv1.Event{Type: typ, Host: host, JobId: jobID, Message: message, Values: values, Time: timestamppb.Now()}
+	l.Append(ev)
+	return ev
+}
+
+// Append stores ev (setting its id, and its time when unset) and hands it to subscribers.
+// A failing database write is logged; the event is still delivered live.
+func (l *Log) Append(ev *orchestratorv1.Event) {
+	if ev.Time == nil {
+		ev.Time = timestamppb.Now()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.db.AppendEvent(ev); err != nil {
+		l.log.Warn("event not stored", "type", ev.Type.String(), "error", err)
+	}
+	l.log.Info("event", "id", ev.Id, "type", ev.Type.String(), "job", ev.JobId, "message", ev.Message)
+	for s := range l.subs {
+		select {
+		case s.ch <- ev:
+		default:
+			delete(l.subs, s)
+			close(s.dropped)
+		}
+	}
+}
+
+// WatchOptions select events.
+type WatchOptions struct {
+	// SinceID sends stored events with a larger id first; 0 sends the last Backlog ones.
+	SinceID uint64
+	// Backlog is how many stored events to send when SinceID is 0 (bounded by MaxBacklog).
+	Backlog int
+	// Types keeps only these types; empty keeps all.
+	Types []orchestratorv1.EventType
+	// Follow keeps watching after the stored events.
+	Follow bool
+}
+
+// Watch sends the selected stored events, then (with Follow) new ones, until ctx ends,
+// send fails, or the subscriber falls behind (ErrSlowSubscriber).
+func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestratorv1.Event) error) error {
+	keep := func(ev *orchestratorv1.Event) bool { return len(o.Types) == 0 || slices.Contains(o.Types, ev.Type) }
+	var sub *subscriber
+	if o.Follow {
+		// Subscribe before reading the backlog, so nothing falls between the two.
+		sub = &subscriber{ch: make(chan *orchestratorv1.Event, subscriberBuffer), dropped: make(chan struct{})}
+		l.mu.Lock()
+		l.subs[sub] = struct{}{}
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			delete(l.subs, sub)
+			l.mu.Unlock()
+		}()
+	}
+	var backlog []*orchestratorv1.Event
+	var err error
+	switch {
+	case o.SinceID > 0:
+		backlog, err = l.db.EventsAfter(o.SinceID, MaxBacklog)
+	case o.Backlog > 0:
+		backlog, err = l.db.LastEvents(min(o.Backlog, MaxBacklog))
+	}
+	if err != nil {
+		return fmt.Errorf("read stored events: %w", err)
+	}
+	last := o.SinceID
+	for _, ev := range backlog {
+		last = max(last, ev.Id)
+		if keep(ev) {
+			if err := send(ev); err != nil {
+				return err
+			}
+		}
+	}
+	if !o.Follow {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-sub.dropped:
+			return ErrSlowSubscriber
+		case ev := <-sub.ch:
+			if ev.Id != 0 && ev.Id <= last {
+				continue // already sent from the backlog
+			}
+			if keep(ev) {
+				if err := send(ev); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// WaitFor blocks until an event matching match is appended or ctx ends (for tests and
+// tools that wait for an orchestration step). It only sees events appended after the call.
+func (l *Log) WaitFor(ctx context.Context, match func(*orchestratorv1.Event) bool) (*orchestratorv1.Event, error) {
+	var found *orchestratorv1.Event
+	errFound := errors.New("found")
+	err := l.Watch(ctx, WatchOptions{Follow: true}, func(ev *orchestratorv1.Event) error {
+		if match(ev) {
+			found = ev
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return found, nil
+	}
+	return nil, err
+}
+
+// Since is a helper for durations in event values, in milliseconds.
+func Since(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
