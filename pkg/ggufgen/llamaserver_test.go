@@ -9,31 +9,26 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/genailab/genailab/pkg/ggufgen"
-	"github.com/genailab/genailab/pkg/llamabin"
 	"github.com/genailab/genailab/pkg/llamabin/llamabintest"
 )
 
 // TestRealLlamaServerServesGeneratedModel is the proof that the generated file is a real model: the real
 // llama-server loads it, reports healthy, and answers chat completions, streamed and not.
 func TestRealLlamaServerServesGeneratedModel(t *testing.T) {
-	bin := llamabintest.Binary(t)
 	model := filepath.Join(t.TempDir(), "tiny.gguf")
 	if err := ggufgen.WriteFile(model, ggufgen.DefaultConfig()); err != nil {
 		t.Fatal(err)
 	}
-	srv := startLlamaServer(t, bin, model)
+	srv := llamabintest.Start(t, model)
+	bin := srv.Cmd.Path
 
-	resp, err := http.Get(srv.url + "/health")
+	resp, err := http.Get(srv.URL + "/health")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +48,7 @@ func TestRealLlamaServerServesGeneratedModel(t *testing.T) {
 				CompletionTokens int `json:"completion_tokens"`
 			}
 		}
-		raw := postChat(t, srv.url, false)
+		raw := postChat(t, srv.URL, false)
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("decode %s: %v", raw, err)
 		}
@@ -63,7 +58,7 @@ func TestRealLlamaServerServesGeneratedModel(t *testing.T) {
 	})
 
 	t.Run("stream", func(t *testing.T) {
-		raw := postChat(t, srv.url, true)
+		raw := postChat(t, srv.URL, true)
 		var content strings.Builder
 		done := false
 		sc := bufio.NewScanner(bytes.NewReader(raw))
@@ -100,7 +95,7 @@ func TestRealLlamaServerServesGeneratedModel(t *testing.T) {
 		if !ok {
 			t.Skipf("%s is not the project's install; library origins are its own business", real)
 		}
-		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", srv.cmd.Process.Pid))
+		maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", srv.Cmd.Process.Pid))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,83 +149,4 @@ func postChat(t *testing.T, url string, stream bool) []byte {
 		t.Fatalf("chat status %d: %s", resp.StatusCode, raw)
 	}
 	return raw
-}
-
-type llamaServer struct {
-	cmd *exec.Cmd
-	url string
-}
-
-var listeningRE = regexp.MustCompile(`listening on http://127\.0\.0\.1:(\d+)`)
-
-// startLlamaServer runs the real binary on a kernel-chosen loopback port (--port 0; the port is read from
-// its "listening on" log line) and waits for /health 200. The process group is killed at cleanup.
-func startLlamaServer(t *testing.T, bin, model string) *llamaServer {
-	t.Helper()
-	cmd := exec.Command(bin, "-m", model, "--host", "127.0.0.1", "--port", "0", "-t", "2", "-c", "256", "-np", "1")
-	cmd.Env = llamabin.Env(os.Environ())
-	cmd.Dir = t.TempDir()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start llama-server: %v", err)
-	}
-	var (
-		mu   sync.Mutex
-		logs []string
-	)
-	port := make(chan string, 1)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logs = append(logs, sc.Text())
-			mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case port <- m[1]:
-				default:
-				}
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	})
-	tail := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(logs, "\n")
-	}
-	var p string
-	select {
-	case p = <-port:
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("llama-server exited before listening (%v):\n%s", err, tail())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("llama-server did not listen within 60s:\n%s", tail())
-	}
-	url := "http://127.0.0.1:" + p
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("llama-server not healthy within 60s (last: %v):\n%s", err, tail())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &llamaServer{cmd: cmd, url: url}
 }
