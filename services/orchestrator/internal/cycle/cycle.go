@@ -1,0 +1,314 @@
+// Package cycle is the offload cycle around one image: decide; if the LLM must make room,
+// let its in-flight requests finish, persist its configuration (before stopping it), stop
+// it, wait until the monitor shows its memory freed; generate, passing progress through;
+// then reload the LLM with the saved configuration, retrying with backoff, and clear the
+// saved state only once it is healthy.
+//
+// The reload happens on every path once the state is saved — success, engine failure,
+// cancel, client gone — on a context detached from the request, and it may run while the
+// image is being delivered. If the orchestrator dies in between, the saved state stays in
+// the database and Recover brings the LLM back on the next start.
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/decide"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// Options time the cycle.
+type Options struct {
+	// Host names this host in saved states and events ("" is the local host).
+	Host string
+	// DrainTimeout lets in-flight chat requests finish before the stop; default 10 s.
+	DrainTimeout time.Duration
+	// StopTimeout bounds the Stop call itself; default 60 s.
+	StopTimeout time.Duration
+	// FreeTimeout bounds the wait for the monitor to show the memory freed; default 15 s.
+	FreeTimeout time.Duration
+	// FreePoll is the monitor polling interval; default 100 ms.
+	FreePoll time.Duration
+	// ReloadTimeout bounds all reload attempts together; default 5 min.
+	ReloadTimeout time.Duration
+	// ReadyTimeout is the readiness wait of each start attempt; default 2 min.
+	ReadyTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between reload attempts; default 500 ms, 10 s.
+	BackoffMin, BackoffMax time.Duration
+	// PeakInterval is the monitor sampling interval for the diffusion engine's peak
+	// memory during generation; default 250 ms; negative disables learning.
+	PeakInterval time.Duration
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.DrainTimeout, 10*time.Second)
+	def(&o.StopTimeout, 60*time.Second)
+	def(&o.FreeTimeout, 15*time.Second)
+	def(&o.FreePoll, 100*time.Millisecond)
+	def(&o.ReloadTimeout, 5*time.Minute)
+	def(&o.ReadyTimeout, 2*time.Minute)
+	def(&o.BackoffMin, 500*time.Millisecond)
+	def(&o.BackoffMax, 10*time.Second)
+	def(&o.PeakInterval, 250*time.Millisecond)
+}
+
+// Cycle runs offload cycles. One image at a time: the caller (the job worker) serialises.
+type Cycle struct {
+	c      probe.Clients
+	prober *probe.Prober
+	db     *state.DB
+	ev     *events.Log
+	o      Options
+	log    *slog.Logger
+}
+
+// New returns a Cycle.
+func New(c probe.Clients, prober *probe.Prober, db *state.DB, ev *events.Log, o Options, log *slog.Logger) *Cycle {
+	o.defaults()
+	return &Cycle{c: c, prober: prober, db: db, ev: ev, o: o, log: log}
+}
+
+// Hooks receive what happens during a run.
+type Hooks struct {
+	// Event receives each orchestration event of the run.
+	Event func(*orchestratorv1.Event)
+	// Progress receives engine progress.
+	Progress func(*diffusionv1.Progress)
+}
+
+// Outcome is what a run produced.
+type Outcome struct {
+	// Result is the image (nil on failure).
+	Result *diffusionv1.ImageResult
+	// Offloaded tells whether the LLM was stopped for it.
+	Offloaded bool
+	// Decision is the decision made (zero when the probe failed).
+	Decision decide.Decision
+	// ReloadDone is closed when the LLM reload (if any) has ended; already closed when
+	// there was none.
+	ReloadDone <-chan struct{}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Run runs one image through the cycle. The returned Outcome's ReloadDone must be waited
+// for before the next image: the reload continues after Run returns, detached from ctx.
+func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.ImageParams, h Hooks) (Outcome, error) {
+	out := Outcome{ReloadDone: closedChan}
+	emit := func(typ orchestratorv1.EventType, msg string, values map[string]float64) {
+		ev := c.ev.Emit(typ, c.o.Host, jobID, msg, values)
+		if h.Event != nil {
+			h.Event(ev)
+		}
+	}
+	w, hgt := int(params.GetWidth()), int(params.GetHeight())
+	if w == 0 {
+		w = 512
+	}
+	if hgt == 0 {
+		hgt = 512
+	}
+	d, facts, err := c.prober.Decide(ctx, w, hgt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		// Without the numbers the LLM is left alone: an image may still fit, and stopping
+		// the LLM blindly would be worse than a failed image.
+		c.log.Warn("offload decision failed; generating without offload", "job", jobID, "error", err)
+		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "Generating without offload: the decision could not be made: "+err.Error(), nil)
+	} else {
+		out.Decision = d
+		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, d.Explanation, d.Values())
+	}
+	if err == nil && d.NeedsOffload {
+		reloadDone := make(chan struct{})
+		saved, err := c.offload(ctx, jobID, d, facts, emit)
+		if saved != nil {
+			// From the moment the state is saved, the LLM comes back whatever happens.
+			out.Offloaded = true
+			out.ReloadDone = reloadDone
+			defer func() {
+				go func() {
+					defer close(reloadDone)
+					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.ReloadTimeout)
+					defer cancel()
+					_ = c.Reload(rctx, saved, emit)
+				}()
+			}()
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	res, err := c.generate(ctx, params, facts, out.Decision, h)
+	if err != nil {
+		return out, err
+	}
+	out.Result = res
+	return out, nil
+}
+
+// offload saves the LLM's state, stops it and waits for its memory to be freed. It returns
+// the saved state once persisted (nil when nothing was saved) and an error when the cycle
+// cannot go on.
+func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f probe.Facts, emit func(orchestratorv1.EventType, string, map[string]float64)) (*orchestratorv1.SavedState, error) {
+	start := time.Now()
+	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_STARTED,
+		fmt.Sprintf("Offloading the LLM (%s) to free %s for the image.", f.LLM.GetModelId(), decide.Bytes(d.LLMReleaseBytes)), d.Values())
+	saved := &orchestratorv1.SavedState{
+		Host: c.o.Host, LlmConfig: f.LLM.GetConfig(), WasRunning: true, SavedAt: timestamppb.Now(), Reason: jobID,
+	}
+	if saved.LlmConfig == nil {
+		saved.LlmConfig = &llmv1.LLMConfig{ModelId: f.LLM.GetModelId()}
+	}
+	if err := c.db.PutSavedState(saved); err != nil {
+		return nil, fmt.Errorf("save the LLM state before offloading (the LLM was left running): %w", err)
+	}
+	// The stop must complete even if the client goes away meanwhile: detach it.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StopTimeout)
+	defer cancel()
+	resp, err := c.c.LLM.Stop(sctx, &llmv1.StopRequest{ForOffload: true, DrainTimeoutMs: c.o.DrainTimeout.Milliseconds()})
+	if err != nil {
+		return saved, fmt.Errorf("stop the LLM for offload: %w", err)
+	}
+	if pc := resp.GetPreviousConfig(); pc != nil {
+		// The service's own record of what it ran with is authoritative.
+		saved.LlmConfig = pc
+		if err := c.db.PutSavedState(saved); err != nil {
+			c.log.Warn("update saved state with the stopped LLM's configuration", "error", err)
+		}
+	}
+	stopped := time.Since(start)
+	freed, confirmed, err := c.waitFreed(ctx, f.LLM.GetPid(), f.GPUIndex, d.FreeBytes)
+	if err != nil {
+		return saved, err
+	}
+	msg := fmt.Sprintf("The LLM is offloaded; the monitor shows %s more free.", decide.Bytes(freed))
+	if !confirmed {
+		msg = fmt.Sprintf("The LLM is stopped, but the monitor did not confirm its memory freed within %s; generating anyway.", c.o.FreeTimeout)
+	}
+	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_FINISHED, msg, map[string]float64{
+		"freed_bytes": float64(freed), "duration_ms": ms(time.Since(start)), "stop_ms": ms(stopped), "confirmed": b2f(confirmed),
+	})
+	return saved, nil
+}
+
+// waitFreed polls the monitor until the LLM's process is gone from its readings. It
+// returns how much more memory is free than before, and whether the monitor confirmed it.
+func (c *Cycle) waitFreed(ctx context.Context, pid int32, gpu int, freeBefore uint64) (uint64, bool, error) {
+	deadline := time.Now().Add(c.o.FreeTimeout)
+	var last uint64
+	for {
+		u, err := c.c.Monitor.GetUsage(ctx, monitorUsageReq)
+		if err == nil {
+			last = freeOf(u.GetUsage(), gpu)
+			_, present := probe.LLMResident(u.GetUsage(), pid)
+			if !present && (pid > 0 || last > freeBefore) {
+				return sat(last, freeBefore), true, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return sat(last, freeBefore), false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		case <-time.After(c.o.FreePoll):
+		}
+	}
+}
+
+// Reload starts the LLM with the saved configuration, retrying with backoff until it is
+// healthy or ctx ends; then it clears the saved state. A failed attempt is recorded in the
+// saved state and as an event; when all fail, the state is kept.
+func (c *Cycle) Reload(ctx context.Context, saved *orchestratorv1.SavedState, emit func(orchestratorv1.EventType, string, map[string]float64)) error {
+	if emit == nil {
+		emit = func(typ orchestratorv1.EventType, msg string, v map[string]float64) {
+			c.ev.Emit(typ, saved.GetHost(), saved.GetReason(), msg, v)
+		}
+	}
+	start := time.Now()
+	emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_STARTED,
+		fmt.Sprintf("Reloading the LLM (%s) with its saved configuration.", saved.GetLlmConfig().GetModelId()), nil)
+	cfg := saved.GetLlmConfig()
+	backoff := c.o.BackoffMin
+	for attempt := 1; ; attempt++ {
+		info, err := c.startOnce(ctx, cfg)
+		if err == nil {
+			if _, err := c.db.ClearSavedState(saved.GetHost()); err != nil {
+				c.log.Warn("clear saved state after reload", "error", err)
+			}
+			emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FINISHED,
+				fmt.Sprintf("The LLM is back and healthy after %d attempt(s).", attempt),
+				map[string]float64{"duration_ms": ms(time.Since(start)), "attempts": float64(attempt), "pid": float64(info.GetPid())})
+			return nil
+		}
+		saved.ReloadAttempts = int32(attempt)
+		saved.LastReloadError = err.Error()
+		if perr := c.db.PutSavedState(saved); perr != nil {
+			c.log.Warn("record reload failure in saved state", "error", perr)
+		}
+		giveUp := ctx.Err() != nil || time.Until(deadlineOf(ctx)) < backoff
+		msg := fmt.Sprintf("Reload attempt %d failed: %v; retrying in %s.", attempt, err, backoff)
+		if giveUp {
+			msg = fmt.Sprintf("Reload attempt %d failed: %v; giving up for now — the saved state is kept (see GetSavedState) and the LLM will be reloaded on the next start.", attempt, err)
+		}
+		emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FAILED, msg, map[string]float64{"attempt": float64(attempt)})
+		if giveUp {
+			return fmt.Errorf("reload the LLM: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.o.BackoffMax)
+		if isPortProblem(err) && cfg.GetPort() != 0 {
+			// The port it had was taken meanwhile: let the service pick a free one.
+			cfg = cloneConfig(cfg)
+			cfg.Port = 0
+		}
+	}
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(time.Hour)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
+
+// errNotHealthy is returned when a start returned but the server is not healthy.
+var errNotHealthy = errors.New("the LLM started but is not healthy")

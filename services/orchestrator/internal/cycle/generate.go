@@ -1,0 +1,108 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/decide"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// ErrNoResult is returned when the diffusion service ends its stream without an image.
+var ErrNoResult = errors.New("the diffusion service ended the stream without a result")
+
+// generate runs the image on the diffusion service, passing progress through, while
+// sampling the diffusion engine's memory to learn from its peak.
+func (c *Cycle) generate(ctx context.Context, params *diffusionv1.ImageParams, f probe.Facts, d decide.Decision, h Hooks) (*diffusionv1.ImageResult, error) {
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var peak peakMeter
+	if c.o.PeakInterval > 0 && f.DiffusionModel != "" && d.Image.TotalBytes > 0 {
+		peak.start(gctx, c.c.Monitor, c.o.PeakInterval, f.GPUIndex)
+	}
+	stream, err := c.c.Diffusion.GenerateImage(gctx, &diffusionv1.GenerateImageRequest{Params: params})
+	if err != nil {
+		return nil, fmt.Errorf("generate on the diffusion service: %w", err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, status.Error(codes.Internal, ErrNoResult.Error())
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		switch ev := msg.Event.(type) {
+		case *diffusionv1.GenerateImageResponse_Progress:
+			if h.Progress != nil {
+				h.Progress(ev.Progress)
+			}
+		case *diffusionv1.GenerateImageResponse_Result:
+			cancel()
+			if p := peak.wait(); p > 0 {
+				c.learn(f.DiffusionModel, f.Uncorrected.TotalBytes, p)
+			}
+			return ev.Result, nil
+		}
+	}
+}
+
+// learn folds a measured peak into the model's stored correction.
+func (c *Cycle) learn(model string, estimated, peak uint64) {
+	err := c.db.UpdateCorrection(model, func(old state.Correction) state.Correction {
+		return state.Correction{DeltaBytes: estimate.Learn(old.DeltaBytes, old.Samples, estimated, peak), Samples: old.Samples + 1}
+	})
+	if err != nil {
+		c.log.Warn("store learnt correction", "model", model, "error", err)
+	}
+}
+
+// peakMeter follows the monitor's readings of the diffusion engine's memory.
+type peakMeter struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	peak uint64
+}
+
+func (p *peakMeter) start(ctx context.Context, mon monitorv1.MonitorServiceClient, every time.Duration, gpu int) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		stream, err := mon.WatchUsage(ctx, &monitorv1.WatchUsageRequest{IntervalMs: max(every.Milliseconds(), 100)})
+		if err != nil {
+			return
+		}
+		for {
+			u, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if n := probe.DiffusionMemory(u.GetUsage(), gpu); n > 0 {
+				p.mu.Lock()
+				p.peak = max(p.peak, n)
+				p.mu.Unlock()
+			}
+		}
+	}()
+}
+
+func (p *peakMeter) wait() uint64 {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}

@@ -1,0 +1,255 @@
+// Package probe gathers what the offload decision needs from the host's services, over
+// their gRPC APIs only: memory from the monitor, the LLM's state and configuration from
+// the LLM service, the diffusion model from the diffusion service, model metadata from
+// their model stores, and the corrections learnt from past runs.
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/decide"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// Clients are the host's services.
+type Clients struct {
+	LLM             llmv1.LLMServiceClient
+	LLMModels       modelsv1.ModelServiceClient
+	Diffusion       diffusionv1.DiffusionServiceClient
+	DiffusionModels modelsv1.ModelServiceClient
+	Monitor         monitorv1.MonitorServiceClient
+}
+
+// Options tune the decision.
+type Options struct {
+	// HeadroomBytes is kept free on top of the estimate.
+	HeadroomBytes uint64
+	// BudgetBytes caps what the engines may use together (0: no budget).
+	BudgetBytes uint64
+	// GPUIndex is the GPU the engines use when the host has GPUs.
+	GPUIndex int
+	// WeightsFactor and BytesPerPixel tune the diffusion estimate (0: defaults).
+	WeightsFactor, BytesPerPixel float64
+	// LLMModelsDir, when set, is the LLM service's model directory (models/llm under its
+	// data dir) on this machine: the LLM estimate then reads the GGUF file itself with
+	// gguf-parser-go instead of estimating from the reported metadata.
+	LLMModelsDir string
+}
+
+// Prober gathers facts and decides.
+type Prober struct {
+	c  Clients
+	o  Options
+	db *state.DB
+}
+
+// New returns a prober.
+func New(c Clients, o Options, db *state.DB) *Prober { return &Prober{c: c, o: o, db: db} }
+
+// Facts are what a decision was made from, kept for the offload cycle.
+type Facts struct {
+	// LLM is the LLM service's snapshot.
+	LLM *llmv1.LLMInfo
+	// DiffusionModel is the diffusion engine's model id ("" when unknown).
+	DiffusionModel string
+	// Uncorrected is the image estimate before the learnt correction.
+	Uncorrected estimate.Diffusion
+	// GPUIndex is the GPU compared, -1 for RAM.
+	GPUIndex int
+}
+
+// Running reports whether the LLM is running (or starting) and so holds memory.
+func Running(info *llmv1.LLMInfo) bool {
+	switch info.GetStatus() {
+	case commonv1.ServerStatus_SERVER_STATUS_RUNNING, commonv1.ServerStatus_SERVER_STATUS_STARTING:
+		return true
+	}
+	return false
+}
+
+// Decide gathers the facts for an image of width × height and decides.
+func (p *Prober) Decide(ctx context.Context, width, height int) (decide.Decision, Facts, error) {
+	var f Facts
+	usage, err := p.c.Monitor.GetUsage(ctx, &monitorv1.GetUsageRequest{})
+	if err != nil {
+		return decide.Decision{}, f, fmt.Errorf("ask the monitor for memory usage: %w", err)
+	}
+	li, err := p.c.LLM.GetInfo(ctx, &llmv1.GetInfoRequest{})
+	if err != nil {
+		return decide.Decision{}, f, fmt.Errorf("ask the LLM service for its state: %w", err)
+	}
+	f.LLM = li.GetInfo()
+	di, err := p.c.Diffusion.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+	if err != nil {
+		return decide.Decision{}, f, fmt.Errorf("ask the diffusion service for its state: %w", err)
+	}
+	f.DiffusionModel = di.GetInfo().GetModelId()
+	if f.DiffusionModel == "" {
+		f.DiffusionModel = di.GetInfo().GetConfig().GetModelId()
+	}
+	var components uint64
+	if f.DiffusionModel != "" && p.c.DiffusionModels != nil {
+		if m, err := p.c.DiffusionModels.GetModel(ctx, &modelsv1.GetModelRequest{Type: modelsv1.ModelType_MODEL_TYPE_DIFFUSION, Id: f.DiffusionModel}); err == nil {
+			components = m.GetModel().GetSizeBytes()
+		}
+	}
+	dp := estimate.DiffusionParams{ComponentBytes: components, Width: width, Height: height, WeightsFactor: p.o.WeightsFactor, BytesPerPixel: p.o.BytesPerPixel}
+	f.Uncorrected = estimate.EstimateDiffusion(dp)
+	if f.DiffusionModel != "" {
+		if c, err := p.db.Correction(f.DiffusionModel); err == nil {
+			dp.CorrectionBytes = int64(c.DeltaBytes)
+		}
+	}
+	in := decide.Input{
+		Image:         estimate.EstimateDiffusion(dp),
+		LLMRunning:    Running(f.LLM),
+		HeadroomBytes: p.o.HeadroomBytes,
+		BudgetBytes:   p.o.BudgetBytes,
+	}
+	gpu := pickGPU(usage.GetUsage().GetGpus(), p.o.GPUIndex)
+	pid := f.LLM.GetPid()
+	if gpu == nil {
+		f.GPUIndex, in.GPUIndex = -1, -1
+		mem := usage.GetUsage().GetMemory()
+		in.FreeBytes = mem.GetAvailableBytes()
+		for _, mp := range usage.GetUsage().GetManagedProcesses() {
+			in.ManagedBytes += mp.GetRssBytes()
+		}
+		in.ForeignBytes = sat(mem.GetUsedBytes(), in.ManagedBytes)
+		if rss, ok := LLMResident(usage.GetUsage(), pid); ok && in.LLMRunning {
+			in.LLMReleaseBytes, in.LLMReleaseSource = rss, "measured RSS"
+		}
+	} else {
+		f.GPUIndex, in.GPUIndex = int(gpu.GetIndex()), int(gpu.GetIndex())
+		in.FreeBytes = gpu.GetMemoryFreeBytes()
+		in.ManagedBytes = gpu.GetManagedMemoryBytes()
+		in.ForeignBytes = gpu.GetForeignMemoryBytes()
+		if in.LLMRunning && pid > 0 {
+			for _, gp := range gpu.GetProcesses() {
+				if gp.GetPid() == pid {
+					in.LLMReleaseBytes += gp.GetUsedMemoryBytes()
+					in.LLMReleaseSource = "measured by NVML"
+				}
+			}
+		}
+	}
+	if in.LLMRunning && in.LLMReleaseSource == "" {
+		est, err := p.estimateLLM(ctx, f.LLM, gpu == nil)
+		if err == nil {
+			in.LLMReleaseBytes, in.LLMReleaseSource = est.VRAMBytes, "estimated with "+est.Source
+			if gpu == nil {
+				in.LLMReleaseBytes = est.RAMBytes
+			}
+		} else {
+			in.LLMReleaseSource = "unknown: " + err.Error()
+		}
+	}
+	return decide.Decide(in), f, nil
+}
+
+// estimateLLM estimates the running LLM's memory from its model.
+func (p *Prober) estimateLLM(ctx context.Context, info *llmv1.LLMInfo, noGPU bool) (estimate.LLM, error) {
+	cfg := info.GetConfig()
+	run := estimate.LLMRun{
+		ContextSize: int(cfg.GetContextSize()), GPULayers: int(cfg.GetGpuLayers()),
+		CacheTypeK: cfg.GetCacheTypeK(), CacheTypeV: cfg.GetCacheTypeV(),
+		FlashAttention: cfg.GetFlashAttention() == llmv1.FlashAttention_FLASH_ATTENTION_ON,
+		Parallel:       int(cfg.GetParallelSlots()), NoGPU: noGPU,
+	}
+	if cfg.GpuLayers == nil {
+		run.GPULayers = -1
+	}
+	model := info.GetModelId()
+	if model == "" {
+		model = cfg.GetModelId()
+	}
+	if model == "" || p.c.LLMModels == nil {
+		return estimate.LLM{}, errors.New("the LLM's model is not known")
+	}
+	m, err := p.c.LLMModels.GetModel(ctx, &modelsv1.GetModelRequest{Type: modelsv1.ModelType_MODEL_TYPE_LLM, Id: model})
+	if err != nil {
+		return estimate.LLM{}, fmt.Errorf("get LLM model %q: %w", model, err)
+	}
+	if p.o.LLMModelsDir != "" {
+		for _, file := range m.GetModel().GetFiles() {
+			// Ids and file names come from the store's records, which never hold separators;
+			// Base keeps it so even if they did.
+			path := filepath.Join(p.o.LLMModelsDir, filepath.Base(model), filepath.Base(file.GetName()))
+			if _, err := os.Stat(path); err == nil {
+				if est, err := estimate.LLMFromFile(path, run); err == nil {
+					return est, nil
+				}
+			}
+			break // the first file is the model (or its first shard)
+		}
+	}
+	return estimate.LLMFromMetadata(m.GetModel().GetGguf(), run)
+}
+
+// pickGPU returns the GPU with the wanted index, else the first; nil when there are none.
+func pickGPU(gpus []*monitorv1.GPUInfo, index int) *monitorv1.GPUInfo {
+	for _, g := range gpus {
+		if int(g.GetIndex()) == index {
+			return g
+		}
+	}
+	if len(gpus) > 0 {
+		return gpus[0]
+	}
+	return nil
+}
+
+// LLMResident returns the resident memory of the LLM's process (pid) as the monitor sees
+// it, and whether the monitor lists it at all (among managed processes or on a GPU).
+func LLMResident(u *monitorv1.Usage, pid int32) (uint64, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	for _, mp := range u.GetManagedProcesses() {
+		if mp.GetPid() == pid {
+			return mp.GetRssBytes(), true
+		}
+	}
+	for _, g := range u.GetGpus() {
+		for _, gp := range g.GetProcesses() {
+			if gp.GetPid() == pid {
+				return 0, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// DiffusionMemory returns what the diffusion engine's processes use now: GPU memory on
+// the given GPU, or resident memory when gpu is -1.
+func DiffusionMemory(u *monitorv1.Usage, gpu int) uint64 {
+	var n uint64
+	for _, mp := range u.GetManagedProcesses() {
+		if mp.GetRole() != "diffusion" {
+			continue
+		}
+		if gpu < 0 {
+			n += mp.GetRssBytes()
+		} else {
+			n += mp.GetGpuMemoryBytes()
+		}
+	}
+	return n
+}
+
+func sat(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
+}
