@@ -20,6 +20,10 @@ type Binaries struct {
 	// from PATH. Their images are synthetic, and everything reports demo.
 	Demo    bool
 	DemoDir string
+	// SelfStandin lets demo mode fall back to the running executable, started with
+	// StandinEnv=sd-cli or sd-server in its environment: a service binary that calls
+	// selfstandin.RunIfAsked first thing in main carries the stand-ins inside it.
+	SelfStandin bool
 	// LookPath defaults to exec.LookPath.
 	LookPath func(string) (string, error)
 }
@@ -28,7 +32,12 @@ type Binaries struct {
 type Binary struct {
 	Path string
 	Demo bool
+	// Env is added to the process's environment (the self-hosted stand-in's selector).
+	Env []string
 }
+
+// StandinEnv selects the stand-in a self-hosting service executable runs as.
+const StandinEnv = "GENAILAB_DIFFUSION_STANDIN"
 
 // Hints name the configuration knobs in errors (the service's flags and environment
 // variables).
@@ -40,7 +49,7 @@ type Hints struct {
 var DefaultHints = Hints{
 	CLI:    "-sd-cli (env GENAILAB_DIFFUSION_SD_CLI)",
 	Server: "-sd-server (env GENAILAB_DIFFUSION_SD_SERVER)",
-	Demo:   "-demo-engine (env GENAILAB_DIFFUSION_DEMO_ENGINE=true)",
+	Demo:   "-demo-engines (env GENAILAB_DIFFUSION_DEMO_ENGINES=true)",
 }
 
 // Resolve finds the executable for mode: the configured path, then PATH (sd-cli, then sd;
@@ -56,7 +65,18 @@ func (b Binaries) Resolve(mode Mode, hints Hints) (Binary, error) {
 		configured, names, flag, standin = b.Server, []string{"sd-server"}, hints.Server, "sd-server-standin"
 	}
 	if b.Demo {
-		return b.resolveDemo(standin, look, hints)
+		bin, err := b.resolveDemo(standin, look, hints)
+		if err != nil && b.SelfStandin {
+			exe, xerr := os.Executable()
+			if xerr == nil {
+				role := "sd-cli"
+				if mode == ModeServer {
+					role = "sd-server"
+				}
+				return Binary{Path: exe, Demo: true, Env: []string{StandinEnv + "=" + role}}, nil
+			}
+		}
+		return bin, err
 	}
 	if configured != "" {
 		p, err := executable(configured)

@@ -31,7 +31,7 @@ func (b *cliBackend) generate(g *generation) (Result, error) {
 		TempDir:      o.TempDir,
 		StallTimeout: o.StallTimeout,
 		KillGrace:    o.KillGrace,
-		Env:          o.Env,
+		Env:          append(append([]string(nil), o.Env...), b.bin.Env...),
 		OnStart:      g.setPID,
 		OnEvent: func(s sdcli.Stream, ev sdprogress.Event, at time.Time) {
 			st := StreamStdout

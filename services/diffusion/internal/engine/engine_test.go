@@ -126,7 +126,7 @@ func TestStartValidation(t *testing.T) {
 
 func TestBinaryResolution(t *testing.T) {
 	_, err := Binaries{LookPath: noPath}.Resolve(ModeCLI, DefaultHints)
-	if !errors.Is(err, enginerr.ErrNoEngine) || !strings.Contains(err.Error(), "-sd-cli") || !strings.Contains(err.Error(), "-demo-engine") {
+	if !errors.Is(err, enginerr.ErrNoEngine) || !strings.Contains(err.Error(), "-sd-cli") || !strings.Contains(err.Error(), "-demo-engines") {
 		t.Errorf("no binary: %v", err)
 	}
 	e := New(Options{Binaries: Binaries{LookPath: noPath}})

@@ -89,7 +89,7 @@ func (b *serverBackend) start(ctx context.Context) error {
 		Path:       b.bin.Path,
 		Args:       sdserver.Args(b.cfg.Model, b.cfg.Memory, b.cfg.Threads, serverHost, port),
 		Dir:        dir,
-		Env:        b.e.opts.Env,
+		Env:        append(append([]string(nil), b.e.opts.Env...), b.bin.Env...),
 		InheritEnv: true,
 		Host:       serverHost,
 		Port:       port,

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"flag"
+	"log/slog"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultGRPCAddr = "127.0.0.1:50052"
+	DefaultHTTPAddr = "127.0.0.1:8081"
+	DefaultDataDir  = ".data"
+	// HTTPOff as Options.HTTPAddr disables the seed HTTP wrapper.
+	HTTPOff = "off"
+)
+
+// Options configure the diffusion service.
+type Options struct {
+	// GRPCAddr is the gRPC listen address; AddrFile receives the bound address.
+	GRPCAddr string
+	AddrFile string
+	// HTTPAddr is the seed's HTTP wrapper (GET /health, POST /v1/images/generations);
+	// "off" disables it. HTTPAddrFile receives its bound address.
+	HTTPAddr     string
+	HTTPAddrFile string
+	// Token, when set, is required as a bearer token on gRPC calls and on the HTTP
+	// wrapper (except GET /health).
+	Token string
+	// DataDir holds the model store (models/diffusion) and the demo model.
+	DataDir string
+
+	// SDCLI and SDServer are the stable-diffusion.cpp executables; empty means PATH (sd-cli,
+	// then sd; sd-server).
+	SDCLI, SDServer string
+	// DemoEngines uses the stand-ins instead (synthetic images, marked demo): from DemoDir,
+	// next to this executable, on PATH, or else this executable itself. It also makes the
+	// model id "demo" resolve to a generated stand-in model.
+	DemoEngines bool
+	DemoDir     string
+
+	// TempDir holds the per-image run directories; "" means the system's.
+	TempDir string
+	// StallTimeout: a generation printing nothing this long is killed (DeadlineExceeded).
+	StallTimeout time.Duration
+	// ReadyTimeout bounds sd-server's start when the request gives none.
+	ReadyTimeout time.Duration
+	// Env is added to the engines' environment.
+	Env []string
+
+	Logger *slog.Logger
+}
+
+// RegisterFlags declares every option as a flag on fs (see pkg/config for the matching
+// GENAILAB_DIFFUSION_* environment variables and YAML keys).
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.GRPCAddr, "grpc-addr", DefaultGRPCAddr, "gRPC listen address")
+	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
+	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
+	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
+	fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
+	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
+	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")
+	fs.StringVar(&o.SDServer, "sd-server", "", "path of stable-diffusion.cpp's sd-server; default: PATH")
+	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-ins (synthetic images, marked as demo)")
+	fs.StringVar(&o.DemoDir, "demo-dir", "", "directory of sd-cli-standin and sd-server-standin (demo mode); default: next to this executable, PATH, or this executable")
+	fs.StringVar(&o.TempDir, "temp-dir", "", "directory for per-image temporary files; default: the system's")
+	fs.DurationVar(&o.StallTimeout, "stall-timeout", 5*time.Minute, "kill a generation that prints no progress for this long")
+	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 2*time.Minute, "how long sd-server may take to start")
+}
+
+func (o Options) withDefaults() Options {
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = DefaultGRPCAddr
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = DefaultHTTPAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/logring"
+	"github.com/genailab/genailab/services/diffusion/internal/engine"
+	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+)
+
+// Service implements genailab.diffusion.v1.DiffusionService over one engine.
+type Service struct {
+	diffusionv1.UnimplementedDiffusionServiceServer
+
+	eng    *engine.Engine
+	models *models
+	log    *slog.Logger
+}
+
+// NewService returns the gRPC service.
+func NewService(eng *engine.Engine, m *models, log *slog.Logger) *Service {
+	return &Service{eng: eng, models: m, log: log}
+}
+
+// Register adds the service to r.
+func (s *Service) Register(r grpc.ServiceRegistrar) {
+	diffusionv1.RegisterDiffusionServiceServer(r, s)
+}
+
+// Start resolves the model and starts the engine.
+func (s *Service) Start(ctx context.Context, req *diffusionv1.StartRequest) (*diffusionv1.StartResponse, error) {
+	cfg, err := s.config(ctx, req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	in, err := s.eng.Start(ctx, cfg)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &diffusionv1.StartResponse{Info: fromInfo(in)}, nil
+}
+
+func (s *Service) config(ctx context.Context, req *diffusionv1.StartRequest) (engine.Config, error) {
+	c := req.GetConfig()
+	if c.GetModelId() == "" {
+		return engine.Config{}, fmt.Errorf("%w: config.model_id is required", imagereq.ErrInvalid)
+	}
+	if c.GetThreads() < 0 || c.GetThreads() > 1024 {
+		return engine.Config{}, fmt.Errorf("%w: config.threads must be within 0-1024, got %d", imagereq.ErrInvalid, c.GetThreads())
+	}
+	if c.GetPort() < 0 || c.GetPort() > 65535 {
+		return engine.Config{}, fmt.Errorf("%w: config.port must be within 0-65535, got %d", imagereq.ErrInvalid, c.GetPort())
+	}
+	if req.GetReadyTimeoutMs() < 0 {
+		return engine.Config{}, fmt.Errorf("%w: ready_timeout_ms must not be negative", imagereq.ErrInvalid)
+	}
+	model, err := s.models.resolve(ctx, c.GetModelId())
+	if err != nil {
+		return engine.Config{}, err
+	}
+	return engine.Config{
+		Mode:         toMode(c.GetMode()),
+		ModelID:      c.GetModelId(),
+		Model:        model,
+		Threads:      int(c.GetThreads()),
+		Port:         int(c.GetPort()),
+		Memory:       toMemory(c),
+		ReadyTimeout: time.Duration(req.GetReadyTimeoutMs()) * time.Millisecond,
+	}, nil
+}
+
+// Stop cancels a generation in progress and stops the engine.
+func (s *Service) Stop(ctx context.Context, _ *diffusionv1.StopRequest) (*diffusionv1.StopResponse, error) {
+	in, err := s.eng.Stop(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &diffusionv1.StopResponse{Info: fromInfo(in)}, nil
+}
+
+// GetInfo returns a snapshot.
+func (s *Service) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+	return &diffusionv1.GetInfoResponse{Info: fromInfo(s.eng.Info())}, nil
+}
+
+// WatchInfo sends the snapshot, then every lifecycle event.
+func (s *Service) WatchInfo(_ *diffusionv1.WatchInfoRequest, stream grpc.ServerStreamingServer[diffusionv1.WatchInfoResponse]) error {
+	cur := s.eng.Events().Subscribe(0) // before the snapshot, so that nothing falls between
+	if err := stream.Send(&diffusionv1.WatchInfoResponse{
+		Type: diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_SNAPSHOT,
+		Time: nowPB(),
+		Info: fromInfo(s.eng.Info()),
+	}); err != nil {
+		return err
+	}
+	for {
+		ent, err := cur.Next(stream.Context())
+		if errors.Is(err, logring.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(fromEvent(ent.Value)); err != nil {
+			return err
+		}
+	}
+}
+
+// GenerateImage streams progress, then the result.
+func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream grpc.ServerStreamingServer[diffusionv1.GenerateImageResponse]) error {
+	box := newMailbox[engine.Progress]()
+	type outcome struct {
+		res    engine.Result
+		params imagereq.Params
+		err    error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, p, err := s.generate(stream.Context(), toRequest(req.GetParams()), box.put)
+		done <- outcome{res, p, err}
+	}()
+	send := func() error {
+		if p, ok := box.take(); ok {
+			return stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: fromProgress(p)}})
+		}
+		return nil
+	}
+	for {
+		select {
+		case <-box.notify:
+			if err := send(); err != nil {
+				return err // the client is gone: its context cancels the generation
+			}
+		case o := <-done:
+			if o.err != nil {
+				return toStatus(o.err)
+			}
+			if err := send(); err != nil {
+				return err
+			}
+			return stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{
+				Png:         o.res.PNG,
+				Seed:        o.res.Seed,
+				Width:       int32(o.res.Width),
+				Height:      int32(o.res.Height),
+				TimeTakenMs: o.res.TimeTaken.Milliseconds(),
+				Params:      fromParams(o.params),
+				DemoEngine:  o.res.Demo,
+			}}})
+		}
+	}
+}
+
+// generate is the one code path of both the gRPC API and the seed HTTP wrapper: validate,
+// resolve defaults and the seed, generate.
+func (s *Service) generate(ctx context.Context, r imagereq.Request, sink engine.ProgressFunc) (engine.Result, imagereq.Params, error) {
+	p, err := imagereq.Resolve(r, nil)
+	if err != nil {
+		return engine.Result{}, imagereq.Params{}, err
+	}
+	res, err := s.eng.Generate(ctx, p, sink)
+	return res, p, err
+}
+
+// CancelGeneration cancels the generation in progress.
+func (s *Service) CancelGeneration(ctx context.Context, _ *diffusionv1.CancelGenerationRequest) (*diffusionv1.CancelGenerationResponse, error) {
+	ok, err := s.eng.CancelGeneration(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &diffusionv1.CancelGenerationResponse{Cancelled: ok}, nil
+}
+
+// StreamLogs sends the last tail_lines lines, then, with follow, new ones.
+func (s *Service) StreamLogs(req *diffusionv1.StreamLogsRequest, stream grpc.ServerStreamingServer[diffusionv1.StreamLogsResponse]) error {
+	if req.GetTailLines() < 0 {
+		return toStatus(fmt.Errorf("%w: tail_lines must not be negative", imagereq.ErrInvalid))
+	}
+	cur := s.eng.Logs().Subscribe(int(req.GetTailLines()))
+	for {
+		var ent logring.Entry[engine.LogLine]
+		if req.GetFollow() {
+			var err error
+			ent, err = cur.Next(stream.Context())
+			if errors.Is(err, logring.ErrClosed) {
+				return nil
+			}
+			if err != nil {
+				return toStatus(err)
+			}
+		} else {
+			var ok bool
+			if ent, ok = cur.TryNext(); !ok {
+				return nil
+			}
+		}
+		if err := stream.Send(&diffusionv1.StreamLogsResponse{Line: fromLogLine(ent.Value, ent.Seq), Missed: ent.Missed}); err != nil {
+			return err
+		}
+	}
+}
