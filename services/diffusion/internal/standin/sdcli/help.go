@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdargs"
+	"github.com/genailab/genailab/services/diffusion/internal/standin/sdflags"
 )
 
 // helpText is the captured `sd-cli --help` output (reference data), printed with argv[0] in
@@ -19,7 +20,7 @@ import (
 var helpText string
 
 // VersionLine is what `sd-cli --version` prints.
-const VersionLine = "stable-diffusion.cpp version master-827-97d2990, commit 97d2990\n"
+const VersionLine = sdflags.VersionLine
 
 // Help returns the help text with argv0 in the Usage line.
 func Help(argv0 string) string {

@@ -9,32 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdargs"
+	"github.com/genailab/genailab/services/diffusion/internal/standin/sdflags"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdgen"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdimage"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdlog"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdmodel"
 )
 
-// Outcome is how the process must end: with exit code Code, or killed by Signal when it is not
-// zero (the caller uses sdsignal.Die).
-type Outcome struct {
-	Code   int
-	Signal syscall.Signal
-}
+// Outcome is how the process must end.
+type Outcome = sdflags.Outcome
 
 var (
-	siteInvalidParam   = sdlog.Site{File: "common.cpp", Line: 320}
-	siteUnknownArg     = sdlog.Site{File: "common.cpp", Line: 325}
-	siteRequired       = sdlog.Site{File: "common.cpp", Line: 742}
-	siteBadSampler     = sdlog.Site{File: "common.cpp", Line: 1258}
-	siteBadScheduler   = sdlog.Site{File: "common.cpp", Line: 1286}
-	siteBadChoice      = sdlog.Site{File: "common.cpp", Line: 1230}
-	siteSteps          = sdlog.Site{File: "common.cpp", Line: 2379}
 	siteMkdir          = sdlog.Site{File: "main.cpp", Line: 452}
 	siteSaved          = sdlog.Site{File: "main.cpp", Line: 490}
 	siteAllSaved       = sdlog.Site{File: "main.cpp", Line: 562}
@@ -44,18 +33,6 @@ var (
 	siteMode           = sdlog.Site{File: "main.cpp", Line: 700}
 )
 
-// choices are the accepted values of manual options that take one of a fixed set.
-var choices = map[string][]string{
-	"--mode":            {"img_gen", "adetailer", "vid_gen", "upscale", "convert", "metadata"},
-	"--preview":         {"none", "proj", "tae", "vae"},
-	"--rng":             {"std_default", "cuda", "cpu"},
-	"--sampler-rng":     {"std_default", "cuda", "cpu"},
-	"--prediction":      {"eps", "v", "edm_v", "sd3_flow", "flux_flow", "sefi_flow"},
-	"--lora-apply-mode": {"auto", "immediately", "at_runtime"},
-	"--type": {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K",
-		"q5_K", "q6_K", "q8_K", "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "iq1_m", "tq1_0", "tq2_0"},
-}
-
 // Run is the whole sd-cli stand-in: argv as the process got it (argv[0] first).
 func Run(ctx context.Context, argv []string, getenv func(string) string, stdout, stderr io.Writer) Outcome {
 	cfg, err := sdgen.FromEnv(getenv)
@@ -63,90 +40,28 @@ func Run(ctx context.Context, argv []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "sd-cli stand-in: %v\n", err)
 		return Outcome{Code: 2}
 	}
-	argv0 := "sd-cli"
-	if len(argv) > 0 {
-		argv0 = argv[0]
+	if len(argv) == 0 {
+		argv = []string{"sd-cli"}
 	}
 	log := &sdlog.Logger{Out: stdout, Err: stderr}
-	help := func() { log.Raw(Help(argv0)) }
-
-	args, err := table().Parse(argv[1:], func(o *sdargs.Option, v string) error {
-		switch o.Long {
-		case "--help":
-			help()
-			return sdargs.Stop
-		case "--seed":
-			_, err := sdargs.Stoll(v)
-			return err
-		case "--sampling-method", "--high-noise-sampling-method":
-			if !sdgen.ValidSampler(v) {
-				log.Errorf(siteBadSampler, "error: invalid sample method %s", v)
-				return errors.New("bad sampler")
-			}
-		case "--scheduler":
-			if _, ok := sdgen.CanonicalScheduler(v); !ok {
-				log.Errorf(siteBadScheduler, "error: invalid scheduler %s", v)
-				return errors.New("bad scheduler")
-			}
-		default:
-			if c, ok := choices[o.Long]; ok && !slices.Contains(c, v) {
-				log.Errorf(siteBadChoice, "error: invalid %s %s", strings.TrimPrefix(o.Long, "--"), v)
-				return errors.New("bad choice")
-			}
-		}
-		return nil
-	})
-	var unknown *sdargs.UnknownArgError
-	var invalid *sdargs.InvalidParamError
-	var term *sdargs.TerminateError
-	switch {
-	case err == nil:
-	case errors.Is(err, sdargs.Stop):
-		return Outcome{}
-	case errors.As(err, &unknown) && unknown.Arg == "--version":
-		log.Raw(VersionLine)
-		return Outcome{}
-	case errors.As(err, &unknown):
-		log.Errorf(siteUnknownArg, "error: unknown argument: %s", unknown.Arg)
-		help()
-		return Outcome{Code: 1}
-	case errors.As(err, &invalid):
-		log.Errorf(siteInvalidParam, "error: invalid parameter for argument: %s", invalid.Arg)
-		help()
-		return Outcome{Code: 1}
-	case errors.As(err, &term):
-		log.RawErr(term.Message())
-		return Outcome{Signal: syscall.SIGABRT}
-	default:
-		fmt.Fprintf(stderr, "sd-cli stand-in: %v\n", err)
-		return Outcome{Code: 2}
+	help := Help(argv[0])
+	args, end := sdflags.Parse(table(), argv, log, help)
+	if end != nil {
+		return *end
 	}
 	log.Verbose, log.Color = args.Has("--verbose"), args.Has("--color")
-	return generate(ctx, args, cfg, log, help)
-}
-
-// componentFlags are the model flags in sd.cpp's loading order.
-var componentFlags = []struct{ flag, key string }{
-	{"--model", "model"}, {"--clip_l", "clip_l"}, {"--clip_g", "clip_g"}, {"--t5xxl", "t5xxl"},
-	{"--llm", "llm"}, {"--diffusion-model", "diffusion_model"}, {"--vae", "vae"},
-}
-
-func generate(ctx context.Context, args *sdargs.Args, cfg sdgen.Config, log *sdlog.Logger, help func()) Outcome {
 	if mode := args.String("--mode", "img_gen"); mode != "img_gen" {
 		log.Errorf(siteMode, "error: the sd-cli stand-in only supports mode img_gen, not %s", mode)
 		return Outcome{Code: 1}
 	}
-	if args.String("--model", "") == "" && args.String("--diffusion-model", "") == "" {
-		log.Errorf(siteRequired, "error: the following arguments are required: model_path/diffusion_model")
-		help()
-		return Outcome{Code: 1}
+	if end := sdflags.Check(args, log, help); end != nil {
+		return *end
 	}
+	return generate(ctx, args, cfg, log)
+}
+
+func generate(ctx context.Context, args *sdargs.Args, cfg sdgen.Config, log *sdlog.Logger) Outcome {
 	steps := args.Int("--steps", 20)
-	if steps <= 0 {
-		log.Errorf(siteSteps, "error: the sample_steps must be greater than 0")
-		help()
-		return Outcome{Code: 1}
-	}
 	prompt := args.String("--prompt", "")
 	if f := args.String("--prompt-file", ""); f != "" {
 		b, err := os.ReadFile(f)
@@ -177,12 +92,7 @@ func generate(ctx context.Context, args *sdargs.Args, cfg sdgen.Config, log *sdl
 		p.Scheduler, _ = sdgen.CanonicalScheduler(s)
 	}
 	out := args.String("--output", "./output.png")
-	var comps []sdgen.Component
-	for _, c := range componentFlags {
-		if v := args.String(c.flag, ""); v != "" {
-			comps = append(comps, sdgen.Component{Key: c.key, Path: v})
-		}
-	}
+	comps := sdflags.Components(args)
 	if log.Verbose {
 		printParams(log, args, p, comps, out)
 	}
