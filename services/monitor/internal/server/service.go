@@ -44,8 +44,8 @@ func (s *Service) WatchUsage(req *monitorv1.WatchUsageRequest, stream grpc.Serve
 	interval := DefaultWatchInterval
 	if ms := req.GetIntervalMs(); ms != 0 {
 		if ms < sampler.MinInterval.Milliseconds() || ms > sampler.MaxInterval.Milliseconds() {
-			return grpcerr.Invalidf("interval_ms %d: must be 0 (meaning %d) or between %d and %d",
-				ms, DefaultWatchInterval.Milliseconds(), sampler.MinInterval.Milliseconds(), sampler.MaxInterval.Milliseconds())
+			return grpcerr.Status(grpcerr.Invalidf("interval_ms %d: must be 0 (meaning %d) or between %d and %d",
+				ms, DefaultWatchInterval.Milliseconds(), sampler.MinInterval.Milliseconds(), sampler.MaxInterval.Milliseconds()))
 		}
 		interval = time.Duration(ms) * time.Millisecond
 	}
@@ -74,7 +74,7 @@ func (s *Service) GetHistory(_ context.Context, req *monitorv1.GetHistoryRequest
 	var since time.Time
 	if req.GetSince() != nil {
 		if err := req.GetSince().CheckValid(); err != nil {
-			return nil, grpcerr.Invalidf("since: %v", err)
+			return nil, grpcerr.Status(grpcerr.Invalidf("since: %v", err))
 		}
 		since = req.GetSince().AsTime()
 	}
