@@ -45,9 +45,11 @@ func TestSimulatedDGXThroughGRPC(t *testing.T) {
 		Compute: []nvml.ProcessInfo{{Pid: 999_999_999, UsedGpuMemory: 2 * gib}}})
 
 	h := start(t, Options{
-		NVML:        dgx,
-		ManagedPIDs: func() []telemetry.ManagedPID { return []telemetry.ManagedPID{{PID: int32(workerPID), Role: "diffusion"}} },
-		NewTicker:   samplertest.NewClock().NewTicker,
+		NVML: dgx,
+		ManagedPIDs: func() []telemetry.ManagedPID {
+			return []telemetry.ManagedPID{{PID: int32(workerPID), Role: "diffusion"}}
+		},
+		NewTicker: samplertest.NewClock().NewTicker,
 	})
 	ctx := context.Background()
 
