@@ -1,0 +1,145 @@
+package llamaclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatRequest is a chat completion request. MaxTokens is required: a random or runaway model would
+// otherwise generate until the context is full.
+type ChatRequest struct {
+	Messages    []Message
+	MaxTokens   int
+	Temperature *float64
+	TopP        *float64
+	TopK        *int
+	Seed        *int64
+	Stop        []string
+}
+
+// wireRequest is the JSON sent to /v1/chat/completions.
+type wireRequest struct {
+	Messages      []Message `json:"messages"`
+	MaxTokens     int       `json:"max_tokens"`
+	Stream        bool      `json:"stream"`
+	StreamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"top_p,omitempty"`
+	TopK        *int     `json:"top_k,omitempty"`
+	Seed        *int64   `json:"seed,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
+}
+
+// Validate checks what the client can know without the server.
+func (r ChatRequest) Validate() error {
+	switch {
+	case len(r.Messages) == 0:
+		return fmt.Errorf("%w: no messages", ErrInvalidRequest)
+	case r.MaxTokens <= 0:
+		return fmt.Errorf("%w: max tokens must be positive, got %d", ErrInvalidRequest, r.MaxTokens)
+	}
+	for i, m := range r.Messages {
+		if m.Role == "" {
+			return fmt.Errorf("%w: message %d has no role", ErrInvalidRequest, i)
+		}
+	}
+	return nil
+}
+
+// Body returns the JSON body ChatStream sends (stream with usage).
+func (r ChatRequest) Body() ([]byte, error) {
+	w := wireRequest{
+		Messages: r.Messages, MaxTokens: r.MaxTokens, Stream: true,
+		Temperature: r.Temperature, TopP: r.TopP, TopK: r.TopK, Seed: r.Seed, Stop: r.Stop,
+	}
+	w.StreamOptions.IncludeUsage = true
+	return json.Marshal(w)
+}
+
+// Stream is an open streaming completion. Recv returns the chunks; Close (or cancelling the context given
+// to ChatStream) closes the connection, which makes llama-server cancel the task and free the slot.
+type Stream struct {
+	body   io.ReadCloser
+	dec    *Decoder
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// ChatStream starts a streaming chat completion. A non-200 answer is returned as an *APIError (see the
+// sentinels ErrLoading, ErrContextExceeded, ErrInvalidRequest).
+func (c *Client) ChatStream(ctx context.Context, r ChatRequest) (*Stream, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	body, err := r.Body()
+	if err != nil {
+		return nil, fmt.Errorf("chat: encode request: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/v1/chat/completions"), bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		cancel()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, fmt.Errorf("chat: %w", ParseError(resp.StatusCode, b))
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		cancel()
+		resp.Body.Close()
+		return nil, fmt.Errorf("chat: expected an event stream, got Content-Type %q", ct)
+	}
+	return &Stream{body: resp.Body, dec: NewDecoder(resp.Body), ctx: ctx, cancel: cancel}, nil
+}
+
+// Recv returns the next chunk; io.EOF after the server's [DONE]. When the context ends it returns the
+// context's error. The stream is closed automatically on any error, io.EOF included.
+func (s *Stream) Recv() (Event, error) {
+	ev, err := s.dec.Next()
+	if err == nil {
+		return ev, nil
+	}
+	if cerr := s.ctx.Err(); cerr != nil && !errors.Is(err, io.EOF) {
+		err = context.Cause(s.ctx)
+	}
+	s.Close()
+	return Event{}, err
+}
+
+// Close closes the connection (idempotent).
+func (s *Stream) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.body.Close()
+	})
+	return nil
+}

@@ -1,0 +1,51 @@
+// Package llamaclient is a small HTTP client for a llama-server (llama.cpp) the LLM service supervises:
+// /health with its three states (connection refused, 503 "Loading model", 200 ok) and streaming chat
+// completions on /v1/chat/completions (server-sent events parsed into token deltas).
+//
+// The SSE parser (Decoder) and the health and error parsers are pure and tested on transcripts of the real
+// llama-server under testdata/ (recorded by ../llamalog/testdata/capture). Random-weight test models emit
+// U+FFFD and control characters: they pass through as text; invalid UTF-8 becomes U+FFFD, so every string
+// this package returns is valid UTF-8 (safe for protobuf string fields).
+package llamaclient
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to one llama-server. It is safe for concurrent use.
+type Client struct {
+	base *url.URL
+	hc   *http.Client
+}
+
+// New returns a client for the server at baseURL (e.g. "http://127.0.0.1:8080"). A nil hc gets a client of
+// its own with a short dial timeout and no overall timeout (streams are bounded by their context).
+func New(baseURL string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("llama-server url %q: %w", baseURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("llama-server url %q: want http://host:port", baseURL)
+	}
+	if hc == nil {
+		tr := &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   8,
+			IdleConnTimeout:       30 * time.Second,
+			ResponseHeaderTimeout: 0, // a queued request may wait for a free slot
+		}
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{base: u, hc: hc}, nil
+}
+
+// BaseURL is the server's base URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+func (c *Client) endpoint(path string) string { return c.base.String() + path }
