@@ -1,7 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/genailab/genailab/services/monitor/internal/history"
@@ -85,4 +88,33 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
+}
+
+// ParseManagedNames parses "name=role,name=role" (e.g.
+// "llama-server=llm,sd-cli=diffusion") into a ManagedProcessNames map. An
+// empty string gives an empty map: no process is managed by name.
+func ParseManagedNames(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		name, role, ok := strings.Cut(strings.TrimSpace(item), "=")
+		name, role = strings.TrimSpace(name), strings.TrimSpace(role)
+		if !ok || name == "" || role == "" || strings.ContainsAny(name, "/ ") {
+			return nil, fmt.Errorf("managed process %q: want executable-name=role", item)
+		}
+		out[name] = role
+	}
+	return out, nil
+}
+
+// FormatManagedNames is the inverse of ParseManagedNames, sorted by name.
+func FormatManagedNames(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for name, role := range m {
+		parts = append(parts, name+"="+role)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
 }
