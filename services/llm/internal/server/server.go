@@ -1,0 +1,152 @@
+// Package server is the LLM service process: one gRPC server carrying
+// LLMService (llama-server supervision and chat) and ModelService for the
+// llm model store, and Run, which owns their lifetime.
+//
+// Data layout under Options.DataDir:
+//
+//	models/llm/<id>/...      the model store (pkg/modelstore)
+//	llm/llama-server.log     llama-server's output, rotated
+//	llm/llama-server.pid     the running engine (reaped at the next start
+//	                         if this process dies without stopping it)
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/modelservice"
+	"github.com/genailab/genailab/pkg/modelstore"
+	"github.com/genailab/genailab/pkg/supervisor"
+	"github.com/genailab/genailab/services/llm/internal/service"
+)
+
+// Defaults of Options.
+const (
+	DefaultGRPCAddr = "127.0.0.1:50051"
+	DefaultDataDir  = ".data"
+	// closeTimeout bounds stopping llama-server at shutdown; the stop
+	// sequence itself ends in SIGKILL well before.
+	closeTimeout = 30 * time.Second
+)
+
+// Options configure the LLM service process.
+type Options struct {
+	// GRPCAddr is the listen address (default 127.0.0.1:50051); AddrFile
+	// receives the bound address once listening.
+	GRPCAddr string
+	AddrFile string
+	// Token is required from callers when set.
+	Token string
+	// DataDir holds models, logs and the pid file (default .data).
+	DataDir string
+	// LlamaServer is the llama-server executable; "" resolves it through
+	// GENAILAB_LLAMA_SERVER, PATH and <repo>/.engines.
+	LlamaServer string
+	// DefaultModel is started when a Start names no model; with Autostart
+	// it is started at boot (with automatic restarts).
+	DefaultModel string
+	Autostart    bool
+	// ReadyTimeout and ChatWaitTimeout are the service defaults (see
+	// service.Options); zero takes the service's.
+	ReadyTimeout    time.Duration
+	ChatWaitTimeout time.Duration
+	// TermGrace is the wait after each SIGTERM (zero: service default).
+	TermGrace time.Duration
+	Logger    *slog.Logger
+}
+
+// Run serves until ctx is done, then stops llama-server and returns.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = DefaultGRPCAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.Autostart && o.DefaultModel == "" {
+		return errors.New("autostart needs a default model (-default-model)")
+	}
+	if o.DefaultModel != "" {
+		if err := modelstore.ValidateID(o.DefaultModel); err != nil {
+			return fmt.Errorf("default model: %w", err)
+		}
+	}
+	runDir := filepath.Join(o.DataDir, "llm")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", runDir, err)
+	}
+	// A previous instance that died without stopping its llama-server
+	// left it running: end it before anything binds ports or loads models.
+	if _, err := supervisor.ReapStale(runDir, log); err != nil {
+		log.Warn("reaping engines left by a previous instance", "err", err)
+	}
+
+	var svc atomic.Pointer[service.Service]
+	store, err := modelstore.Open(modelstore.Options{
+		DataDir: o.DataDir, Type: modelstore.TypeLLM, Logger: log,
+		InUse: func(id string) bool {
+			s := svc.Load()
+			return s != nil && s.ModelInUse(id)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("open llm model store: %w", err)
+	}
+	// The supervisor outlives ctx: llama-server is stopped after the gRPC
+	// server has drained, by Close below.
+	s, err := service.New(context.WithoutCancel(ctx), service.Options{
+		Store: store, LlamaServer: o.LlamaServer, DefaultModel: o.DefaultModel,
+		LogDir: runDir, PidDir: runDir,
+		ReadyTimeout: o.ReadyTimeout, ChatWaitTimeout: o.ChatWaitTimeout, TermGrace: o.TermGrace,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	svc.Store(s)
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := s.Close(cctx); err != nil {
+			log.Error("stopping llama-server at shutdown", "err", err)
+		}
+	}()
+
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, Token: o.Token, Logger: log})
+	if err != nil {
+		return err
+	}
+	llmv1.RegisterLLMServiceServer(srv.GRPC(), s)
+	modelservice.New(store, log).Register(srv.GRPC())
+
+	if o.Autostart {
+		go autostart(ctx, s, o.DefaultModel, log)
+	}
+	return srv.Serve(ctx)
+}
+
+// autostart starts the default model with automatic restarts; a failure is
+// logged (and visible in GetInfo), not fatal: the service stays up to be
+// configured.
+func autostart(ctx context.Context, s *service.Service, model string, log *slog.Logger) {
+	res, err := s.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: model, AutoRestart: true}})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("autostart of the default model failed", "model", model, "err", err)
+		}
+		return
+	}
+	log.Info("default model started", "model", model, "base_url", res.GetInfo().GetBaseUrl(), "startup_ms", res.GetStartupMs())
+}

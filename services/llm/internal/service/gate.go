@@ -1,0 +1,165 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/supervisor"
+)
+
+// The chat gate admits chat requests to llama-server. A chat is served at
+// once when the server is running; it waits (bounded) while the server is
+// stopped for an offload, starting, restarting or about to be restarted
+// after a crash; it fails at once when the server is stopped on purpose or
+// crashed for good. Admitted chats are counted (LLMInfo.in_flight_requests,
+// Stop's drain) and can be interrupted before a stop.
+
+// admission is an admitted chat.
+type admission struct {
+	ctx     context.Context // ends when the client goes away or the chat is interrupted
+	baseURL string
+	waited  time.Duration
+	release func()
+}
+
+// admit waits until a chat may be sent to llama-server, at most wait.
+func (s *Service) admit(ctx context.Context, wait time.Duration) (*admission, error) {
+	begin := time.Now()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		snap := s.sup.Snapshot()
+		serve, hold, why := s.admissionLocked(snap)
+		if serve {
+			a := s.registerLocked(ctx, snap)
+			s.mu.Unlock()
+			a.waited = time.Since(begin)
+			return a, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		if !hold {
+			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, why)
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil, fmt.Errorf("%w: waited %s while it was %s (wait_timeout_ms bounds this wait)",
+				ErrWaitTimeout, time.Since(begin).Round(time.Millisecond), why)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// admissionLocked decides: serve now, hold (wait for a change), or refuse;
+// why describes the state. s.mu must be held.
+func (s *Service) admissionLocked(snap supervisor.Snapshot) (serve, hold bool, why string) {
+	switch {
+	case s.offloaded:
+		return false, true, "stopped for an offload"
+	case s.restarting:
+		return false, true, "restarting"
+	case s.draining > 0:
+		return false, false, "being stopped"
+	case s.cur == nil:
+		return false, false, "never started; call Start first"
+	}
+	switch snap.State {
+	case supervisor.StateRunning:
+		return true, false, ""
+	case supervisor.StateStarting:
+		return false, true, "starting"
+	case supervisor.StateCrashed:
+		if !snap.NextRestartAt.IsZero() {
+			return false, true, "restarting after a crash"
+		}
+		return false, false, "crashed; see GetInfo.last_error"
+	case supervisor.StateStopping:
+		return false, false, "being stopped"
+	}
+	return false, false, "stopped; call Start first"
+}
+
+// registerLocked records an admitted chat. s.mu must be held.
+func (s *Service) registerLocked(ctx context.Context, snap supervisor.Snapshot) *admission {
+	cctx, cancel := context.WithCancelCause(ctx)
+	s.chatID++
+	id := s.chatID
+	s.chats[id] = cancel
+	s.notifyLocked()
+	return &admission{
+		ctx:     cctx,
+		baseURL: baseURL(s.cur.cfg.GetHost(), snap.Port),
+		release: func() {
+			cancel(nil)
+			s.mu.Lock()
+			delete(s.chats, id)
+			s.notifyLocked()
+			s.mu.Unlock()
+		},
+	}
+}
+
+// drain waits until no chat is in flight, at most d.
+func (s *Service) drain(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		n, changed := len(s.chats), s.changed
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			s.log.Info("drain timed out; interrupting chats in flight", "in_flight", n, "drain", d)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// cancelChats interrupts every chat in flight with cause.
+func (s *Service) cancelChats(cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cancel := range s.chats {
+		cancel(cause)
+	}
+}
+
+// inFlight is the number of chats being served.
+func (s *Service) inFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.chats)
+}
+
+// baseURL is llama-server's HTTP address as a client on this host reaches
+// it (a wildcard bind is reached through loopback).
+func baseURL(host string, port int) string {
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// chatWait is the bound of a chat's wait for the server.
+func (s *Service) chatWait(req *llmv1.ChatRequest) time.Duration {
+	if ms := req.GetWaitTimeoutMs(); ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return s.opts.ChatWaitTimeout
+}

@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/supervisor"
+)
+
+// GetInfo implements LLMService.
+func (s *Service) GetInfo(context.Context, *llmv1.GetInfoRequest) (*llmv1.GetInfoResponse, error) {
+	return &llmv1.GetInfoResponse{Info: s.info()}, nil
+}
+
+// info is the current snapshot.
+func (s *Service) info() *llmv1.LLMInfo {
+	return s.infoFrom(s.sup.Snapshot())
+}
+
+// infoFrom builds an LLMInfo from a supervisor snapshot and this service's
+// own state.
+func (s *Service) infoFrom(snap supervisor.Snapshot) *llmv1.LLMInfo {
+	s.mu.Lock()
+	cur, binary, offloaded, inflight := s.cur, s.binary, s.offloaded, len(s.chats)
+	s.mu.Unlock()
+	info := &llmv1.LLMInfo{
+		Status:           serverStatus(snap.State),
+		Health:           healthStatus(snap.Health),
+		Restarts:         int32(snap.Restarts),
+		InFlightRequests: int32(inflight),
+		Offloaded:        offloaded,
+		BinaryPath:       binary,
+		LastExit:         processExit(snap.LastExit),
+	}
+	if snap.LastError != nil {
+		info.LastError = snap.LastError.Error()
+	}
+	if cur != nil {
+		info.Config = proto.CloneOf(cur.cfg)
+	}
+	if snap.Pid != 0 {
+		info.Pid = int32(snap.Pid)
+		info.Port = int32(snap.Port)
+		info.StartedAt = timestamppb.New(snap.StartedAt)
+		if cur != nil {
+			info.ModelId = cur.cfg.GetModelId()
+			info.BaseUrl = baseURL(cur.cfg.GetHost(), snap.Port)
+		}
+	}
+	return info
+}
+
+func serverStatus(st supervisor.State) commonv1.ServerStatus {
+	switch st {
+	case supervisor.StateStopped:
+		return commonv1.ServerStatus_SERVER_STATUS_STOPPED
+	case supervisor.StateStarting:
+		return commonv1.ServerStatus_SERVER_STATUS_STARTING
+	case supervisor.StateRunning:
+		return commonv1.ServerStatus_SERVER_STATUS_RUNNING
+	case supervisor.StateStopping:
+		return commonv1.ServerStatus_SERVER_STATUS_STOPPING
+	case supervisor.StateCrashed:
+		return commonv1.ServerStatus_SERVER_STATUS_CRASHED
+	}
+	return commonv1.ServerStatus_SERVER_STATUS_UNSPECIFIED
+}
+
+func healthStatus(h supervisor.Health) commonv1.HealthStatus {
+	switch h {
+	case supervisor.HealthOK:
+		return commonv1.HealthStatus_HEALTH_STATUS_OK
+	case supervisor.HealthError:
+		return commonv1.HealthStatus_HEALTH_STATUS_ERROR
+	}
+	return commonv1.HealthStatus_HEALTH_STATUS_UNKNOWN
+}
+
+func processExit(e *supervisor.ExitStatus) *commonv1.ProcessExit {
+	if e == nil {
+		return nil
+	}
+	return &commonv1.ProcessExit{ExitCode: int32(e.Code), Signal: e.SignalName(), Time: timestamppb.New(e.At)}
+}
