@@ -1,5 +1,6 @@
 // Command genailab-orchestrator runs the orchestrator: image generation with automatic
-// LLM offload and reload across the services of a host.
+// LLM offload and reload across the services of a host, reached by their gRPC addresses.
+// Every flag can also be set as GENAILAB_ORCHESTRATOR_<FLAG> or in a YAML file (-config).
 package main
 
 import (
@@ -25,16 +26,37 @@ func main() {
 func run() error {
 	fs := flag.NewFlagSet("genailab-orchestrator", flag.ContinueOnError)
 	var o server.Options
-	fs.StringVar(&o.GRPCAddr, "grpc-addr", "127.0.0.1:50054", "gRPC listen address")
+	fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from callers and sent to the services")
 	fs.StringVar(&o.LLMAddr, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 	fs.StringVar(&o.DiffusionAddr, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 	fs.StringVar(&o.MonitorAddr, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")
+	fs.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir, "data directory: state database and images in <dir>/orchestrator")
+	fs.StringVar(&o.Host, "host-name", "", "name of this host in events, jobs and saved states (empty: the local host)")
+	fs.IntVar(&o.QueueSize, "queue-size", 8, "images that may wait in the queue; more are refused (429)")
+	fs.IntVar(&o.Retain, "retain-jobs", 500, "finished jobs (and their images) kept in the gallery")
+	fs.IntVar(&o.MaxEvents, "max-events", 5000, "events kept in the database for the timeline")
+	fs.Uint64Var(&o.Probe.HeadroomBytes, "headroom-bytes", server.DefaultHeadroom, "memory kept free on top of an image's estimate")
+	fs.Uint64Var(&o.Probe.BudgetBytes, "budget-bytes", 0, "memory the engines may use together on the GPU (or in RAM); 0: no budget")
+	fs.IntVar(&o.Probe.GPUIndex, "gpu-index", 0, "GPU the engines use (NVML index)")
+	fs.Float64Var(&o.Probe.WeightsFactor, "diffusion-weights-factor", 0, "diffusion estimate: component sizes × this (0: 1.2)")
+	fs.Float64Var(&o.Probe.BytesPerPixel, "diffusion-bytes-per-pixel", 0, "diffusion estimate: bytes per output pixel (0: 1024)")
+	fs.StringVar(&o.Probe.LLMModelsDir, "llm-models-dir", "", "the LLM service's model directory on this machine (<its data dir>/models/llm): estimate the LLM from the GGUF file with gguf-parser-go")
+	fs.DurationVar(&o.Cycle.DrainTimeout, "drain-timeout", 0, "how long in-flight chat requests may finish before an offload (0: 10s)")
+	fs.DurationVar(&o.Cycle.StopTimeout, "stop-timeout", 0, "bound of the LLM stop (0: 60s)")
+	fs.DurationVar(&o.Cycle.FreeTimeout, "free-timeout", 0, "how long to wait for the monitor to show the LLM's memory freed (0: 15s)")
+	fs.DurationVar(&o.Cycle.ReloadTimeout, "reload-timeout", 0, "bound of all reload attempts together (0: 5m)")
+	fs.DurationVar(&o.Cycle.ReadyTimeout, "ready-timeout", 0, "readiness wait of each reload attempt (0: 2m)")
+	fs.DurationVar(&o.Cycle.BackoffMin, "reload-backoff", 0, "first wait between reload attempts, doubling (0: 500ms)")
+	fs.DurationVar(&o.Cycle.BackoffMax, "reload-backoff-max", 0, "longest wait between reload attempts (0: 10s)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := config.Parse(fs, os.Args[1:], "GENAILAB_ORCHESTRATOR_"); err != nil {
 		return err
+	}
+	if o.QueueSize < 1 {
+		return fmt.Errorf("-queue-size must be at least 1, got %d", o.QueueSize)
 	}
 	log, err := logging.New(os.Stderr, "orchestrator", *level, *format)
 	if err != nil {

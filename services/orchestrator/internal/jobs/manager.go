@@ -1,0 +1,306 @@
+// Package jobs runs the orchestrator's image jobs: every image request (synchronous or
+// async) becomes a job that waits in the bounded queue, is run through the offload cycle
+// by one worker, and ends with its image kept on disk (a gallery with a retention limit)
+// and its record in the database.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/queue"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// ErrNotFound is returned for an unknown job id.
+var ErrNotFound = errors.New("no such job")
+
+// ErrCancelled is the error of a cancelled job.
+var ErrCancelled = errors.New("the job was cancelled")
+
+// Runner runs one image (the offload cycle).
+type Runner interface {
+	Run(ctx context.Context, jobID string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error)
+}
+
+// Options configure the manager.
+type Options struct {
+	// QueueSize bounds the waiting jobs; default 8.
+	QueueSize int
+	// ImageDir keeps the images and their parameters.
+	ImageDir string
+	// Retain is how many finished jobs (and images) are kept; default 500.
+	Retain int
+	// Host names this host on jobs.
+	Host string
+}
+
+// Manager owns the jobs.
+type Manager struct {
+	db  *state.DB
+	ev  *events.Log
+	run Runner
+	q   *queue.Queue
+	gal gallery
+	ids idSource
+	o   Options
+	log *slog.Logger
+
+	base context.Context
+	mu   sync.Mutex
+	live map[string]*entry
+	busy atomic.Bool
+}
+
+// New returns a manager; call Run to start its worker.
+func New(db *state.DB, ev *events.Log, run Runner, o Options, log *slog.Logger) *Manager {
+	if o.QueueSize <= 0 {
+		o.QueueSize = 8
+	}
+	if o.Retain <= 0 {
+		o.Retain = 500
+	}
+	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir}, o: o, log: log, live: map[string]*entry{}, base: context.Background()}
+	m.q = queue.New(o.QueueSize, m.positionsChanged)
+	return m
+}
+
+// Busy reports whether a job is being run (offload, generation and reload included).
+func (m *Manager) Busy() bool { return m.busy.Load() }
+
+// QueueLength returns the number of waiting jobs.
+func (m *Manager) QueueLength() int { return m.q.Len() }
+
+// Run marks jobs left unfinished by a previous process as failed, then runs queued jobs
+// one at a time until ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	if err := m.failLeftovers(); err != nil {
+		return err
+	}
+	for {
+		id, err := m.q.Pop(ctx)
+		if err != nil {
+			return nil
+		}
+		m.mu.Lock()
+		e := m.live[id]
+		m.mu.Unlock()
+		if e != nil {
+			m.runJob(e)
+		}
+	}
+}
+
+func (m *Manager) failLeftovers() error {
+	var stale []*orchestratorv1.Job
+	err := m.db.AllJobs(func(j *orchestratorv1.Job) error {
+		if j.Status == orchestratorv1.JobStatus_JOB_STATUS_QUEUED || j.Status == orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
+			stale = append(stale, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read jobs: %w", err)
+	}
+	for _, j := range stale {
+		j.Status = orchestratorv1.JobStatus_JOB_STATUS_FAILED
+		j.Error = "the orchestrator stopped before this job finished"
+		j.FinishedAt = timestamppb.Now()
+		j.QueuePosition = 0
+		if err := m.db.PutJob(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Submit validates params and queues a job. It fails with queue.ErrFull when the queue is
+// full (nothing is stored then).
+func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchestratorv1.Job, error) {
+	if err := Validate(params); err != nil {
+		return nil, err
+	}
+	j := &orchestratorv1.Job{
+		Id: m.ids.next(), Status: orchestratorv1.JobStatus_JOB_STATUS_QUEUED,
+		Params: proto.Clone(params).(*diffusionv1.ImageParams), CreatedAt: timestamppb.Now(), Host: m.o.Host,
+	}
+	e := newEntry(m.base, j)
+	m.mu.Lock()
+	m.live[j.Id] = e
+	m.mu.Unlock()
+	if err := m.db.PutJob(j); err != nil {
+		m.forget(j.Id)
+		return nil, fmt.Errorf("store job: %w", err)
+	}
+	if _, err := m.q.Push(j.Id); err != nil {
+		m.forget(j.Id)
+		_ = m.db.DeleteJob(j.Id)
+		return nil, err
+	}
+	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, m.o.Host, j.Id,
+		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
+		map[string]float64{"queue_length": float64(m.q.Len())})
+	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
+	return e.snapshot(), nil
+}
+
+func (m *Manager) forget(id string) {
+	m.mu.Lock()
+	delete(m.live, id)
+	m.mu.Unlock()
+}
+
+// positionsChanged gives every waiting job its new position.
+func (m *Manager) positionsChanged(ids []string) {
+	m.mu.Lock()
+	entries := make([]*entry, len(ids))
+	for i, id := range ids {
+		entries[i] = m.live[id]
+	}
+	m.mu.Unlock()
+	for i, e := range entries {
+		if e == nil {
+			continue
+		}
+		pos, n := int32(i+1), int32(len(ids))
+		e.mu.Lock()
+		same := e.job.QueuePosition == pos || e.job.Status != orchestratorv1.JobStatus_JOB_STATUS_QUEUED
+		e.mu.Unlock()
+		if same {
+			continue
+		}
+		e.update(func(j *orchestratorv1.Job) { j.QueuePosition = pos }, func(s *orchestratorv1.Job) Update {
+			return Update{Job: s, Queue: &orchestratorv1.QueuePosition{Position: pos, QueueLength: n}}
+		})
+	}
+}
+
+func (m *Manager) runJob(e *entry) {
+	m.busy.Store(true)
+	defer m.busy.Store(false)
+	id := e.snapshot().GetId()
+	if e.ctx.Err() != nil {
+		m.finish(e, nil, false, ErrCancelled)
+		return
+	}
+	ok := e.update(func(j *orchestratorv1.Job) {
+		j.Status = orchestratorv1.JobStatus_JOB_STATUS_RUNNING
+		j.StartedAt = timestamppb.Now()
+		j.QueuePosition = 0
+	}, func(s *orchestratorv1.Job) Update {
+		return Update{Job: s, Queue: &orchestratorv1.QueuePosition{Position: 0, QueueLength: int32(m.q.Len())}}
+	})
+	if !ok {
+		return
+	}
+	snap := e.snapshot()
+	m.store(snap)
+	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, m.o.Host, id, "Job started.", nil)
+	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
+	out, err := m.run.Run(e.ctx, id, snap.GetParams(), cycle.Hooks{
+		Event: func(ev *orchestratorv1.Event) {
+			e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
+		},
+		Progress: func(p *diffusionv1.Progress) {
+			e.update(func(j *orchestratorv1.Job) { j.Progress = p }, func(s *orchestratorv1.Job) Update { return Update{Job: s, Progress: p} })
+		},
+	})
+	if e.ctx.Err() != nil && err != nil {
+		err = ErrCancelled
+	}
+	m.finish(e, out.Result, out.Offloaded, err)
+	// The image is delivered; the next job waits for the LLM to be back.
+	<-out.ReloadDone
+}
+
+// finish ends a job: stores its image and record, emits its last event, delivers the
+// final update and applies the retention limit.
+func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool, err error) {
+	now := timestamppb.Now()
+	var typ orchestratorv1.EventType
+	var msg string
+	var stored *orchestratorv1.Job
+	e.mutate(func(j *orchestratorv1.Job) {
+		j.FinishedAt = now
+		j.QueuePosition = 0
+		j.Offloaded = offloaded
+		switch {
+		case err == nil && res != nil:
+			j.Status = orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
+			j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
+			j.Result.Png = nil
+			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, fmt.Sprintf("Job finished: %dx%d image, seed %d.", res.GetWidth(), res.GetHeight(), res.GetSeed())
+			if serr := m.gal.save(j, res.GetPng()); serr != nil {
+				m.log.Warn("image not stored", "job", j.Id, "error", serr)
+				j.Error = "the image was generated but not stored: " + serr.Error()
+			}
+		case errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled):
+			j.Status = orchestratorv1.JobStatus_JOB_STATUS_CANCELLED
+			j.Error = ErrCancelled.Error()
+			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_CANCELLED, "Job cancelled."
+		default:
+			if err == nil {
+				err = errors.New("no image was produced")
+			}
+			j.Status = orchestratorv1.JobStatus_JOB_STATUS_FAILED
+			j.Error = err.Error()
+			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, "Job failed: "+err.Error()
+		}
+		stored = proto.Clone(j).(*orchestratorv1.Job)
+	})
+	if stored == nil {
+		return // already finished
+	}
+	m.store(stored)
+	ev := m.ev.Emit(typ, m.o.Host, stored.Id, msg, nil)
+	if err == nil && res == nil {
+		err = errors.New("no image was produced")
+	}
+	// The final update: appended after the event so that watchers see the event first.
+	if stored.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		res = nil
+	} else {
+		err = nil
+	}
+	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
+	e.cancel()
+	m.forget(stored.Id)
+	m.applyRetention()
+}
+
+func (m *Manager) store(j *orchestratorv1.Job) {
+	if err := m.db.PutJob(j); err != nil {
+		m.log.Warn("job record not stored", "job", j.GetId(), "error", err)
+	}
+}
+
+// applyRetention deletes the oldest finished jobs beyond the limit, with their images.
+func (m *Manager) applyRetention() {
+	var finished []string
+	_ = m.db.AllJobs(func(j *orchestratorv1.Job) error {
+		switch j.Status {
+		case orchestratorv1.JobStatus_JOB_STATUS_QUEUED, orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+		default:
+			finished = append(finished, j.Id)
+		}
+		return nil
+	})
+	for i := 0; i < len(finished)-m.o.Retain; i++ {
+		if err := m.gal.remove(finished[i]); err != nil {
+			m.log.Warn("retention: remove image", "job", finished[i], "error", err)
+			continue
+		}
+		_ = m.db.DeleteJob(finished[i])
+	}
+}

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"fmt"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+)
+
+// checkHost accepts the local host ("" or its configured name).
+func (s *Service) checkHost(host string) error {
+	if host == "" || host == s.o.Host || host == "local" || host == "localhost" {
+		return nil
+	}
+	return fmt.Errorf("%w %q: this orchestrator places images on its own host only", errUnknownHost, host)
+}
+
+// abandon cancels the job of a caller that went away.
+func (s *Service) abandon(id string) {
+	if _, err := s.jobs.Cancel(id); err != nil {
+		s.log.Warn("cancel abandoned job", "job", id, "error", err)
+	}
+}
+
+// GenerateImage queues an image and streams its life.
+func (s *Service) GenerateImage(req *orchestratorv1.GenerateImageRequest, stream orchestratorv1.OrchestratorService_GenerateImageServer) error {
+	if err := s.checkHost(req.GetHost()); err != nil {
+		return errStatus(err)
+	}
+	job, err := s.jobs.Submit(req.GetParams(), req.GetHost())
+	if err != nil {
+		return errStatus(err)
+	}
+	send := func(r *orchestratorv1.GenerateImageResponse) error { return stream.Send(r) }
+	if err := send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_JobId{JobId: job.GetId()}}); err != nil {
+		s.abandon(job.GetId())
+		return err
+	}
+	var final jobs.Update
+	err = s.jobs.Watch(stream.Context(), job.GetId(), true, func(u jobs.Update) error {
+		if u.Queue != nil {
+			if err := send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Queue{Queue: u.Queue}}); err != nil {
+				return err
+			}
+		}
+		if u.Event != nil {
+			if err := send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Event{Event: u.Event}}); err != nil {
+				return err
+			}
+		}
+		if u.Progress != nil {
+			if err := send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Progress{Progress: u.Progress}}); err != nil {
+				return err
+			}
+		}
+		if u.Final {
+			final = u
+		}
+		return nil
+	})
+	if err != nil {
+		// The client went away (or the stream broke): cancel its job; the cycle still
+		// reloads the LLM.
+		s.abandon(job.GetId())
+		return errStatus(err)
+	}
+	if final.Result == nil {
+		return errStatus(outcomeErr(final))
+	}
+	return send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: final.Result}})
+}
+

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+)
+
+// WouldNeedOffload decides for an image without running it.
+func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.WouldNeedOffloadRequest) (*orchestratorv1.WouldNeedOffloadResponse, error) {
+	if err := s.checkHost(req.GetHost()); err != nil {
+		return nil, errStatus(err)
+	}
+	p := req.GetParams()
+	if p != nil && (p.GetWidth() != 0 || p.GetHeight() != 0) {
+		// Only the size matters here; check it with the same rules as a request.
+		size := &diffusionv1.ImageParams{Prompt: "size check", Width: p.GetWidth(), Height: p.GetHeight()}
+		if err := jobs.Validate(size); err != nil {
+			return nil, errStatus(err)
+		}
+	}
+	w, h := int(p.GetWidth()), int(p.GetHeight())
+	d, _, err := s.prober.Decide(ctx, max(w, 0), max(h, 0))
+	if err != nil {
+		return nil, errStatus(err)
+	}
+	return d.Response(), nil
+}
+
+// GetSavedState returns the saved LLM states.
+func (s *Service) GetSavedState(_ context.Context, req *orchestratorv1.GetSavedStateRequest) (*orchestratorv1.GetSavedStateResponse, error) {
+	states, err := s.db.SavedStates(req.GetHost())
+	if err != nil {
+		return nil, errStatus(err)
+	}
+	return &orchestratorv1.GetSavedStateResponse{States: states}, nil
+}
+
+// ClearSavedState forgets saved states.
+func (s *Service) ClearSavedState(_ context.Context, req *orchestratorv1.ClearSavedStateRequest) (*orchestratorv1.ClearSavedStateResponse, error) {
+	n, err := s.db.ClearSavedState(req.GetHost())
+	if err != nil {
+		return nil, errStatus(err)
+	}
+	return &orchestratorv1.ClearSavedStateResponse{Cleared: int32(n)}, nil
+}
+
+// WatchEvents streams stored, then new, events.
+func (s *Service) WatchEvents(req *orchestratorv1.WatchEventsRequest, stream orchestratorv1.OrchestratorService_WatchEventsServer) error {
+	err := s.ev.Watch(stream.Context(), events.WatchOptions{
+		SinceID: req.GetSinceId(), Backlog: int(req.GetBacklog()), Types: req.GetTypes(), Follow: req.GetFollow(),
+	}, func(ev *orchestratorv1.Event) error {
+		return stream.Send(&orchestratorv1.WatchEventsResponse{Event: ev})
+	})
+	if stream.Context().Err() != nil {
+		return nil
+	}
+	return errStatus(err)
+}
