@@ -178,7 +178,7 @@ echo "deb [arch=$ARCH signed-by=$KEYRING] $mirror $SUITE main" >"$apt_dir/etc/so
 export APT_CONFIG=$apt_dir/apt.conf
 
 log "updating the private apt index for Debian $SUITE ($mirror)"
-apt-get -q update >"$work/apt-update.log" 2>&1 || {
+apt-get -q --error-on=any update >"$work/apt-update.log" 2>&1 || {
 	cat "$work/apt-update.log" >&2
 	die "apt-get update of Debian $SUITE failed (see above)"
 }
