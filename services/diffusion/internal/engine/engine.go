@@ -85,6 +85,9 @@ type backend interface {
 	generate(g *generation) (Result, error)
 	// cancel asks the running generation to stop; g.ctx is already cancelled.
 	stop(ctx context.Context) error
+	// queues reports whether a generation waits in the engine's own queue before it starts
+	// (sd-server's job queue): its progress then starts at StageQueued.
+	queues() bool
 	// pid and port of the persistent process, 0 when none.
 	pid() int
 	port() int
@@ -327,6 +330,7 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 	e.mu.Unlock()
 
 	g.mu.Lock()
+	g.queued = be.queues()
 	g.publish(now, true)
 	g.mu.Unlock()
 	stopTicker := e.tickProgress(g)

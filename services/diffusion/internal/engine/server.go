@@ -58,6 +58,8 @@ func (b *serverBackend) pid() int {
 
 func (b *serverBackend) port() int { return b.portN }
 
+func (b *serverBackend) queues() bool { return true }
+
 func (b *serverBackend) start(ctx context.Context) error {
 	port := b.cfg.Port
 	if port == 0 {
@@ -206,7 +208,6 @@ func (b *serverBackend) generate(g *generation) (Result, error) {
 		b.cur, b.crash = nil, nil
 		b.mu.Unlock()
 	}()
-	g.setQueued(true, time.Now())
 
 	ctx := g.ctx
 	id, err := b.client.Submit(ctx, p)
@@ -263,18 +264,14 @@ func (b *serverBackend) generate(g *generation) (Result, error) {
 		case sdserver.StatusCompleted:
 			png, err := job.Image()
 			if err != nil {
-				return Result{}, fmt.Errorf("sd-server job %s: %w", id, err)
+				return Result{}, fmt.Errorf("sd-server job %s: %w: %v", id, enginerr.ErrNoOutput, err)
 			}
 			if err := pngcheck.Check(png, p.Width, p.Height); err != nil {
 				return Result{}, fmt.Errorf("sd-server: %w", err)
 			}
 			return Result{PNG: png, Width: p.Width, Height: p.Height}, nil
 		case sdserver.StatusFailed, sdserver.StatusCancelled:
-			msg := job.Status
-			if job.Error != nil {
-				msg = job.Error.Code + ": " + job.Error.Message
-			}
-			return Result{}, fmt.Errorf("sd-server job %s: %w: %s", id, enginerr.ErrEngineFailed, msg)
+			return Result{}, b.jobError(job)
 		default:
 			return Result{}, fmt.Errorf("sd-server job %s: unexpected status %q", id, job.Status)
 		}
@@ -316,6 +313,25 @@ func (b *serverBackend) restart(why string) {
 		}
 		b.e.backendChanged(b, StatusRunning, HealthOK, EventStarted, "sd-server restarted ("+why+")", nil)
 	}()
+}
+
+// jobError explains a failed job with sd-server's reason and the ERROR lines it printed.
+func (b *serverBackend) jobError(job *sdserver.Job) error {
+	time.Sleep(20 * time.Millisecond) // let the stderr lines printed before the failure arrive
+	b.mu.Lock()
+	lines := append([]string(nil), b.errTail...)
+	b.mu.Unlock()
+	msg := job.Status
+	if job.Error != nil {
+		msg = job.Error.Code + ": " + job.Error.Message
+	}
+	if len(lines) > 0 {
+		msg += " | " + strings.Join(lines, " | ")
+	}
+	if enginerr.MentionsOutOfMemory(lines) {
+		return fmt.Errorf("sd-server job %s: %w: %w: %s", job.ID, enginerr.ErrEngineFailed, enginerr.ErrOutOfMemory, msg)
+	}
+	return fmt.Errorf("sd-server job %s: %w: %s", job.ID, enginerr.ErrEngineFailed, msg)
 }
 
 func (b *serverBackend) crashError(exit *supervisor.ExitStatus) error {

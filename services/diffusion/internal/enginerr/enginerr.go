@@ -55,10 +55,12 @@ type ExitError struct {
 
 // Is matches ErrOutOfMemory when the process's last lines report a failed allocation.
 func (e *ExitError) Is(target error) bool {
-	if target != ErrOutOfMemory {
-		return false
-	}
-	for _, l := range e.Lines {
+	return target == ErrOutOfMemory && MentionsOutOfMemory(e.Lines)
+}
+
+// MentionsOutOfMemory reports whether engine output lines report a failed allocation.
+func MentionsOutOfMemory(lines []string) bool {
+	for _, l := range lines {
 		if strings.Contains(l, "out of memory") || strings.Contains(l, "failed to allocate") {
 			return true
 		}

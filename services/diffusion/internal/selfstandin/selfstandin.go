@@ -9,6 +9,7 @@ import (
 
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdcli"
+	"github.com/genailab/genailab/services/diffusion/internal/standin/sdserver"
 )
 
 // RunIfAsked runs the stand-in named by the engine.StandinEnv environment variable and exits;
@@ -19,6 +20,9 @@ func RunIfAsked() {
 		return
 	case "sd-cli":
 		sdcli.Main()
+		os.Exit(0)
+	case "sd-server":
+		sdserver.Main()
 		os.Exit(0)
 	default:
 		fmt.Fprintf(os.Stderr, "%s=%q: this build has no such stand-in\n", engine.StandinEnv, role)
