@@ -1,0 +1,55 @@
+package supervisor
+
+import "time"
+
+// EventKind names a transition.
+type EventKind string
+
+// Event kinds.
+const (
+	// EventStarted: the process was launched (state starting).
+	EventStarted EventKind = "started"
+	// EventReady: the process became ready (state running).
+	EventReady EventKind = "ready"
+	// EventStartFailed: a start failed (Err holds a *StartError or the
+	// launch error).
+	EventStartFailed EventKind = "start_failed"
+	// EventStopping: a stop began.
+	EventStopping EventKind = "stopping"
+	// EventStopped: the process ended after a stop (state stopped).
+	EventStopped EventKind = "stopped"
+	// EventCrashed: the process ended without being asked to (Exit says
+	// how).
+	EventCrashed EventKind = "crashed"
+	// EventRestarting: an automatic restart is scheduled after Delay
+	// (Attempt counts the restarts within the policy window).
+	EventRestarting EventKind = "restarting"
+	// EventRestarted: an automatic restart made the process ready again.
+	EventRestarted EventKind = "restarted"
+	// EventGaveUp: the restart budget is spent; the process stays crashed.
+	EventGaveUp EventKind = "gave_up"
+	// EventHealthChanged: the health probe result changed (Health, Err).
+	EventHealthChanged EventKind = "health_changed"
+)
+
+// Event is one transition of a supervised process.
+type Event struct {
+	Time time.Time
+	Kind EventKind
+	// Name is the supervisor's name.
+	Name string
+	// State is the state after the event.
+	State State
+	// Pid of the process the event is about, if any.
+	Pid int
+	// Exit is set for crashed, stopped and start_failed events when the
+	// process has ended.
+	Exit *ExitStatus
+	// Health is set for health_changed events.
+	Health Health
+	// Attempt and Delay are set for restarting, restarted and gave_up.
+	Attempt int
+	Delay   time.Duration
+	// Err explains start_failed, crashed, gave_up and unhealthy events.
+	Err error
+}
