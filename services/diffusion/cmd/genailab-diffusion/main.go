@@ -2,6 +2,18 @@
 // sd-cli or a persistent sd-server) behind the gRPC DiffusionService and ModelService, and the
 // seed's HTTP wrapper. With -demo-engines and no stand-in binaries around, it also acts as the
 // sd.cpp stand-ins itself (selected by an environment variable it sets for its children).
+//
+// Pointing it at the real stable-diffusion.cpp: build or download sd-cli and sd-server
+// (https://github.com/leejet/stable-diffusion.cpp releases), then either put them on PATH
+// (sd-cli, or the older name sd; sd-server) or give their paths:
+//
+//	genailab-diffusion -sd-cli /opt/sdcpp/sd-cli -sd-server /opt/sdcpp/sd-server
+//	GENAILAB_DIFFUSION_SD_CLI=/opt/sdcpp/sd-cli GENAILAB_DIFFUSION_SD_SERVER=/opt/sdcpp/sd-server genailab-diffusion
+//
+// (or the keys sd-cli and sd-server in the -config YAML file). Without -demo-engines nothing else
+// changes: the same arguments, output parsing and job API are used for the real programs, whose
+// captured behaviour the stand-ins reproduce. GetInfo's unavailable_reason says when no binary
+// was found.
 package main
 
 import (

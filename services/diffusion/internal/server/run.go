@@ -82,6 +82,9 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 		Type:    modelstore.TypeDiffusion,
 		Logger:  log,
 		InUse: func(id string) bool {
+			if eng == nil {
+				return false
+			}
 			in := eng.Info()
 			return in.ModelID == id && in.Status != engine.StatusStopped
 		},
