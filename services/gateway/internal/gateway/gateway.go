@@ -22,6 +22,7 @@ import (
 	"github.com/genailab/genailab/gen/openapi"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/services/gateway/internal/openai"
 )
 
 // DefaultMaxBodyBytes caps request bodies (prompts and model requests are small).
@@ -137,6 +138,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		_, _ = w.Write(openapi.JSON)
 	})
 	top.Handle("/", mux)
+	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
 	g.handler = guard.Middleware(limitBody(top, opts.MaxBodyBytes), "/health")
 	return g, nil
@@ -162,4 +164,20 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// orchestratorClient and llmClient give the OpenAI surface its clients (nil when the
+// backend is not configured).
+func orchestratorClient(cc *grpc.ClientConn) orchestratorv1.OrchestratorServiceClient {
+	if cc == nil {
+		return nil
+	}
+	return orchestratorv1.NewOrchestratorServiceClient(cc)
+}
+
+func llmClient(cc *grpc.ClientConn) llmv1.LLMServiceClient {
+	if cc == nil {
+		return nil
+	}
+	return llmv1.NewLLMServiceClient(cc)
 }

@@ -1,0 +1,258 @@
+package openai_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/gateway/internal/openai"
+)
+
+// orchestrator answers CreateImage with the request echoed into the "PNG" bytes.
+type orchestrator struct {
+	orchestratorv1.UnimplementedOrchestratorServiceServer
+	mu    sync.Mutex
+	seeds []int64
+	full  bool
+}
+
+func (o *orchestrator) CreateImage(_ context.Context, r *orchestratorv1.CreateImageRequest) (*orchestratorv1.CreateImageResponse, error) {
+	if o.full {
+		return nil, status.Error(codes.ResourceExhausted, "the image queue is full")
+	}
+	if r.Prompt == "" {
+		return nil, status.Error(codes.InvalidArgument, "prompt is required")
+	}
+	o.mu.Lock()
+	o.seeds = append(o.seeds, r.GetSeed())
+	o.mu.Unlock()
+	img, _ := json.Marshal(map[string]any{"w": r.Width, "h": r.Height, "seed": r.GetSeed()})
+	return &orchestratorv1.CreateImageResponse{Image: img, Format: "png", Width: r.Width, Height: r.Height, Seed: uint32(r.GetSeed())}, nil
+}
+
+// llm streams the last user message back in two deltas.
+type llm struct {
+	llmv1.UnimplementedLLMServiceServer
+	got *llmv1.ChatRequest
+}
+
+func (l *llm) GetInfo(context.Context, *llmv1.GetInfoRequest) (*llmv1.GetInfoResponse, error) {
+	return &llmv1.GetInfoResponse{Info: &llmv1.LLMInfo{ModelId: "tiny"}}, nil
+}
+
+func (l *llm) Chat(r *llmv1.ChatRequest, s llmv1.LLMService_ChatServer) error {
+	l.got = r
+	text := r.Messages[len(r.Messages)-1].Content
+	half := len(text) / 2
+	for _, d := range []string{text[:half], text[half:]} {
+		if err := s.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: d}}}); err != nil {
+			return err
+		}
+	}
+	return s.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Done{Done: &llmv1.ChatDone{FinishReason: "length", PromptTokens: 5, CompletionTokens: 2}}})
+}
+
+func serve(t *testing.T) (*httptest.Server, *orchestrator, *llm) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	o, l := &orchestrator{}, &llm{}
+	orchestratorv1.RegisterOrchestratorServiceServer(gs, o)
+	llmv1.RegisterLLMServiceServer(gs, l)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	h := openai.New(orchestratorv1.NewOrchestratorServiceClient(cc), llmv1.NewLLMServiceClient(cc), nil)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, o, l
+}
+
+func post(t *testing.T, url, body string) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
+func TestImagesGenerations(t *testing.T) {
+	srv, o, _ := serve(t)
+	resp, out := post(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"a fox","n":2,"size":"128x64","response_format":"b64_json","seed":7}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, out)
+	}
+	data := out["data"].([]any)
+	if len(data) != 2 || out["created"].(float64) <= 0 {
+		t.Fatalf("response %v", out)
+	}
+	for i, d := range data {
+		raw, err := base64.StdEncoding.DecodeString(d.(map[string]any)["b64_json"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var img map[string]float64
+		_ = json.Unmarshal(raw, &img)
+		if img["w"] != 128 || img["h"] != 64 || img["seed"] != float64(7+i) {
+			t.Fatalf("image %d made from %v", i, img)
+		}
+	}
+	if len(o.seeds) != 2 {
+		t.Fatalf("orchestrator called %d times", len(o.seeds))
+	}
+}
+
+func TestImagesErrors(t *testing.T) {
+	srv, o, _ := serve(t)
+	for body, want := range map[string]int{
+		`{"prompt":"x","size":"big"}`:            400,
+		`{"prompt":"x","n":0}`:                   400,
+		`{"prompt":"x","n":11}`:                  400,
+		`{"prompt":"x","response_format":"url"}`: 400,
+		`{"prompt":""}`:                          400, // from the orchestrator's InvalidArgument
+		`{"prompt":`:                             400,
+	} {
+		resp, out := post(t, srv.URL+"/openai/v1/images/generations", body)
+		if resp.StatusCode != want || out["error"] == nil || out["error"] == "" {
+			t.Errorf("%s: status %d body %v, want %d with an error", body, resp.StatusCode, out, want)
+		}
+	}
+	o.full = true
+	resp, out := post(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x"}`)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(string), "full") {
+		t.Fatalf("full queue: %d %v %q", resp.StatusCode, out, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestChatCompletion(t *testing.T) {
+	srv, _, l := serve(t)
+	resp, out := post(t, srv.URL+"/openai/v1/chat/completions",
+		`{"model":"m","messages":[{"role":"developer","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hello"}]}],"max_tokens":9,"stop":"\n"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %v", resp.StatusCode, out)
+	}
+	choice := out["choices"].([]any)[0].(map[string]any)
+	if choice["message"].(map[string]any)["content"] != "hello" || choice["finish_reason"] != "length" || out["object"] != "chat.completion" || out["model"] != "m" {
+		t.Fatalf("response %v", out)
+	}
+	if u := out["usage"].(map[string]any); u["total_tokens"] != float64(7) {
+		t.Fatalf("usage %v", u)
+	}
+	if l.got.MaxTokens != 9 || l.got.Messages[0].Role != "system" || len(l.got.Stop) != 1 {
+		t.Fatalf("relayed request %v", l.got)
+	}
+	resp, _ = post(t, srv.URL+"/openai/v1/chat/completions", `{"messages":[{"role":"tool","content":"x"}]}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("bad role: %d", resp.StatusCode)
+	}
+	resp, _ = post(t, srv.URL+"/openai/v1/chat/completions", `{"messages":[]}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("no messages: %d", resp.StatusCode)
+	}
+}
+
+func TestChatCompletionStream(t *testing.T) {
+	srv, _, _ := serve(t)
+	resp, err := http.Post(srv.URL+"/openai/v1/chat/completions", "application/json",
+		strings.NewReader(`{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	var text strings.Builder
+	var chunks []map[string]any
+	done := false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			t.Fatalf("not an SSE data line: %q", line)
+		}
+		if data == "[DONE]" {
+			done = true
+			break
+		}
+		var c map[string]any
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, c)
+		if ch := c["choices"].([]any); len(ch) > 0 {
+			if d, ok := ch[0].(map[string]any)["delta"].(map[string]any); ok {
+				s, _ := d["content"].(string)
+				text.WriteString(s)
+			}
+		}
+	}
+	if !done || text.String() != "hello" {
+		t.Fatalf("done %v text %q chunks %v", done, text.String(), chunks)
+	}
+	first := chunks[0]["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)
+	if first["role"] != "assistant" || chunks[0]["object"] != "chat.completion.chunk" || chunks[0]["model"] != "tiny" {
+		t.Fatalf("first chunk %v", chunks[0])
+	}
+	last := chunks[len(chunks)-1]
+	if last["usage"].(map[string]any)["completion_tokens"] != float64(2) {
+		t.Fatalf("usage chunk %v", last)
+	}
+	fin := chunks[len(chunks)-2]["choices"].([]any)[0].(map[string]any)
+	if fin["finish_reason"] != "length" {
+		t.Fatalf("finish chunk %v", fin)
+	}
+}
+
+func TestUnknownRouteAndModels(t *testing.T) {
+	srv, _, _ := serve(t)
+	resp, err := http.Get(srv.URL + "/openai/v1/embeddings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("unknown route: %d", resp.StatusCode)
+	}
+	resp, err = http.Get(srv.URL + "/openai/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if len(out.Data) != 1 || out.Data[0].ID != "tiny" {
+		t.Fatalf("models %+v", out)
+	}
+}
