@@ -24,7 +24,8 @@ type Options struct {
 	// BinDir holds the service binaries; empty looks next to the running executable, then PATH.
 	BinDir string
 	// Ephemeral starts every service on a free port (tests); otherwise the default ports are used:
-	// LLM 50051, diffusion 50052 (its seed HTTP wrapper 8081), monitor 50053, orchestrator 50054, gateway 8080.
+	// LLM 50051, diffusion 50052 (its seed HTTP wrapper 8081), monitor 50053 (/metrics 9403), orchestrator 50054,
+	// gateway 8080.
 	Ephemeral bool
 	// GatewayAddr overrides the gateway's HTTP address.
 	GatewayAddr string
@@ -101,7 +102,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	first := []*service{
 		{name: "llm", binary: "genailab-llm", args: llmArgs, grpc: true},
 		{name: "diffusion", binary: "genailab-diffusion", args: diffArgs, grpc: true},
-		{name: "monitor", binary: "genailab-monitor", args: append([]string{"-grpc-addr", opts.port(50053)}, common...), grpc: true},
+		{name: "monitor", binary: "genailab-monitor", args: append([]string{"-grpc-addr", opts.port(50053), "-metrics-addr", opts.port(9403)}, common...), grpc: true},
 	}
 	if err := s.launch(ctx, runDir, first); err != nil {
 		s.Stop(context.Background())
