@@ -69,7 +69,7 @@ func TestStartTimeoutKillsGroup(t *testing.T) {
 	s := newSup(t, Config{})
 	sp := serveSpecOn(t, freePort(t))
 	sp.Args = []string{"fake", "hang", "term=ignore"}
-	sp.Port = 0 // the fake never listens; the probe gets connection refused
+	sp.Port = 0                               // the fake never listens; the probe gets connection refused
 	sp.ReadyTimeout = 1500 * time.Millisecond // long enough for the fake to print its line, even on a busy machine
 	err := s.Start(context.Background(), sp)
 	if !errors.Is(err, ErrStartTimeout) {

@@ -109,6 +109,12 @@ func handleTerm(how string) {
 // fakeServe behaves like llama-server: after delay it listens on port and
 // answers /health 503 while loading, then 200.
 func fakeServe(o fakeOptions) {
+	if f := o["fail-if-exists"]; f != "" {
+		if _, err := os.Stat(f); err == nil {
+			errf("main: failed to open GGUF file '%s'", f)
+			os.Exit(1)
+		}
+	}
 	handleTerm(o["term"])
 	if o["child"] == "1" {
 		c := exec.Command(os.Args[0], "fake", "sleep") // same process group

@@ -1,0 +1,88 @@
+package supervisor
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// llama-server may ignore one SIGTERM while a request is in flight: the
+// second SIGTERM must end it, before any SIGKILL.
+func TestStopSecondSIGTERM(t *testing.T) {
+	t.Parallel()
+	s := newSup(t, Config{})
+	sp := serveSpec(t, "term=ignore-once")
+	sp.TermGrace = 100 * time.Millisecond
+	sp.SecondTermGrace = 10 * time.Second
+	if err := s.Start(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Snapshot().Pid
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	exit := s.Snapshot().LastExit
+	if exit == nil || exit.Signaled() || exit.Code != 0 {
+		t.Fatalf("exit %v, want exit code 0 after the second SIGTERM", exit)
+	}
+	if n := linesContaining(s.LogTail(50), "ignoring it"); n != 1 {
+		t.Fatalf("fake ignored %d SIGTERMs, want 1", n)
+	}
+	if n := linesContaining(s.LogTail(50), "shutting down"); n != 1 {
+		t.Fatal("fake did not see the second SIGTERM")
+	}
+	assertGone(t, pid, pid)
+}
+
+// An engine that ignores SIGTERM altogether is killed after both graces.
+func TestStopSIGKILLAfterGraces(t *testing.T) {
+	t.Parallel()
+	s := newSup(t, Config{})
+	sp := serveSpec(t, "term=ignore", "child=1")
+	sp.TermGrace = 50 * time.Millisecond
+	sp.SecondTermGrace = 50 * time.Millisecond
+	if err := s.Start(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	pid, child := s.Snapshot().Pid, childPid(t, s)
+	start := time.Now()
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Fatalf("stopped after %v: the graces were not honoured", took)
+	}
+	exit := s.Snapshot().LastExit
+	if exit == nil || exit.Signal != syscall.SIGKILL || exit.SignalName() != "SIGKILL" {
+		t.Fatalf("exit %v, want SIGKILL", exit)
+	}
+	if n := linesContaining(s.LogTail(50), "ignoring it"); n != 2 {
+		t.Fatalf("fake saw %d SIGTERMs, want 2", n)
+	}
+	assertGone(t, pid, pid, child)
+}
+
+// Stop's context ending early does not cancel the stop.
+func TestStopContextEndsStopCarriesOn(t *testing.T) {
+	t.Parallel()
+	s := newSup(t, Config{})
+	sp := serveSpec(t, "term=ignore")
+	sp.TermGrace = 30 * time.Millisecond
+	sp.SecondTermGrace = 30 * time.Millisecond
+	if err := s.Start(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Snapshot().Pid
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Stop(ctx); err == nil {
+		// The request may or may not have been taken; either way the
+		// process must end.
+		t.Log("Stop returned nil for a cancelled context")
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, pid, pid)
+}
