@@ -62,6 +62,10 @@ type harness struct {
 type harnessOpts struct {
 	chatWait  time.Duration
 	termGrace time.Duration
+	// defaultModel is imported (a tiny model) before the service starts
+	// and configured as its default; autostart starts it at boot.
+	defaultModel string
+	autostart    bool
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -76,6 +80,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.termGrace == 0 {
 		o.termGrace = 500 * time.Millisecond
 	}
+	if o.defaultModel != "" {
+		h.addModel(o.defaultModel, ggufgen.Config{Seed: 1})
+	}
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	var ctx context.Context
 	ctx, h.cancel = context.WithCancel(context.Background())
@@ -83,6 +90,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.done <- server.Run(ctx, server.Options{
 			GRPCAddr: "127.0.0.1:0", AddrFile: addrFile, DataDir: h.dataDir, LlamaServer: bin,
 			ChatWaitTimeout: o.chatWait, TermGrace: o.termGrace, Logger: testLogger(),
+			DefaultModel: o.defaultModel, Autostart: o.autostart,
 		})
 	}()
 	addr := waitAddr(t, addrFile, h.done)

@@ -83,6 +83,13 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("default model: %w", err)
 		}
 	}
+	// Absolute: llama-server runs in runDir and gets model paths from the
+	// store.
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	o.DataDir = dataDir
 	runDir := filepath.Join(o.DataDir, "llm")
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", runDir, err)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
+	"github.com/genailab/genailab/services/llm/internal/server"
 	"github.com/genailab/genailab/services/llm/internal/service"
 )
 
@@ -64,7 +66,7 @@ func TestStartChatStop(t *testing.T) {
 
 	seed := int64(7)
 	r := h.chat(ctxTimeout(t, 60*time.Second), &llmv1.ChatRequest{
-		Messages: []*llmv1.ChatMessage{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hello there"}},
+		Messages:  []*llmv1.ChatMessage{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hello there"}},
 		MaxTokens: 48, Seed: &seed,
 	})
 	if r.err != nil {
@@ -287,7 +289,7 @@ func TestStartErrors(t *testing.T) {
 	began := time.Now()
 	_, err = h.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID, Port: int32(port)}})
 	wantCode(t, err, codes.FailedPrecondition, fmt.Sprintf("port %d is already in use", port))
-	t.Logf("port in use reported in %s", time.Since(began).Round(time.Microsecond))
+	t.Logf("port in use reported in %s: %v", time.Since(began).Round(time.Microsecond), err)
 
 	info := h.start(&llmv1.LLMConfig{ModelId: tinyID}).GetInfo()
 	_, err = h.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID}})
@@ -499,5 +501,37 @@ func TestChatValidation(t *testing.T) {
 			continue
 		}
 		wantCode(t, r.err, codes.InvalidArgument)
+	}
+}
+
+func TestAutostartDefaultModel(t *testing.T) {
+	h := newHarness(t, harnessOpts{defaultModel: tinyID, autostart: true})
+	watch, err := h.llm.WatchInfo(ctxTimeout(t, 60*time.Second), &llmv1.WatchInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot may already show it running; otherwise READY follows.
+	first, err := watch.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetInfo().GetStatus() != commonv1.ServerStatus_SERVER_STATUS_RUNNING {
+		waitEvent(t, watch, llmv1.LLMEventType_LLM_EVENT_TYPE_READY)
+	}
+	info := h.info()
+	if info.GetModelId() != tinyID || !info.GetConfig().GetAutoRestart() {
+		t.Fatalf("autostarted server: %v", info)
+	}
+	// A Start without a model uses the default model.
+	h.stop(&llmv1.StopRequest{})
+	if got := h.start(&llmv1.LLMConfig{}).GetInfo().GetModelId(); got != tinyID {
+		t.Fatalf("Start without model_id started %q", got)
+	}
+}
+
+func TestAutostartNeedsADefaultModel(t *testing.T) {
+	err := server.Run(context.Background(), server.Options{GRPCAddr: "127.0.0.1:0", DataDir: t.TempDir(), Autostart: true})
+	if err == nil || !strings.Contains(err.Error(), "default model") {
+		t.Fatalf("Run with -autostart and no default model: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
@@ -95,6 +96,9 @@ func (s *Service) resolve(ctx context.Context, req *llmv1.LLMConfig) (*resolved,
 		return nil, fmt.Errorf("%w: model %q has no model file", ErrInvalidConfig, rec.ID)
 	}
 	path, err := s.opts.Store.FilePath(rec.ID, main.Name)
+	if err == nil {
+		path, err = filepath.Abs(path) // llama-server runs in its own directory
+	}
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", rec.ID, err)
 	}

@@ -54,7 +54,7 @@ func (s *Service) launch(ctx context.Context, r *resolved, readyTimeoutMs int64)
 	s.notifyLocked()
 	s.mu.Unlock()
 	if err := s.sup.Start(ctx, spec); err != nil {
-		return fmt.Errorf("start llama-server: %w", explainStart(err))
+		return explainStart(err)
 	}
 	s.mu.Lock()
 	s.offloaded = false

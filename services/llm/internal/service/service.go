@@ -186,9 +186,9 @@ func (s *Service) Close(ctx context.Context) error {
 	return nil
 }
 
-// ModelInUse reports whether the llama-server process (starting, running or
-// stopping) serves model id; the model store refuses to delete such a model
-// unless forced.
+// ModelInUse reports whether the llama-server process (starting, running,
+// stopping, or about to be restarted after a crash) serves model id; the
+// model store refuses to delete such a model unless forced.
 func (s *Service) ModelInUse(id string) bool {
 	s.mu.Lock()
 	cur := s.cur
@@ -197,8 +197,13 @@ func (s *Service) ModelInUse(id string) bool {
 		return false
 	}
 	snap := s.sup.Snapshot()
-	return snap.Pid != 0 || snap.State == supervisor.StateStarting ||
-		snap.State == supervisor.StateRunning || snap.State == supervisor.StateStopping
+	switch snap.State {
+	case supervisor.StateStarting, supervisor.StateRunning, supervisor.StateStopping:
+		return true
+	case supervisor.StateCrashed:
+		return !snap.NextRestartAt.IsZero() // an automatic restart will load it again
+	}
+	return snap.Pid != 0
 }
 
 // notifyLocked wakes everyone waiting for a change. s.mu must be held.

@@ -96,7 +96,7 @@ func explainStart(err error) error {
 		return err
 	}
 	if bindFailed {
-		return fmt.Errorf("%s: %w: %w", cause, supervisor.ErrPortInUse, err)
+		return fmt.Errorf("start llama-server: %s: %w: %w", cause, supervisor.ErrPortInUse, err)
 	}
-	return fmt.Errorf("%s: %w", cause, err)
+	return fmt.Errorf("start llama-server: %s: %w", cause, err)
 }

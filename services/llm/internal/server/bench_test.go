@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/llamabin"
+	"github.com/genailab/genailab/pkg/ports"
+)
+
+// BenchmarkStartReady compares, on the same model in the same run, a start
+// through the service (gRPC Start until it returns ready) with a bare
+// llama-server start (exec, then GET /health every millisecond until the
+// first 200). The two alternate in each iteration. Reported: the mean of
+// each in ms, and service/bare for means and medians (goal ≤ 1.02).
+func BenchmarkStartReady(b *testing.B) {
+	h := newHarness(b, harnessOpts{})
+	modelPath := h.addModel(tinyID, tinyModel())
+	bin := llamaServer(b)
+	// The service's resolved configuration, reused for the bare start.
+	cfg := h.start(&llmv1.LLMConfig{ModelId: tinyID}).GetInfo().GetConfig()
+	h.stop(&llmv1.StopRequest{})
+
+	var svc, bare []time.Duration
+	i := 0
+	for b.Loop() {
+		runSvc := func() {
+			t0 := time.Now()
+			if _, err := h.llm.Start(context.Background(), &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID}}); err != nil {
+				b.Fatal(err)
+			}
+			svc = append(svc, time.Since(t0))
+			h.stop(&llmv1.StopRequest{})
+		}
+		runBare := func() { bare = append(bare, bareStart(b, bin, modelPath, cfg)) }
+		if i%2 == 0 {
+			runSvc()
+			runBare()
+		} else {
+			runBare()
+			runSvc()
+		}
+		i++
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	ms1, ms2 := ms(mean(svc)), ms(mean(bare))
+	b.ReportMetric(ms1, "service-ms")
+	b.ReportMetric(ms2, "bare-ms")
+	b.ReportMetric(ms1/ms2, "ratio-mean")
+	b.ReportMetric(ms(median(svc))/ms(median(bare)), "ratio-median")
+	b.Logf("n=%d service mean %.2f ms median %.2f ms; bare mean %.2f ms median %.2f ms",
+		len(svc), ms1, ms(median(svc)), ms2, ms(median(bare)))
+}
+
+// bareStart runs llama-server with the service's arguments and returns the
+// time from exec to the first 200 on /health.
+func bareStart(b *testing.B, bin, model string, cfg *llmv1.LLMConfig) time.Duration {
+	port, err := ports.Free("127.0.0.1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := []string{"-m", model, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"-t", strconv.Itoa(int(cfg.GetThreads())), "-c", strconv.Itoa(int(cfg.GetContextSize())), "--log-colors", "off"}
+	if cfg.GpuLayers != nil {
+		args = append(args, "-ngl", strconv.Itoa(int(cfg.GetGpuLayers())))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = llamabin.Env(os.Environ())
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/health"
+	client := &http.Client{Timeout: 2 * time.Second}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	deadline := t0.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(t0)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatal("bare llama-server not ready in 30 s")
+	return 0
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return sum / time.Duration(max(len(ds), 1))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
