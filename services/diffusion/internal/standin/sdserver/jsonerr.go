@@ -23,9 +23,7 @@ func nlohmannParseError(body []byte) (msg string, ok bool) {
 			col++
 		}
 	}
-	if p.errPos >= len(body) {
-		col++ // reading past the end counts as one more character
-	}
+	col++ // the offending character itself (or the end of input) counts too
 	return fmt.Sprintf("[json.exception.parse_error.101] parse error at line %d, column %d: %s", line, col, err.Error()), true
 }
 
