@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,7 +37,19 @@ func Status(err error, rules ...Rule) error {
 	if err == nil {
 		return nil
 	}
-	return status.Error(Code(err, rules...), err.Error())
+	return status.Error(Code(err, rules...), Message(err))
+}
+
+// Message is err's text, with the "rpc error: code = X desc = " prefix of a gRPC status
+// error somewhere in its chain removed, so that a message passed on through several
+// services reads "generate on diffusion service: engine is not running", not the
+// status' Go formatting.
+func Message(err error) string {
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok && s.Code() != codes.OK {
+		msg = strings.Replace(msg, s.Err().Error(), s.Message(), 1)
+	}
+	return msg
 }
 
 // Code returns the gRPC code Status would use for err.

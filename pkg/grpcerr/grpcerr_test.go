@@ -48,3 +48,11 @@ func TestStatusKeepsMessage(t *testing.T) {
 		t.Fatal("Status(nil) must be nil")
 	}
 }
+
+func TestStatusOfWrappedStatusHasNoGoFormatting(t *testing.T) {
+	below := status.Error(codes.FailedPrecondition, "diffusion engine is not running")
+	s := status.Convert(grpcerr.Status(fmt.Errorf("generate on diffusion service: %w", below)))
+	if s.Code() != codes.FailedPrecondition || s.Message() != "generate on diffusion service: diffusion engine is not running" {
+		t.Fatalf("got %v %q", s.Code(), s.Message())
+	}
+}
