@@ -46,8 +46,11 @@ func Status(err error, rules ...Rule) error {
 // status' Go formatting.
 func Message(err error) string {
 	msg := err.Error()
-	if s, ok := status.FromError(err); ok && s.Code() != codes.OK {
-		msg = strings.Replace(msg, s.Err().Error(), s.Message(), 1)
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		if s := se.GRPCStatus(); s.Code() != codes.OK {
+			msg = strings.Replace(msg, s.Err().Error(), s.Message(), 1)
+		}
 	}
 	return msg
 }
