@@ -1,0 +1,209 @@
+package cycle_test
+
+// Test doubles of the host's services, served over real gRPC on loopback: the cycle talks
+// to them exactly as it talks to the real services.
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+const GiB = 1 << 30
+
+type fakeLLM struct {
+	llmv1.UnimplementedLLMServiceServer
+	mu          sync.Mutex
+	running     bool
+	pid         int32
+	startFails  int // the next starts that fail
+	starts      int
+	stops       int
+	onStop      func() // called when Stop arrives, before stopping
+	lastStopReq *llmv1.StopRequest
+	lastConfig  *llmv1.LLMConfig
+}
+
+func (f *fakeLLM) info() *llmv1.LLMInfo {
+	st := commonv1.ServerStatus_SERVER_STATUS_STOPPED
+	h := commonv1.HealthStatus_HEALTH_STATUS_UNKNOWN
+	var pid int32
+	if f.running {
+		st, h, pid = commonv1.ServerStatus_SERVER_STATUS_RUNNING, commonv1.HealthStatus_HEALTH_STATUS_OK, f.pid
+	}
+	return &llmv1.LLMInfo{Status: st, Health: h, Pid: pid, ModelId: "tiny", Config: &llmv1.LLMConfig{ModelId: "tiny", ContextSize: 256, Port: 4321}}
+}
+
+func (f *fakeLLM) GetInfo(context.Context, *llmv1.GetInfoRequest) (*llmv1.GetInfoResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &llmv1.GetInfoResponse{Info: f.info()}, nil
+}
+
+func (f *fakeLLM) Stop(_ context.Context, r *llmv1.StopRequest) (*llmv1.StopResponse, error) {
+	if f.onStop != nil {
+		f.onStop()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	was := f.running
+	prev := f.info().Config
+	f.running = false
+	f.stops++
+	f.lastStopReq = r
+	return &llmv1.StopResponse{Info: f.info(), PreviousConfig: prev, WasRunning: was}, nil
+}
+
+func (f *fakeLLM) Start(_ context.Context, r *llmv1.StartRequest) (*llmv1.StartResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.starts++
+	f.lastConfig = r.GetConfig()
+	if f.running {
+		return nil, status.Error(codes.FailedPrecondition, "llama-server is already running")
+	}
+	if f.startFails > 0 {
+		f.startFails--
+		return nil, status.Error(codes.Unavailable, "llama-server exited during start")
+	}
+	f.running = true
+	f.pid++
+	return &llmv1.StartResponse{Info: f.info()}, nil
+}
+
+func (f *fakeLLM) isRunning() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.running
+}
+
+type fakeDiffusion struct {
+	diffusionv1.UnimplementedDiffusionServiceServer
+	mode     string // "", "fail", "block"
+	started  chan struct{}
+	llm      *fakeLLM
+	llmSeenD chan bool // whether the LLM was running when generation began
+}
+
+func (f *fakeDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+	return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{ModelId: "demo"}}, nil
+}
+
+func (f *fakeDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s diffusionv1.DiffusionService_GenerateImageServer) error {
+	if f.llmSeenD != nil {
+		f.llmSeenD <- f.llm.isRunning()
+	}
+	if f.started != nil {
+		close(f.started)
+	}
+	for i := int32(1); i <= 3; i++ {
+		if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: i, TotalSteps: 3}}}); err != nil {
+			return err
+		}
+	}
+	switch f.mode {
+	case "fail":
+		return status.Error(codes.Internal, "sd-cli exited with code 1: [ERROR] out of memory")
+	case "block":
+		<-s.Context().Done()
+		return status.Error(codes.Canceled, "generation cancelled")
+	}
+	return s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{Png: []byte("png"), Width: 64, Height: 64, Seed: 1}}})
+}
+
+// fakeMonitor reports a host without GPU: 8 GiB available plus what the LLM frees.
+type fakeMonitor struct {
+	monitorv1.UnimplementedMonitorServiceServer
+	llm *fakeLLM
+}
+
+func (f *fakeMonitor) GetUsage(context.Context, *monitorv1.GetUsageRequest) (*monitorv1.GetUsageResponse, error) {
+	f.llm.mu.Lock()
+	defer f.llm.mu.Unlock()
+	u := &monitorv1.Usage{Memory: &monitorv1.MemoryInfo{TotalBytes: 16 * GiB, AvailableBytes: 8 * GiB, UsedBytes: 8 * GiB}}
+	if f.llm.running {
+		u.ManagedProcesses = append(u.ManagedProcesses, &monitorv1.ManagedProcess{Pid: f.llm.pid, Name: "llama-server", Role: "llm", RssBytes: 2 * GiB})
+	} else {
+		u.Memory.AvailableBytes += 2 * GiB
+	}
+	return &monitorv1.GetUsageResponse{Usage: u}, nil
+}
+
+type rig struct {
+	llm   *fakeLLM
+	diff  *fakeDiffusion
+	db    *state.DB
+	ev    *events.Log
+	cycle *cycle.Cycle
+}
+
+func newRig(t *testing.T, budget uint64, co cycle.Options) *rig {
+	t.Helper()
+	l := &fakeLLM{running: true, pid: 100}
+	d := &fakeDiffusion{llm: l}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	llmv1.RegisterLLMServiceServer(gs, l)
+	diffusionv1.RegisterDiffusionServiceServer(gs, d)
+	monitorv1.RegisterMonitorServiceServer(gs, &fakeMonitor{llm: l})
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	db, err := state.Open(filepath.Join(t.TempDir(), "o.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.DiscardHandler)
+	ev := events.New(db, log)
+	c := probe.Clients{LLM: llmv1.NewLLMServiceClient(cc), Diffusion: diffusionv1.NewDiffusionServiceClient(cc), Monitor: monitorv1.NewMonitorServiceClient(cc)}
+	p := probe.New(c, probe.Options{HeadroomBytes: 256 << 20, BudgetBytes: budget}, db)
+	if co.BackoffMin == 0 {
+		co.BackoffMin, co.BackoffMax = 5e6, 20e6 // 5 ms, 20 ms
+	}
+	co.FreePoll = 5e6
+	co.PeakInterval = -1
+	return &rig{llm: l, diff: d, db: db, ev: ev, cycle: cycle.New(c, p, db, ev, co, log)}
+}
+
+// types returns the stored event types, oldest first.
+func (r *rig) types(t *testing.T) []orchestratorv1.EventType {
+	t.Helper()
+	evs, err := r.db.LastEvents(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []orchestratorv1.EventType
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+
+func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
