@@ -41,11 +41,13 @@ type entry struct {
 	final   bool
 	// ended is closed with the final update.
 	ended chan struct{}
+	// admitted is closed once Submit has recorded the job as queued.
+	admitted chan struct{}
 }
 
 func newEntry(parent context.Context, j *orchestratorv1.Job) *entry {
 	ctx, cancel := context.WithCancel(parent)
-	return &entry{ctx: ctx, cancel: cancel, job: j, changed: make(chan struct{}), ended: make(chan struct{})}
+	return &entry{ctx: ctx, cancel: cancel, job: j, changed: make(chan struct{}), ended: make(chan struct{}), admitted: make(chan struct{})}
 }
 
 // update applies change to the job and appends an update built by mk (which gets the

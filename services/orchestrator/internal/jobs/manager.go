@@ -152,6 +152,7 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
 		map[string]float64{"queue_length": float64(m.q.Len())})
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
+	close(e.admitted)
 	return e.snapshot(), nil
 }
 
@@ -187,6 +188,7 @@ func (m *Manager) positionsChanged(ids []string) {
 }
 
 func (m *Manager) runJob(e *entry) {
+	<-e.admitted // its "queued" event comes first
 	m.busy.Store(true)
 	defer m.busy.Store(false)
 	id := e.snapshot().GetId()
@@ -273,10 +275,10 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	} else {
 		err = nil
 	}
+	m.applyRetention()
+	m.forget(stored.Id)
 	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
 	e.cancel()
-	m.forget(stored.Id)
-	m.applyRetention()
 }
 
 func (m *Manager) store(j *orchestratorv1.Job) {

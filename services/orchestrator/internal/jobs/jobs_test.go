@@ -1,0 +1,260 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+	"github.com/genailab/genailab/services/orchestrator/internal/queue"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// runner is a Runner that records the order of jobs and waits for a release per job.
+type runner struct {
+	mu      sync.Mutex
+	order   []string
+	release chan struct{}
+	started chan string
+	fail    error
+}
+
+func (r *runner) Run(ctx context.Context, id string, p *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error) {
+	r.mu.Lock()
+	r.order = append(r.order, id)
+	r.mu.Unlock()
+	out := cycle.Outcome{ReloadDone: closed()}
+	if r.started != nil {
+		r.started <- id
+	}
+	h.Progress(&diffusionv1.Progress{Step: 1, TotalSteps: 1})
+	select {
+	case <-ctx.Done():
+		return out, ctx.Err()
+	case <-r.release:
+	}
+	if r.fail != nil {
+		return out, r.fail
+	}
+	out.Result = &diffusionv1.ImageResult{Png: []byte("\x89PNG-" + id), Width: p.Width, Height: p.Height}
+	return out, nil
+}
+
+func closed() chan struct{} { c := make(chan struct{}); close(c); return c }
+
+func setup(t *testing.T, o jobs.Options) (*jobs.Manager, *runner, *state.DB, context.CancelFunc) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := state.Open(filepath.Join(dir, "o.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.DiscardHandler)
+	r := &runner{release: make(chan struct{}, 100), started: make(chan string, 100)}
+	o.ImageDir = filepath.Join(dir, "images")
+	m := jobs.New(db, events.New(db, log), r, o, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); m.CancelAll(); <-done })
+	return m, r, db, cancel
+}
+
+var p = &diffusionv1.ImageParams{Prompt: "fox", Width: 64, Height: 64}
+
+func TestQueueOrderFullAndPositions(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{QueueSize: 2})
+	first, err := m.Submit(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-r.started // first is running: the queue is empty again
+	a, _ := m.Submit(p, "")
+	b, err := m.Submit(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Submit(p, ""); !errors.Is(err, queue.ErrFull) {
+		t.Fatalf("third waiting job: %v", err)
+	}
+	if j, _ := m.Get(b.Id, false); j.QueuePosition != 2 || j.Status != orchestratorv1.JobStatus_JOB_STATUS_QUEUED {
+		t.Fatalf("b: %v", j)
+	}
+	if !m.Busy() {
+		t.Fatal("not busy while running")
+	}
+	for i := 0; i < 3; i++ {
+		r.release <- struct{}{}
+	}
+	last, err := m.Wait(context.Background(), b.Id)
+	if err != nil || last.Result == nil {
+		t.Fatalf("b ended with %v %v", last, err)
+	}
+	r.mu.Lock()
+	order := append([]string(nil), r.order...)
+	r.mu.Unlock()
+	if len(order) != 3 || order[0] != first.Id || order[1] != a.Id || order[2] != b.Id {
+		t.Fatalf("order %v", order)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Busy() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if m.Busy() {
+		t.Fatal("busy stuck")
+	}
+	// The image is on disk and comes back with include_image.
+	j, err := m.Get(b.Id, true)
+	if err != nil || string(j.Result.Png) != "\x89PNG-"+b.Id || j.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		t.Fatalf("stored job %v %v", j, err)
+	}
+}
+
+func TestCancelQueuedAndRunning(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{})
+	running, _ := m.Submit(p, "")
+	<-r.started
+	queued, _ := m.Submit(p, "")
+	j, err := m.Cancel(queued.Id)
+	if err != nil || j.Status != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED {
+		t.Fatalf("cancel queued: %v %v", j, err)
+	}
+	if _, err := m.Cancel(running.Id); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := m.Wait(context.Background(), running.Id)
+	if last.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED || !errors.Is(last.Err, jobs.ErrCancelled) {
+		t.Fatalf("cancelled running job ended with %v / %v", last.Job.GetStatus(), last.Err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.order) != 1 {
+		t.Fatalf("a cancelled queued job ran: %v", r.order)
+	}
+}
+
+func TestWatchSendsEveryUpdateInOrderAndFailures(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{})
+	r.fail = errors.New("engine exploded")
+	j, _ := m.Submit(p, "")
+	var kinds []string
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Watch(context.Background(), j.Id, true, func(u jobs.Update) error {
+			switch {
+			case u.Final:
+				kinds = append(kinds, "final:"+u.Job.Status.String())
+			case u.Event != nil:
+				kinds = append(kinds, u.Event.Type.String())
+			case u.Progress != nil:
+				kinds = append(kinds, "progress")
+			case u.Queue != nil:
+				kinds = append(kinds, "queue")
+			}
+			return nil
+		})
+	}()
+	<-r.started
+	r.release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := "[queue EVENT_TYPE_JOB_QUEUED queue EVENT_TYPE_JOB_STARTED progress final:JOB_STATUS_FAILED]"
+	if got := fmtList(kinds); got != want {
+		t.Fatalf("updates %s, want %s", got, want)
+	}
+	got, _ := m.Get(j.Id, false)
+	if got.Error != "engine exploded" {
+		t.Fatalf("stored error %q", got.Error)
+	}
+}
+
+func TestRetentionDeletesOldestImages(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{Retain: 2})
+	var ids []string
+	for i := 0; i < 4; i++ {
+		j, err := m.Submit(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.release <- struct{}{}
+		if _, err := m.Wait(context.Background(), j.Id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.Id)
+	}
+	list, _, err := m.List(10, "", orchestratorv1.JobStatus_JOB_STATUS_UNSPECIFIED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Id != ids[3] || list[1].Id != ids[2] {
+		t.Fatalf("kept %v", list)
+	}
+	if _, err := m.Get(ids[0], false); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("oldest job still there: %v", err)
+	}
+	if err := m.Delete(ids[3]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(ids[3], true); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("deleted job: %v", err)
+	}
+	if err := m.Delete("../../etc/passwd"); !errors.Is(err, jobs.ErrNotFound) {
+		t.Fatalf("path-like id: %v", err)
+	}
+}
+
+func TestInvalidParamsRefusedAtOnce(t *testing.T) {
+	m, _, _, _ := setup(t, jobs.Options{})
+	for _, bad := range []*diffusionv1.ImageParams{
+		nil, {Prompt: " "}, {Prompt: "x", Width: 100}, {Prompt: "x", Steps: 151}, {Prompt: "x", Sampler: "nope"},
+	} {
+		if _, err := m.Submit(bad, ""); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	if m.QueueLength() != 0 {
+		t.Fatal("invalid job queued")
+	}
+}
+
+func TestLeftoversFromACrashAreFailed(t *testing.T) {
+	dir := t.TempDir()
+	db, err := state.Open(filepath.Join(dir, "o.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.PutJob(&orchestratorv1.Job{Id: "j00000000000000010000000", Status: orchestratorv1.JobStatus_JOB_STATUS_RUNNING})
+	log := slog.New(slog.DiscardHandler)
+	m := jobs.New(db, events.New(db, log), &runner{}, jobs.Options{ImageDir: filepath.Join(dir, "img")}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = m.Run(ctx)
+	j, err := db.Job("j00000000000000010000000")
+	if err != nil || j.Status != orchestratorv1.JobStatus_JOB_STATUS_FAILED || j.Error == "" {
+		t.Fatalf("leftover %v %v", j, err)
+	}
+	_ = os.RemoveAll(dir)
+}
+
+func fmtList(s []string) string {
+	out := "["
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out + "]"
+}
