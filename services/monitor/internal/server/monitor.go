@@ -89,6 +89,10 @@ func NewMonitor(opts Options) (*Monitor, error) {
 	return m, nil
 }
 
+// EndStreams ends every subscription (open WatchUsage streams answer
+// Unavailable) and stops the samplers; snapshots taken so far stay readable.
+func (m *Monitor) EndStreams() { m.hub.Close() }
+
 // Close stops the samplers and the recorder and shuts NVML down.
 func (m *Monitor) Close() error {
 	m.stop()

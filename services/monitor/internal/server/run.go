@@ -57,6 +57,17 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer stopMetrics()
 	}
+	// WatchUsage streams never end by themselves: end them as shutdown
+	// begins, so that the graceful stop does not wait out its grace period.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			m.EndStreams()
+		case <-stopped:
+		}
+	}()
 	return srv.Serve(ctx)
 }
 

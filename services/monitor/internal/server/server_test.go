@@ -347,3 +347,30 @@ func TestRunRefusesRemoteMetrics(t *testing.T) {
 		t.Fatalf("got %v, want ErrRemoteMetrics", err)
 	}
 }
+
+// TestShutdownEndsOpenStreams: cancelling Run ends open WatchUsage streams
+// at once (Unavailable), instead of waiting out the graceful-stop period.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	dgx := dgxtest.New()
+	h := start(t, Options{NVML: dgx, NewTicker: samplertest.NewClock().NewTicker})
+	stream, err := h.client.WatchUsage(context.Background(), &monitorv1.WatchUsageRequest{IntervalMs: 250})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Fatalf("shutdown took %v with a stream open", d)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("open stream after shutdown: %v, want Unavailable", err)
+	}
+	if dgx.Shutdowns() != 1 {
+		t.Fatalf("NVML shut down %d times", dgx.Shutdowns())
+	}
+}
