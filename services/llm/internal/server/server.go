@@ -141,6 +141,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Autostart {
 		go autostart(ctx, s, o.DefaultModel, log)
 	}
+	stopWatch := context.AfterFunc(ctx, s.BeginShutdown)
+	defer stopWatch()
 	return srv.Serve(ctx)
 }
 

@@ -535,3 +535,33 @@ func TestAutostartNeedsADefaultModel(t *testing.T) {
 		t.Fatalf("Run with -autostart and no default model: %v", err)
 	}
 }
+
+func TestShutdownEndsWaitingChats(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addModel(tinyID, tinyModel())
+	h.start(&llmv1.LLMConfig{ModelId: tinyID})
+	h.stop(&llmv1.StopRequest{ForOffload: true})
+	waiting := make(chan chatResult, 1)
+	go func() {
+		waiting <- h.chat(ctxTimeout(t, 60*time.Second), &llmv1.ChatRequest{
+			Messages: []*llmv1.ChatMessage{{Role: "user", Content: "hello?"}}, MaxTokens: 4, WaitTimeoutMs: 60000,
+		})
+	}()
+	// Let the chat reach the service and wait there (if it came later, the
+	// closed server refuses it: Unavailable too).
+	time.Sleep(200 * time.Millisecond)
+	began := time.Now()
+	h.shutdown()
+	// A waiting chat holding up the graceful stop would take its whole
+	// 5 s grace.
+	if took := time.Since(began); took > 4*time.Second {
+		t.Errorf("shutdown took %s with a chat waiting", took)
+	}
+	select {
+	case r := <-waiting:
+		wantCode(t, r.err, codes.Unavailable)
+		t.Logf("waiting chat: %v", r.err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a chat waiting for an offloaded server outlived the service")
+	}
+}

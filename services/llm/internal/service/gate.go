@@ -61,6 +61,8 @@ func (s *Service) admit(ctx context.Context, wait time.Duration) (*admission, er
 // why describes the state. s.mu must be held.
 func (s *Service) admissionLocked(snap supervisor.Snapshot) (serve, hold bool, why string) {
 	switch {
+	case s.closing:
+		return false, false, "the llm service is shutting down"
 	case s.offloaded:
 		return false, true, "stopped for an offload"
 	case s.restarting:

@@ -141,6 +141,7 @@ type Service struct {
 	offloaded  bool      // stopped for an offload: chats wait
 	restarting bool      // a Restart is between its stop and its start
 	draining   int       // Stops in progress: no new chat begins
+	closing    bool      // shutting down: no chat begins or waits
 	chats      map[uint64]context.CancelCauseFunc
 	chatID     uint64
 	changed    chan struct{} // closed and replaced on every change
@@ -172,9 +173,20 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// BeginShutdown refuses new chats and ends those waiting for the server, so
+// that a graceful stop of the gRPC server is not held up by them. Chats
+// being served go on until Close.
+func (s *Service) BeginShutdown() {
+	s.mu.Lock()
+	s.closing = true
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
 // Close stops llama-server (the full SIGTERM, SIGTERM, SIGKILL sequence)
 // and ends the supervisor; it waits until both are done or ctx ends.
 func (s *Service) Close(ctx context.Context) error {
+	s.BeginShutdown()
 	s.cancelChats(fmt.Errorf("%w: the llm service is shutting down", ErrInterrupted))
 	if err := s.sup.Close(ctx); err != nil {
 		return fmt.Errorf("stop llama-server: %w", err)
