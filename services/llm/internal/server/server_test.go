@@ -255,9 +255,7 @@ func TestBrokenModelsFailWithTheRealReason(t *testing.T) {
 			if info.GetStatus() != commonv1.ServerStatus_SERVER_STATUS_STOPPED || !strings.Contains(info.GetLastError(), tc.reason) {
 				t.Errorf("after failed start: status %s, last_error %q", info.GetStatus(), info.GetLastError())
 			}
-			if left := enginesUnder(h.dataDir); len(left) > 0 {
-				t.Errorf("processes left after a failed start: %v", left)
-			}
+			assertNoEngines(t, h.dataDir)
 		})
 	}
 }
