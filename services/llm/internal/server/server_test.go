@@ -289,6 +289,13 @@ func TestStartErrors(t *testing.T) {
 	wantCode(t, err, codes.FailedPrecondition, fmt.Sprintf("port %d is already in use", port))
 	t.Logf("port in use reported in %s: %v", time.Since(began).Round(time.Microsecond), err)
 
+	// Not ready within the request's bound: the process is killed.
+	_, err = h.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID}, ReadyTimeoutMs: 1})
+	wantCode(t, err, codes.DeadlineExceeded, "did not become ready")
+	assertNoEngines(t, h.dataDir)
+	_, err = h.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID}, ReadyTimeoutMs: -1})
+	wantCode(t, err, codes.InvalidArgument, "ready_timeout_ms")
+
 	info := h.start(&llmv1.LLMConfig{ModelId: tinyID}).GetInfo()
 	_, err = h.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyID}})
 	wantCode(t, err, codes.FailedPrecondition, "already running")

@@ -24,6 +24,9 @@ func (s *Service) Start(ctx context.Context, req *llmv1.StartRequest) (*llmv1.St
 	case supervisor.StateStarting, supervisor.StateRunning, supervisor.StateStopping:
 		return nil, toStatus(fmt.Errorf("start llama-server: %w (state %s; stop it first or use Restart)", supervisor.ErrAlreadyRunning, st))
 	}
+	if req.GetReadyTimeoutMs() < 0 {
+		return nil, toStatus(fmt.Errorf("%w: ready_timeout_ms must not be negative", ErrInvalidRequest))
+	}
 	r, err := s.resolve(ctx, req.GetConfig())
 	if err != nil {
 		return nil, toStatus(err)
@@ -128,6 +131,9 @@ func (s *Service) Restart(ctx context.Context, req *llmv1.RestartRequest) (*llmv
 		return nil, toStatus(ErrStartInProgress)
 	}
 	defer s.startMu.Unlock()
+	if req.GetReadyTimeoutMs() < 0 {
+		return nil, toStatus(fmt.Errorf("%w: ready_timeout_ms must not be negative", ErrInvalidRequest))
+	}
 	cfg := req.GetConfig()
 	if cfg == nil {
 		s.mu.Lock()
