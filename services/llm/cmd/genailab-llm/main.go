@@ -14,6 +14,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/llm/internal/server"
 	"github.com/genailab/genailab/services/llm/internal/service"
 )
@@ -31,6 +32,8 @@ func run() error {
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
+	var tlsFlags tlsconfig.ServerFlags
+	tlsFlags.Register(fs)
 	fs.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir, "data directory: models in <dir>/models/llm, logs and pid file in <dir>/llm")
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: GENAILAB_LLAMA_SERVER, PATH, then <repo>/.engines/llama/bin)")
 	fs.StringVar(&o.DefaultModel, "default-model", "", "model id used when Start names none (and started at boot with -autostart)")
@@ -47,6 +50,9 @@ func run() error {
 		return err
 	}
 	o.Logger = log
+	if o.TLS, err = tlsFlags.Config(log); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, o)

@@ -12,6 +12,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,8 @@ type Options struct {
 	AddrFile string
 	// Token is required from callers when set.
 	Token string
+	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
+	TLS *tls.Config
 	// DataDir holds models, logs and the pid file (default .data).
 	DataDir string
 	// LlamaServer is the llama-server executable; "" resolves it through
@@ -131,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, Token: o.Token, Logger: log})
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, Token: o.Token, TLS: o.TLS, Logger: log})
 	if err != nil {
 		return err
 	}
