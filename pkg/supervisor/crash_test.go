@@ -48,7 +48,7 @@ func TestCrashRestartBackoffGiveUp(t *testing.T) {
 	t.Parallel()
 	s := newSup(t, Config{})
 	ev := s.Events(0)
-	sp := serveSpec(t, "crash-after=20ms")
+	sp := serveSpec(t, "crash-after=50ms")
 	sp.Restart = RestartPolicy{Enabled: true, MaxRestarts: 2, Window: time.Minute,
 		Backoff: Backoff{Initial: 10 * time.Millisecond, Max: time.Second}}
 	if err := s.Start(context.Background(), sp); err != nil {

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -133,9 +134,15 @@ func fakeServe(o fakeOptions) {
 		os.Exit(1)
 	}
 	var loaded atomic.Bool
+	served := make(chan struct{}) // closed at the first 200
+	var once sync.Once
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if !loaded.Load() {
+		ok := loaded.Load()
+		if ok {
+			defer once.Do(func() { close(served) })
+		}
+		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, `{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}`)
 			return
@@ -149,8 +156,9 @@ func fakeServe(o fakeOptions) {
 	logf("main: model loaded")
 	loaded.Store(true)
 	logf("main: server is listening on http://127.0.0.1:%d - starting the main loop", port)
-	if d, ok := o["crash-after"]; ok {
+	if d, ok := o["crash-after"]; ok { // that long after the first 200 on /health
 		dd, _ := time.ParseDuration(d)
+		<-served
 		time.Sleep(dd)
 		errf("main: about to crash")
 		// Die by a real SIGSEGV: the Go runtime would turn a SIGSEGV into
@@ -216,18 +224,22 @@ func fakeHost(o fakeOptions) {
 	if ok, err := httpProbe(fmt.Sprintf("http://127.0.0.1:%d/health", port.Load()))(context.Background()); !ok {
 		panic(err)
 	}
+	// Waves of goroutines that exit while locked: the runtime terminates
+	// their threads, which are picked from the idle ones each time.
 	done := make(chan struct{})
-	for range 16 {
-		go func() {
-			runtime.LockOSThread()
-			done <- struct{}{}
-			// exits locked: the runtime terminates this thread
-		}()
+	for range 20 {
+		for range 8 {
+			go func() {
+				runtime.LockOSThread()
+				done <- struct{}{}
+			}()
+		}
+		for range 8 {
+			<-done
+		}
+		time.Sleep(time.Millisecond)
 	}
-	for range 16 {
-		<-done
-	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
 	snap := s.Snapshot()
 	fmt.Printf("engine pid %d state %s\n", snap.Pid, snap.State)
 	select {}

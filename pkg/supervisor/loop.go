@@ -241,7 +241,6 @@ func (l *loop) begin(spec *Spec, w *waiter, auto bool) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	l.readyCancel = cancel
-	p.readyPending.Store(true)
 	gen := p.gen
 	go p.awaitReady(ctx, func() {
 		select {

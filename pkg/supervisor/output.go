@@ -12,8 +12,8 @@ import (
 type lineSink func(stream Stream, text []byte)
 
 // readOutput reads r until EOF or error, passing every raw read to onChunk
-// (if set) and every line cut by split to sink. Lines longer than maxLine are
-// cut at maxLine. A split error falls back to ScanLines for the rest.
+// (if set) and every line cut by split to sink. A line longer than maxLine
+// is delivered in pieces of maxLine bytes; nothing is dropped. A split error falls back to ScanLines for the rest.
 func readOutput(r io.Reader, stream Stream, split bufio.SplitFunc, maxLine int,
 	onChunk func(Stream, []byte), sink lineSink) {
 	chunk := make([]byte, 32<<10)
@@ -33,17 +33,18 @@ func readOutput(r io.Reader, stream Stream, split bufio.SplitFunc, maxLine int,
 				continue
 			}
 			if adv <= 0 || adv > len(buf)-start {
-				if len(buf)-start >= maxLine {
+				if len(buf)-start > maxLine { // no terminator in sight: cut
 					sink(stream, buf[start:start+maxLine])
 					start += maxLine
 					continue
 				}
 				break
 			}
+			for len(tok) > maxLine {
+				sink(stream, tok[:maxLine])
+				tok = tok[maxLine:]
+			}
 			if tok != nil {
-				if len(tok) > maxLine {
-					tok = tok[:maxLine]
-				}
 				sink(stream, tok)
 			}
 			start += adv

@@ -97,6 +97,7 @@ func (s *Supervisor) launch(spec *Spec, gen uint64) (*proc, error) {
 	cmd.WaitDelay = spec.OutputDrain
 
 	p := &proc{gen: gen, spec: spec, trigger: make(chan struct{}, 1), startSeq: s.logs.NextSeq()}
+	p.readyPending.Store(true) // before the first line can arrive
 	started := make(chan error, 1)
 	go s.runProcess(p, cmd, lf, outR, outW, errR, errW, started)
 	if err := <-started; err != nil {

@@ -62,10 +62,10 @@ type Spec struct {
 
 	// Output handling. Split cuts the output into lines (default ScanLines;
 	// ScanTerminal also cuts at '\r' and after ESC[K). Lines longer than
-	// MaxLineBytes (default 64 KiB) are cut. Parse fills Line.Level and
-	// Line.Message. OnChunk receives every raw read as soon as it returns
-	// (the slice is only valid during the call); OnLine receives every line
-	// as soon as it is cut. Both run on the output reader goroutine and must
+	// MaxLineBytes (default 64 KiB) are delivered in pieces. Parse fills
+	// Line.Level and Line.Message. OnChunk receives every raw read as soon
+	// as it returns (the slice is only valid during the call); OnLine
+	// receives every line as soon as it is cut. Both run on the output reader goroutine and must
 	// be quick: a slow consumer stalls the process once its pipe fills.
 	Split        bufio.SplitFunc
 	MaxLineBytes int
