@@ -26,6 +26,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/diffusion/internal/selfstandin"
 	"github.com/genailab/genailab/services/diffusion/internal/server"
 )
@@ -42,6 +43,8 @@ func run() error {
 	fs := flag.NewFlagSet("genailab-diffusion", flag.ContinueOnError)
 	var o server.Options
 	o.RegisterFlags(fs)
+	var tlsFlags tlsconfig.ServerFlags
+	tlsFlags.Register(fs)
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := config.Parse(fs, os.Args[1:], "GENAILAB_DIFFUSION_"); err != nil {
@@ -52,6 +55,9 @@ func run() error {
 		return err
 	}
 	o.Logger = log
+	if o.TLS, err = tlsFlags.Config(log); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, o)

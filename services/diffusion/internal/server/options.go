@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"flag"
 	"log/slog"
 	"time"
@@ -27,6 +28,8 @@ type Options struct {
 	// Token, when set, is required as a bearer token on gRPC calls and on the HTTP
 	// wrapper (except GET /health).
 	Token string
+	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
+	TLS *tls.Config
 	// DataDir holds the model store (models/diffusion) and the demo model.
 	DataDir string
 
