@@ -13,6 +13,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/monitor/internal/server"
 	"github.com/genailab/genailab/services/monitor/internal/telemetry"
 )
@@ -30,6 +31,8 @@ func run() error {
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
+	var tlsFlags tlsconfig.ServerFlags
+	tlsFlags.Register(fs)
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", server.DefaultMetricsAddr, `HTTP listen address of /metrics ("off" disables it)`)
 	fs.StringVar(&o.MetricsAddrFile, "metrics-addr-file", "", "write the bound metrics address to this file once listening")
 	fs.BoolVar(&o.AllowRemoteMetrics, "metrics-allow-remote", false, "allow /metrics (unauthenticated) on a non-loopback address")
@@ -51,6 +54,9 @@ func run() error {
 		return err
 	}
 	o.Logger = log
+	if o.TLS, err = tlsFlags.Config(log); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, o)

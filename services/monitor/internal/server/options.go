@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -29,6 +30,8 @@ type Options struct {
 	AddrFile string
 	// Token, when set, is required as a bearer token on every gRPC call.
 	Token string
+	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
+	TLS *tls.Config
 	// MetricsAddr is the HTTP listen address of /metrics (default
 	// 127.0.0.1:9403); "off" disables it. A non-loopback address needs
 	// AllowRemoteMetrics, since /metrics is not authenticated.
