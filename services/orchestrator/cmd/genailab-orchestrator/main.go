@@ -13,6 +13,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/server"
 )
 
@@ -29,6 +30,10 @@ func run() error {
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from callers and sent to the services")
+	var tlsFlags tlsconfig.ServerFlags
+	tlsFlags.Register(fs)
+	var dialTLS tlsconfig.ClientFlags
+	dialTLS.Register(fs, "services")
 	fs.StringVar(&o.LLMAddr, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 	fs.StringVar(&o.DiffusionAddr, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 	fs.StringVar(&o.MonitorAddr, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")
@@ -63,6 +68,12 @@ func run() error {
 		return err
 	}
 	o.Logger = log
+	if o.TLS, err = tlsFlags.Config(log); err != nil {
+		return err
+	}
+	if o.ClientTLS, err = dialTLS.Config(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, o)

@@ -6,13 +6,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -21,6 +21,7 @@ import (
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
@@ -44,6 +45,10 @@ type Options struct {
 	AddrFile string
 	// Token is required from callers when set; also sent to the services it calls.
 	Token string
+	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
+	TLS *tls.Config
+	// ClientTLS, when set, dials the services over TLS (presenting its client certificate).
+	ClientTLS *tls.Config
 	// DiffusionAddr, LLMAddr and MonitorAddr are the host's services.
 	DiffusionAddr, LLMAddr, MonitorAddr string
 	// DataDir holds <dir>/orchestrator/state.db and the image gallery.
@@ -59,7 +64,7 @@ type Options struct {
 	// Probe tunes the decision (headroom, budget, GPU, estimate factors).
 	Probe probe.Options
 	// Cycle times the offload cycle.
-	Cycle cycle.Options
+	Cycle  cycle.Options
 	Logger *slog.Logger
 }
 
@@ -94,9 +99,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer db.Close()
 
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.ClientTLS))}
 	if opts.Token != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.Token}))
+		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.Token, Secure: opts.ClientTLS != nil}))
 	}
 	conn := func(name, addr string) (*grpc.ClientConn, error) {
 		cc, err := grpc.NewClient(addr, dial...)
@@ -131,7 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 	cyc := cycle.New(clients, prober, db, ev, opts.Cycle, log)
 	mgr := jobs.New(db, ev, cyc, jobs.Options{QueueSize: opts.QueueSize, ImageDir: filepath.Join(dir, "images"), Retain: opts.Retain, Host: opts.Host}, log)
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, Logger: log})
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, TLS: opts.TLS, Logger: log})
 	if err != nil {
 		return err
 	}
