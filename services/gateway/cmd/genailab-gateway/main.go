@@ -12,6 +12,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 	"github.com/genailab/genailab/services/gateway/internal/server"
 )
@@ -34,6 +35,10 @@ func run() error {
 	fs.StringVar(&o.Backends.Orchestrator, "orchestrator-addr", "127.0.0.1:50054", "gRPC address of the orchestrator")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from HTTP clients (required off loopback)")
 	fs.StringVar(&o.BackendToken, "backend-token", "", "bearer token sent to the gRPC services")
+	var tlsFlags tlsconfig.ServerFlags
+	tlsFlags.Register(fs)
+	var backendTLS tlsconfig.ClientFlags
+	backendTLS.Register(fs, "services")
 	fs.BoolVar(&o.AllowInsecureRemote, "allow-insecure-remote", false, "allow a non-loopback address without a token")
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "largest accepted request body")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -46,6 +51,12 @@ func run() error {
 		return err
 	}
 	o.Logger = log
+	if o.TLS, err = tlsFlags.Config(log); err != nil {
+		return err
+	}
+	if o.BackendTLS, err = backendTLS.Config(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, o)

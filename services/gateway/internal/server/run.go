@@ -3,6 +3,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +14,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
 
@@ -31,6 +32,10 @@ type Options struct {
 	Token string
 	// BackendToken is sent to the gRPC services.
 	BackendToken string
+	// TLS, when set, serves HTTPS (asking for client certificates when it says so).
+	TLS *tls.Config
+	// BackendTLS, when set, dials the gRPC services over TLS (with its client certificate).
+	BackendTLS *tls.Config
 	// AllowInsecureRemote allows a non-loopback address without a token.
 	AllowInsecureRemote bool
 	MaxBodyBytes        int64
@@ -49,9 +54,9 @@ func Run(ctx context.Context, opts Options) error {
 	if !grpcserver.IsLoopback(opts.HTTPAddr) && opts.Token == "" && !opts.AllowInsecureRemote {
 		return fmt.Errorf("gateway on %s: %w", opts.HTTPAddr, grpcserver.ErrInsecureRemote)
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.BackendTLS))}
 	if opts.BackendToken != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.BackendToken}))
+		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.BackendToken, Secure: opts.BackendTLS != nil}))
 	}
 	g, err := gateway.New(ctx, gateway.Options{
 		Backends: opts.Backends, DialOptions: dial, Token: opts.Token,
@@ -74,8 +79,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
-	log.Info("REST gateway listening", "addr", lis.Addr().String(), "auth", opts.Token != "")
+	if opts.TLS != nil {
+		srv.TLSConfig = opts.TLS
+		go func() { errc <- srv.ServeTLS(lis, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(lis) }()
+	}
+	log.Info("REST gateway listening", "addr", lis.Addr().String(), "auth", opts.Token != "", "tls", opts.TLS != nil)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve HTTP: %w", err)
