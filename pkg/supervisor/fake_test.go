@@ -155,6 +155,7 @@ func fakeServe(o fakeOptions) {
 	time.Sleep(o.dur("loading"))
 	logf("main: model loaded")
 	loaded.Store(true)
+	logf("main: loaded-at-ns %d", time.Now().UnixNano())
 	logf("main: server is listening on http://127.0.0.1:%d - starting the main loop", port)
 	if d, ok := o["crash-after"]; ok { // that long after the first 200 on /health
 		dd, _ := time.ParseDuration(d)

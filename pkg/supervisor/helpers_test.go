@@ -61,6 +61,8 @@ func newSup(t testing.TB, cfg Config) *Supervisor {
 	return s
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {

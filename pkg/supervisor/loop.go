@@ -357,7 +357,7 @@ func (l *loop) onExit(m exitMsg) {
 		}
 	}
 	exit := m.exit
-	l.snap.LastExit, l.snap.Pid = &exit, 0
+	l.snap.LastExit, l.snap.Pid, l.snap.Port = &exit, 0, 0
 	l.snap.Health, l.snap.HealthError = HealthUnknown, nil
 	tail := l.tail(p)
 	elapsed := exit.At.Sub(p.startedAt)

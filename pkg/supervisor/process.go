@@ -29,6 +29,7 @@ type proc struct {
 	mu     sync.Mutex
 	reaped bool // the leader is reaped: its pid (= group id) may be reused
 
+	outMu        sync.Mutex    // serialises output handling of stdout and stderr
 	trigger      chan struct{} // a ReadyOnLine match; capacity 1
 	readyPending atomic.Bool
 	probeErr     atomic.Pointer[error]
@@ -132,14 +133,29 @@ func (s *Supervisor) runProcess(p *proc, cmd *exec.Cmd, lf *logring.File,
 	p.startedAt = time.Now()
 
 	lb := lineBuilder{pid: p.pid, parse: p.spec.Parse}
-	sink := func(stream Stream, text []byte) { s.deliver(p, lf, lb.build(stream, text, time.Now())) }
+	// Both readers hold p.outMu while handling what they read, so the
+	// consumers are never called concurrently and the ring keeps the order
+	// in which lines were handed on.
+	sink := func(stream Stream, text []byte) {
+		p.outMu.Lock()
+		defer p.outMu.Unlock()
+		s.deliver(p, lf, lb.build(stream, text, time.Now()))
+	}
+	var onChunk func(Stream, []byte)
+	if p.spec.OnChunk != nil {
+		onChunk = func(stream Stream, b []byte) {
+			p.outMu.Lock()
+			defer p.outMu.Unlock()
+			p.spec.OnChunk(stream, b)
+		}
+	}
 	var readers sync.WaitGroup
 	for _, r := range []struct {
 		f      *os.File
 		stream Stream
 	}{{outR, Stdout}, {errR, Stderr}} {
 		readers.Go(func() {
-			readOutput(r.f, r.stream, p.spec.Split, p.spec.MaxLineBytes, p.spec.OnChunk, sink)
+			readOutput(r.f, r.stream, p.spec.Split, p.spec.MaxLineBytes, onChunk, sink)
 		})
 	}
 	started <- nil

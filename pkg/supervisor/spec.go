@@ -65,8 +65,10 @@ type Spec struct {
 	// MaxLineBytes (default 64 KiB) are delivered in pieces. Parse fills
 	// Line.Level and Line.Message. OnChunk receives every raw read as soon
 	// as it returns (the slice is only valid during the call); OnLine
-	// receives every line as soon as it is cut. Both run on the output reader goroutine and must
-	// be quick: a slow consumer stalls the process once its pipe fills.
+	// receives every line as soon as it is cut. Calls to OnChunk and OnLine
+	// never overlap (stdout and stderr are handled in turn). They run on the
+	// output readers and must be quick: a slow consumer stalls the process
+	// once its pipe fills.
 	Split        bufio.SplitFunc
 	MaxLineBytes int
 	Parse        Parser
