@@ -24,17 +24,40 @@ type HostFacts struct {
 
 // ReadHostFacts reads the facts of this machine from /proc and /dev.
 func ReadHostFacts() HostFacts {
-	f := HostFacts{Threads: runtime.NumCPU()}
+	f := HostFacts{Threads: cpuThreads()}
+	f.readVolatile()
+	return f
+}
+
+// HostFactsReader returns a reader of the host facts that reads the CPU
+// topology once (reading /proc/cpuinfo takes milliseconds on large hosts)
+// and memory and GPU devices on every call.
+func HostFactsReader() func() HostFacts {
+	threads := cpuThreads()
+	return func() HostFacts {
+		f := HostFacts{Threads: threads}
+		f.readVolatile()
+		return f
+	}
+}
+
+// cpuThreads is the number of physical cores this process may run on.
+func cpuThreads() int {
+	n := runtime.NumCPU() // honours the CPU affinity mask
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		if cores := physicalCores(b); cores > 0 && cores < f.Threads {
-			f.Threads = cores
+		if cores := physicalCores(b); cores > 0 && cores < n {
+			n = cores
 		}
 	}
+	return n
+}
+
+// readVolatile fills the facts that change while the service runs.
+func (f *HostFacts) readVolatile() {
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		f.MemAvailable = memAvailable(b)
 	}
 	f.GPU = gpuPresent("/dev")
-	return f
 }
 
 // physicalCores counts the distinct (physical id, core id) pairs of a

@@ -80,7 +80,7 @@ type Options struct {
 	// LogLines is the capacity of the log ring.
 	LogLines int
 	// HostFacts reads the machine for automatic configuration (default
-	// ReadHostFacts).
+	// HostFactsReader()).
 	HostFacts func() HostFacts
 	Logger    *slog.Logger
 }
@@ -114,7 +114,7 @@ func (o *Options) defaults() error {
 		o.LogLines = DefaultLogLines
 	}
 	if o.HostFacts == nil {
-		o.HostFacts = ReadHostFacts
+		o.HostFacts = HostFactsReader()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
