@@ -28,4 +28,6 @@
 // engine left running by a previous instance of the service that died
 // without cleaning up, without ever killing an unrelated process that reuses
 // the pid.
+//
+// The package is Linux-only (process groups, parent-death signal, /proc).
 package supervisor
