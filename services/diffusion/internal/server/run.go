@@ -7,14 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/pkg/modelservice"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
@@ -113,57 +111,13 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 // serveHTTP starts the seed HTTP wrapper and returns its stop function.
 func serveHTTP(svc *Service, eng *engine.Engine, opts Options) (func(), error) {
 	log := opts.Logger
-	lis, err := net.Listen("tcp", opts.HTTPAddr)
-	if err != nil {
-		return nil, fmt.Errorf("listen http %s: %w", opts.HTTPAddr, err)
-	}
-	addr := lis.Addr().String()
-	if opts.HTTPAddrFile != "" {
-		if err := writeAtomic(opts.HTTPAddrFile, []byte(addr)); err != nil {
-			lis.Close()
-			return nil, fmt.Errorf("write http address file: %w", err)
-		}
-	}
 	w := &httpWrapper{svc: svc, eng: eng, log: log}
-	hs := &http.Server{
-		Handler:           auth.NewGuard(opts.Token, log).Middleware(w.handler(), "/health"),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("seed HTTP wrapper failed", "err", err)
-		}
-	}()
-	log.Info("seed HTTP wrapper listening", "addr", addr)
-	return func() {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(c); err != nil {
-			hs.Close()
-		}
-		<-done
-		if opts.HTTPAddrFile != "" {
-			_ = os.Remove(opts.HTTPAddrFile)
-		}
-	}, nil
-}
-
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	hs, err := httpserver.Start(httpserver.Options{
+		Name: "seed HTTP wrapper", Addr: opts.HTTPAddr, AddrFile: opts.HTTPAddrFile, Logger: log,
+		Handler: auth.NewGuard(opts.Token, log).Middleware(w.handler(), "/health"),
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return hs.Stop, nil
 }

@@ -7,14 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"time"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/services/monitor/internal/metrics"
 )
 
@@ -80,53 +77,11 @@ func serveMetrics(m *Monitor, opts Options) (func(), error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(reg))
-	lis, err := net.Listen("tcp", opts.MetricsAddr)
+	hs, err := httpserver.Start(httpserver.Options{
+		Name: "metrics", Addr: opts.MetricsAddr, AddrFile: opts.MetricsAddrFile, Handler: mux, Logger: log,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listen metrics %s: %w", opts.MetricsAddr, err)
+		return nil, err
 	}
-	addr := lis.Addr().String()
-	if opts.MetricsAddrFile != "" {
-		if err := writeAtomic(opts.MetricsAddrFile, []byte(addr)); err != nil {
-			lis.Close()
-			return nil, fmt.Errorf("write metrics address file: %w", err)
-		}
-	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server failed", "error", err)
-		}
-	}()
-	log.Info("metrics listening", "addr", addr)
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(ctx); err != nil {
-			hs.Close()
-		}
-		<-done
-		if opts.MetricsAddrFile != "" {
-			_ = os.Remove(opts.MetricsAddrFile)
-		}
-	}, nil
-}
-
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return hs.Stop, nil
 }

@@ -1,0 +1,93 @@
+// Package httpserver runs the small HTTP servers of genailab's services (the REST
+// gateway, the diffusion service's seed wrapper, the monitor's /metrics): listen,
+// report the bound address, serve in the background, and shut down gracefully.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/genailab/genailab/pkg/addrfile"
+)
+
+// Options configure a server.
+type Options struct {
+	// Name says what the server is in logs ("seed HTTP wrapper", "metrics").
+	Name string
+	// Addr is the listen address; port 0 picks a free port.
+	Addr string
+	// AddrFile, when set, receives the bound address (written atomically) and is
+	// removed at shutdown.
+	AddrFile string
+	Handler  http.Handler
+	// ShutdownGrace bounds the graceful shutdown; default 5 s.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Server is a running HTTP server.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	addr string
+	hs   *http.Server
+	done chan struct{}
+}
+
+// Start listens and serves in the background.
+func Start(opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 5 * time.Second
+	}
+	lis, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s for %s: %w", opts.Addr, opts.Name, err)
+	}
+	s := &Server{opts: opts, log: log, addr: lis.Addr().String(), done: make(chan struct{}),
+		hs: &http.Server{Handler: opts.Handler, ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	if opts.AddrFile != "" {
+		if err := addrfile.Write(opts.AddrFile, s.addr); err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("write address file of %s: %w", opts.Name, err)
+		}
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(opts.Name+" failed", "err", err)
+		}
+	}()
+	log.Info(opts.Name+" listening", "addr", s.addr)
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.addr }
+
+// Done is closed when the server has stopped serving.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stop shuts down gracefully (bounded by ShutdownGrace, then closes the remaining
+// connections) and removes the address file.
+func (s *Server) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
+	defer cancel()
+	if err := s.hs.Shutdown(ctx); err != nil {
+		s.hs.Close()
+	}
+	<-s.done
+	if s.opts.AddrFile != "" {
+		_ = os.Remove(s.opts.AddrFile)
+	}
+}
