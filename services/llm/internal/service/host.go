@@ -24,20 +24,19 @@ type HostFacts struct {
 
 // ReadHostFacts reads the facts of this machine from /proc and /dev.
 func ReadHostFacts() HostFacts {
-	f := HostFacts{Threads: cpuThreads()}
-	f.readVolatile()
-	return f
+	return HostFacts{Threads: cpuThreads(), MemAvailable: readMemAvailable(), GPU: gpuPresent("/dev")}
 }
 
 // HostFactsReader returns a reader of the host facts that reads the CPU
-// topology once (reading /proc/cpuinfo takes milliseconds on large hosts)
-// and memory and GPU devices on every call.
+// topology and the GPU device nodes once (reading /proc/cpuinfo takes
+// milliseconds on large hosts; devices appear when the driver loads, before
+// the service starts) and the available memory on every call.
 func HostFactsReader() func() HostFacts {
-	threads := cpuThreads()
+	f := ReadHostFacts()
 	return func() HostFacts {
-		f := HostFacts{Threads: threads}
-		f.readVolatile()
-		return f
+		g := f
+		g.MemAvailable = readMemAvailable()
+		return g
 	}
 }
 
@@ -52,12 +51,12 @@ func cpuThreads() int {
 	return n
 }
 
-// readVolatile fills the facts that change while the service runs.
-func (f *HostFacts) readVolatile() {
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		f.MemAvailable = memAvailable(b)
+func readMemAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
 	}
-	f.GPU = gpuPresent("/dev")
+	return memAvailable(b)
 }
 
 // physicalCores counts the distinct (physical id, core id) pairs of a
