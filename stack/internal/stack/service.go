@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/genailab/genailab/pkg/addrfile"
 )
 
 // service is one process of the stack.
@@ -28,13 +30,7 @@ type service struct {
 }
 
 // readAddr returns the address in the service's address file, or "" when not written yet.
-func (s *service) readAddr() string {
-	b, err := os.ReadFile(s.addrFile)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
+func (s *service) readAddr() string { return addrfile.Read(s.addrFile) }
 
 // probe reports readiness: the address file exists and the service answers.
 func (s *service) probe(ctx context.Context) (bool, error) {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/genailab/genailab/pkg/addrfile"
 	"github.com/genailab/genailab/pkg/supervisor"
 )
 
@@ -108,9 +109,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.Stop(context.Background())
 		return nil, err
 	}
-	if b, err := os.ReadFile(filepath.Join(runDir, "diffusion-http.addr")); err == nil {
-		s.addrs["diffusion-http"] = string(b)
-	}
+	s.addrs["diffusion-http"] = addrfile.Read(filepath.Join(runDir, "diffusion-http.addr"))
 	orchArgs := append([]string{"-grpc-addr", opts.port(50054),
 		"-llm-addr", s.addrs["llm"], "-diffusion-addr", s.addrs["diffusion"], "-monitor-addr", s.addrs["monitor"]}, common...)
 	if err := s.launch(ctx, runDir, []*service{{name: "orchestrator", binary: "genailab-orchestrator", args: orchArgs, grpc: true}}); err != nil {

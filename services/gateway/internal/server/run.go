@@ -7,16 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
@@ -66,43 +62,17 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer g.Close()
-	lis, err := net.Listen("tcp", opts.HTTPAddr)
+	hs, err := httpserver.Start(httpserver.Options{
+		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: g, Logger: log,
+	})
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", opts.HTTPAddr, err)
-	}
-	if opts.AddrFile != "" {
-		if err := writeFileAtomic(opts.AddrFile, lis.Addr().String()); err != nil {
-			lis.Close()
-			return fmt.Errorf("write address file: %w", err)
-		}
-		defer os.Remove(opts.AddrFile)
-	}
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	if opts.TLS != nil {
-		srv.TLSConfig = opts.TLS
-		go func() { errc <- srv.ServeTLS(lis, "", "") }()
-	} else {
-		go func() { errc <- srv.Serve(lis) }()
-	}
-	log.Info("REST gateway listening", "addr", lis.Addr().String(), "auth", opts.Token != "", "tls", opts.TLS != nil)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve HTTP: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shut down HTTP: %w", err)
-	}
-	return nil
-}
-
-func writeFileAtomic(path, content string) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	defer hs.Stop()
+	select {
+	case <-hs.Done():
+		return errors.New("REST gateway stopped serving")
+	case <-ctx.Done():
+		return nil
+	}
 }
