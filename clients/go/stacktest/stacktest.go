@@ -1,0 +1,243 @@
+// Package stacktest runs a real genailab stack for the tests of clients: it builds the
+// service binaries and `genailab` with `go build`, then starts `genailab up` on
+// ephemeral loopback ports with its own data directory, and stops it with SIGINT (the
+// launcher then stops every service and engine). It is the same stack users run; only
+// the sd.cpp engines are the stand-ins when DemoEngines is set.
+package stacktest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/genailab/genailab/pkg/llamabin"
+)
+
+// Packages are the binaries a stack needs.
+var Packages = []string{
+	"github.com/genailab/genailab/stack/cmd/genailab",
+	"github.com/genailab/genailab/services/llm/cmd/genailab-llm",
+	"github.com/genailab/genailab/services/diffusion/cmd/genailab-diffusion",
+	"github.com/genailab/genailab/services/monitor/cmd/genailab-monitor",
+	"github.com/genailab/genailab/services/orchestrator/cmd/genailab-orchestrator",
+	"github.com/genailab/genailab/services/gateway/cmd/genailab-gateway",
+}
+
+// Names are the services whose address a started stack knows.
+var Names = []string{"llm", "diffusion", "monitor", "orchestrator", "gateway", "diffusion-http"}
+
+// Root returns the repository root: the nearest directory above the working directory
+// that holds go.work.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("stacktest: no go.work above the working directory (run the tests inside the genailab repository)")
+		}
+		dir = parent
+	}
+}
+
+// Build compiles the packages (import paths of the workspace) into dir, using the
+// repository's go.work even when GOWORK=off is set for the module under test.
+func Build(ctx context.Context, dir string, packages ...string) error {
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, packages...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Options configure a stack.
+type Options struct {
+	// BinDir holds the binaries built by Build; required.
+	BinDir string
+	// DataDir is the stack's data directory; required.
+	DataDir string
+	// DemoEngines runs the stable-diffusion.cpp stand-in.
+	DemoEngines bool
+	// Token protects every service.
+	Token string
+	// NoTinyModel skips generating and starting the tiny random-weight LLM.
+	NoTinyModel bool
+	// Env is added to the launcher's environment (the services and engines inherit it),
+	// for example "SDSTANDIN_STEP_MS=200".
+	Env []string
+	// ReadyTimeout bounds the start; default 2 minutes.
+	ReadyTimeout time.Duration
+}
+
+// Stack is a running `genailab up`.
+type Stack struct {
+	// Addrs maps Names to their bound addresses.
+	Addrs   map[string]string
+	DataDir string
+
+	cmd    *exec.Cmd
+	out    *tail
+	exited chan struct{}
+	err    error
+}
+
+// upLine is what the launcher prints once every service is ready.
+const upLine = "genailab is up."
+
+// Start launches the stack and returns once every service is ready.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.BinDir == "" || o.DataDir == "" {
+		return nil, errors.New("stacktest: BinDir and DataDir are required")
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 2 * time.Minute
+	}
+	args := []string{"up", "-ephemeral-ports", "-gateway-addr", "127.0.0.1:0", "-data-dir", o.DataDir, "-bin-dir", o.BinDir, "-log-level", "info"}
+	if o.DemoEngines {
+		args = append(args, "-demo-engines")
+	}
+	if o.Token != "" {
+		args = append(args, "-token", o.Token)
+	}
+	if o.NoTinyModel {
+		args = append(args, "-no-tiny-model")
+	}
+	// The real llama-server, found from the test's working directory (the repository's
+	// .engines install); the launcher's own lookup would start from the same place.
+	if found, err := llamabin.Resolve(""); err == nil {
+		args = append(args, "-llama-server", found.Path)
+	}
+	cmd := exec.Command(filepath.Join(o.BinDir, "genailab"), args...)
+	cmd.Env = append(environ(), o.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start genailab up: %w", err)
+	}
+	s := &Stack{DataDir: o.DataDir, cmd: cmd, out: &tail{max: 400}, exited: make(chan struct{}), Addrs: map[string]string{}}
+	up := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			s.out.add(line)
+			if strings.TrimSpace(line) == upLine {
+				once.Do(func() { close(up) })
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		s.err = cmd.Wait()
+		pw.Close()
+		close(s.exited)
+	}()
+	timer := time.NewTimer(o.ReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-up:
+	case <-s.exited:
+		return nil, fmt.Errorf("genailab up exited before it was ready: %v\n%s", s.err, s.Output())
+	case <-timer.C:
+		s.Stop()
+		return nil, fmt.Errorf("genailab up not ready after %s\n%s", o.ReadyTimeout, s.Output())
+	case <-ctx.Done():
+		s.Stop()
+		return nil, ctx.Err()
+	}
+	for _, name := range Names {
+		b, err := os.ReadFile(filepath.Join(o.DataDir, "run", name+".addr"))
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("address of %s: %w", name, err)
+		}
+		s.Addrs[name] = strings.TrimSpace(string(b))
+	}
+	return s, nil
+}
+
+// environ is the test's environment without GENAILAB_ settings that would configure the
+// stack behind the test's back (the token, addresses); the llama-server path stays.
+func environ() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "GENAILAB_") && name != llamabin.EnvVar {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// Stop interrupts the launcher (it stops every service and engine) and waits for it,
+// killing it after a minute.
+func (s *Stack) Stop() error {
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(time.Minute):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+		return fmt.Errorf("genailab up did not stop within a minute; killed\n%s", s.Output())
+	}
+}
+
+// Pid is the launcher's process id.
+func (s *Stack) Pid() int { return s.cmd.Process.Pid }
+
+// Output returns the last lines the stack printed (for failure messages).
+func (s *Stack) Output() string { return s.out.String() }
+
+// tail keeps the last max lines.
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (t *tail) add(l string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, l)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
