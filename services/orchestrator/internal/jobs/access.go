@@ -17,13 +17,16 @@ func (m *Manager) entry(id string) *entry {
 
 // Get returns a job; with includeImage, a finished job's PNG is read from the gallery.
 func (m *Manager) Get(id string, includeImage bool) (*orchestratorv1.Job, error) {
+	var j *orchestratorv1.Job
 	if e := m.entry(id); e != nil {
-		return e.snapshot(), nil
+		j = e.snapshot()
+	} else {
+		var err error
+		if j, err = m.stored(id); err != nil {
+			return nil, err
+		}
 	}
-	j, err := m.stored(id)
-	if err != nil {
-		return nil, err
-	}
+	// A job that just succeeded may still be live: its image is saved before its status changes.
 	if includeImage && j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED && j.Result != nil {
 		png, err := m.gal.load(id)
 		if err != nil {

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+func TestEngineFailureStillReloadsTheLLM(t *testing.T) {
+	s := newStack(t, stackOptions{Budget: 1, DiffusionEnv: []string{"SDSTANDIN_FAIL=error"}})
+	_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 64, Height: 64, Steps: 4})
+	if err == nil {
+		t.Fatal("a failing engine produced an image")
+	}
+	failed := s.events.wait(t, evFailed, "", 30*time.Second)
+	s.events.wait(t, evRelDone, failed.JobId, reloadWithin)
+	s.requireLLMHealthy()
+	s.requireNoSavedState()
+	if !subsequence(s.events.types(failed.JobId), []orchestratorv1.EventType{evOffStart, evOffDone, evRelStart, evRelDone}) {
+		t.Fatalf("events %v", s.events.types(failed.JobId))
+	}
+	waitNotBusy(t, s)
+}
+
+func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {
+	s := newStack(t, stackOptions{Budget: 1, StepMS: 150})
+	t.Run("cancel", func(t *testing.T) {
+		sub, err := s.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(20)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := sub.Job.Id
+		s.events.wait(t, evOffDone, id, 30*time.Second)
+		waitGenerating(t, s)
+		c, err := s.orch.CancelJob(context.Background(), &orchestratorv1.CancelJobRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c
+		s.events.wait(t, evCancelled, id, 30*time.Second)
+		s.events.wait(t, evRelDone, id, reloadWithin)
+		s.requireLLMHealthy()
+		s.requireNoSavedState()
+		j, err := s.orch.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: id})
+		if err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED || !j.Job.Offloaded {
+			t.Fatalf("job %v %v", j.GetJob(), err)
+		}
+		waitNotBusy(t, s)
+	})
+	t.Run("client disconnect", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		stream, err := s.orch.GenerateImage(ctx, &orchestratorv1.GenerateImageRequest{Params: image(20)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j := m.GetJobId(); j != "" {
+				id = j
+			}
+			if p := m.GetProgress(); p != nil && p.Stage == diffusionv1.Stage_STAGE_SAMPLING {
+				break
+			}
+		}
+		cancel() // the client goes away mid-generation
+		s.events.wait(t, evCancelled, id, 30*time.Second)
+		s.events.wait(t, evRelDone, id, reloadWithin)
+		s.requireLLMHealthy()
+		s.requireNoSavedState()
+		waitNotBusy(t, s)
+	})
+}
+
+// waitGenerating waits until the diffusion engine reports a generation in progress.
+func waitGenerating(t *testing.T, s *stack) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		i, err := s.diff.GetInfo(context.Background(), &diffusionv1.GetInfoRequest{})
+		if err == nil && i.Info.Busy {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the diffusion engine never started generating")
+}
+
+func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
+	s := newStack(t, stackOptions{Budget: 1, StepMS: 200})
+	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j := m.GetJobId(); j != "" {
+			id = j
+		}
+		if m.GetProgress() != nil {
+			break
+		}
+	}
+	if info := s.llmInfo(); info.Status != commonv1.ServerStatus_SERVER_STATUS_STOPPED {
+		t.Fatalf("LLM not offloaded before the kill: %s", info.Status)
+	}
+	s.procs["orchestrator"].kill()
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable && err == nil {
+		t.Fatalf("stream after the kill: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if info := s.llmInfo(); info.Status != commonv1.ServerStatus_SERVER_STATUS_STOPPED {
+		t.Fatalf("LLM came back without the orchestrator: %s", info.Status)
+	}
+	s.startOrchestrator()
+	deadline := time.Now().Add(reloadWithin)
+	for s.llmInfo().Status != commonv1.ServerStatus_SERVER_STATUS_RUNNING {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted orchestrator did not bring the LLM back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.requireLLMHealthy()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		st, err := s.orch.GetSavedState(context.Background(), &orchestratorv1.GetSavedStateRequest{})
+		if err == nil && len(st.States) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("saved state kept after recovery: %v %v", st.GetStates(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The stored timeline shows the recovery; the interrupted job is marked failed.
+	backlog, err := s.orch.WatchEvents(context.Background(), &orchestratorv1.WatchEventsRequest{Backlog: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []orchestratorv1.EventType
+	for {
+		m, err := backlog.Recv()
+		if err != nil {
+			break
+		}
+		if m.Event.JobId == id {
+			types = append(types, m.Event.Type)
+		}
+	}
+	if !subsequence(types, []orchestratorv1.EventType{evOffStart, evOffDone, evRelStart, evRelDone}) {
+		t.Fatalf("stored events of the interrupted job: %v", types)
+	}
+	j, err := s.orch.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: id})
+	if err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_FAILED {
+		t.Fatalf("interrupted job: %v %v", j.GetJob(), err)
+	}
+}

@@ -1,0 +1,271 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+func httpJSON(t *testing.T, method, url, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: not JSON (%d): %q", method, url, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+func TestSeedContractAndJobsOverHTTP(t *testing.T) {
+	s := newStack(t, stackOptions{Gateway: true})
+	code, _, health := httpJSON(t, "GET", s.gateway+"/health", "")
+	if code != 200 || health["status"] != "ok" || health["busy"] != false || len(health) != 2 {
+		t.Fatalf("health %d %v", code, health)
+	}
+	code, _, out := httpJSON(t, "POST", s.gateway+"/v1/images/generations",
+		`{"prompt":"a red fox","negativePrompt":"blurry","width":128,"height":64,"steps":3,"cfgScale":7.5,"seed":42,"sampler":"euler_a"}`)
+	if code != 200 {
+		t.Fatalf("generate: %d %v", code, out)
+	}
+	keys := []string{}
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if fmt.Sprint(keys) != "[format height image seed timeTaken width]" || out["format"] != "png" || out["seed"] != float64(42) ||
+		out["width"] != float64(128) || out["height"] != float64(64) {
+		t.Fatalf("seed response keys %v: %v", keys, out)
+	}
+	raw, err := base64.StdEncoding.DecodeString(out["image"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := png.DecodeConfig(bytes.NewReader(raw)); err != nil || cfg.Width != 128 || cfg.Height != 64 {
+		t.Fatalf("PNG %v %v", cfg, err)
+	}
+	code, _, out = httpJSON(t, "POST", s.gateway+"/v1/images/generations", `{"width":128}`)
+	if code != 400 || !strings.Contains(out["error"].(string), "prompt") || len(out) != 1 {
+		t.Fatalf("no prompt: %d %v", code, out)
+	}
+	// Async jobs.
+	code, _, sub := httpJSON(t, "POST", s.gateway+"/v1/images/jobs", `{"params":{"prompt":"a boat","width":64,"height":64,"steps":2}}`)
+	if code != 200 {
+		t.Fatalf("submit %d %v", code, sub)
+	}
+	id := sub["job"].(map[string]any)["id"].(string)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, got := httpJSON(t, "GET", s.gateway+"/v1/images/jobs/"+id+"?include_image=true", "")
+		job := got["job"].(map[string]any)
+		if code == 200 && job["status"] == "JOB_STATUS_SUCCEEDED" {
+			if job["result"].(map[string]any)["png"] == "" {
+				t.Fatalf("job without image: %v", job)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job never succeeded: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, _, list := httpJSON(t, "GET", s.gateway+"/v1/images/jobs?pageSize=10", "")
+	if code != 200 || len(list["jobs"].([]any)) != 2 {
+		t.Fatalf("list %d %v", code, list)
+	}
+	if code, _, _ := httpJSON(t, "DELETE", s.gateway+"/v1/images/jobs/"+id, ""); code != 200 {
+		t.Fatalf("delete %d", code)
+	}
+	if code, _, out := httpJSON(t, "GET", s.gateway+"/v1/images/jobs/"+id, ""); code != 404 || out["error"] == nil {
+		t.Fatalf("deleted job: %d %v", code, out)
+	}
+}
+
+func TestTwentyConcurrentRequestsWithAQueueOfEight(t *testing.T) {
+	s := newStack(t, stackOptions{Gateway: true, QueueSize: 8, StepMS: 20})
+	type answer struct {
+		code       int
+		retryAfter string
+		seed       float64
+	}
+	answers := make([]answer, 20)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := fmt.Sprintf(`{"prompt":"request %d","width":64,"height":64,"steps":5,"seed":%d}`, i, 1000+i)
+			resp, err := http.Post(s.gateway+"/v1/images/generations", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			a := answer{code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+			if v, ok := out["seed"].(float64); ok {
+				a.seed = v
+			}
+			if resp.StatusCode == 429 && !strings.Contains(fmt.Sprint(out["error"]), "full") {
+				t.Errorf("429 body %v", out)
+			}
+			answers[i] = a
+		}(i)
+	}
+	wg.Wait()
+	served, refused := 0, 0
+	for i, a := range answers {
+		switch {
+		case a.code == 200 && a.seed == float64(1000+i):
+			served++
+		case a.code == 429 && a.retryAfter != "":
+			refused++
+		default:
+			t.Errorf("request %d: %+v", i, a)
+		}
+	}
+	if served+refused != 20 || served < 9 {
+		t.Fatalf("served %d refused %d (of 20)", served, refused)
+	}
+	// Served in order: each job started after every job submitted before it.
+	list, err := s.orch.ListJobs(context.Background(), &orchestratorv1.ListJobsRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Jobs) != served {
+		t.Fatalf("%d jobs stored, %d served", len(list.Jobs), served)
+	}
+	for i := 1; i < len(list.Jobs); i++ { // newest first
+		newer, older := list.Jobs[i-1], list.Jobs[i]
+		if newer.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || !newer.StartedAt.AsTime().After(older.FinishedAt.AsTime().Add(-time.Millisecond)) {
+			t.Fatalf("job %s started %v before job %s (submitted earlier) finished %v", newer.Id, newer.StartedAt.AsTime(), older.Id, older.FinishedAt.AsTime())
+		}
+	}
+	code, _, health := httpJSON(t, "GET", s.gateway+"/health", "")
+	deadline := time.Now().Add(10 * time.Second)
+	for code != 200 || health["busy"] != false {
+		if time.Now().After(deadline) {
+			t.Fatalf("busy stuck: %d %v", code, health)
+		}
+		time.Sleep(20 * time.Millisecond)
+		code, _, health = httpJSON(t, "GET", s.gateway+"/health", "")
+	}
+}
+
+func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
+	s := newStack(t, stackOptions{Budget: 1, StepMS: 100})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 64, Height: 64, Steps: 15})
+		done <- err
+	}()
+	off := s.events.wait(t, evOffDone, "", 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream, err := s.llm.Chat(ctx, &llmv1.ChatRequest{Messages: []*llmv1.ChatMessage{{Role: "user", Content: "hello"}}, MaxTokens: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	var final *llmv1.ChatDone
+	for final == nil {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("chat during offload failed: %v", err)
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		final = m.GetDone()
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	reloaded := s.events.wait(t, evRelDone, off.JobId, reloadWithin)
+	if final.WaitedMs <= 0 {
+		t.Fatalf("the chat did not wait for the reload: %v", final)
+	}
+	if first.Before(reloaded.Time.AsTime().Add(-time.Second)) {
+		t.Fatalf("chat answered at %v, before the reload finished at %v", first, reloaded.Time.AsTime())
+	}
+}
+
+func TestOpenAISurfaceWithTheOfficialClient(t *testing.T) {
+	s := newStack(t, stackOptions{Gateway: true})
+	client := openai.NewClient(option.WithBaseURL(s.gateway+"/openai/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	imgs, err := client.Images.Generate(ctx, openai.ImageGenerateParams{
+		Prompt: "a small house", N: openai.Int(2), Size: openai.ImageGenerateParamsSize("128x64"),
+		ResponseFormat: openai.ImageGenerateParamsResponseFormatB64JSON,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs.Data) != 2 || imgs.Created == 0 {
+		t.Fatalf("images %+v", imgs)
+	}
+	for _, d := range imgs.Data {
+		raw, err := base64.StdEncoding.DecodeString(d.B64JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err := png.DecodeConfig(bytes.NewReader(raw)); err != nil || cfg.Width != 128 || cfg.Height != 64 {
+			t.Fatalf("PNG %v %v", cfg, err)
+		}
+	}
+	if _, err := client.Images.Generate(ctx, openai.ImageGenerateParams{Prompt: "x", Size: "huge"}); err == nil {
+		t.Fatal("a bad size was accepted")
+	}
+	chat, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: tinyModel, MaxTokens: openai.Int(8),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("be brief"), openai.UserMessage("hello")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chat.Choices) != 1 || chat.Choices[0].Message.Role != "assistant" || chat.Usage.CompletionTokens == 0 || chat.Choices[0].FinishReason == "" {
+		t.Fatalf("chat %+v", chat)
+	}
+	stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+		Model: tinyModel, MaxTokens: openai.Int(8), Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+	})
+	acc := openai.ChatCompletionAccumulator{}
+	chunks := 0
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 3 || len(acc.Choices) != 1 || acc.Choices[0].FinishReason == "" {
+		t.Fatalf("stream: %d chunks, %+v", chunks, acc.Choices)
+	}
+}
