@@ -60,8 +60,9 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	chatWait  time.Duration
-	termGrace time.Duration
+	chatWait       time.Duration
+	termGrace      time.Duration
+	healthInterval time.Duration
 	// defaultModel is imported (a tiny model) before the service starts
 	// and configured as its default; autostart starts it at boot.
 	defaultModel string
@@ -90,7 +91,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.done <- server.Run(ctx, server.Options{
 			GRPCAddr: "127.0.0.1:0", AddrFile: addrFile, DataDir: h.dataDir, LlamaServer: bin,
 			ChatWaitTimeout: o.chatWait, TermGrace: o.termGrace, Logger: testLogger(),
-			DefaultModel: o.defaultModel, Autostart: o.autostart,
+			DefaultModel: o.defaultModel, Autostart: o.autostart, HealthInterval: o.healthInterval,
 		})
 	}()
 	addr := waitAddr(t, addrFile, h.done)

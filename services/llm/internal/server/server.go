@@ -61,9 +61,11 @@ type Options struct {
 	// service.Options); zero takes the service's.
 	ReadyTimeout    time.Duration
 	ChatWaitTimeout time.Duration
-	// TermGrace is the wait after each SIGTERM (zero: service default).
-	TermGrace time.Duration
-	Logger    *slog.Logger
+	// TermGrace is the wait after each SIGTERM and HealthInterval the
+	// period of health checks while running (zero: service defaults).
+	TermGrace      time.Duration
+	HealthInterval time.Duration
+	Logger         *slog.Logger
 }
 
 // Run serves until ctx is done, then stops llama-server and returns.
@@ -120,7 +122,8 @@ func Run(ctx context.Context, o Options) error {
 		Store: store, LlamaServer: o.LlamaServer, DefaultModel: o.DefaultModel,
 		LogDir: runDir, PidDir: runDir,
 		ReadyTimeout: o.ReadyTimeout, ChatWaitTimeout: o.ChatWaitTimeout, TermGrace: o.TermGrace,
-		Logger: log,
+		HealthInterval: o.HealthInterval,
+		Logger:         log,
 	})
 	if err != nil {
 		return err

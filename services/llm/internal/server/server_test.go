@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode"
@@ -569,4 +570,33 @@ func TestShutdownEndsWaitingChats(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("a chat waiting for an offloaded server outlived the service")
 	}
+}
+
+func TestHealthChangesWhenLlamaServerHangs(t *testing.T) {
+	h := newHarness(t, harnessOpts{healthInterval: 100 * time.Millisecond})
+	h.addModel(tinyID, tinyModel())
+	watch, err := h.llm.WatchInfo(ctxTimeout(t, 60*time.Second), &llmv1.WatchInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := int(h.start(&llmv1.LLMConfig{ModelId: tinyID}).GetInfo().GetPid())
+	waitEvent(t, watch, llmv1.LLMEventType_LLM_EVENT_TYPE_READY)
+	// A stopped process keeps its socket but answers nothing: the health
+	// probe times out.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	bad := waitEvent(t, watch, llmv1.LLMEventType_LLM_EVENT_TYPE_HEALTH_CHANGED)
+	if bad.GetInfo().GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_ERROR || bad.GetInfo().GetStatus() != commonv1.ServerStatus_SERVER_STATUS_RUNNING {
+		t.Fatalf("health event while hung: %v", bad)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	good := waitEvent(t, watch, llmv1.LLMEventType_LLM_EVENT_TYPE_HEALTH_CHANGED)
+	if good.GetInfo().GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_OK {
+		t.Fatalf("health event after SIGCONT: %v", good)
+	}
+	t.Logf("%s / %s", bad.GetMessage(), good.GetMessage())
 }

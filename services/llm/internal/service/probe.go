@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,15 +33,17 @@ func (s *Service) healthProbe(base string) supervisor.Probe {
 	return func(ctx context.Context) (bool, error) {
 		h, err := c.Health(ctx)
 		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return false, fmt.Errorf("no answer within %s", probeTimeout)
 		case err != nil:
 			return false, err
 		case h.State == llamaclient.HealthOK:
 			return true, nil
 		case h.Err != nil:
-			return false, fmt.Errorf("health: %s: %w", h.State, h.Err)
+			return false, fmt.Errorf("%s: %w", h.State, h.Err)
 		case h.Message != "":
-			return false, fmt.Errorf("health: %s (HTTP %d): %s", h.State, h.StatusCode, h.Message)
+			return false, fmt.Errorf("%s (HTTP %d): %s", h.State, h.StatusCode, h.Message)
 		}
-		return false, fmt.Errorf("health: %s (HTTP %d)", h.State, h.StatusCode)
+		return false, fmt.Errorf("%s (HTTP %d)", h.State, h.StatusCode)
 	}
 }
