@@ -600,3 +600,29 @@ func TestHealthChangesWhenLlamaServerHangs(t *testing.T) {
 	}
 	t.Logf("%s / %s", bad.GetMessage(), good.GetMessage())
 }
+
+func TestStopDrainLetsChatsFinish(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.addModel(tinyID, tinyModel())
+	info := h.start(&llmv1.LLMConfig{ModelId: tinyID}).GetInfo()
+	stream, err := h.llm.Chat(ctxTimeout(t, 60*time.Second), userChat("take your time", 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := make(chan chatResult, 1)
+	go func() { finished <- recvChat(stream, chatResult{deltas: []string{first.GetDelta().GetContent()}}) }()
+
+	st := h.stop(&llmv1.StopRequest{ForOffload: true, DrainTimeoutMs: 20000})
+	r := <-finished
+	if r.err != nil || r.done == nil {
+		t.Fatalf("chat in flight during a draining stop: err %v, done %v", r.err, r.done)
+	}
+	if st.GetInfo().GetStatus() != commonv1.ServerStatus_SERVER_STATUS_STOPPED || !st.GetInfo().GetOffloaded() {
+		t.Fatalf("after the draining stop: %v", st.GetInfo())
+	}
+	assertGone(t, int(info.GetPid()))
+}
