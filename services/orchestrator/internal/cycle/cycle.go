@@ -21,6 +21,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/decide"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
@@ -196,7 +197,13 @@ func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f 
 		}
 	}
 	stopped := time.Since(start)
-	freed, confirmed, err := c.waitFreed(ctx, f.LLM.GetPid(), f.GPUIndex, d.FreeBytes)
+	// A usage stream opened now starts a sampler that reads at once (unless another client
+	// shares its interval, when the next reading comes within the interval): the first
+	// reading after the stop comes without waiting for a periodic tick.
+	stoppedAt := time.Now()
+	watch := watchUsage(ctx, c.c.Monitor, c.o.FreePoll)
+	defer watch.close()
+	freed, confirmed, err := c.waitFreed(ctx, watch, stoppedAt, f.LLM.GetPid(), f.GPUIndex, d.FreeBytes)
 	if err != nil {
 		return saved, err
 	}
@@ -210,27 +217,44 @@ func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f 
 	return saved, nil
 }
 
-// waitFreed polls the monitor until the LLM's process is gone from its readings. It
-// returns how much more memory is free than before, and whether the monitor confirmed it.
-func (c *Cycle) waitFreed(ctx context.Context, pid int32, gpu int, freeBefore uint64) (uint64, bool, error) {
+// waitFreed waits until the monitor's readings no longer show the LLM's process (pid), or,
+// when its pid is unknown, show more memory free than before. It reads a usage stream and
+// only trusts readings taken after the stop returned; without the stream it polls GetUsage. It returns
+// how much more memory is free than before, and whether the monitor confirmed it.
+func (c *Cycle) waitFreed(ctx context.Context, w *usageWatch, stoppedAt time.Time, pid int32, gpu int, freeBefore uint64) (uint64, bool, error) {
 	deadline := time.Now().Add(c.o.FreeTimeout)
 	var last uint64
+	freed := func(u *monitorv1.Usage) bool {
+		last = freeOf(u, gpu)
+		_, present := probe.LLMResident(u, pid)
+		return !present && (pid > 0 || last > freeBefore)
+	}
 	for {
-		u, err := c.c.Monitor.GetUsage(ctx, monitorUsageReq)
-		if err == nil {
-			last = freeOf(u.GetUsage(), gpu)
-			_, present := probe.LLMResident(u.GetUsage(), pid)
-			if !present && (pid > 0 || last > freeBefore) {
-				return sat(last, freeBefore), true, nil
+		var u *monitorv1.Usage
+		if w != nil {
+			u = w.next(ctx, deadline)
+			if u != nil && u.GetTime().AsTime().Before(stoppedAt) {
+				continue // taken before the stop finished
 			}
+		} else if r, err := c.c.Monitor.GetUsage(ctx, monitorUsageReq); err == nil {
+			u = r.GetUsage()
+		}
+		if u != nil && freed(u) {
+			return sat(last, freeBefore), true, nil
+		}
+		if ctx.Err() != nil {
+			return 0, false, ctx.Err()
 		}
 		if time.Now().After(deadline) {
 			return sat(last, freeBefore), false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return 0, false, ctx.Err()
-		case <-time.After(c.o.FreePoll):
+		if w == nil || u == nil {
+			w = nil // the stream ended: poll
+			select {
+			case <-ctx.Done():
+				return 0, false, ctx.Err()
+			case <-time.After(c.o.FreePoll):
+			}
 		}
 	}
 }

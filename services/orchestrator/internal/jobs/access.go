@@ -20,6 +20,13 @@ func (m *Manager) Get(id string, includeImage bool) (*orchestratorv1.Job, error)
 	var j *orchestratorv1.Job
 	if e := m.entry(id); e != nil {
 		j = e.snapshot()
+		e.mu.Lock()
+		png := e.png
+		e.mu.Unlock()
+		if includeImage && png != nil && j.Result != nil {
+			j.Result.Png = png
+			return j, nil
+		}
 	} else {
 		var err error
 		if j, err = m.stored(id); err != nil {
@@ -156,8 +163,8 @@ func (m *Manager) Delete(id string) error {
 		if _, err := m.Cancel(id); err != nil {
 			return err
 		}
-		// Wait for the worker to record the end, so the record is not written back after.
-		<-e.ended
+		// Wait for the end to be recorded, so the record is not written back after.
+		<-e.settled
 	}
 	if err := m.gal.remove(id); err != nil {
 		return err

@@ -43,11 +43,15 @@ type entry struct {
 	ended chan struct{}
 	// admitted is closed once Submit has recorded the job as queued.
 	admitted chan struct{}
+	// settled is closed once the ended job's record and image are stored.
+	settled chan struct{}
+	// png is the image of a job that succeeded, until it is stored.
+	png []byte
 }
 
 func newEntry(parent context.Context, j *orchestratorv1.Job) *entry {
 	ctx, cancel := context.WithCancel(parent)
-	return &entry{ctx: ctx, cancel: cancel, job: j, changed: make(chan struct{}), ended: make(chan struct{}), admitted: make(chan struct{})}
+	return &entry{ctx: ctx, cancel: cancel, job: j, changed: make(chan struct{}), ended: make(chan struct{}), admitted: make(chan struct{}), settled: make(chan struct{})}
 }
 
 // update applies change to the job and appends an update built by mk (which gets the

@@ -193,6 +193,7 @@ func TestRetentionDeletesOldestImages(t *testing.T) {
 		}
 		ids = append(ids, j.Id)
 	}
+	waitIdle(t, m)
 	list, _, err := m.List(10, "", orchestratorv1.JobStatus_JOB_STATUS_UNSPECIFIED)
 	if err != nil {
 		t.Fatal(err)
@@ -257,4 +258,16 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out + "]"
+}
+
+// waitIdle waits until the worker has finished storing the last job.
+func waitIdle(t *testing.T, m *jobs.Manager) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Busy() {
+		if time.Now().After(deadline) {
+			t.Fatal("busy stuck")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

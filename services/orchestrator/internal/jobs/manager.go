@@ -243,10 +243,7 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 			j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
 			j.Result.Png = nil
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, fmt.Sprintf("Job finished: %dx%d image, seed %d.", res.GetWidth(), res.GetHeight(), res.GetSeed())
-			if serr := m.gal.save(j, res.GetPng()); serr != nil {
-				m.log.Warn("image not stored", "job", j.Id, "error", serr)
-				j.Error = "the image was generated but not stored: " + serr.Error()
-			}
+			e.png = res.GetPng()
 		case errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled):
 			j.Status = orchestratorv1.JobStatus_JOB_STATUS_CANCELLED
 			j.Error = ErrCancelled.Error()
@@ -264,20 +261,26 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	if stored == nil {
 		return // already finished
 	}
-	m.store(stored)
+	defer close(e.settled)
 	ev := m.ev.Emit(typ, m.o.Host, stored.Id, msg, nil)
-	if err == nil && res == nil {
-		err = errors.New("no image was produced")
-	}
-	// The final update: appended after the event so that watchers see the event first.
-	if stored.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
-		res = nil
-	} else {
+	succeeded := stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
+	if succeeded {
 		err = nil
+	} else {
+		res = nil
 	}
+	// The waiting client gets its image first; storing it follows (the live entry serves
+	// the PNG from memory meanwhile).
+	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
+	if succeeded {
+		if serr := m.gal.save(stored, res.GetPng()); serr != nil {
+			m.log.Warn("image not stored", "job", stored.Id, "error", serr)
+			stored.Error = "the image was generated but not stored: " + serr.Error()
+		}
+	}
+	m.store(stored)
 	m.applyRetention()
 	m.forget(stored.Id)
-	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
 	e.cancel()
 }
 

@@ -69,4 +69,3 @@ func (s *Service) GenerateImage(req *orchestratorv1.GenerateImageRequest, stream
 	}
 	return send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: final.Result}})
 }
-

@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+// BenchmarkOffloadCycle compares the offload cycle through the orchestrator (queue,
+// decision, persist, stop, wait for the monitor, generate, reload until healthy, clear) with
+// the same three steps done directly on the services (stop, generate, start), alternating
+// the two on one stack. The image: 256×256, 20 steps of 50 ms in the stand-in.
+func BenchmarkOffloadCycle(b *testing.B) {
+	s := newStack(b, stackOptions{Budget: 1, StepMS: 50})
+	params := &diffusionv1.ImageParams{Prompt: "bench", Width: 256, Height: 256, Steps: 20, Seed: ptr(int64(1))}
+	cfg := s.llmInfo().Config
+	ctx := context.Background()
+	var direct, orch time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := s.llm.Stop(ctx, &llmv1.StopRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		generateDirect(b, s, params)
+		if _, err := s.llm.Start(ctx, &llmv1.StartRequest{Config: cfg}); err != nil {
+			b.Fatal(err)
+		}
+		direct += time.Since(t0)
+
+		t1 := time.Now()
+		stream, err := s.orch.GenerateImage(ctx, &orchestratorv1.GenerateImageRequest{Params: params})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var id string
+		for {
+			m, err := stream.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if j := m.GetJobId(); j != "" {
+				id = j
+			}
+		}
+		s.events.wait(b, evRelDone, id, reloadWithin)
+		orch += time.Since(t1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(direct.Milliseconds())/float64(b.N), "direct-ms/op")
+	b.ReportMetric(float64(orch.Milliseconds())/float64(b.N), "orchestrated-ms/op")
+	b.ReportMetric(float64(orch)/float64(direct), "ratio")
+}
+
+func generateDirect(b *testing.B, s *stack, p *diffusionv1.ImageParams) {
+	stream, err := s.diff.GenerateImage(context.Background(), &diffusionv1.GenerateImageRequest{Params: p})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.GetResult() != nil {
+			return
+		}
+	}
+}
+
+// BenchmarkGatewayAddedLatency1024 compares the seed contract for a 1024×1024 image through
+// the REST gateway (gateway → orchestrator → diffusion service, no offload) with the
+// diffusion service's own HTTP wrapper, alternating the two. The stand-in takes one 1 ms
+// step, so the difference is the added latency.
+func BenchmarkGatewayAddedLatency1024(b *testing.B) {
+	s := newStack(b, stackOptions{Gateway: true, StepMS: 1})
+	body := `{"prompt":"bench","width":1024,"height":1024,"steps":1,"seed":5}`
+	post := func(url string) {
+		resp, err := http.Post(url+"/v1/images/generations", "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n < 1000 {
+			b.Fatalf("%s: %d (%d bytes)", url, resp.StatusCode, n)
+		}
+	}
+	post(s.diffHTT) // warm both paths
+	post(s.gateway)
+	var direct, gw time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		post(s.diffHTT)
+		direct += time.Since(t0)
+		t1 := time.Now()
+		post(s.gateway)
+		gw += time.Since(t1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(direct.Microseconds())/1000/float64(b.N), "wrapper-ms/op")
+	b.ReportMetric(float64(gw.Microseconds())/1000/float64(b.N), "gateway-ms/op")
+	b.ReportMetric(float64(gw-direct)/float64(time.Millisecond)/float64(b.N), "added-ms/op")
+	b.ReportMetric(float64(gw)/float64(direct), "ratio")
+}
