@@ -3,11 +3,13 @@ module github.com/genailab/genailab/services/gateway
 go 1.26.0
 
 replace (
+	github.com/genailab/genailab/clients/web => ../../clients/web
 	github.com/genailab/genailab/gen => ../../gen
 	github.com/genailab/genailab/pkg => ../../pkg
 )
 
 require (
+	github.com/genailab/genailab/clients/web v0.0.0
 	github.com/genailab/genailab/gen v0.0.0
 	github.com/genailab/genailab/pkg v0.0.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0

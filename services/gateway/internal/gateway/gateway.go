@@ -1,6 +1,7 @@
 // Package gateway is genailab's REST gateway: grpc-gateway handlers for every service,
 // routed to the services' gRPC addresses, with the seed's JSON error shape, a body size
-// cap, optional bearer-token auth, and the OpenAPI document at /openapi.json.
+// cap, optional bearer-token auth, the OpenAPI document at /openapi.json, and the web
+// control panel (package web) at /.
 package gateway
 
 import (
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/genailab/genailab/clients/web"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
@@ -140,7 +142,17 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	top.Handle("/", mux)
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
-	g.handler = guard.Middleware(limitBody(top, opts.MaxBodyBytes), "/health")
+	api := guard.Middleware(limitBody(top, opts.MaxBodyBytes), "/health")
+	// The web control panel's static files need no token (they hold no data; the page asks
+	// for the token and sends it with every API call). Everything else, including unknown
+	// paths (JSON 404), stays with the API.
+	root := http.NewServeMux()
+	panel := web.Handler()
+	root.Handle("GET /{$}", panel)
+	root.Handle("GET /index.html", panel)
+	root.Handle("GET "+web.AssetPrefix, panel)
+	root.Handle("/", api)
+	g.handler = root
 	return g, nil
 }
 
