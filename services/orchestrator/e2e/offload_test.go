@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"io"
+	"strings"
+	"syscall"
 	"slices"
 	"testing"
 	"time"
@@ -146,6 +148,12 @@ func TestForcedOffloadStopsTheLLMDuringGenerationAndReloadsIt(t *testing.T) {
 	if !subsequence(got, want) || !subsequence(got, []orchestratorv1.EventType{evOffDone, evFinished}) {
 		t.Fatalf("events %v, want %v in order", got, want)
 	}
+	// The LLM service's own lifecycle is relayed too: stopped for the offload, then ready.
+	s.events.wait(t, orchestratorv1.EventType_EVENT_TYPE_LLM_STOPPED, "", 10*time.Second)
+	all := s.events.types("")
+	if !subsequence(all, []orchestratorv1.EventType{evOffStart, orchestratorv1.EventType_EVENT_TYPE_LLM_STOPPED, evRelStart, orchestratorv1.EventType_EVENT_TYPE_LLM_STARTED}) {
+		t.Fatalf("lifecycle events %v", all)
+	}
 	job, err := s.orch.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: jobID})
 	if err != nil || !job.Job.Offloaded || job.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		t.Fatalf("job %v %v", job.GetJob(), err)
@@ -193,3 +201,15 @@ func waitNotBusy(t *testing.T, s *stack) {
 }
 
 var _ = slices.Equal[[]int]
+
+func TestEngineCrashIsAnEvent(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	pid := s.llmInfo().Pid
+	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ev := s.events.wait(t, orchestratorv1.EventType_EVENT_TYPE_LLM_CRASHED, "", 20*time.Second)
+	if !strings.Contains(ev.Message, "SIGKILL") {
+		t.Fatalf("crash event %q", ev.Message)
+	}
+}

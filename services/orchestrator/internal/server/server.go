@@ -27,6 +27,7 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 	"github.com/genailab/genailab/services/orchestrator/internal/recovery"
+	"github.com/genailab/genailab/services/orchestrator/internal/relay"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -144,6 +145,9 @@ func Run(ctx context.Context, opts Options) error {
 	orchestratorv1.RegisterOrchestratorServiceServer(srv.GRPC(), s)
 
 	wctx, stopWorker := context.WithCancel(ctx)
+	rel := &relay.Relay{LLM: clients.LLM, Diffusion: clients.Diffusion, Events: ev, Host: opts.Host, Log: log}
+	relayDone := make(chan struct{})
+	go func() { rel.Run(wctx); close(relayDone) }()
 	workerDone := make(chan error, 1)
 	go func() {
 		// An LLM left offloaded by a previous run comes back before any new image runs.
@@ -160,6 +164,7 @@ func Run(ctx context.Context, opts Options) error {
 	if werr := <-workerDone; err == nil {
 		err = werr
 	}
+	<-relayDone
 	return err
 }
 
