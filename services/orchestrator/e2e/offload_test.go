@@ -3,9 +3,9 @@ package e2e
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"syscall"
-	"slices"
 	"testing"
 	"time"
 
