@@ -5,6 +5,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,8 @@ type Options struct {
 	// removed at shutdown.
 	AddrFile string
 	Handler  http.Handler
+	// TLS, when set, serves HTTPS (HTTP/2 and HTTP/1.1) with this configuration.
+	TLS *tls.Config
 	// ShutdownGrace bounds the graceful shutdown; default 5 s.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
@@ -64,11 +67,16 @@ func Start(opts Options) (*Server, error) {
 	}
 	go func() {
 		defer close(s.done)
-		if err := s.hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return s.hs.Serve(lis) }
+		if opts.TLS != nil {
+			s.hs.TLSConfig = opts.TLS
+			serve = func() error { return s.hs.ServeTLS(lis, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error(opts.Name+" failed", "err", err)
 		}
 	}()
-	log.Info(opts.Name+" listening", "addr", s.addr)
+	log.Info(opts.Name+" listening", "addr", s.addr, "tls", opts.TLS != nil)
 	return s, nil
 }
 

@@ -63,7 +63,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer g.Close()
 	hs, err := httpserver.Start(httpserver.Options{
-		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: g, Logger: log,
+		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: g, TLS: opts.TLS, Logger: log,
 	})
 	if err != nil {
 		return err
