@@ -29,7 +29,9 @@ type host struct {
 	noNVMLPs bool // NVML lists no processes (some drivers in containers)
 }
 
-type llmSrv struct{ llmv1.UnimplementedLLMServiceServer }
+type llmSrv struct {
+	llmv1.UnimplementedLLMServiceServer
+}
 
 type monSrv struct {
 	monitorv1.UnimplementedMonitorServiceServer
