@@ -128,22 +128,30 @@ export class TimelineChart {
 
     c.dataset.markers = String(shown);
 
-    // Lines.
+    // Lines; a sample with no neighbour within 5 s (a gap in the data) is drawn as a dot.
     for (const [key, s] of this.series) {
       g.strokeStyle = s.color;
+      g.fillStyle = s.color;
       g.lineWidth = 2;
+      const dots = [];
+      let run = [];
+      const flush = () => {
+        if (run.length === 1) dots.push(run[0]);
+        run = [];
+      };
       g.beginPath();
-      let started = false;
       let prevT = 0;
       for (const pt of this.points) {
         const v = pt.values[key];
-        if (v === undefined || pt.t < t0) { started = false; continue; }
-        // A gap of more than 5 s (no samples) breaks the line.
-        if (started && pt.t - prevT > 5000) started = false;
-        if (!started) { g.moveTo(x(pt.t), y(v)); started = true; } else g.lineTo(x(pt.t), y(v));
+        if (v === undefined || pt.t < t0) { flush(); continue; }
+        if (run.length && pt.t - prevT > 5000) flush();
+        if (!run.length) g.moveTo(x(pt.t), y(v)); else g.lineTo(x(pt.t), y(v));
+        run.push([x(pt.t), y(v)]);
         prevT = pt.t;
       }
+      flush();
       g.stroke();
+      for (const [dx, dy] of dots) { g.beginPath(); g.arc(dx, dy, 2.5, 0, 2 * Math.PI); g.fill(); }
     }
   }
 }

@@ -95,7 +95,9 @@ export function createResourcesTab(app) {
       if (gt) values[key] = (num(g.memoryUsedBytes) / gt) * 100;
     }
     chart.add(t, values, live);
-    renderLegend(values);
+    // The legend shows the newest sample, whichever arrived last (history and stream race).
+    const newest = chart.points[chart.points.length - 1];
+    if (newest) renderLegend(newest.values);
   }
 
   function renderLegend(values) {
@@ -258,19 +260,6 @@ export function createResourcesTab(app) {
     refreshTimer = setTimeout(() => { loadSaved(); checkOffload(); }, 300);
   }
 
-  function addLifecycle(prefix, m) {
-    markers.fromWatch(m);
-    if (m.type && !m.type.endsWith('_SNAPSHOT')) {
-      const label = enumLabel(m.type, prefix);
-      noEvents.hidden = true;
-      eventList.prepend(h('li.event.event-lifecycle', { dataset: { type: m.type } },
-        h('span.event-time', `[${time(m.time)}]`), ' ',
-        h('span.event-type', `${prefix.startsWith('LLM') ? 'llm' : 'diffusion'} ${label}`), ' ',
-        h('span.event-message', visible(m.message || ''))));
-      while (eventList.childElementCount > MAX_EVENTS) eventList.lastElementChild.remove();
-    }
-  }
-
   // --- layout -------------------------------------------------------------------------
   let gpuReason = '';
   const el = h('div.tab.resource-monitor',
@@ -315,10 +304,10 @@ export function createResourcesTab(app) {
       api.follow(`/v1/events${api.q({ follow: 'true', backlog: 100, sinceId: lastEventId || '' })}`, (m) => { if (m.event) addEvent(m.event); }, {
         signal, onState: streamState(eventsState, 'Event stream (GET /v1/events)'),
       });
-      api.follow('/v1/llm/watch', (m) => { if (m.info) renderLLM(m.info); addLifecycle('LLM_EVENT_TYPE_', m); }, {
+      api.follow('/v1/llm/watch', (m) => { if (m.info) renderLLM(m.info); markers.fromWatch(m); }, {
         signal, onState: (s, err) => { if (err) app.notices.error('LLM status stream (GET /v1/llm/watch)', err); else if (s === 'live') app.notices.clear('LLM status stream'); },
       });
-      api.follow('/v1/diffusion/watch', (m) => { if (m.info) renderDiffusion(m.info); addLifecycle('DIFFUSION_EVENT_TYPE_', m); }, {
+      api.follow('/v1/diffusion/watch', (m) => { if (m.info) renderDiffusion(m.info); markers.fromWatch(m); }, {
         signal, onState: (s, err) => { if (err) app.notices.error('Diffusion status stream (GET /v1/diffusion/watch)', err); else if (s === 'live') app.notices.clear('Diffusion status stream'); },
       });
     },
