@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := gen pkg services/llm services/diffusion services/monitor services/orchestrator services/gateway stack deploy
+MODULES := gen pkg services/llm services/diffusion services/monitor services/orchestrator services/gateway stack deploy clients/web
 TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 BIN := $(CURDIR)/bin
 
-.PHONY: standalone help tools generate lint breaking fmt-check vet test bench build run check-generated engines ci
+.PHONY: standalone help tools generate lint breaking fmt-check vet test bench build run check-generated engines ci web-e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,4 +56,8 @@ build: ## build every service binary and genailab into bin/
 run: build engines ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080)
 	$(BIN)/genailab up -data-dir $(CURDIR)/.data
 
-ci: lint standalone check-generated engines test ## everything CI checks: buf lint, gofmt, vet, generated-code drift, all tests with -race
+web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by playwright-core against the real stack
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	cd clients/web/e2e && npm ci --no-audit --no-fund && npm test
+
+ci: lint standalone check-generated engines test web-e2e ## everything CI checks: buf lint, gofmt, vet, generated-code drift, all tests with -race, the web panel in a browser

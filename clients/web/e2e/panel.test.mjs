@@ -1,0 +1,391 @@
+// Browser tests of the web control panel: Debian's chromium driven by playwright-core against
+// the real stack (real gateway and services, real llama-server with the tiny random model,
+// the stable-diffusion.cpp stand-in). Screenshots of every tab go to artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startStack } from './stack.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const artifacts = join(here, 'artifacts');
+const TOKEN = `e2e-${Math.random().toString(36).slice(2)}`;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let stack;
+let browser; // a persistent context on a fresh profile
+let page;
+let consoleErrors = [];
+let fileServer;
+
+function watchConsole(p, sink) {
+  p.on('console', (m) => { if (m.type() === 'error') sink.push(`console: ${m.text()}`); });
+  p.on('pageerror', (e) => sink.push(`pageerror: ${e.message}`));
+}
+
+async function newPanelPage({ withToken }) {
+  const p = await browser.newPage();
+  if (withToken) await p.addInitScript((t) => sessionStorage.setItem('genailab.token', t), TOKEN);
+  return p;
+}
+
+/** noErrors asserts that the page logged no console error and shows no error notice. */
+async function noErrors(p, what) {
+  const notices = await p.locator('.notice-error').allTextContents();
+  assert.deepEqual(notices, [], `${what}: error notices in the page`);
+  assert.deepEqual(consoleErrors, [], `${what}: console errors`);
+}
+
+async function openTab(name, ready) {
+  await page.click(`#tab-${name}`);
+  await page.waitForSelector(`[data-tab-panel="${name}"]`);
+  await ready();
+}
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  stack = await startStack({
+    token: TOKEN,
+    // 20 steps take about 2 s, so the progress bar is seen moving.
+    env: {
+      SDSTANDIN_STEP_MS: '100',
+      SDSTANDIN_STAGE_MS: '50',
+      // A 512 MiB budget for the engines and no headroom: a 256x256 image (64 MiB) fits next
+      // to the LLM, a 1024x1024 one (1 GiB) needs the LLM offloaded.
+      GENAILAB_ORCHESTRATOR_BUDGET_BYTES: String(512 << 20),
+      GENAILAB_ORCHESTRATOR_HEADROOM_BYTES: '0',
+    },
+    logFile: join(artifacts, 'stack.log'),
+  });
+  const profile = mkdtempSync(join(tmpdir(), 'genailab-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  browser.setDefaultTimeout(30_000);
+}, { timeout: 300_000 });
+
+after(async () => {
+  if (fileServer) fileServer.close();
+  if (browser) await browser.close();
+  if (stack) await stack.stop();
+});
+
+test('the gateway serves the panel without a token and keeps the API guarded', async () => {
+  const index = await fetch(`${stack.base}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type'), /^text\/html/);
+  const js = await fetch(`${stack.base}/assets/js/main.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  const guarded = await fetch(`${stack.base}/v1/system`);
+  assert.equal(guarded.status, 401);
+  const unknown = await stack.api('/v1/no-such-thing');
+  assert.equal(unknown.status, 404);
+  assert.match(unknown.headers.get('content-type'), /^application\/json/);
+  assert.ok((await unknown.json()).error, 'a 404 under /v1 stays JSON');
+});
+
+test('the page asks for the token, refuses a wrong one, and loads with the right one', async () => {
+  const errs = [];
+  const p = await newPanelPage({ withToken: false });
+  watchConsole(p, errs);
+  await p.goto(stack.base);
+  await p.waitForSelector('#token-dialog[open]');
+  await p.fill('#token-input', 'wrong-token');
+  await p.click('#token-save');
+  await p.waitForFunction(() => /refused the token/.test(document.querySelector('#token-error').textContent));
+  await p.fill('#token-input', TOKEN);
+  await p.click('#token-save');
+  await p.waitForSelector('#token-dialog', { state: 'hidden' });
+  await p.waitForSelector('#recommended-threads');
+  assert.equal(await p.evaluate(() => sessionStorage.getItem('genailab.token')), TOKEN);
+  // The only errors are the browser's own lines for the two refused (401) requests.
+  const unexpected = errs.filter((e) => !/status of 401/.test(e));
+  assert.deepEqual(unexpected, []);
+  await p.close();
+});
+
+test('every tab loads with no console error', async () => {
+  page = await newPanelPage({ withToken: true });
+  watchConsole(page, consoleErrors);
+  await page.goto(stack.base);
+  await openTab('system', () => page.waitForSelector('#recommended-threads'));
+  const threads = Number(await page.textContent('#recommended-threads .value'));
+  assert.ok(threads >= 1, `recommended threads ${threads}`);
+  await openTab('models', () => page.waitForSelector('.model-row[data-model-id="tiny-random-llama"]'));
+  await page.waitForSelector('#storage-total');
+  await openTab('llm', () => page.waitForSelector('#llm-status-field [data-status="running"]'));
+  await page.waitForSelector('#llm-logs .log-line');
+  await openTab('diffusion', () => page.waitForSelector('#diffusion-status-field [data-status]'));
+  await page.waitForSelector('#gallery :is(p, .gallery-item)');
+  await openTab('resources', () => page.waitForFunction(() => Number(document.querySelector('#timeline-chart').dataset.points) > 0));
+  await page.waitForSelector('#would-need-offload [data-needs-offload]');
+  await page.waitForSelector('#server-llm [data-status="running"]');
+  await noErrors(page, 'loading every tab');
+});
+
+test('LLM: stop and start from the page, then a chat streams tokens', async () => {
+  await openTab('llm', () => page.waitForSelector('#llm-status-field [data-status="running"]'));
+  await page.click('#llm-stop');
+  await page.waitForSelector('#llm-status-field [data-status="stopped"]');
+  assert.equal((await page.textContent('#llm-pid .value')).trim(), '—');
+  await page.click('#llm-start');
+  await page.waitForSelector('#llm-status-field [data-status="running"]', { timeout: 60_000 });
+  assert.match((await page.textContent('#llm-pid .value')).trim(), /^\d+$/);
+
+  await page.fill('#chat-max-tokens', '24');
+  await page.fill('#chat-input', 'Hello there');
+  await page.click('#chat-send');
+  // Record how the reply grows: tokens must arrive one by one, not all at the end.
+  const sizes = await page.evaluate(() => new Promise((resolve) => {
+    const seen = [];
+    const t0 = performance.now();
+    const tick = () => {
+      const b = document.querySelector('.chat-assistant:last-of-type');
+      if (b) seen.push(Number(b.dataset.tokens || 0));
+      if (b && b.dataset.state !== 'streaming') resolve({ seen, state: b.dataset.state });
+      else if (performance.now() - t0 > 60000) resolve({ seen, state: 'timeout' });
+      else requestAnimationFrame(tick);
+    };
+    tick();
+  }));
+  assert.equal(sizes.state, 'done');
+  const last = page.locator('.chat-assistant').last();
+  const tokens = Number(await last.getAttribute('data-tokens'));
+  assert.ok(tokens > 1, `tokens ${tokens}`);
+  assert.match(await last.locator('.chat-stats').textContent(), /tok\/s/);
+  // Random-weight output (U+FFFD, control characters) is text: no element inside the reply.
+  assert.equal(await last.locator('.chat-text *').count(), 0);
+  assert.ok((await last.locator('.chat-text').textContent()).length > 0);
+  await noErrors(page, 'LLM stop/start and chat');
+});
+
+test('a failed call shows a clear message in the page', async () => {
+  // Starting a running server is refused by the service (400): the page must say why.
+  await page.click('#llm-start');
+  const notice = page.locator('.notice-error').first();
+  await notice.waitFor();
+  assert.match(await notice.textContent(), /Start the LLM server: .*already running/);
+  await notice.locator('.notice-close').click();
+  assert.equal(await page.locator('.notice-error').count(), 0);
+  assert.ok(consoleErrors.every((e) => /status of 400/.test(e)), consoleErrors.join('\n'));
+  consoleErrors.length = 0;
+});
+
+test('Diffusion: start, generate with a live progress bar to 100%, the image appears, re-run with the same seed', async () => {
+  await openTab('diffusion', () => page.waitForSelector('#diffusion-status-field [data-status]'));
+  if (!(await page.$('#diffusion-status-field [data-status="running"]'))) {
+    await page.fill('#diffusion-model', 'demo');
+    await page.click('#diffusion-start');
+    await page.waitForSelector('#diffusion-status-field [data-status="running"]');
+  }
+  assert.equal(await page.locator('#gen-sampler option').count(), 8);
+  const prompt = 'a <b>lighthouse</b> at dusk';
+  await page.fill('#gen-prompt', prompt);
+  await page.fill('#gen-negative', 'blurry');
+  await page.fill('#gen-width', '256');
+  await page.fill('#gen-height', '256');
+  await page.fill('#gen-steps', '20');
+  await page.selectOption('#gen-sampler', 'dpm++2m');
+  await page.evaluate(() => {
+    window.__progress = [];
+    const bar = document.querySelector('#gen-progress');
+    new MutationObserver(() => window.__progress.push({ p: Number(bar.getAttribute('aria-valuenow')), stage: bar.dataset.stage, step: Number(bar.dataset.step || 0) }))
+      .observe(bar, { attributes: true, attributeFilter: ['aria-valuenow', 'data-step'] });
+  });
+  await page.click('#gen-start');
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#generated-image');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 60_000 });
+  const progress = await page.evaluate(() => window.__progress);
+  const values = progress.map((x) => x.p);
+  assert.ok(new Set(values).size >= 5, `the bar moved through only ${JSON.stringify(values)}`);
+  assert.equal(values[values.length - 1], 100);
+  for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1], `progress went back: ${values}`);
+  assert.ok(progress.some((x) => x.stage === 'sampling' && x.step > 0 && x.step < 20), 'saw sampling steps');
+  assert.equal(await page.getAttribute('#gen-progress', 'data-state'), 'done');
+  const img = await page.evaluate(() => { const i = document.querySelector('#generated-image'); return { w: i.naturalWidth, h: i.naturalHeight, seed: i.dataset.seed, job: i.dataset.jobId }; });
+  assert.deepEqual([img.w, img.h], [256, 256]);
+  assert.match(img.seed, /^\d+$/);
+  assert.equal((await page.textContent('#gen-result-seed .value')).trim(), img.seed);
+
+  // The gallery shows it (prompt as text, not markup), and re-run reuses the seed.
+  const item = page.locator(`.gallery-item[data-job-id="${img.job}"]`);
+  await item.waitFor();
+  assert.equal(await item.locator('.gallery-prompt').textContent(), prompt);
+  assert.equal(await item.locator('.gallery-prompt b').count(), 0);
+  await item.locator('img.thumb[src^="blob:"]').waitFor();
+  await item.getByRole('button', { name: 'Re-run (same seed)' }).click();
+  await page.waitForFunction((old) => {
+    const i = document.querySelector('#generated-image');
+    return i && i.dataset.jobId && i.dataset.jobId !== old && i.complete && i.naturalWidth > 0;
+  }, img.job, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#generated-image', 'data-seed'), img.seed);
+  assert.equal(await page.inputValue('#gen-sampler'), 'dpm++2m');
+  await noErrors(page, 'generation');
+});
+
+test('Diffusion: cancel stops a long generation', async () => {
+  await page.fill('#gen-steps', '150');
+  await page.fill('#gen-seed', '-1');
+  await page.click('#gen-start');
+  await page.waitForFunction(() => Number(document.querySelector('#gen-progress').dataset.step || 0) >= 2, null, { timeout: 30_000 });
+  await page.click('#gen-cancel');
+  await page.waitForFunction(() => document.querySelector('#gen-progress').dataset.state === 'failed');
+  assert.match(await page.textContent('#gen-progress-text'), /Cancelled/);
+  await page.waitForSelector('.gallery-item[data-status="cancelled"]');
+  await noErrors(page, 'cancel');
+  await page.fill('#gen-steps', '20');
+});
+
+test('Models: download by URL with live progress, GGUF details, verify, delete', async () => {
+  // Serve a copy of the tiny model from a loopback HTTP server, like a model host would.
+  const file = findFile(stack.dataDir, 'tiny-random-llama.gguf');
+  const body = readFileSync(file);
+  fileServer = createServer((req, res) => {
+    res.setHeader('Content-Length', String(body.length));
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  await new Promise((r) => fileServer.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${fileServer.address().port}/tiny-copy.gguf`;
+
+  await openTab('models', () => page.waitForSelector('.model-row[data-model-id="tiny-random-llama"]'));
+  await page.selectOption('#download-type', 'MODEL_TYPE_LLM');
+  await page.selectOption('#download-source', 'url');
+  await page.fill('#download-url', url);
+  await page.fill('#download-id', 'tiny-copy');
+  await page.click('#download-start');
+  const dl = page.locator('.download-item').first();
+  await page.waitForFunction(() => document.querySelector('.download-item')?.dataset.state !== 'running', null, { timeout: 60_000 });
+  assert.equal(await dl.getAttribute('data-state'), 'done', await dl.textContent());
+  assert.equal(await dl.getAttribute('data-state'), 'done');
+  assert.equal(await dl.locator('.progress').getAttribute('aria-valuenow'), '100.0');
+  assert.match(await dl.locator('.component[data-component="model"]').textContent(), /done/);
+
+  const row = page.locator('.model-row[data-model-id="tiny-copy"]');
+  await row.waitFor();
+  await row.getByRole('button', { name: 'Details' }).click();
+  const details = page.locator('.model-row[data-model-id="tiny-copy"] + tr.model-details');
+  assert.match(await details.textContent(), /Architecture\s*llama/);
+  await row.getByRole('button', { name: 'Verify' }).click();
+  await page.waitForFunction(() => /ok/.test(document.querySelector('.model-row[data-model-id="tiny-copy"] .verify-result')?.textContent || ''));
+  page.once('dialog', (d) => d.accept());
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.waitForSelector('.model-row[data-model-id="tiny-copy"]', { state: 'detached' });
+  await noErrors(page, 'download, verify, delete');
+});
+
+test('Resources: the chart receives live points and marks the LLM stop/start', async () => {
+  await openTab('resources', () => page.waitForSelector('#timeline-chart'));
+  const before = Number(await page.getAttribute('#timeline-chart', 'data-live-points'));
+  await page.waitForFunction((n) => Number(document.querySelector('#timeline-chart').dataset.livePoints) >= n + 3,
+    before, { timeout: 30_000 });
+  const ram = Number(await page.getAttribute('#ram-bar', 'aria-valuenow'));
+  assert.ok(ram > 0 && ram <= 100, `RAM bar ${ram}`);
+  // The stop and start done on the LLM tab are on the timeline.
+  assert.ok(Number(await page.getAttribute('#timeline-chart', 'data-markers')) >= 2);
+  // The event log has the finished jobs from the orchestrator's stored events.
+  await page.waitForSelector('#event-list li[data-type="EVENT_TYPE_JOB_FINISHED"]');
+  await page.waitForSelector('#no-saved-state');
+  assert.match(await page.textContent('#would-need-offload'), /Image needs/);
+  await noErrors(page, 'resources');
+});
+
+test('Resources: an image that needs the LLM offloaded shows the saved state, the offload and the reload', async () => {
+  await openTab('resources', () => page.waitForSelector('#server-llm [data-status="running"]'));
+  await page.fill('#wno-width', '1024');
+  await page.fill('#wno-height', '1024');
+  await page.click('#wno-check');
+  await page.waitForSelector('#would-need-offload [data-needs-offload="true"]');
+  assert.match(await page.textContent('#would-need-offload'), /Offload: the image needs 1\.0+ GiB/);
+  const markersBefore = Number(await page.getAttribute('#timeline-chart', 'data-markers'));
+
+  // Another client (the API) submits the job; the page only watches.
+  const r = await stack.api('/v1/images/jobs', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ params: { prompt: 'offload me', width: 1024, height: 1024, steps: 30 } }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  await page.waitForSelector('#saved-state .saved-state', { timeout: 30_000 });
+  const saved = await page.textContent('#saved-state');
+  assert.match(saved, /tiny-random-llama/);
+  assert.match(saved, /Was running\s*yes/);
+  await page.waitForSelector('#diffusion-busy-indicator', { timeout: 30_000 });
+  await page.screenshot({ path: join(artifacts, 'tab-resources-offloaded.png'), fullPage: true });
+
+  await page.waitForSelector('#event-list li[data-type="EVENT_TYPE_RELOAD_FINISHED"]', { timeout: 60_000 });
+  await page.waitForSelector('#no-saved-state');
+  await page.waitForSelector('#server-llm [data-status="running"]');
+  for (const t of ['EVENT_TYPE_OFFLOAD_STARTED', 'EVENT_TYPE_OFFLOAD_FINISHED', 'EVENT_TYPE_RELOAD_STARTED']) {
+    assert.equal(await page.locator(`#event-list li[data-type="${t}"]`).count(), 1, t);
+  }
+  // Offload started/finished, reload started/finished, LLM stop/start: all on the timeline.
+  assert.ok(Number(await page.getAttribute('#timeline-chart', 'data-markers')) >= markersBefore + 4);
+  await noErrors(page, 'offload');
+});
+
+test('GPU stand-in: one VRAM bar and one timeline series per GPU', async () => {
+  // No NVIDIA GPU here: a second page gets the monitor's answers for two stand-in A100s
+  // (shaped like NVML's readings through the gateway) instead of the real ones.
+  const gpu = (index, usedGiB) => ({
+    index, uuid: `GPU-standin-${index}`, name: 'NVIDIA A100-SXM4-40GB (stand-in)',
+    memoryTotalBytes: String(40 * 2 ** 30), memoryUsedBytes: String(usedGiB * 2 ** 30), memoryFreeBytes: String((40 - usedGiB) * 2 ** 30),
+    utilizationPercent: 35, memoryUtilizationPercent: 20, temperatureCelsius: 51, powerDrawMilliwatts: 90000, powerLimitMilliwatts: 400000,
+    processes: [], managedMemoryBytes: String(usedGiB * 2 ** 30), foreignMemoryBytes: '0',
+  });
+  const usage = (t, used0, used1) => ({
+    time: new Date(t).toISOString(), cpuPercent: 12,
+    memory: { totalBytes: String(64 * 2 ** 30), availableBytes: String(48 * 2 ** 30), usedBytes: String(16 * 2 ** 30), swapTotalBytes: '0', swapUsedBytes: '0' },
+    gpus: [gpu(0, used0), gpu(1, used1)], managedProcesses: [],
+  });
+  const p = await newPanelPage({ withToken: true });
+  const now = Date.now();
+  await p.route('**/v1/system/history*', (r) => r.fulfill({ contentType: 'application/json', body: JSON.stringify({ samples: [usage(now - 60000, 10, 2), usage(now - 30000, 20, 4)] }) }));
+  await p.route('**/v1/system/usage/watch*', (r) => r.fulfill({ contentType: 'application/json', body: `${JSON.stringify({ result: { usage: usage(Date.now(), 30, 8), missed: '0' } })}\n` }));
+  await p.goto(`${stack.base}/#resources`);
+  await p.waitForFunction(() => document.querySelectorAll('.vram-bar').length === 2);
+  assert.deepEqual(await p.$$eval('.vram-bar', (bars) => bars.map((b) => [b.dataset.gpu, b.getAttribute('aria-valuenow')])), [['0', '75.0'], ['1', '20.0']]);
+  const legend = await p.textContent('#chart-legend');
+  assert.match(legend, /VRAM GPU 0 75\.0%/);
+  assert.match(legend, /VRAM GPU 1 20\.0%/);
+  assert.ok(Number(await p.getAttribute('#timeline-chart', 'data-points')) >= 3);
+  await p.screenshot({ path: join(artifacts, 'tab-resources-gpu-standin.png'), fullPage: true });
+  await p.close();
+});
+
+test('screenshots of every tab', async () => {
+  for (const [name, ready] of [
+    ['system', '#recommended-threads'],
+    ['models', '.model-row'],
+    ['llm', '#llm-logs .log-line'],
+    ['diffusion', '#generated-image'],
+    ['resources', '#would-need-offload [data-needs-offload]'],
+  ]) {
+    await openTab(name, () => page.waitForSelector(ready));
+    await page.waitForTimeout(300);
+    const path = join(artifacts, `tab-${name}.png`);
+    await page.screenshot({ path, fullPage: true });
+    assert.ok(statSync(path).size > 10_000, `${path} is too small to be a screenshot`);
+  }
+  await noErrors(page, 'screenshots');
+});
+
+function findFile(dir, name) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) { const f = findFile(p, name); if (f) return f; } else if (e.name === name) return p;
+  }
+  return '';
+}
