@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -147,24 +146,3 @@ func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestrator
 		}
 	}
 }
-
-// WaitFor blocks until an event matching match is appended or ctx ends (for tests and
-// tools that wait for an orchestration step). It only sees events appended after the call.
-func (l *Log) WaitFor(ctx context.Context, match func(*orchestratorv1.Event) bool) (*orchestratorv1.Event, error) {
-	var found *orchestratorv1.Event
-	errFound := errors.New("found")
-	err := l.Watch(ctx, WatchOptions{Follow: true}, func(ev *orchestratorv1.Event) error {
-		if match(ev) {
-			found = ev
-			return errFound
-		}
-		return nil
-	})
-	if errors.Is(err, errFound) {
-		return found, nil
-	}
-	return nil, err
-}
-
-// Since is a helper for durations in event values, in milliseconds.
-func Since(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
