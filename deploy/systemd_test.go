@@ -253,7 +253,7 @@ func checkEnvFile(t *testing.T, all map[string]flagSet, path, binary string) {
 
 // TestSystemdAnalyzeVerify runs systemd's own checker where it is installed, on copies of
 // the units whose ExecStart points at the freshly built binaries (it insists that they
-// exist). Any complaint fails the test.
+// exist). A complaint about the units fails the test.
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	tool, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -275,8 +275,20 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		args = append(args, dst)
 	}
 	out, err := exec.Command(tool, args...).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	if err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// Complaints about the units themselves fail; other notes (which vary between systemd
+	// versions and hosts) are only logged.
+	bad := regexp.MustCompile(`(?i)unknown (key|section|lvalue)|failed to parse|invalid|ignoring|not executable|missing`)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		switch {
+		case line == "":
+		case bad.MatchString(line):
+			t.Errorf("systemd-analyze verify: %s", line)
+		default:
+			t.Logf("systemd-analyze verify: %s", line)
+		}
 	}
 }
 
