@@ -169,3 +169,37 @@ func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
 		t.Fatalf("interrupted job: %v %v", j.GetJob(), err)
 	}
 }
+
+func TestSIGTERMMidOffloadReloadsTheLLMBeforeExiting(t *testing.T) {
+	s := newStack(t, stackOptions{Budget: 1, StepMS: 200})
+	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(30)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetProgress() != nil {
+			break
+		}
+	}
+	start := time.Now()
+	s.procs["orchestrator"].stop() // SIGTERM, and wait for the exit
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if status.Code(err) != codes.Canceled && status.Code(err) != codes.Unavailable {
+				t.Fatalf("stream ended with %v", err)
+			}
+			break
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	s.requireLLMHealthy() // reloaded before the process exited
+}

@@ -34,7 +34,16 @@ type Log struct {
 
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	// closed ends every Watch (on shutdown).
+	closed    chan struct{}
+	closeOnce sync.Once
 }
+
+// ErrClosed ends the watches of a log that is shutting down.
+var ErrClosed = errors.New("the orchestrator is shutting down")
+
+// Close ends every Watch with ErrClosed; events are still stored.
+func (l *Log) Close() { l.closeOnce.Do(func() { close(l.closed) }) }
 
 type subscriber struct {
 	ch      chan *orchestratorv1.Event
@@ -43,7 +52,7 @@ type subscriber struct {
 
 // New returns a log writing to db.
 func New(db *state.DB, log *slog.Logger) *Log {
-	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}}
+	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}, closed: make(chan struct{})}
 }
 
 // Emit records an event of type typ with a message and its numbers, and returns it (with
@@ -134,6 +143,8 @@ func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestrator
 			return ctx.Err()
 		case <-sub.dropped:
 			return ErrSlowSubscriber
+		case <-l.closed:
+			return ErrClosed
 		case ev := <-sub.ch:
 			if ev.Id != 0 && ev.Id <= last {
 				continue // already sent from the backlog

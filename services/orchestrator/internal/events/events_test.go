@@ -126,3 +126,21 @@ func TestSlowSubscriberIsDroppedNotBlocking(t *testing.T) {
 
 // subscriberBufferPlus overflows the subscriber buffer (256) by a few events.
 const subscriberBufferPlus = 270
+
+func TestCloseEndsFollowers(t *testing.T) {
+	l := newLog(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Watch(context.Background(), events.WatchOptions{Follow: true}, func(*orchestratorv1.Event) error { return nil })
+	}()
+	time.Sleep(10 * time.Millisecond)
+	l.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, events.ErrClosed) {
+			t.Fatalf("watch ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the watch")
+	}
+}

@@ -19,6 +19,7 @@ var rules = []grpcerr.Rule{
 	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument},
 	{Target: errUnknownHost, Code: codes.NotFound},
 	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted},
+	{Target: events.ErrClosed, Code: codes.Unavailable},
 }
 
 var errUnknownHost = errors.New("unknown host")

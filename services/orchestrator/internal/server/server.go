@@ -158,6 +158,13 @@ func Run(ctx context.Context, opts Options) error {
 		cancel()
 		workerDone <- mgr.Run(wctx)
 	}()
+	go func() {
+		// On shutdown, cancel the images first so that callers get their answer before the
+		// graceful stop; the running job's cycle still reloads the LLM before Run returns.
+		<-ctx.Done()
+		mgr.CancelAll()
+		ev.Close()
+	}()
 	err = srv.Serve(ctx)
 	stopWorker()
 	mgr.CancelAll()
