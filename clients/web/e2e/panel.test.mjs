@@ -140,7 +140,17 @@ test('LLM: stop and start from the page, then a chat streams tokens', async () =
   assert.equal((await page.textContent('#llm-pid .value')).trim(), '—');
   await page.click('#llm-start');
   await page.waitForSelector('#llm-status-field [data-status="running"]', { timeout: 60_000 });
-  assert.match((await page.textContent('#llm-pid .value')).trim(), /^\d+$/);
+  const pid = (await page.textContent('#llm-pid .value')).trim();
+  assert.match(pid, /^\d+$/);
+  // Restart with the form's options (context size 128): a new process with that context.
+  await page.fill('#llm-context', '128');
+  await page.click('#llm-restart');
+  await page.waitForFunction((old) => {
+    const v = document.querySelector('#llm-pid .value')?.textContent.trim();
+    return /^\d+$/.test(v) && v !== old && document.querySelector('#llm-status-field [data-status="running"]');
+  }, pid, { timeout: 60_000 });
+  assert.match(await page.getAttribute('#llm-context', 'placeholder'), /now 128/);
+  await page.fill('#llm-context', '');
 
   await page.fill('#chat-max-tokens', '24');
   await page.fill('#chat-input', 'Hello there');
@@ -169,15 +179,31 @@ test('LLM: stop and start from the page, then a chat streams tokens', async () =
   await noErrors(page, 'LLM stop/start and chat');
 });
 
-test('a failed call shows a clear message in the page', async () => {
-  // Starting a running server is refused by the service (400): the page must say why.
-  await page.click('#llm-start');
+test('failed calls show clear messages in the page', async () => {
+  // The browser's own checks: the LLM's Start button is disabled while it runs.
+  assert.equal(await page.isDisabled('#llm-start'), true);
+  // A download from a host that refuses connections is refused by the service (503): the
+  // page says why, in a notice and on the download.
+  await openTab('models', () => page.waitForSelector('.model-row'));
+  await page.selectOption('#download-source', 'url');
+  await page.fill('#download-url', 'http://127.0.0.1:9/nothing-here.gguf');
+  await page.fill('#download-id', '');
+  await page.click('#download-start');
   const notice = page.locator('.notice-error').first();
   await notice.waitFor();
-  assert.match(await notice.textContent(), /Start the LLM server: .*already running/);
+  assert.match(await notice.textContent(), /Download nothing-here\.gguf: .*connection refused/);
+  const dl = page.locator('.download-item').first();
+  assert.equal(await dl.getAttribute('data-state'), 'failed');
+  assert.match(await dl.locator('.download-status').textContent(), /source unavailable/);
   await notice.locator('.notice-close').click();
   assert.equal(await page.locator('.notice-error').count(), 0);
-  assert.ok(consoleErrors.every((e) => /status of 400/.test(e)), consoleErrors.join('\n'));
+  await dl.getByRole('button', { name: 'Dismiss' }).click();
+  // Input the page can check itself never reaches the server.
+  await page.fill('#download-url', 'ftp://example.invalid/x.gguf');
+  await page.click('#download-start');
+  await page.waitForSelector('.notice-error >> text=/must start with http/');
+  await page.locator('.notice-error .notice-close').click();
+  assert.ok(consoleErrors.length === 1 && /status of 503/.test(consoleErrors[0]), consoleErrors.join('\n'));
   consoleErrors.length = 0;
 });
 
@@ -244,6 +270,12 @@ test('Diffusion: cancel stops a long generation', async () => {
   await page.waitForFunction(() => document.querySelector('#gen-progress').dataset.state === 'failed');
   assert.match(await page.textContent('#gen-progress-text'), /Cancelled/);
   await page.waitForSelector('.gallery-item[data-status="cancelled"]');
+  // Stop and start the engine from the page.
+  await page.click('#diffusion-stop');
+  await page.waitForSelector('#diffusion-status-field [data-status="stopped"]');
+  await page.check('#diffusion-vae-tiling');
+  await page.click('#diffusion-start');
+  await page.waitForSelector('#diffusion-status-field [data-status="running"]');
   await noErrors(page, 'cancel');
   await page.fill('#gen-steps', '20');
 });

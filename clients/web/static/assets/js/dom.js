@@ -161,13 +161,26 @@ export function floatValue(input) {
   return n;
 }
 
-/** busy disables a button while fn runs and restores it after. */
+/**
+ * setDisabled records whether a button should be disabled (for example because the server is
+ * running); while busy() runs on the button, the wish is applied when it ends.
+ */
+export function setDisabled(button, disabled) {
+  button.dataset.wantDisabled = disabled ? '1' : '';
+  if (!button.dataset.busy) button.disabled = disabled;
+}
+
+/** busy disables a button while fn runs, then leaves it as setDisabled last asked. */
 export async function busy(button, fn, label) {
   const old = button.textContent;
   button.disabled = true;
+  button.dataset.busy = '1';
+  button.setAttribute('aria-busy', 'true');
   if (label) button.textContent = label;
   try { return await fn(); } finally {
-    button.disabled = false;
+    delete button.dataset.busy;
+    button.removeAttribute('aria-busy');
+    button.disabled = button.dataset.wantDisabled === '1';
     button.textContent = old;
   }
 }

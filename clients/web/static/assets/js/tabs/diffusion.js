@@ -6,7 +6,7 @@
 
 import * as api from '../api.js';
 import {
-  h, replace, card, field, num, duration, time, busy, formField, setText, statusPill, healthPill,
+  h, replace, card, field, setDisabled, num, duration, time, busy, formField, setText, statusPill, healthPill,
   enumLabel, intValue, floatValue, progressBar, visible,
 } from '../dom.js';
 import { markers } from '../timeline.js';
@@ -43,8 +43,8 @@ export function createDiffusionTab(app) {
       info.unavailableReason ? field('Unavailable', info.unavailableReason, { props: { class: 'field-error' } }) : null,
       info.lastError ? field('Last error', info.lastError, { props: { class: 'field-error' } }) : null);
     const running = info.status === 'SERVER_STATUS_RUNNING' || info.status === 'SERVER_STATUS_STARTING';
-    startBtn.disabled = running;
-    stopBtn.disabled = !running && info.status !== 'SERVER_STATUS_CRASHED';
+    setDisabled(startBtn, running);
+    setDisabled(stopBtn, !running && info.status !== 'SERVER_STATUS_CRASHED');
     if (!modelIn.value && info.modelId) modelIn.value = info.modelId;
   }
 

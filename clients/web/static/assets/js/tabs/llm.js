@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import {
-  h, replace, card, field, bytes, num, duration, time, busy, formField, setText, visible,
+  h, replace, card, field, setDisabled, bytes, num, duration, time, busy, formField, setText, visible,
   statusPill, healthPill, enumLabel, intValue, floatValue,
 } from '../dom.js';
 import { markers } from '../timeline.js';
@@ -36,9 +36,8 @@ export function createLLMTab(app) {
       field('Last exit', exit ? (exit.signal ? `signal ${exit.signal}` : `exit code ${exit.exitCode}`) + ` at ${time(exit.time)}` : '—'),
       info.lastError ? field('Last error', info.lastError, { props: { class: 'field-error' } }) : null);
     const running = info.status === 'SERVER_STATUS_RUNNING' || info.status === 'SERVER_STATUS_STARTING';
-    startBtn.disabled = running;
-    stopBtn.disabled = !running && info.status !== 'SERVER_STATUS_CRASHED';
-    restartBtn.disabled = false;
+    setDisabled(startBtn, running);
+    setDisabled(stopBtn, !running && info.status !== 'SERVER_STATUS_CRASHED');
     fillPlaceholders(info.config || {});
   }
 
