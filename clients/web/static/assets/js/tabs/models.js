@@ -138,6 +138,8 @@ export function createModelsTab(app) {
     });
     const finish = (state, text) => {
       box.dataset.state = state;
+      bar.classList.add(state === 'done' ? 'done' : 'failed');
+      if (state !== 'done') bar.set(bar.dataset.percent, 'failed');
       cancelBtn.remove();
       setText(statusEl, text);
       const close = h('button.btn.btn-secondary.btn-small', { type: 'button', on: { click: () => box.remove() } }, 'Dismiss');
