@@ -39,6 +39,11 @@ export async function startStack({ token, env = {}, logFile } = {}) {
   child.stderr.pipe(log);
   let exited = null;
   child.on('exit', (code, sig) => { exited = { code, sig }; });
+  // The stack has its own process group (see detached), so a Ctrl-C or a dying test runner
+  // would not reach it: end it with the runner.
+  const killGroup = () => { if (!exited) { try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ } } };
+  process.once('exit', killGroup);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { killGroup(); process.exit(128 + (sig === 'SIGINT' ? 2 : 15)); });
 
   const stop = async () => {
     if (exited) return;
