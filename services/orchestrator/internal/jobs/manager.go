@@ -57,10 +57,11 @@ type Manager struct {
 	o   Options
 	log *slog.Logger
 
-	base context.Context
-	mu   sync.Mutex
-	live map[string]*entry
-	busy atomic.Bool
+	base     context.Context
+	submitMu sync.Mutex
+	mu       sync.Mutex
+	live     map[string]*entry
+	busy     atomic.Bool
 }
 
 // New returns a manager; call Run to start its worker.
@@ -131,6 +132,9 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	if err := Validate(params); err != nil {
 		return nil, err
 	}
+	// Ids are taken and jobs queued under one lock, so that the queue's order is the ids'
+	// (submission) order.
+	m.submitMu.Lock()
 	j := &orchestratorv1.Job{
 		Id: m.ids.next(), Status: orchestratorv1.JobStatus_JOB_STATUS_QUEUED,
 		Params: proto.Clone(params).(*diffusionv1.ImageParams), CreatedAt: timestamppb.Now(), Host: m.o.Host,
@@ -140,14 +144,17 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.live[j.Id] = e
 	m.mu.Unlock()
 	if err := m.db.PutJob(j); err != nil {
+		m.submitMu.Unlock()
 		m.forget(j.Id)
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	if _, err := m.q.Push(j.Id); err != nil {
+		m.submitMu.Unlock()
 		m.forget(j.Id)
 		_ = m.db.DeleteJob(j.Id)
 		return nil, err
 	}
+	m.submitMu.Unlock()
 	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, m.o.Host, j.Id,
 		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
 		map[string]float64{"queue_length": float64(m.q.Len())})
