@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -22,6 +22,7 @@ let browser; // a persistent context on a fresh profile
 let page;
 let consoleErrors = [];
 let fileServer;
+let profile;
 
 function watchConsole(p, sink) {
   p.on('console', (m) => { if (m.type() === 'error') sink.push(`console: ${m.text()}`); });
@@ -62,7 +63,7 @@ before(async () => {
     },
     logFile: join(artifacts, 'stack.log'),
   });
-  const profile = mkdtempSync(join(tmpdir(), 'genailab-chromium-'));
+  profile = mkdtempSync(join(tmpdir(), 'genailab-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -76,6 +77,7 @@ before(async () => {
 after(async () => {
   if (fileServer) fileServer.close();
   if (browser) await browser.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
   if (stack) await stack.stop();
 });
 

@@ -2,7 +2,7 @@
 // (`genailab up -ephemeral-ports -demo-engines`) for the browser tests; stops it after.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, createWriteStream, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,7 @@ export async function startStack({ token, env = {}, logFile } = {}) {
   const dataDir = join(dir, 'data');
   const args = ['up', '-ephemeral-ports', '-demo-engines', '-gateway-addr', '127.0.0.1:0', '-data-dir', dataDir];
   if (token) args.push('-token', token);
-  const log = createWriteStream(logFile || join(dir, 'stack.log'));
+  const log = createWriteStream(logFile || `${dir}.log`);
   const child = spawn(join(bin, 'genailab'), args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
@@ -50,6 +50,9 @@ export async function startStack({ token, env = {}, logFile } = {}) {
     try { process.kill(-child.pid, 'SIGINT'); } catch { /* gone */ }
     for (let i = 0; i < 150 && !exited; i++) await sleep(100);
     if (!exited) { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+    // The binaries and the data directory go; the log stays where logFile put it.
+    rmSync(dir, { recursive: true, force: true });
   };
 
   try {
