@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-MODULES := gen pkg services/llm services/diffusion services/monitor services/orchestrator services/gateway stack deploy clients/web
+MODULES := gen pkg services/llm services/diffusion services/monitor services/orchestrator services/gateway stack deploy clients/web clients/go clients/cli
 TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
 BIN := $(CURDIR)/bin
 

@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/genailab/genailab/clients/cli/internal/termui"
+	genailab "github.com/genailab/genailab/clients/go"
+	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+)
+
+var allTypes = []modelsv1.ModelType{modelsv1.ModelType_MODEL_TYPE_LLM, modelsv1.ModelType_MODEL_TYPE_DIFFUSION}
+
+// typeName is the short name of a model type ("llm", "diffusion").
+func typeName(t modelsv1.ModelType) string {
+	return strings.ToLower(strings.TrimPrefix(t.String(), "MODEL_TYPE_"))
+}
+
+func serviceOf(t modelsv1.ModelType) genailab.Service {
+	if t == modelsv1.ModelType_MODEL_TYPE_DIFFUSION {
+		return genailab.ServiceDiffusion
+	}
+	return genailab.ServiceLLM
+}
+
+// types returns the types a --type flag selects: one, or both when it is empty.
+func types(flag string) ([]modelsv1.ModelType, error) {
+	if flag == "" {
+		return allTypes, nil
+	}
+	t, err := genailab.ParseModelType(flag)
+	if err != nil {
+		return nil, err
+	}
+	return []modelsv1.ModelType{t}, nil
+}
+
+func typeFlag(cmd *cobra.Command, p *string, what string) {
+	cmd.Flags().StringVarP(p, "type", "t", "", what+" (llm or diffusion)")
+	_ = cmd.RegisterFlagCompletionFunc("type", cobra.FixedCompletions([]string{"llm", "diffusion"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func (a *App) modelsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "models", Aliases: []string{"model"}, Short: "Installed models, presets, downloads, disk usage"}
+	cmd.AddCommand(a.modelsListCmd(), a.modelsPresetsCmd(), a.modelsDownloadCmd(), a.modelsDeleteCmd(), a.modelsVerifyCmd(), a.modelsUsageCmd())
+	return cmd
+}
+
+func (a *App) modelsListCmd() *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List installed models (both types unless --type)",
+		Args:  noArgs,
+		RunE: run(func(cmd *cobra.Command, _ []string) error {
+			ts, err := types(typ)
+			if err != nil {
+				return err
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			all := &modelsv1.ListModelsResponse{}
+			for _, t := range ts {
+				resp, err := c.Models(t).ListModels(cmd.Context(), &modelsv1.ListModelsRequest{Type: t})
+				if err != nil {
+					return a.at(serviceOf(t), err)
+				}
+				all.Models = append(all.Models, resp.GetModels()...)
+			}
+			if a.g.json {
+				return a.printJSON(all)
+			}
+			if len(all.GetModels()) == 0 {
+				fmt.Fprintln(a.Stdout, "No models installed. See 'genaictl models presets' and 'genaictl models download'.")
+				return nil
+			}
+			w := a.table()
+			fmt.Fprintln(w, "TYPE\tID\tSIZE\tFORMAT\tFILES\tIN USE\tNAME")
+			for _, m := range all.GetModels() {
+				format := "-"
+				if g := m.GetGguf(); g != nil {
+					format = joinNonEmpty(" ", g.GetArchitecture(), g.GetFileType())
+				}
+				inUse := ""
+				if m.GetInUse() {
+					inUse = "yes"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", typeName(m.GetType()), termui.SanitizeLine(m.GetId()), termui.Bytes(m.GetSizeBytes()),
+					termui.SanitizeLine(format), len(m.GetFiles()), inUse, termui.SanitizeLine(m.GetName()))
+			}
+			return w.Flush()
+		}),
+	}
+	typeFlag(cmd, &typ, "only models of this type")
+	return cmd
+}
+
+func (a *App) modelsPresetsCmd() *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "presets",
+		Short: "List the built-in catalog of models offered for one-click download",
+		Args:  noArgs,
+		RunE: run(func(cmd *cobra.Command, _ []string) error {
+			ts, err := types(typ)
+			if err != nil {
+				return err
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			all := &modelsv1.ListPresetsResponse{}
+			for _, t := range ts {
+				resp, err := c.Models(t).ListPresets(cmd.Context(), &modelsv1.ListPresetsRequest{Type: t})
+				if err != nil {
+					return a.at(serviceOf(t), err)
+				}
+				all.Presets = append(all.Presets, resp.GetPresets()...)
+			}
+			if a.g.json {
+				return a.printJSON(all)
+			}
+			w := a.table()
+			fmt.Fprintln(w, "TYPE\tPRESET\tSIZE\tPARTS\tNAME")
+			for _, p := range all.GetPresets() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", typeName(p.GetType()), termui.SanitizeLine(p.GetId()), termui.Bytes(p.GetSizeBytes()),
+					len(p.GetComponents()), termui.SanitizeLine(p.GetName()))
+			}
+			return w.Flush()
+		}),
+	}
+	typeFlag(cmd, &typ, "only presets of this type")
+	return cmd
+}
+
+// findModel returns the type of an installed model: the --type given, or the one store
+// that has it.
+func (a *App) findModel(ctx context.Context, c *genailab.Client, id, typ string) (modelsv1.ModelType, error) {
+	if typ != "" {
+		return genailab.ParseModelType(typ)
+	}
+	var found []modelsv1.ModelType
+	for _, t := range allTypes {
+		_, err := c.Models(t).GetModel(ctx, &modelsv1.GetModelRequest{Type: t, Id: id})
+		switch {
+		case err == nil:
+			found = append(found, t)
+		case status.Code(err) == codes.NotFound || status.Code(err) == codes.InvalidArgument:
+		default:
+			return 0, a.at(serviceOf(t), err)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return 0, fmt.Errorf("model %q not found (neither an llm nor a diffusion model)", id)
+	case 1:
+		return found[0], nil
+	}
+	return 0, fmt.Errorf("model %q exists as an llm and a diffusion model: choose one with --type", id)
+}
+
+// completeModels completes installed model ids (the first argument).
+func (a *App) completeModels(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return a.modelIDs(cmd, allTypes...)
+}
+
+// completeModelsOf completes model ids of one type (a --model flag).
+func (a *App) completeModelsOf(t modelsv1.ModelType) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return a.modelIDs(cmd, t)
+	}
+}
+
+func (a *App) modelIDs(cmd *cobra.Command, ts ...modelsv1.ModelType) ([]string, cobra.ShellCompDirective) {
+	c, err := a.dial(cmd)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+	defer cancel()
+	var ids []string
+	for _, t := range ts {
+		resp, err := c.Models(t).ListModels(ctx, &modelsv1.ListModelsRequest{Type: t})
+		if err != nil {
+			continue
+		}
+		for _, m := range resp.GetModels() {
+			ids = append(ids, m.GetId()+"\t"+typeName(t)+": "+m.GetName())
+		}
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
+}
+
+func (a *App) modelsDeleteCmd() *cobra.Command {
+	var typ string
+	var force bool
+	cmd := &cobra.Command{
+		Use:               "delete MODEL",
+		Aliases:           []string{"rm"},
+		Short:             "Delete an installed model and its files",
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeModels,
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			t, err := a.findModel(cmd.Context(), c, args[0], typ)
+			if err != nil {
+				return err
+			}
+			resp, err := c.Models(t).DeleteModel(cmd.Context(), &modelsv1.DeleteModelRequest{Type: t, Id: args[0], Force: force})
+			if err != nil {
+				return a.at(serviceOf(t), err)
+			}
+			if a.g.json {
+				return a.printJSON(resp)
+			}
+			fmt.Fprintf(a.Stdout, "Deleted %s model %s (freed %s).\n", typeName(t), termui.SanitizeLine(args[0]), termui.Bytes(resp.GetFreedBytes()))
+			return nil
+		}),
+	}
+	typeFlag(cmd, &typ, "the model's type (default: the store that has it)")
+	cmd.Flags().BoolVar(&force, "force", false, "delete even while a running server uses it")
+	return cmd
+}
+
+// errVerifyFailed is returned (after the report) when a model's files do not match.
+var errVerifyFailed = errors.New("verification failed")
+
+func (a *App) modelsVerifyCmd() *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:               "verify MODEL",
+		Short:             "Re-hash a model's files and compare them with the recorded sizes and sha256",
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeModels,
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			t, err := a.findModel(cmd.Context(), c, args[0], typ)
+			if err != nil {
+				return err
+			}
+			resp, err := c.Models(t).VerifyModel(cmd.Context(), &modelsv1.VerifyModelRequest{Type: t, Id: args[0]})
+			if err != nil {
+				return a.at(serviceOf(t), err)
+			}
+			if a.g.json {
+				if err := a.printJSON(resp); err != nil {
+					return err
+				}
+			} else {
+				w := a.table()
+				fmt.Fprintln(w, "RESULT\tFILE\tSIZE\tSHA256\tPROBLEM")
+				for _, f := range resp.GetFiles() {
+					result := "ok"
+					if !f.GetOk() {
+						result = "FAILED"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", result, termui.SanitizeLine(f.GetName()), termui.Bytes(f.GetActualSizeBytes()),
+						short(f.GetActualSha256(), 16), termui.SanitizeLine(f.GetProblem()))
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			if !resp.GetOk() {
+				bad := 0
+				for _, f := range resp.GetFiles() {
+					if !f.GetOk() {
+						bad++
+					}
+				}
+				return fmt.Errorf("%w: %d of %d files of %s do not match their record", errVerifyFailed, bad, len(resp.GetFiles()), args[0])
+			}
+			if !a.g.json {
+				fmt.Fprintf(a.Stdout, "%s: all %d files match.\n", termui.SanitizeLine(args[0]), len(resp.GetFiles()))
+			}
+			return nil
+		}),
+	}
+	typeFlag(cmd, &typ, "the model's type (default: the store that has it)")
+	return cmd
+}
+
+func (a *App) modelsUsageCmd() *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Disk space used by models, unfinished downloads, and free",
+		Args:  noArgs,
+		RunE: run(func(cmd *cobra.Command, _ []string) error {
+			ts, err := types(typ)
+			if err != nil {
+				return err
+			}
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
+			}
+			var keys []string
+			var msgs []proto.Message
+			var resps []*modelsv1.GetStorageUsageResponse
+			for _, t := range ts {
+				resp, err := c.Models(t).GetStorageUsage(cmd.Context(), &modelsv1.GetStorageUsageRequest{Type: t})
+				if err != nil {
+					return a.at(serviceOf(t), err)
+				}
+				keys, msgs, resps = append(keys, typeName(t)), append(msgs, resp), append(resps, resp)
+			}
+			if a.g.json {
+				if len(msgs) == 1 {
+					return a.printJSON(msgs[0])
+				}
+				return a.printJSONObject(keys, msgs)
+			}
+			w := a.table()
+			fmt.Fprintln(w, "TYPE\tMODELS\tUSED\tPARTIAL\tFREE")
+			for i, r := range resps {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", keys[i], len(r.GetModels()), termui.Bytes(r.GetUsedBytes()), termui.Bytes(r.GetPartialBytes()), termui.Bytes(r.GetFreeBytes()))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for i, r := range resps {
+				for _, m := range r.GetModels() {
+					fmt.Fprintf(a.Stdout, "  %s/%s: %s\n", keys[i], termui.SanitizeLine(m.GetId()), termui.Bytes(m.GetSizeBytes()))
+				}
+			}
+			return nil
+		}),
+	}
+	typeFlag(cmd, &typ, "only this type")
+	return cmd
+}
+
+// short cuts a hash for display.
+func short(s string, n int) string {
+	if len(s) <= n {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	return s[:n] + "…"
+}
