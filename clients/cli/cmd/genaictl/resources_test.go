@@ -113,3 +113,41 @@ func TestGenerateShowsALiveBarOnATerminal(t *testing.T) {
 var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`)
 
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
+
+// TestChatKeepsAConversationOnATerminal types two lines into `llm chat` on a terminal:
+// each gets a streamed reply after a ">>> " prompt, and /bye ends it.
+func TestChatKeepsAConversationOnATerminal(t *testing.T) {
+	needStack(t)
+	term, reader := openPTY(t, 100, 40)
+	cmd := command(t, "llm", "chat", "--max-tokens", "8", "--seed", "1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term, term, term
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	go io.Copy(&buf, reader)
+	prompts := func() int { return strings.Count(buf.String(), ">>> ") }
+	waitFor(t, 10*time.Second, "the first prompt", func() bool { return prompts() == 1 })
+	reader.WriteString("Hello there.\n")
+	waitFor(t, 30*time.Second, "a reply and the second prompt", func() bool { return prompts() == 2 })
+	reader.WriteString("And again.\n")
+	waitFor(t, 30*time.Second, "a second reply", func() bool { return prompts() == 3 })
+	reader.WriteString("/bye\n")
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("chat ended with %v:\n%q", err, buf.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("/bye did not end the chat:\n%q", buf.String())
+	}
+	if n := strings.Count(buf.String(), " tokens/s, first token after "); n != 2 {
+		t.Errorf("want two replies with their statistics, got %d:\n%q", n, buf.String())
+	}
+	if !printable(stripANSI(buf.String())) {
+		t.Errorf("control characters reached the terminal: %q", buf.String())
+	}
+}
