@@ -11,6 +11,7 @@ replace (
 require (
 	github.com/genailab/genailab/clients/go v0.0.0
 	github.com/genailab/genailab/gen v0.0.0
+	github.com/genailab/genailab/pkg v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
 	golang.org/x/sys v0.50.0
@@ -20,7 +21,6 @@ require (
 )
 
 require (
-	github.com/genailab/genailab/pkg v0.0.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	golang.org/x/net v0.61.0 // indirect

@@ -51,6 +51,10 @@ func statusText(err error) string {
 		msg = strings.Replace(full, s.Err().Error(), msg, 1)
 	}
 	switch s.Code() {
+	case codes.Canceled:
+		if strings.Contains(msg, "context canceled") {
+			return "interrupted"
+		}
 	case codes.Unauthenticated:
 		return msg + " (see --token or GENAILAB_TOKEN)"
 	case codes.DeadlineExceeded:
