@@ -259,6 +259,63 @@ func (JobStatus) EnumDescriptor() ([]byte, []int) {
 	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{2}
 }
 
+// HostState is what the orchestrator knows of a host's availability.
+type HostState int32
+
+const (
+	// Not used.
+	HostState_HOST_STATE_UNSPECIFIED HostState = 0
+	// Its services answer their health checks: images may be placed on it.
+	HostState_HOST_STATE_READY HostState = 1
+	// One of its services does not answer: no images are placed on it.
+	HostState_HOST_STATE_UNREACHABLE HostState = 2
+	// Drained by an operator: it finishes its running image and takes no new one.
+	HostState_HOST_STATE_DRAINING HostState = 3
+)
+
+// Enum value maps for HostState.
+var (
+	HostState_name = map[int32]string{
+		0: "HOST_STATE_UNSPECIFIED",
+		1: "HOST_STATE_READY",
+		2: "HOST_STATE_UNREACHABLE",
+		3: "HOST_STATE_DRAINING",
+	}
+	HostState_value = map[string]int32{
+		"HOST_STATE_UNSPECIFIED": 0,
+		"HOST_STATE_READY":       1,
+		"HOST_STATE_UNREACHABLE": 2,
+		"HOST_STATE_DRAINING":    3,
+	}
+)
+
+func (x HostState) Enum() *HostState {
+	p := new(HostState)
+	*p = x
+	return p
+}
+
+func (x HostState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HostState) Descriptor() protoreflect.EnumDescriptor {
+	return file_genailab_orchestrator_v1_orchestrator_proto_enumTypes[3].Descriptor()
+}
+
+func (HostState) Type() protoreflect.EnumType {
+	return &file_genailab_orchestrator_v1_orchestrator_proto_enumTypes[3]
+}
+
+func (x HostState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HostState.Descriptor instead.
+func (HostState) EnumDescriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{3}
+}
+
 // GenerateImageRequest asks for one image through the orchestrator.
 type GenerateImageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2265,6 +2322,527 @@ func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
 	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
 }
 
+// HostGPU is one GPU of a host.
+type HostGPU struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NVML index.
+	Index int32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Product name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Total memory in bytes.
+	MemoryTotalBytes uint64 `protobuf:"varint,3,opt,name=memory_total_bytes,json=memoryTotalBytes,proto3" json:"memory_total_bytes,omitempty"`
+	// Free memory in bytes.
+	MemoryFreeBytes uint64 `protobuf:"varint,4,opt,name=memory_free_bytes,json=memoryFreeBytes,proto3" json:"memory_free_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *HostGPU) Reset() {
+	*x = HostGPU{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostGPU) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostGPU) ProtoMessage() {}
+
+func (x *HostGPU) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostGPU.ProtoReflect.Descriptor instead.
+func (*HostGPU) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *HostGPU) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *HostGPU) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HostGPU) GetMemoryTotalBytes() uint64 {
+	if x != nil {
+		return x.MemoryTotalBytes
+	}
+	return 0
+}
+
+func (x *HostGPU) GetMemoryFreeBytes() uint64 {
+	if x != nil {
+		return x.MemoryFreeBytes
+	}
+	return 0
+}
+
+// Host is one GPU host (its LLM, diffusion and monitor services) as the orchestrator sees it.
+type Host struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique among the hosts.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// State.
+	State HostState `protobuf:"varint,2,opt,name=state,proto3,enum=genailab.orchestrator.v1.HostState" json:"state,omitempty"`
+	// Why it is in that state (the last health error when unreachable).
+	StateReason string `protobuf:"bytes,3,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
+	// gRPC address of its LLM service.
+	LlmAddr string `protobuf:"bytes,4,opt,name=llm_addr,json=llmAddr,proto3" json:"llm_addr,omitempty"`
+	// gRPC address of its diffusion service.
+	DiffusionAddr string `protobuf:"bytes,5,opt,name=diffusion_addr,json=diffusionAddr,proto3" json:"diffusion_addr,omitempty"`
+	// gRPC address of its monitor service.
+	MonitorAddr string `protobuf:"bytes,6,opt,name=monitor_addr,json=monitorAddr,proto3" json:"monitor_addr,omitempty"`
+	// Its GPUs (empty on a host without one).
+	Gpus []*HostGPU `protobuf:"bytes,7,rep,name=gpus,proto3" json:"gpus,omitempty"`
+	// Memory the engines can use now: free memory of the engines' GPU, or available RAM.
+	FreeBytes uint64 `protobuf:"varint,8,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
+	// Model the LLM runs (empty when it is stopped).
+	LlmModel string `protobuf:"bytes,9,opt,name=llm_model,json=llmModel,proto3" json:"llm_model,omitempty"`
+	// Whether the LLM is running.
+	LlmRunning bool `protobuf:"varint,10,opt,name=llm_running,json=llmRunning,proto3" json:"llm_running,omitempty"`
+	// Model the diffusion engine has loaded (empty when none).
+	DiffusionModel string `protobuf:"bytes,11,opt,name=diffusion_model,json=diffusionModel,proto3" json:"diffusion_model,omitempty"`
+	// Diffusion models installed on the host.
+	DiffusionModels []string `protobuf:"bytes,12,rep,name=diffusion_models,json=diffusionModels,proto3" json:"diffusion_models,omitempty"`
+	// Images running on it now (0 or 1).
+	RunningJobs int32 `protobuf:"varint,13,opt,name=running_jobs,json=runningJobs,proto3" json:"running_jobs,omitempty"`
+	// Images waiting in the orchestrator's queue pinned to it.
+	QueuedJobs int32 `protobuf:"varint,14,opt,name=queued_jobs,json=queuedJobs,proto3" json:"queued_jobs,omitempty"`
+	// When its telemetry was last received.
+	TelemetryAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=telemetry_at,json=telemetryAt,proto3" json:"telemetry_at,omitempty"`
+	// Whether an LLM state saved before an offload awaits its reload on this host.
+	LlmOffloaded  bool `protobuf:"varint,16,opt,name=llm_offloaded,json=llmOffloaded,proto3" json:"llm_offloaded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Host) Reset() {
+	*x = Host{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Host) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Host) ProtoMessage() {}
+
+func (x *Host) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Host.ProtoReflect.Descriptor instead.
+func (*Host) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Host) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Host) GetState() HostState {
+	if x != nil {
+		return x.State
+	}
+	return HostState_HOST_STATE_UNSPECIFIED
+}
+
+func (x *Host) GetStateReason() string {
+	if x != nil {
+		return x.StateReason
+	}
+	return ""
+}
+
+func (x *Host) GetLlmAddr() string {
+	if x != nil {
+		return x.LlmAddr
+	}
+	return ""
+}
+
+func (x *Host) GetDiffusionAddr() string {
+	if x != nil {
+		return x.DiffusionAddr
+	}
+	return ""
+}
+
+func (x *Host) GetMonitorAddr() string {
+	if x != nil {
+		return x.MonitorAddr
+	}
+	return ""
+}
+
+func (x *Host) GetGpus() []*HostGPU {
+	if x != nil {
+		return x.Gpus
+	}
+	return nil
+}
+
+func (x *Host) GetFreeBytes() uint64 {
+	if x != nil {
+		return x.FreeBytes
+	}
+	return 0
+}
+
+func (x *Host) GetLlmModel() string {
+	if x != nil {
+		return x.LlmModel
+	}
+	return ""
+}
+
+func (x *Host) GetLlmRunning() bool {
+	if x != nil {
+		return x.LlmRunning
+	}
+	return false
+}
+
+func (x *Host) GetDiffusionModel() string {
+	if x != nil {
+		return x.DiffusionModel
+	}
+	return ""
+}
+
+func (x *Host) GetDiffusionModels() []string {
+	if x != nil {
+		return x.DiffusionModels
+	}
+	return nil
+}
+
+func (x *Host) GetRunningJobs() int32 {
+	if x != nil {
+		return x.RunningJobs
+	}
+	return 0
+}
+
+func (x *Host) GetQueuedJobs() int32 {
+	if x != nil {
+		return x.QueuedJobs
+	}
+	return 0
+}
+
+func (x *Host) GetTelemetryAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TelemetryAt
+	}
+	return nil
+}
+
+func (x *Host) GetLlmOffloaded() bool {
+	if x != nil {
+		return x.LlmOffloaded
+	}
+	return false
+}
+
+// ListHostsRequest asks for every host.
+type ListHostsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHostsRequest) Reset() {
+	*x = ListHostsRequest{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHostsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHostsRequest) ProtoMessage() {}
+
+func (x *ListHostsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHostsRequest.ProtoReflect.Descriptor instead.
+func (*ListHostsRequest) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
+}
+
+// ListHostsResponse lists the hosts, sorted by name.
+type ListHostsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hosts.
+	Hosts         []*Host `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListHostsResponse) Reset() {
+	*x = ListHostsResponse{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListHostsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListHostsResponse) ProtoMessage() {}
+
+func (x *ListHostsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListHostsResponse.ProtoReflect.Descriptor instead.
+func (*ListHostsResponse) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListHostsResponse) GetHosts() []*Host {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+// DrainHostRequest drains a host.
+type DrainHostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainHostRequest) Reset() {
+	*x = DrainHostRequest{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainHostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainHostRequest) ProtoMessage() {}
+
+func (x *DrainHostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainHostRequest.ProtoReflect.Descriptor instead.
+func (*DrainHostRequest) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DrainHostRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DrainHostResponse returns the host after the change.
+type DrainHostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host.
+	Host          *Host `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainHostResponse) Reset() {
+	*x = DrainHostResponse{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainHostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainHostResponse) ProtoMessage() {}
+
+func (x *DrainHostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainHostResponse.ProtoReflect.Descriptor instead.
+func (*DrainHostResponse) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DrainHostResponse) GetHost() *Host {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
+// UndrainHostRequest lets a drained host take images again.
+type UndrainHostRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainHostRequest) Reset() {
+	*x = UndrainHostRequest{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainHostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainHostRequest) ProtoMessage() {}
+
+func (x *UndrainHostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainHostRequest.ProtoReflect.Descriptor instead.
+func (*UndrainHostRequest) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UndrainHostRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// UndrainHostResponse returns the host after the change.
+type UndrainHostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host.
+	Host          *Host `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainHostResponse) Reset() {
+	*x = UndrainHostResponse{}
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainHostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainHostResponse) ProtoMessage() {}
+
+func (x *UndrainHostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainHostResponse.ProtoReflect.Descriptor instead.
+func (*UndrainHostResponse) Descriptor() ([]byte, []int) {
+	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UndrainHostResponse) GetHost() *Host {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
 var File_genailab_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
@@ -2411,7 +2989,44 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
 	"\x10DeleteJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x13\n" +
-	"\x11DeleteJobResponse*T\n" +
+	"\x11DeleteJobResponse\"\x8d\x01\n" +
+	"\aHostGPU\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
+	"\x12memory_total_bytes\x18\x03 \x01(\x04R\x10memoryTotalBytes\x12*\n" +
+	"\x11memory_free_bytes\x18\x04 \x01(\x04R\x0fmemoryFreeBytes\"\xed\x04\n" +
+	"\x04Host\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
+	"\x05state\x18\x02 \x01(\x0e2#.genailab.orchestrator.v1.HostStateR\x05state\x12!\n" +
+	"\fstate_reason\x18\x03 \x01(\tR\vstateReason\x12\x19\n" +
+	"\bllm_addr\x18\x04 \x01(\tR\allmAddr\x12%\n" +
+	"\x0ediffusion_addr\x18\x05 \x01(\tR\rdiffusionAddr\x12!\n" +
+	"\fmonitor_addr\x18\x06 \x01(\tR\vmonitorAddr\x125\n" +
+	"\x04gpus\x18\a \x03(\v2!.genailab.orchestrator.v1.HostGPUR\x04gpus\x12\x1d\n" +
+	"\n" +
+	"free_bytes\x18\b \x01(\x04R\tfreeBytes\x12\x1b\n" +
+	"\tllm_model\x18\t \x01(\tR\bllmModel\x12\x1f\n" +
+	"\vllm_running\x18\n" +
+	" \x01(\bR\n" +
+	"llmRunning\x12'\n" +
+	"\x0fdiffusion_model\x18\v \x01(\tR\x0ediffusionModel\x12)\n" +
+	"\x10diffusion_models\x18\f \x03(\tR\x0fdiffusionModels\x12!\n" +
+	"\frunning_jobs\x18\r \x01(\x05R\vrunningJobs\x12\x1f\n" +
+	"\vqueued_jobs\x18\x0e \x01(\x05R\n" +
+	"queuedJobs\x12=\n" +
+	"\ftelemetry_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vtelemetryAt\x12#\n" +
+	"\rllm_offloaded\x18\x10 \x01(\bR\fllmOffloaded\"\x12\n" +
+	"\x10ListHostsRequest\"I\n" +
+	"\x11ListHostsResponse\x124\n" +
+	"\x05hosts\x18\x01 \x03(\v2\x1e.genailab.orchestrator.v1.HostR\x05hosts\"&\n" +
+	"\x10DrainHostRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"G\n" +
+	"\x11DrainHostResponse\x122\n" +
+	"\x04host\x18\x01 \x01(\v2\x1e.genailab.orchestrator.v1.HostR\x04host\"(\n" +
+	"\x12UndrainHostRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"I\n" +
+	"\x13UndrainHostResponse\x122\n" +
+	"\x04host\x18\x01 \x01(\v2\x1e.genailab.orchestrator.v1.HostR\x04host*T\n" +
 	"\n" +
 	"MemoryKind\x12\x1b\n" +
 	"\x17MEMORY_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2443,7 +3058,12 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x12JOB_STATUS_RUNNING\x10\x02\x12\x18\n" +
 	"\x14JOB_STATUS_SUCCEEDED\x10\x03\x12\x15\n" +
 	"\x11JOB_STATUS_FAILED\x10\x04\x12\x18\n" +
-	"\x14JOB_STATUS_CANCELLED\x10\x052\x85\v\n" +
+	"\x14JOB_STATUS_CANCELLED\x10\x05*r\n" +
+	"\tHostState\x12\x1a\n" +
+	"\x16HOST_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10HOST_STATE_READY\x10\x01\x12\x1a\n" +
+	"\x16HOST_STATE_UNREACHABLE\x10\x02\x12\x17\n" +
+	"\x13HOST_STATE_DRAINING\x10\x032\xbd\r\n" +
 	"\x13OrchestratorService\x12r\n" +
 	"\rGenerateImage\x12..genailab.orchestrator.v1.GenerateImageRequest\x1a/.genailab.orchestrator.v1.GenerateImageResponse0\x01\x12j\n" +
 	"\vCreateImage\x12,.genailab.orchestrator.v1.CreateImageRequest\x1a-.genailab.orchestrator.v1.CreateImageResponse\x12d\n" +
@@ -2457,7 +3077,10 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\bWatchJob\x12).genailab.orchestrator.v1.WatchJobRequest\x1a*.genailab.orchestrator.v1.WatchJobResponse0\x01\x12d\n" +
 	"\tCancelJob\x12*.genailab.orchestrator.v1.CancelJobRequest\x1a+.genailab.orchestrator.v1.CancelJobResponse\x12a\n" +
 	"\bListJobs\x12).genailab.orchestrator.v1.ListJobsRequest\x1a*.genailab.orchestrator.v1.ListJobsResponse\x12d\n" +
-	"\tDeleteJob\x12*.genailab.orchestrator.v1.DeleteJobRequest\x1a+.genailab.orchestrator.v1.DeleteJobResponseBAZ?github.com/genailab/genailab/gen/orchestrator/v1;orchestratorv1b\x06proto3"
+	"\tDeleteJob\x12*.genailab.orchestrator.v1.DeleteJobRequest\x1a+.genailab.orchestrator.v1.DeleteJobResponse\x12d\n" +
+	"\tListHosts\x12*.genailab.orchestrator.v1.ListHostsRequest\x1a+.genailab.orchestrator.v1.ListHostsResponse\x12d\n" +
+	"\tDrainHost\x12*.genailab.orchestrator.v1.DrainHostRequest\x1a+.genailab.orchestrator.v1.DrainHostResponse\x12j\n" +
+	"\vUndrainHost\x12,.genailab.orchestrator.v1.UndrainHostRequest\x1a-.genailab.orchestrator.v1.UndrainHostResponseBAZ?github.com/genailab/genailab/gen/orchestrator/v1;orchestratorv1b\x06proto3"
 
 var (
 	file_genailab_orchestrator_v1_orchestrator_proto_rawDescOnce sync.Once
@@ -2471,111 +3094,132 @@ func file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescData
 }
 
-var file_genailab_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_genailab_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_genailab_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_genailab_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_genailab_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(MemoryKind)(0),                  // 0: genailab.orchestrator.v1.MemoryKind
 	(EventType)(0),                   // 1: genailab.orchestrator.v1.EventType
 	(JobStatus)(0),                   // 2: genailab.orchestrator.v1.JobStatus
-	(*GenerateImageRequest)(nil),     // 3: genailab.orchestrator.v1.GenerateImageRequest
-	(*QueuePosition)(nil),            // 4: genailab.orchestrator.v1.QueuePosition
-	(*GenerateImageResponse)(nil),    // 5: genailab.orchestrator.v1.GenerateImageResponse
-	(*CreateImageRequest)(nil),       // 6: genailab.orchestrator.v1.CreateImageRequest
-	(*CreateImageResponse)(nil),      // 7: genailab.orchestrator.v1.CreateImageResponse
-	(*GetHealthRequest)(nil),         // 8: genailab.orchestrator.v1.GetHealthRequest
-	(*GetHealthResponse)(nil),        // 9: genailab.orchestrator.v1.GetHealthResponse
-	(*WouldNeedOffloadRequest)(nil),  // 10: genailab.orchestrator.v1.WouldNeedOffloadRequest
-	(*WouldNeedOffloadResponse)(nil), // 11: genailab.orchestrator.v1.WouldNeedOffloadResponse
-	(*SavedState)(nil),               // 12: genailab.orchestrator.v1.SavedState
-	(*GetSavedStateRequest)(nil),     // 13: genailab.orchestrator.v1.GetSavedStateRequest
-	(*GetSavedStateResponse)(nil),    // 14: genailab.orchestrator.v1.GetSavedStateResponse
-	(*ClearSavedStateRequest)(nil),   // 15: genailab.orchestrator.v1.ClearSavedStateRequest
-	(*ClearSavedStateResponse)(nil),  // 16: genailab.orchestrator.v1.ClearSavedStateResponse
-	(*Event)(nil),                    // 17: genailab.orchestrator.v1.Event
-	(*WatchEventsRequest)(nil),       // 18: genailab.orchestrator.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),      // 19: genailab.orchestrator.v1.WatchEventsResponse
-	(*Job)(nil),                      // 20: genailab.orchestrator.v1.Job
-	(*SubmitJobRequest)(nil),         // 21: genailab.orchestrator.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil),        // 22: genailab.orchestrator.v1.SubmitJobResponse
-	(*GetJobRequest)(nil),            // 23: genailab.orchestrator.v1.GetJobRequest
-	(*GetJobResponse)(nil),           // 24: genailab.orchestrator.v1.GetJobResponse
-	(*WatchJobRequest)(nil),          // 25: genailab.orchestrator.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),         // 26: genailab.orchestrator.v1.WatchJobResponse
-	(*CancelJobRequest)(nil),         // 27: genailab.orchestrator.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 28: genailab.orchestrator.v1.CancelJobResponse
-	(*ListJobsRequest)(nil),          // 29: genailab.orchestrator.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 30: genailab.orchestrator.v1.ListJobsResponse
-	(*DeleteJobRequest)(nil),         // 31: genailab.orchestrator.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),        // 32: genailab.orchestrator.v1.DeleteJobResponse
-	nil,                              // 33: genailab.orchestrator.v1.Event.ValuesEntry
-	(*v1.ImageParams)(nil),           // 34: genailab.diffusion.v1.ImageParams
-	(*v1.Progress)(nil),              // 35: genailab.diffusion.v1.Progress
-	(*v1.ImageResult)(nil),           // 36: genailab.diffusion.v1.ImageResult
-	(*v11.LLMConfig)(nil),            // 37: genailab.llm.v1.LLMConfig
-	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
+	(HostState)(0),                   // 3: genailab.orchestrator.v1.HostState
+	(*GenerateImageRequest)(nil),     // 4: genailab.orchestrator.v1.GenerateImageRequest
+	(*QueuePosition)(nil),            // 5: genailab.orchestrator.v1.QueuePosition
+	(*GenerateImageResponse)(nil),    // 6: genailab.orchestrator.v1.GenerateImageResponse
+	(*CreateImageRequest)(nil),       // 7: genailab.orchestrator.v1.CreateImageRequest
+	(*CreateImageResponse)(nil),      // 8: genailab.orchestrator.v1.CreateImageResponse
+	(*GetHealthRequest)(nil),         // 9: genailab.orchestrator.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),        // 10: genailab.orchestrator.v1.GetHealthResponse
+	(*WouldNeedOffloadRequest)(nil),  // 11: genailab.orchestrator.v1.WouldNeedOffloadRequest
+	(*WouldNeedOffloadResponse)(nil), // 12: genailab.orchestrator.v1.WouldNeedOffloadResponse
+	(*SavedState)(nil),               // 13: genailab.orchestrator.v1.SavedState
+	(*GetSavedStateRequest)(nil),     // 14: genailab.orchestrator.v1.GetSavedStateRequest
+	(*GetSavedStateResponse)(nil),    // 15: genailab.orchestrator.v1.GetSavedStateResponse
+	(*ClearSavedStateRequest)(nil),   // 16: genailab.orchestrator.v1.ClearSavedStateRequest
+	(*ClearSavedStateResponse)(nil),  // 17: genailab.orchestrator.v1.ClearSavedStateResponse
+	(*Event)(nil),                    // 18: genailab.orchestrator.v1.Event
+	(*WatchEventsRequest)(nil),       // 19: genailab.orchestrator.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),      // 20: genailab.orchestrator.v1.WatchEventsResponse
+	(*Job)(nil),                      // 21: genailab.orchestrator.v1.Job
+	(*SubmitJobRequest)(nil),         // 22: genailab.orchestrator.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),        // 23: genailab.orchestrator.v1.SubmitJobResponse
+	(*GetJobRequest)(nil),            // 24: genailab.orchestrator.v1.GetJobRequest
+	(*GetJobResponse)(nil),           // 25: genailab.orchestrator.v1.GetJobResponse
+	(*WatchJobRequest)(nil),          // 26: genailab.orchestrator.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),         // 27: genailab.orchestrator.v1.WatchJobResponse
+	(*CancelJobRequest)(nil),         // 28: genailab.orchestrator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 29: genailab.orchestrator.v1.CancelJobResponse
+	(*ListJobsRequest)(nil),          // 30: genailab.orchestrator.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 31: genailab.orchestrator.v1.ListJobsResponse
+	(*DeleteJobRequest)(nil),         // 32: genailab.orchestrator.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),        // 33: genailab.orchestrator.v1.DeleteJobResponse
+	(*HostGPU)(nil),                  // 34: genailab.orchestrator.v1.HostGPU
+	(*Host)(nil),                     // 35: genailab.orchestrator.v1.Host
+	(*ListHostsRequest)(nil),         // 36: genailab.orchestrator.v1.ListHostsRequest
+	(*ListHostsResponse)(nil),        // 37: genailab.orchestrator.v1.ListHostsResponse
+	(*DrainHostRequest)(nil),         // 38: genailab.orchestrator.v1.DrainHostRequest
+	(*DrainHostResponse)(nil),        // 39: genailab.orchestrator.v1.DrainHostResponse
+	(*UndrainHostRequest)(nil),       // 40: genailab.orchestrator.v1.UndrainHostRequest
+	(*UndrainHostResponse)(nil),      // 41: genailab.orchestrator.v1.UndrainHostResponse
+	nil,                              // 42: genailab.orchestrator.v1.Event.ValuesEntry
+	(*v1.ImageParams)(nil),           // 43: genailab.diffusion.v1.ImageParams
+	(*v1.Progress)(nil),              // 44: genailab.diffusion.v1.Progress
+	(*v1.ImageResult)(nil),           // 45: genailab.diffusion.v1.ImageResult
+	(*v11.LLMConfig)(nil),            // 46: genailab.llm.v1.LLMConfig
+	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
 }
 var file_genailab_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
-	34, // 0: genailab.orchestrator.v1.GenerateImageRequest.params:type_name -> genailab.diffusion.v1.ImageParams
-	4,  // 1: genailab.orchestrator.v1.GenerateImageResponse.queue:type_name -> genailab.orchestrator.v1.QueuePosition
-	17, // 2: genailab.orchestrator.v1.GenerateImageResponse.event:type_name -> genailab.orchestrator.v1.Event
-	35, // 3: genailab.orchestrator.v1.GenerateImageResponse.progress:type_name -> genailab.diffusion.v1.Progress
-	36, // 4: genailab.orchestrator.v1.GenerateImageResponse.result:type_name -> genailab.diffusion.v1.ImageResult
-	34, // 5: genailab.orchestrator.v1.WouldNeedOffloadRequest.params:type_name -> genailab.diffusion.v1.ImageParams
+	43, // 0: genailab.orchestrator.v1.GenerateImageRequest.params:type_name -> genailab.diffusion.v1.ImageParams
+	5,  // 1: genailab.orchestrator.v1.GenerateImageResponse.queue:type_name -> genailab.orchestrator.v1.QueuePosition
+	18, // 2: genailab.orchestrator.v1.GenerateImageResponse.event:type_name -> genailab.orchestrator.v1.Event
+	44, // 3: genailab.orchestrator.v1.GenerateImageResponse.progress:type_name -> genailab.diffusion.v1.Progress
+	45, // 4: genailab.orchestrator.v1.GenerateImageResponse.result:type_name -> genailab.diffusion.v1.ImageResult
+	43, // 5: genailab.orchestrator.v1.WouldNeedOffloadRequest.params:type_name -> genailab.diffusion.v1.ImageParams
 	0,  // 6: genailab.orchestrator.v1.WouldNeedOffloadResponse.memory_kind:type_name -> genailab.orchestrator.v1.MemoryKind
-	37, // 7: genailab.orchestrator.v1.SavedState.llm_config:type_name -> genailab.llm.v1.LLMConfig
-	38, // 8: genailab.orchestrator.v1.SavedState.saved_at:type_name -> google.protobuf.Timestamp
-	12, // 9: genailab.orchestrator.v1.GetSavedStateResponse.states:type_name -> genailab.orchestrator.v1.SavedState
-	38, // 10: genailab.orchestrator.v1.Event.time:type_name -> google.protobuf.Timestamp
+	46, // 7: genailab.orchestrator.v1.SavedState.llm_config:type_name -> genailab.llm.v1.LLMConfig
+	47, // 8: genailab.orchestrator.v1.SavedState.saved_at:type_name -> google.protobuf.Timestamp
+	13, // 9: genailab.orchestrator.v1.GetSavedStateResponse.states:type_name -> genailab.orchestrator.v1.SavedState
+	47, // 10: genailab.orchestrator.v1.Event.time:type_name -> google.protobuf.Timestamp
 	1,  // 11: genailab.orchestrator.v1.Event.type:type_name -> genailab.orchestrator.v1.EventType
-	33, // 12: genailab.orchestrator.v1.Event.values:type_name -> genailab.orchestrator.v1.Event.ValuesEntry
+	42, // 12: genailab.orchestrator.v1.Event.values:type_name -> genailab.orchestrator.v1.Event.ValuesEntry
 	1,  // 13: genailab.orchestrator.v1.WatchEventsRequest.types:type_name -> genailab.orchestrator.v1.EventType
-	17, // 14: genailab.orchestrator.v1.WatchEventsResponse.event:type_name -> genailab.orchestrator.v1.Event
+	18, // 14: genailab.orchestrator.v1.WatchEventsResponse.event:type_name -> genailab.orchestrator.v1.Event
 	2,  // 15: genailab.orchestrator.v1.Job.status:type_name -> genailab.orchestrator.v1.JobStatus
-	34, // 16: genailab.orchestrator.v1.Job.params:type_name -> genailab.diffusion.v1.ImageParams
-	35, // 17: genailab.orchestrator.v1.Job.progress:type_name -> genailab.diffusion.v1.Progress
-	36, // 18: genailab.orchestrator.v1.Job.result:type_name -> genailab.diffusion.v1.ImageResult
-	38, // 19: genailab.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	38, // 20: genailab.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	38, // 21: genailab.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	34, // 22: genailab.orchestrator.v1.SubmitJobRequest.params:type_name -> genailab.diffusion.v1.ImageParams
-	20, // 23: genailab.orchestrator.v1.SubmitJobResponse.job:type_name -> genailab.orchestrator.v1.Job
-	20, // 24: genailab.orchestrator.v1.GetJobResponse.job:type_name -> genailab.orchestrator.v1.Job
-	20, // 25: genailab.orchestrator.v1.WatchJobResponse.job:type_name -> genailab.orchestrator.v1.Job
-	17, // 26: genailab.orchestrator.v1.WatchJobResponse.event:type_name -> genailab.orchestrator.v1.Event
-	20, // 27: genailab.orchestrator.v1.CancelJobResponse.job:type_name -> genailab.orchestrator.v1.Job
+	43, // 16: genailab.orchestrator.v1.Job.params:type_name -> genailab.diffusion.v1.ImageParams
+	44, // 17: genailab.orchestrator.v1.Job.progress:type_name -> genailab.diffusion.v1.Progress
+	45, // 18: genailab.orchestrator.v1.Job.result:type_name -> genailab.diffusion.v1.ImageResult
+	47, // 19: genailab.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	47, // 20: genailab.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	47, // 21: genailab.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	43, // 22: genailab.orchestrator.v1.SubmitJobRequest.params:type_name -> genailab.diffusion.v1.ImageParams
+	21, // 23: genailab.orchestrator.v1.SubmitJobResponse.job:type_name -> genailab.orchestrator.v1.Job
+	21, // 24: genailab.orchestrator.v1.GetJobResponse.job:type_name -> genailab.orchestrator.v1.Job
+	21, // 25: genailab.orchestrator.v1.WatchJobResponse.job:type_name -> genailab.orchestrator.v1.Job
+	18, // 26: genailab.orchestrator.v1.WatchJobResponse.event:type_name -> genailab.orchestrator.v1.Event
+	21, // 27: genailab.orchestrator.v1.CancelJobResponse.job:type_name -> genailab.orchestrator.v1.Job
 	2,  // 28: genailab.orchestrator.v1.ListJobsRequest.status:type_name -> genailab.orchestrator.v1.JobStatus
-	20, // 29: genailab.orchestrator.v1.ListJobsResponse.jobs:type_name -> genailab.orchestrator.v1.Job
-	3,  // 30: genailab.orchestrator.v1.OrchestratorService.GenerateImage:input_type -> genailab.orchestrator.v1.GenerateImageRequest
-	6,  // 31: genailab.orchestrator.v1.OrchestratorService.CreateImage:input_type -> genailab.orchestrator.v1.CreateImageRequest
-	8,  // 32: genailab.orchestrator.v1.OrchestratorService.GetHealth:input_type -> genailab.orchestrator.v1.GetHealthRequest
-	10, // 33: genailab.orchestrator.v1.OrchestratorService.WouldNeedOffload:input_type -> genailab.orchestrator.v1.WouldNeedOffloadRequest
-	13, // 34: genailab.orchestrator.v1.OrchestratorService.GetSavedState:input_type -> genailab.orchestrator.v1.GetSavedStateRequest
-	15, // 35: genailab.orchestrator.v1.OrchestratorService.ClearSavedState:input_type -> genailab.orchestrator.v1.ClearSavedStateRequest
-	18, // 36: genailab.orchestrator.v1.OrchestratorService.WatchEvents:input_type -> genailab.orchestrator.v1.WatchEventsRequest
-	21, // 37: genailab.orchestrator.v1.OrchestratorService.SubmitJob:input_type -> genailab.orchestrator.v1.SubmitJobRequest
-	23, // 38: genailab.orchestrator.v1.OrchestratorService.GetJob:input_type -> genailab.orchestrator.v1.GetJobRequest
-	25, // 39: genailab.orchestrator.v1.OrchestratorService.WatchJob:input_type -> genailab.orchestrator.v1.WatchJobRequest
-	27, // 40: genailab.orchestrator.v1.OrchestratorService.CancelJob:input_type -> genailab.orchestrator.v1.CancelJobRequest
-	29, // 41: genailab.orchestrator.v1.OrchestratorService.ListJobs:input_type -> genailab.orchestrator.v1.ListJobsRequest
-	31, // 42: genailab.orchestrator.v1.OrchestratorService.DeleteJob:input_type -> genailab.orchestrator.v1.DeleteJobRequest
-	5,  // 43: genailab.orchestrator.v1.OrchestratorService.GenerateImage:output_type -> genailab.orchestrator.v1.GenerateImageResponse
-	7,  // 44: genailab.orchestrator.v1.OrchestratorService.CreateImage:output_type -> genailab.orchestrator.v1.CreateImageResponse
-	9,  // 45: genailab.orchestrator.v1.OrchestratorService.GetHealth:output_type -> genailab.orchestrator.v1.GetHealthResponse
-	11, // 46: genailab.orchestrator.v1.OrchestratorService.WouldNeedOffload:output_type -> genailab.orchestrator.v1.WouldNeedOffloadResponse
-	14, // 47: genailab.orchestrator.v1.OrchestratorService.GetSavedState:output_type -> genailab.orchestrator.v1.GetSavedStateResponse
-	16, // 48: genailab.orchestrator.v1.OrchestratorService.ClearSavedState:output_type -> genailab.orchestrator.v1.ClearSavedStateResponse
-	19, // 49: genailab.orchestrator.v1.OrchestratorService.WatchEvents:output_type -> genailab.orchestrator.v1.WatchEventsResponse
-	22, // 50: genailab.orchestrator.v1.OrchestratorService.SubmitJob:output_type -> genailab.orchestrator.v1.SubmitJobResponse
-	24, // 51: genailab.orchestrator.v1.OrchestratorService.GetJob:output_type -> genailab.orchestrator.v1.GetJobResponse
-	26, // 52: genailab.orchestrator.v1.OrchestratorService.WatchJob:output_type -> genailab.orchestrator.v1.WatchJobResponse
-	28, // 53: genailab.orchestrator.v1.OrchestratorService.CancelJob:output_type -> genailab.orchestrator.v1.CancelJobResponse
-	30, // 54: genailab.orchestrator.v1.OrchestratorService.ListJobs:output_type -> genailab.orchestrator.v1.ListJobsResponse
-	32, // 55: genailab.orchestrator.v1.OrchestratorService.DeleteJob:output_type -> genailab.orchestrator.v1.DeleteJobResponse
-	43, // [43:56] is the sub-list for method output_type
-	30, // [30:43] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	21, // 29: genailab.orchestrator.v1.ListJobsResponse.jobs:type_name -> genailab.orchestrator.v1.Job
+	3,  // 30: genailab.orchestrator.v1.Host.state:type_name -> genailab.orchestrator.v1.HostState
+	34, // 31: genailab.orchestrator.v1.Host.gpus:type_name -> genailab.orchestrator.v1.HostGPU
+	47, // 32: genailab.orchestrator.v1.Host.telemetry_at:type_name -> google.protobuf.Timestamp
+	35, // 33: genailab.orchestrator.v1.ListHostsResponse.hosts:type_name -> genailab.orchestrator.v1.Host
+	35, // 34: genailab.orchestrator.v1.DrainHostResponse.host:type_name -> genailab.orchestrator.v1.Host
+	35, // 35: genailab.orchestrator.v1.UndrainHostResponse.host:type_name -> genailab.orchestrator.v1.Host
+	4,  // 36: genailab.orchestrator.v1.OrchestratorService.GenerateImage:input_type -> genailab.orchestrator.v1.GenerateImageRequest
+	7,  // 37: genailab.orchestrator.v1.OrchestratorService.CreateImage:input_type -> genailab.orchestrator.v1.CreateImageRequest
+	9,  // 38: genailab.orchestrator.v1.OrchestratorService.GetHealth:input_type -> genailab.orchestrator.v1.GetHealthRequest
+	11, // 39: genailab.orchestrator.v1.OrchestratorService.WouldNeedOffload:input_type -> genailab.orchestrator.v1.WouldNeedOffloadRequest
+	14, // 40: genailab.orchestrator.v1.OrchestratorService.GetSavedState:input_type -> genailab.orchestrator.v1.GetSavedStateRequest
+	16, // 41: genailab.orchestrator.v1.OrchestratorService.ClearSavedState:input_type -> genailab.orchestrator.v1.ClearSavedStateRequest
+	19, // 42: genailab.orchestrator.v1.OrchestratorService.WatchEvents:input_type -> genailab.orchestrator.v1.WatchEventsRequest
+	22, // 43: genailab.orchestrator.v1.OrchestratorService.SubmitJob:input_type -> genailab.orchestrator.v1.SubmitJobRequest
+	24, // 44: genailab.orchestrator.v1.OrchestratorService.GetJob:input_type -> genailab.orchestrator.v1.GetJobRequest
+	26, // 45: genailab.orchestrator.v1.OrchestratorService.WatchJob:input_type -> genailab.orchestrator.v1.WatchJobRequest
+	28, // 46: genailab.orchestrator.v1.OrchestratorService.CancelJob:input_type -> genailab.orchestrator.v1.CancelJobRequest
+	30, // 47: genailab.orchestrator.v1.OrchestratorService.ListJobs:input_type -> genailab.orchestrator.v1.ListJobsRequest
+	32, // 48: genailab.orchestrator.v1.OrchestratorService.DeleteJob:input_type -> genailab.orchestrator.v1.DeleteJobRequest
+	36, // 49: genailab.orchestrator.v1.OrchestratorService.ListHosts:input_type -> genailab.orchestrator.v1.ListHostsRequest
+	38, // 50: genailab.orchestrator.v1.OrchestratorService.DrainHost:input_type -> genailab.orchestrator.v1.DrainHostRequest
+	40, // 51: genailab.orchestrator.v1.OrchestratorService.UndrainHost:input_type -> genailab.orchestrator.v1.UndrainHostRequest
+	6,  // 52: genailab.orchestrator.v1.OrchestratorService.GenerateImage:output_type -> genailab.orchestrator.v1.GenerateImageResponse
+	8,  // 53: genailab.orchestrator.v1.OrchestratorService.CreateImage:output_type -> genailab.orchestrator.v1.CreateImageResponse
+	10, // 54: genailab.orchestrator.v1.OrchestratorService.GetHealth:output_type -> genailab.orchestrator.v1.GetHealthResponse
+	12, // 55: genailab.orchestrator.v1.OrchestratorService.WouldNeedOffload:output_type -> genailab.orchestrator.v1.WouldNeedOffloadResponse
+	15, // 56: genailab.orchestrator.v1.OrchestratorService.GetSavedState:output_type -> genailab.orchestrator.v1.GetSavedStateResponse
+	17, // 57: genailab.orchestrator.v1.OrchestratorService.ClearSavedState:output_type -> genailab.orchestrator.v1.ClearSavedStateResponse
+	20, // 58: genailab.orchestrator.v1.OrchestratorService.WatchEvents:output_type -> genailab.orchestrator.v1.WatchEventsResponse
+	23, // 59: genailab.orchestrator.v1.OrchestratorService.SubmitJob:output_type -> genailab.orchestrator.v1.SubmitJobResponse
+	25, // 60: genailab.orchestrator.v1.OrchestratorService.GetJob:output_type -> genailab.orchestrator.v1.GetJobResponse
+	27, // 61: genailab.orchestrator.v1.OrchestratorService.WatchJob:output_type -> genailab.orchestrator.v1.WatchJobResponse
+	29, // 62: genailab.orchestrator.v1.OrchestratorService.CancelJob:output_type -> genailab.orchestrator.v1.CancelJobResponse
+	31, // 63: genailab.orchestrator.v1.OrchestratorService.ListJobs:output_type -> genailab.orchestrator.v1.ListJobsResponse
+	33, // 64: genailab.orchestrator.v1.OrchestratorService.DeleteJob:output_type -> genailab.orchestrator.v1.DeleteJobResponse
+	37, // 65: genailab.orchestrator.v1.OrchestratorService.ListHosts:output_type -> genailab.orchestrator.v1.ListHostsResponse
+	39, // 66: genailab.orchestrator.v1.OrchestratorService.DrainHost:output_type -> genailab.orchestrator.v1.DrainHostResponse
+	41, // 67: genailab.orchestrator.v1.OrchestratorService.UndrainHost:output_type -> genailab.orchestrator.v1.UndrainHostResponse
+	52, // [52:68] is the sub-list for method output_type
+	36, // [36:52] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_genailab_orchestrator_v1_orchestrator_proto_init() }
@@ -2596,8 +3240,8 @@ func file_genailab_orchestrator_v1_orchestrator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_genailab_orchestrator_v1_orchestrator_proto_rawDesc), len(file_genailab_orchestrator_v1_orchestrator_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   31,
+			NumEnums:      4,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

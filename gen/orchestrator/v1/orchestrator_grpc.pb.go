@@ -36,6 +36,9 @@ const (
 	OrchestratorService_CancelJob_FullMethodName        = "/genailab.orchestrator.v1.OrchestratorService/CancelJob"
 	OrchestratorService_ListJobs_FullMethodName         = "/genailab.orchestrator.v1.OrchestratorService/ListJobs"
 	OrchestratorService_DeleteJob_FullMethodName        = "/genailab.orchestrator.v1.OrchestratorService/DeleteJob"
+	OrchestratorService_ListHosts_FullMethodName        = "/genailab.orchestrator.v1.OrchestratorService/ListHosts"
+	OrchestratorService_DrainHost_FullMethodName        = "/genailab.orchestrator.v1.OrchestratorService/DrainHost"
+	OrchestratorService_UndrainHost_FullMethodName      = "/genailab.orchestrator.v1.OrchestratorService/UndrainHost"
 )
 
 // OrchestratorServiceClient is the client API for OrchestratorService service.
@@ -74,6 +77,14 @@ type OrchestratorServiceClient interface {
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	// DeleteJob cancels a job if it is still active and deletes it and its stored image.
 	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
+	// ListHosts lists the hosts the orchestrator places images on, with their state and the
+	// latest telemetry it holds for each.
+	ListHosts(ctx context.Context, in *ListHostsRequest, opts ...grpc.CallOption) (*ListHostsResponse, error)
+	// DrainHost stops placing new images on a host: its running job finishes, queued ones go
+	// elsewhere. NotFound for an unknown host.
+	DrainHost(ctx context.Context, in *DrainHostRequest, opts ...grpc.CallOption) (*DrainHostResponse, error)
+	// UndrainHost lets a drained host take images again.
+	UndrainHost(ctx context.Context, in *UndrainHostRequest, opts ...grpc.CallOption) (*UndrainHostResponse, error)
 }
 
 type orchestratorServiceClient struct {
@@ -241,6 +252,36 @@ func (c *orchestratorServiceClient) DeleteJob(ctx context.Context, in *DeleteJob
 	return out, nil
 }
 
+func (c *orchestratorServiceClient) ListHosts(ctx context.Context, in *ListHostsRequest, opts ...grpc.CallOption) (*ListHostsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListHostsResponse)
+	err := c.cc.Invoke(ctx, OrchestratorService_ListHosts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orchestratorServiceClient) DrainHost(ctx context.Context, in *DrainHostRequest, opts ...grpc.CallOption) (*DrainHostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainHostResponse)
+	err := c.cc.Invoke(ctx, OrchestratorService_DrainHost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *orchestratorServiceClient) UndrainHost(ctx context.Context, in *UndrainHostRequest, opts ...grpc.CallOption) (*UndrainHostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndrainHostResponse)
+	err := c.cc.Invoke(ctx, OrchestratorService_UndrainHost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OrchestratorServiceServer is the server API for OrchestratorService service.
 // All implementations must embed UnimplementedOrchestratorServiceServer
 // for forward compatibility.
@@ -277,6 +318,14 @@ type OrchestratorServiceServer interface {
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	// DeleteJob cancels a job if it is still active and deletes it and its stored image.
 	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
+	// ListHosts lists the hosts the orchestrator places images on, with their state and the
+	// latest telemetry it holds for each.
+	ListHosts(context.Context, *ListHostsRequest) (*ListHostsResponse, error)
+	// DrainHost stops placing new images on a host: its running job finishes, queued ones go
+	// elsewhere. NotFound for an unknown host.
+	DrainHost(context.Context, *DrainHostRequest) (*DrainHostResponse, error)
+	// UndrainHost lets a drained host take images again.
+	UndrainHost(context.Context, *UndrainHostRequest) (*UndrainHostResponse, error)
 	mustEmbedUnimplementedOrchestratorServiceServer()
 }
 
@@ -325,6 +374,15 @@ func (UnimplementedOrchestratorServiceServer) ListJobs(context.Context, *ListJob
 }
 func (UnimplementedOrchestratorServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
+}
+func (UnimplementedOrchestratorServiceServer) ListHosts(context.Context, *ListHostsRequest) (*ListHostsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListHosts not implemented")
+}
+func (UnimplementedOrchestratorServiceServer) DrainHost(context.Context, *DrainHostRequest) (*DrainHostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainHost not implemented")
+}
+func (UnimplementedOrchestratorServiceServer) UndrainHost(context.Context, *UndrainHostRequest) (*UndrainHostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UndrainHost not implemented")
 }
 func (UnimplementedOrchestratorServiceServer) mustEmbedUnimplementedOrchestratorServiceServer() {}
 func (UnimplementedOrchestratorServiceServer) testEmbeddedByValue()                             {}
@@ -560,6 +618,60 @@ func _OrchestratorService_DeleteJob_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrchestratorService_ListHosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHostsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrchestratorServiceServer).ListHosts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrchestratorService_ListHosts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrchestratorServiceServer).ListHosts(ctx, req.(*ListHostsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrchestratorService_DrainHost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainHostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrchestratorServiceServer).DrainHost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrchestratorService_DrainHost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrchestratorServiceServer).DrainHost(ctx, req.(*DrainHostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OrchestratorService_UndrainHost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndrainHostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrchestratorServiceServer).UndrainHost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrchestratorService_UndrainHost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrchestratorServiceServer).UndrainHost(ctx, req.(*UndrainHostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OrchestratorService_ServiceDesc is the grpc.ServiceDesc for OrchestratorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -606,6 +718,18 @@ var OrchestratorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteJob",
 			Handler:    _OrchestratorService_DeleteJob_Handler,
+		},
+		{
+			MethodName: "ListHosts",
+			Handler:    _OrchestratorService_ListHosts_Handler,
+		},
+		{
+			MethodName: "DrainHost",
+			Handler:    _OrchestratorService_DrainHost_Handler,
+		},
+		{
+			MethodName: "UndrainHost",
+			Handler:    _OrchestratorService_UndrainHost_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
