@@ -51,7 +51,8 @@ bench: ## every benchmark (figures go into BENCHMARKS.md)
 build: ## build every service binary and genailab into bin/
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ ./stack/cmd/genailab ./services/llm/cmd/genailab-llm ./services/diffusion/cmd/genailab-diffusion \
-		./services/monitor/cmd/genailab-monitor ./services/orchestrator/cmd/genailab-orchestrator ./services/gateway/cmd/genailab-gateway
+		./services/monitor/cmd/genailab-monitor ./services/orchestrator/cmd/genailab-orchestrator ./services/gateway/cmd/genailab-gateway \
+		./clients/cli/cmd/genaictl
 
 run: build engines ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080)
 	$(BIN)/genailab up -data-dir $(CURDIR)/.data

@@ -50,7 +50,7 @@ func up(args []string) error {
 	var o stack.Options
 	fs.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "data directory (models, logs, state)")
 	fs.StringVar(&o.BinDir, "bin-dir", "", "directory of the service binaries (default: next to genailab, then PATH)")
-	fs.StringVar(&o.GatewayAddr, "gateway-addr", "127.0.0.1:8080", "REST gateway address")
+	fs.StringVar(&o.GatewayAddr, "gateway-addr", "", "REST gateway address (default 127.0.0.1:8080, or a free port with -ephemeral-ports)")
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: PATH, then the project's .engines)")
 	fs.StringVar(&o.LLMModel, "llm-model", "", "LLM model id to start at boot (default: the generated tiny test model)")
 	noTiny := fs.Bool("no-tiny-model", false, "do not install and start the generated tiny test model")
