@@ -14,6 +14,8 @@ import (
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
 	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/server"
 )
 
@@ -37,6 +39,14 @@ func run() error {
 	fs.StringVar(&o.LLMAddr, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 	fs.StringVar(&o.DiffusionAddr, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 	fs.StringVar(&o.MonitorAddr, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")
+	hostsFlag := fs.String("hosts", "", "the lab's hosts, ';'-separated: name=llm-addr,diffusion-addr,monitor-addr[,budget=BYTES] (empty: the one host of -llm-addr, -diffusion-addr, -monitor-addr)")
+	fs.StringVar(&o.DNSName, "hosts-dns", "", "find hosts by DNS: every address of this name (e.g. a Kubernetes headless service) is a host")
+	agentPorts := fs.String("agent-ports", "50051,50052,50053", "with -hosts-dns: the LLM, diffusion and monitor gRPC ports of every host")
+	fs.DurationVar(&o.HostCheckInterval, "host-check-interval", 0, "time between health checks of each host (0: 2s)")
+	policy := fs.String("placement-policy", "binpack", "among equally good hosts: binpack (tightest fit) or spread (most memory left)")
+	fs.IntVar(&o.Placement.Attempts, "placement-attempts", 3, "hosts one image is tried on when hosts fail")
+	fs.StringVar(&o.Placement.DiffusionModel, "diffusion-model", "", "the lab's diffusion model: only hosts that have it take images (empty: each host's configured model)")
+	fs.IntVar(&o.Workers, "workers", 0, "images run at once (0: one per host; 64 with -hosts-dns)")
 	fs.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir, "data directory: state database and images in <dir>/orchestrator")
 	fs.StringVar(&o.Host, "host-name", "", "name of this host in events, jobs and saved states (empty: the local host)")
 	fs.IntVar(&o.QueueSize, "queue-size", 8, "images that may wait in the queue; more are refused (429)")
@@ -59,6 +69,16 @@ func run() error {
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := config.Parse(fs, os.Args[1:], "GENAILAB_ORCHESTRATOR_"); err != nil {
 		return err
+	}
+	var err error
+	if o.Hosts, err = hosts.ParseSpecs(*hostsFlag); err != nil {
+		return fmt.Errorf("-hosts: %w", err)
+	}
+	if o.DNSPorts, err = hosts.ParsePorts(*agentPorts); err != nil {
+		return fmt.Errorf("-agent-ports: %w", err)
+	}
+	if o.Placement.Policy, err = place.ParsePolicy(*policy); err != nil {
+		return fmt.Errorf("-placement-policy: %w", err)
 	}
 	if o.QueueSize < 1 {
 		return fmt.Errorf("-queue-size must be at least 1, got %d", o.QueueSize)

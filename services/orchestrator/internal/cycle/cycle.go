@@ -91,6 +91,8 @@ type Hooks struct {
 	Event func(*orchestratorv1.Event)
 	// Progress receives engine progress.
 	Progress func(*diffusionv1.Progress)
+	// Placed receives the host the image is placed on (again on a failover).
+	Placed func(host string)
 }
 
 // Outcome is what a run produced.

@@ -59,6 +59,14 @@ type Decision struct {
 
 // Decide makes the decision.
 func Decide(in Input) Decision {
+	d := Numbers(in)
+	d.Explanation = explain(d, in.Image.TotalBytes+in.HeadroomBytes)
+	return d
+}
+
+// Numbers makes the decision without its sentence (no allocation): placement compares
+// many hosts with it.
+func Numbers(in Input) Decision {
 	d := Decision{Input: in}
 	release := uint64(0)
 	if in.LLMRunning {
@@ -74,7 +82,6 @@ func Decide(in Input) Decision {
 	fitsNow := need <= d.AvailableBytes
 	d.NeedsOffload = in.LLMRunning && !fitsNow
 	d.Fits = fitsNow || (d.NeedsOffload && need <= d.AvailableAfterOffloadBytes)
-	d.Explanation = explain(d, need)
 	return d
 }
 

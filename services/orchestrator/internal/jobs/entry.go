@@ -45,6 +45,8 @@ type entry struct {
 	admitted chan struct{}
 	// settled is closed once the ended job's record and image are stored.
 	settled chan struct{}
+	// pin is the host the request asked for ("" lets the orchestrator place it).
+	pin string
 	// png is the image of a job that succeeded, until it is stored.
 	png []byte
 }

@@ -5,6 +5,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,12 @@ type Runner interface {
 	Run(ctx context.Context, jobID string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error)
 }
 
+// PinnedRunner runs an image on a pinned host ("" lets it be placed). A Runner that
+// implements it gets the host a request asked for.
+type PinnedRunner interface {
+	RunPinned(ctx context.Context, jobID, host string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error)
+}
+
 // Options configure the manager.
 type Options struct {
 	// QueueSize bounds the waiting jobs; default 8.
@@ -42,8 +49,11 @@ type Options struct {
 	ImageDir string
 	// Retain is how many finished jobs (and images) are kept; default 500.
 	Retain int
-	// Host names this host on jobs.
+	// Host names this host on jobs (before a job is placed).
 	Host string
+	// Workers is how many jobs run at once (one per host at most; the runner places
+	// them); default 1.
+	Workers int
 }
 
 // Manager owns the jobs.
@@ -61,7 +71,7 @@ type Manager struct {
 	submitMu sync.Mutex
 	mu       sync.Mutex
 	live     map[string]*entry
-	busy     atomic.Bool
+	busy     atomic.Int32
 }
 
 // New returns a manager; call Run to start its worker.
@@ -72,27 +82,58 @@ func New(db *state.DB, ev *events.Log, run Runner, o Options, log *slog.Logger) 
 	if o.Retain <= 0 {
 		o.Retain = 500
 	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
 	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir}, o: o, log: log, live: map[string]*entry{}, base: context.Background()}
 	m.q = queue.New(o.QueueSize, m.positionsChanged)
 	return m
 }
 
 // Busy reports whether a job is being run (offload, generation and reload included).
-func (m *Manager) Busy() bool { return m.busy.Load() }
+func (m *Manager) Busy() bool { return m.busy.Load() > 0 }
+
+// QueuedPins counts the waiting jobs pinned to each host.
+func (m *Manager) QueuedPins() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for _, e := range m.live {
+		if e.pin == "" {
+			continue
+		}
+		e.mu.Lock()
+		if e.job.Status == orchestratorv1.JobStatus_JOB_STATUS_QUEUED {
+			out[e.pin]++
+		}
+		e.mu.Unlock()
+	}
+	return out
+}
 
 // QueueLength returns the number of waiting jobs.
 func (m *Manager) QueueLength() int { return m.q.Len() }
 
 // Run marks jobs left unfinished by a previous process as failed, then runs queued jobs
-// one at a time until ctx ends.
+// (Workers at a time, in queue order) until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
 	if err := m.failLeftovers(); err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	for range m.o.Workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.work(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (m *Manager) work(ctx context.Context) {
 	for {
 		id, err := m.q.Pop(ctx)
 		if err != nil {
-			return nil
+			return
 		}
 		m.mu.Lock()
 		e := m.live[id]
@@ -137,9 +178,10 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.submitMu.Lock()
 	j := &orchestratorv1.Job{
 		Id: m.ids.next(), Status: orchestratorv1.JobStatus_JOB_STATUS_QUEUED,
-		Params: proto.Clone(params).(*diffusionv1.ImageParams), CreatedAt: timestamppb.Now(), Host: m.o.Host,
+		Params: proto.Clone(params).(*diffusionv1.ImageParams), CreatedAt: timestamppb.Now(), Host: cmp.Or(host, m.o.Host),
 	}
 	e := newEntry(m.base, j)
+	e.pin = host
 	m.mu.Lock()
 	m.live[j.Id] = e
 	m.mu.Unlock()
@@ -155,7 +197,7 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 		return nil, err
 	}
 	m.submitMu.Unlock()
-	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, m.o.Host, j.Id,
+	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, j.Host, j.Id,
 		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
 		map[string]float64{"queue_length": float64(m.q.Len())})
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
@@ -196,8 +238,8 @@ func (m *Manager) positionsChanged(ids []string) {
 
 func (m *Manager) runJob(e *entry) {
 	<-e.admitted // its "queued" event comes first
-	m.busy.Store(true)
-	defer m.busy.Store(false)
+	m.busy.Add(1)
+	defer m.busy.Add(-1)
 	id := e.snapshot().GetId()
 	if e.ctx.Err() != nil {
 		m.finish(e, nil, false, ErrCancelled)
@@ -215,16 +257,26 @@ func (m *Manager) runJob(e *entry) {
 	}
 	snap := e.snapshot()
 	m.store(snap)
-	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, m.o.Host, id, "Job started.", nil)
+	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, snap.GetHost(), id, "Job started.", nil)
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
-	out, err := m.run.Run(e.ctx, id, snap.GetParams(), cycle.Hooks{
+	hooks := cycle.Hooks{
 		Event: func(ev *orchestratorv1.Event) {
 			e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 		},
 		Progress: func(p *diffusionv1.Progress) {
 			e.update(func(j *orchestratorv1.Job) { j.Progress = p }, func(s *orchestratorv1.Job) Update { return Update{Job: s, Progress: p} })
 		},
-	})
+		Placed: func(host string) {
+			e.update(func(j *orchestratorv1.Job) { j.Host = host }, func(s *orchestratorv1.Job) Update { return Update{Job: s} })
+		},
+	}
+	var out cycle.Outcome
+	var err error
+	if pr, ok := m.run.(PinnedRunner); ok {
+		out, err = pr.RunPinned(e.ctx, id, e.pin, snap.GetParams(), hooks)
+	} else {
+		out, err = m.run.Run(e.ctx, id, snap.GetParams(), hooks)
+	}
 	if e.ctx.Err() != nil && err != nil {
 		err = ErrCancelled
 	}
@@ -269,7 +321,7 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 		return // already finished
 	}
 	defer close(e.settled)
-	ev := m.ev.Emit(typ, m.o.Host, stored.Id, msg, nil)
+	ev := m.ev.Emit(typ, stored.Host, stored.Id, msg, nil)
 	succeeded := stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
 	if succeeded {
 		err = nil

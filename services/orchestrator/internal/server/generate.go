@@ -7,12 +7,19 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 )
 
-// checkHost accepts the local host ("" or its configured name).
-func (s *Service) checkHost(host string) error {
-	if host == "" || host == s.o.Host || host == "local" || host == "localhost" {
-		return nil
+// resolveHost turns a request's host into the pin ("" lets the orchestrator place it):
+// a known host's name, or with a single host also "local" and "localhost".
+func (s *Service) resolveHost(host string) (string, error) {
+	if host == "" {
+		return "", nil
 	}
-	return fmt.Errorf("%w %q: this orchestrator places images on its own host only", errUnknownHost, host)
+	if s.single && (host == s.o.Host || host == "local" || host == "localhost") {
+		return s.o.Host, nil
+	}
+	if _, err := s.reg.Get(host); err != nil {
+		return "", fmt.Errorf("%w %q: the hosts are listed by ListHosts", errUnknownHost, host)
+	}
+	return host, nil
 }
 
 // abandon cancels the job of a caller that went away.
@@ -24,10 +31,11 @@ func (s *Service) abandon(id string) {
 
 // GenerateImage queues an image and streams its life.
 func (s *Service) GenerateImage(req *orchestratorv1.GenerateImageRequest, stream orchestratorv1.OrchestratorService_GenerateImageServer) error {
-	if err := s.checkHost(req.GetHost()); err != nil {
+	pin, err := s.resolveHost(req.GetHost())
+	if err != nil {
 		return errStatus(err)
 	}
-	job, err := s.jobs.Submit(req.GetParams(), req.GetHost())
+	job, err := s.jobs.Submit(req.GetParams(), pin)
 	if err != nil {
 		return errStatus(err)
 	}

@@ -11,10 +11,11 @@ import (
 
 // SubmitJob queues an async job.
 func (s *Service) SubmitJob(_ context.Context, req *orchestratorv1.SubmitJobRequest) (*orchestratorv1.SubmitJobResponse, error) {
-	if err := s.checkHost(req.GetHost()); err != nil {
+	pin, err := s.resolveHost(req.GetHost())
+	if err != nil {
 		return nil, errStatus(err)
 	}
-	j, err := s.jobs.Submit(req.GetParams(), req.GetHost())
+	j, err := s.jobs.Submit(req.GetParams(), pin)
 	if err != nil {
 		return nil, errStatus(err)
 	}

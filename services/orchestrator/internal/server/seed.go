@@ -43,7 +43,11 @@ func (s *Service) CreateImage(ctx context.Context, req *orchestratorv1.CreateIma
 // GetHealth is the seed's health check: ok, and whether an image is being generated
 // (by the orchestrator's worker, or directly on the diffusion engine).
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
-	info, err := s.c.Diffusion.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+	if !s.single {
+		return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy()}, nil
+	}
+	h := s.reg.Hosts()[0]
+	info, err := h.Clients.Diffusion.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
 	if err != nil {
 		return nil, grpcerr.Status(fmt.Errorf("ask diffusion service: %w", err))
 	}

@@ -7,27 +7,22 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
 
-	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
-	llmv1 "github.com/genailab/genailab/gen/llm/v1"
-	modelsv1 "github.com/genailab/genailab/gen/models/v1"
-	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/dispatch"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
-	"github.com/genailab/genailab/services/orchestrator/internal/recovery"
-	"github.com/genailab/genailab/services/orchestrator/internal/relay"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -50,8 +45,21 @@ type Options struct {
 	TLS *tls.Config
 	// ClientTLS, when set, dials the services over TLS (presenting its client certificate).
 	ClientTLS *tls.Config
-	// DiffusionAddr, LLMAddr and MonitorAddr are the host's services.
+	// DiffusionAddr, LLMAddr and MonitorAddr are the host's services when the
+	// orchestrator drives one host (no Hosts, no DNS): that host is named Host.
 	DiffusionAddr, LLMAddr, MonitorAddr string
+	// Hosts are the lab's hosts (-hosts).
+	Hosts []hosts.Spec
+	// DNSName, when set, finds hosts by DNS (every address is a host with its services on
+	// DNSPorts), e.g. a Kubernetes headless service.
+	DNSName  string
+	DNSPorts hosts.Ports
+	// HostCheckInterval is the time between health checks of each host (0: 2 s).
+	HostCheckInterval time.Duration
+	// Placement configures placement and failover.
+	Placement dispatch.Options
+	// Workers is how many images run at once (0: one per configured host, 64 with DNS).
+	Workers int
 	// DataDir holds <dir>/orchestrator/state.db and the image gallery.
 	DataDir string
 	// Host names this host in events, jobs and saved states ("" is the local host).
@@ -72,13 +80,14 @@ type Options struct {
 // Service implements OrchestratorService.
 type Service struct {
 	orchestratorv1.UnimplementedOrchestratorServiceServer
-	o      Options
-	c      probe.Clients
-	db     *state.DB
-	ev     *events.Log
-	prober *probe.Prober
-	jobs   *jobs.Manager
-	log    *slog.Logger
+	o    Options
+	db   *state.DB
+	ev   *events.Log
+	reg  *hosts.Registry
+	jobs *jobs.Manager
+	log  *slog.Logger
+	// single is set when the orchestrator drives one host given by its addresses.
+	single bool
 }
 
 // Run serves the orchestrator until ctx is done.
@@ -104,63 +113,53 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.Token, Secure: opts.ClientTLS != nil}))
 	}
-	conn := func(name, addr string) (*grpc.ClientConn, error) {
-		cc, err := grpc.NewClient(addr, dial...)
-		if err != nil {
-			return nil, fmt.Errorf("dial %s service %s: %w", name, addr, err)
-		}
-		return cc, nil
-	}
-	dcc, err := conn("diffusion", opts.DiffusionAddr)
-	if err != nil {
-		return err
-	}
-	defer dcc.Close()
-	lcc, err := conn("LLM", opts.LLMAddr)
-	if err != nil {
-		return err
-	}
-	defer lcc.Close()
-	mcc, err := conn("monitor", opts.MonitorAddr)
-	if err != nil {
-		return err
-	}
-	defer mcc.Close()
-	clients := probe.Clients{
-		LLM: llmv1.NewLLMServiceClient(lcc), LLMModels: modelsv1.NewModelServiceClient(lcc),
-		Diffusion: diffusionv1.NewDiffusionServiceClient(dcc), DiffusionModels: modelsv1.NewModelServiceClient(dcc),
-		Monitor: monitorv1.NewMonitorServiceClient(mcc),
+	specs := opts.Hosts
+	single := len(specs) == 0 && opts.DNSName == ""
+	if single {
+		specs = []hosts.Spec{{Name: opts.Host, LLMAddr: opts.LLMAddr, DiffusionAddr: opts.DiffusionAddr, MonitorAddr: opts.MonitorAddr}}
 	}
 	ev := events.New(db, log)
-	prober := probe.New(clients, opts.Probe, db)
-	opts.Cycle.Host = opts.Host
-	cyc := cycle.New(clients, prober, db, ev, opts.Cycle, log)
-	mgr := jobs.New(db, ev, cyc, jobs.Options{QueueSize: opts.QueueSize, ImageDir: filepath.Join(dir, "images"), Retain: opts.Retain, Host: opts.Host}, log)
+	reg, err := hosts.New(specs, hosts.Options{
+		Dial: dial, CheckInterval: opts.HostCheckInterval, DiffusionModel: opts.Placement.DiffusionModel,
+		DNSName: opts.DNSName, DNSPorts: opts.DNSPorts,
+		Probe: opts.Probe, Cycle: opts.Cycle, DB: db, Events: ev, Relay: true, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	disp := dispatch.New(reg, db, ev, opts.Placement, log)
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = max(len(specs), 1)
+		if opts.DNSName != "" {
+			workers = 64
+		}
+	}
+	mgr := jobs.New(db, ev, disp, jobs.Options{QueueSize: opts.QueueSize, ImageDir: filepath.Join(dir, "images"), Retain: opts.Retain, Host: opts.Host, Workers: workers}, log)
+	reg.SetQueued(mgr.QueuedPins)
+	if opts.DNSName == "" {
+		warnOrphans(db, reg, log)
+	}
 
 	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, TLS: opts.TLS, Logger: log})
 	if err != nil {
 		return err
 	}
-	s := &Service{o: opts, c: clients, db: db, ev: ev, prober: prober, jobs: mgr, log: log}
+	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single}
 	orchestratorv1.RegisterOrchestratorServiceServer(srv.GRPC(), s)
 
+	// The hosts are followed until the last LLM reload has ended, after the workers.
+	hctx, stopHosts := context.WithCancel(context.WithoutCancel(ctx))
+	hostsDone := make(chan struct{})
+	go func() { reg.Run(hctx); close(hostsDone) }()
 	wctx, stopWorker := context.WithCancel(ctx)
-	rel := &relay.Relay{LLM: clients.LLM, Diffusion: clients.Diffusion, Events: ev, Host: opts.Host, Log: log}
-	relayDone := make(chan struct{})
-	go func() { rel.Run(wctx); close(relayDone) }()
 	workerDone := make(chan error, 1)
-	go func() {
-		// An LLM left offloaded by a previous run comes back before any new image runs.
-		rctx, cancel := context.WithTimeout(wctx, reloadBound(opts.Cycle))
-		if err := recovery.Recover(rctx, db, cyc, log); err != nil {
-			log.Error("recovery of the LLM failed; the saved state is kept", "error", err)
-		}
-		cancel()
-		workerDone <- mgr.Run(wctx)
-	}()
+	// An LLM left offloaded by a previous run comes back (per host, as soon as the host is
+	// reachable) before that host takes a new image.
+	go func() { workerDone <- mgr.Run(wctx) }()
 	go func() {
 		// On shutdown, cancel the images first so that callers get their answer before the
-		// graceful stop; the running job's cycle still reloads the LLM before Run returns.
+		// graceful stop; the running jobs' cycles still reload the LLMs before Run returns.
 		<-ctx.Done()
 		mgr.CancelAll()
 		ev.Close()
@@ -171,8 +170,24 @@ func Run(ctx context.Context, opts Options) error {
 	if werr := <-workerDone; err == nil {
 		err = werr
 	}
-	<-relayDone
+	disp.Wait()
+	stopHosts()
+	<-hostsDone
 	return err
+}
+
+// warnOrphans logs saved LLM states of hosts the orchestrator no longer knows.
+func warnOrphans(db *state.DB, reg *hosts.Registry, log *slog.Logger) {
+	states, err := db.SavedStates("")
+	if err != nil {
+		log.Warn("read saved states", "error", err)
+		return
+	}
+	for _, st := range states {
+		if _, err := reg.Get(st.GetHost()); err != nil {
+			log.Warn("a saved LLM state belongs to a host that is not configured; it is kept (see GetSavedState)", "host", st.GetHost())
+		}
+	}
 }
 
 func reloadBound(o cycle.Options) time.Duration {

@@ -11,7 +11,8 @@ import (
 
 // WouldNeedOffload decides for an image without running it.
 func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.WouldNeedOffloadRequest) (*orchestratorv1.WouldNeedOffloadResponse, error) {
-	if err := s.checkHost(req.GetHost()); err != nil {
+	h, err := s.decisionHost(req.GetHost())
+	if err != nil {
 		return nil, errStatus(err)
 	}
 	p := req.GetParams()
@@ -22,8 +23,8 @@ func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.Woul
 			return nil, errStatus(err)
 		}
 	}
-	w, h := int(p.GetWidth()), int(p.GetHeight())
-	d, _, err := s.prober.Decide(ctx, max(w, 0), max(h, 0))
+	w, hgt := int(p.GetWidth()), int(p.GetHeight())
+	d, _, err := h.Prober.Decide(ctx, max(w, 0), max(hgt, 0))
 	if err != nil {
 		return nil, errStatus(err)
 	}

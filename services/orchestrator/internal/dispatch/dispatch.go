@@ -1,0 +1,191 @@
+// Package dispatch runs a job's image on the hosts: it places the image (package place,
+// from the registry's cached telemetry), runs the offload cycle of the chosen host, and
+// when that host fails mid-way (unreachable, its services gone) retries on another host,
+// up to a bound, so that the caller gets one result. A host stays busy until its LLM is
+// back, so the next image placed there never races the reload.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+// Options configure the dispatcher.
+type Options struct {
+	Policy place.Policy
+	// Attempts bounds the hosts one job is tried on; default 3.
+	Attempts int
+	// PlaceWait is how long a job waits for a host to become reachable when none can
+	// take it; default 15 s.
+	PlaceWait time.Duration
+	// DiffusionModel is the lab's model, whose learnt correction placement uses.
+	DiffusionModel string
+}
+
+// Dispatcher runs images on the registry's hosts.
+type Dispatcher struct {
+	reg *hosts.Registry
+	db  *state.DB
+	ev  *events.Log
+	o   Options
+	log *slog.Logger
+	wg  sync.WaitGroup
+}
+
+// New returns a dispatcher.
+func New(reg *hosts.Registry, db *state.DB, ev *events.Log, o Options, log *slog.Logger) *Dispatcher {
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.PlaceWait <= 0 {
+		o.PlaceWait = 15 * time.Second
+	}
+	return &Dispatcher{reg: reg, db: db, ev: ev, o: o, log: log}
+}
+
+// Wait waits for the LLM reloads still running on any host.
+func (d *Dispatcher) Wait() { d.wg.Wait() }
+
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Run places and runs an image anywhere.
+func (d *Dispatcher) Run(ctx context.Context, jobID string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error) {
+	return d.RunPinned(ctx, jobID, "", params, h)
+}
+
+// RunPinned runs an image on the pinned host (none: placed), failing over to another
+// host when the chosen one fails (never for a pinned job).
+func (d *Dispatcher) RunPinned(ctx context.Context, jobID, pin string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error) {
+	exclude := map[string]bool{}
+	var failures []string
+	for attempt := 1; ; attempt++ {
+		host, choice, err := d.acquire(ctx, jobID, pin, params, exclude)
+		if err != nil {
+			if len(failures) > 0 {
+				err = fmt.Errorf("%w (after failures on %d host(s): %s)", err, len(failures), joinLast(failures))
+			}
+			return cycle.Outcome{ReloadDone: closed}, err
+		}
+		msg := choice.Explanation
+		if attempt > 1 {
+			msg = fmt.Sprintf("Attempt %d of %d after a host failure. %s", attempt, d.o.Attempts, msg)
+		}
+		ev := d.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, host.Name(), jobID, msg,
+			map[string]float64{"attempt": float64(attempt), "hosts_considered": float64(choice.Considered), "needs_offload": b2f(choice.NeedsOffload)})
+		if h.Event != nil {
+			h.Event(ev)
+		}
+		if h.Placed != nil {
+			h.Placed(host.Name())
+		}
+		out, err := host.Cycle.Run(ctx, jobID, params, h)
+		// The host stays busy until its LLM is back.
+		reloadDone := out.ReloadDone
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); <-reloadDone; d.reg.Release(host) }()
+		out.ReloadDone = closed
+		if err == nil || ctx.Err() != nil || !HostFailure(err) {
+			return out, err
+		}
+		d.reg.MarkUnreachable(host, err.Error())
+		failures = append(failures, host.Name()+": "+err.Error())
+		if pin != "" || attempt >= d.o.Attempts {
+			return out, fmt.Errorf("host %s failed: %w", host.Name(), err)
+		}
+		exclude[host.Name()] = true
+		d.log.Warn("host failed during a job; retrying elsewhere", "host", host.Name(), "job", jobID, "error", err)
+		ev = d.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, host.Name(), jobID,
+			fmt.Sprintf("Host %s failed during the image (%v); the job is placed again on another host.", host.Name(), err),
+			map[string]float64{"attempt": float64(attempt), "retrying": 1})
+		if h.Event != nil {
+			h.Event(ev)
+		}
+	}
+}
+
+// acquire places the image, waiting while the hosts able to take it are busy (or for a
+// bounded time while none is reachable).
+func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *diffusionv1.ImageParams, exclude map[string]bool) (*hosts.Host, place.Choice, error) {
+	req := hosts.ImageRequest{Width: int(params.GetWidth()), Height: int(params.GetHeight())}
+	if req.Width == 0 {
+		req.Width = 512
+	}
+	if req.Height == 0 {
+		req.Height = 512
+	}
+	if d.o.DiffusionModel != "" {
+		if c, err := d.db.Correction(d.o.DiffusionModel); err == nil {
+			req.CorrectionBytes = int64(c.DeltaBytes)
+		}
+	}
+	deadline := time.Now().Add(d.o.PlaceWait)
+	for {
+		changed := d.reg.Changed()
+		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy}, exclude)
+		if err == nil {
+			return h, ch, nil
+		}
+		var wait <-chan time.Time
+		if errors.Is(err, place.ErrNoHost) {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, ch, err
+			}
+			wait = time.After(left)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ch, ctx.Err()
+		case <-changed:
+		case <-wait:
+			return nil, ch, err
+		}
+	}
+}
+
+// HostFailure tells an error caused by the host (its services unreachable or gone) from
+// one of the image itself.
+func HostFailure(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.Unavailable {
+		return true
+	}
+	return false
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func joinLast(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += "; "
+		}
+		out += x
+	}
+	return out
+}

@@ -1,0 +1,402 @@
+// Package hosts is the orchestrator's registry of GPU hosts (each running the LLM,
+// diffusion and monitor services): hosts from the configuration and/or found by DNS (a
+// Kubernetes headless service), each checked with grpc health, followed through the
+// monitor's WatchUsage stream, and kept ready, unreachable or draining. Placement reads
+// the cached telemetry only, so a decision never waits on a host.
+//
+// A host that becomes ready with an LLM state saved before an offload (the host died or
+// the orchestrator stopped before the reload) gets its LLM reloaded before it takes an
+// image.
+package hosts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
+	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/relay"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
+)
+
+const readyState = orchestratorv1.HostState_HOST_STATE_READY
+
+// ErrUnknownHost is returned for a host name the registry does not know.
+var ErrUnknownHost = errors.New("unknown host")
+
+// Options configure the registry.
+type Options struct {
+	// Dial are the options every host connection is made with (TLS, token).
+	Dial []grpc.DialOption
+	// CheckInterval is the time between health checks of a host; default 2 s.
+	CheckInterval time.Duration
+	// CheckTimeout bounds one health check; default 2 s.
+	CheckTimeout time.Duration
+	// UsageInterval is the monitor stream's interval; default 1 s.
+	UsageInterval time.Duration
+	// ModelsEvery refreshes a host's diffusion model list every this many checks; default 5.
+	ModelsEvery int
+	// DiffusionModel is the lab's diffusion model ("" : each host's configured one).
+	DiffusionModel string
+	// DNSName and DNSPorts find hosts by DNS: each address of DNSName is a host whose
+	// services listen on DNSPorts. DNSInterval is the time between lookups; default 30 s.
+	DNSName     string
+	DNSPorts    Ports
+	DNSInterval time.Duration
+	// Resolver looks DNSName up (default net.DefaultResolver).
+	Resolver interface {
+		LookupHost(ctx context.Context, host string) ([]string, error)
+	}
+	// Probe and Cycle configure each host's decision and offload cycle.
+	Probe probe.Options
+	Cycle cycle.Options
+	// DB and Events are shared by all hosts.
+	DB     *state.DB
+	Events *events.Log
+	// Relay, when set, turns each host's engine lifecycle into events.
+	Relay bool
+	Log   *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = 2 * time.Second
+	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = 2 * time.Second
+	}
+	if o.UsageInterval <= 0 {
+		o.UsageInterval = time.Second
+	}
+	if o.ModelsEvery <= 0 {
+		o.ModelsEvery = 5
+	}
+	if o.DNSInterval <= 0 {
+		o.DNSInterval = 30 * time.Second
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Registry holds the hosts.
+type Registry struct {
+	o Options
+
+	mu      sync.Mutex
+	hosts   map[string]*Host
+	order   []*Host // sorted by name
+	changed chan struct{}
+	ctx     context.Context // set by Run
+	wg      sync.WaitGroup
+	// queued counts the images waiting for each pinned host (set by the job manager).
+	queued func() map[string]int
+}
+
+// New returns a registry with the configured hosts; Run starts following them.
+func New(specs []Spec, o Options) (*Registry, error) {
+	o.defaults()
+	r := &Registry{o: o, hosts: map[string]*Host{}, changed: make(chan struct{})}
+	for _, sp := range specs {
+		if err := r.add(sp); err != nil {
+			r.closeAll()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// SetQueued tells the registry how to count the images queued for each pinned host.
+func (r *Registry) SetQueued(f func() map[string]int) {
+	r.mu.Lock()
+	r.queued = f
+	r.mu.Unlock()
+}
+
+func (r *Registry) add(sp Spec) error {
+	if _, ok := r.hosts[sp.Name]; ok {
+		return fmt.Errorf("host %q is configured twice", sp.Name)
+	}
+	h, err := dialHost(sp, r.o.Dial)
+	if err != nil {
+		return err
+	}
+	po := r.o.Probe
+	if sp.BudgetBytes > 0 {
+		po.BudgetBytes = sp.BudgetBytes
+	}
+	h.Prober = probe.New(h.Clients, po, r.o.DB)
+	co := r.o.Cycle
+	co.Host = sp.Name
+	h.Cycle = cycle.New(h.Clients, h.Prober, r.o.DB, r.o.Events, co, r.o.Log.With("host", sp.Name))
+	r.hosts[sp.Name] = h
+	r.order = append(r.order, h)
+	sort.Slice(r.order, func(i, j int) bool { return r.order[i].Spec.Name < r.order[j].Spec.Name })
+	if r.ctx != nil {
+		r.start(h)
+	}
+	return nil
+}
+
+// broadcastLocked wakes everyone waiting for a change.
+func (r *Registry) broadcastLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *Registry) broadcast() {
+	r.mu.Lock()
+	r.broadcastLocked()
+	r.mu.Unlock()
+}
+
+// Changed returns a channel closed on the next change of any host's state or load.
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// Get returns a host by name.
+func (r *Registry) Get(name string) (*Host, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.hosts[name]; ok {
+		return h, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownHost, name)
+}
+
+// Hosts returns every host, sorted by name.
+func (r *Registry) Hosts() []*Host {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*Host(nil), r.order...)
+}
+
+// Run follows every host (and DNS, when configured) until ctx ends, then closes the
+// connections.
+func (r *Registry) Run(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	for _, h := range r.order {
+		r.start(h)
+	}
+	r.mu.Unlock()
+	if r.o.DNSName != "" {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.followDNS(ctx) }()
+	}
+	<-ctx.Done()
+	r.wg.Wait()
+	r.closeAll()
+}
+
+func (r *Registry) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.order {
+		h.close()
+	}
+}
+
+// start runs the host's loops (r.mu held).
+func (r *Registry) start(h *Host) {
+	hctx, cancel := context.WithCancel(r.ctx)
+	h.cancel = cancel
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); h.followUsage(hctx, r.o.UsageInterval, r.o.Log) }()
+	go func() { defer r.wg.Done(); defer close(h.done); r.check(hctx, h) }()
+	if r.o.Relay {
+		rel := &relay.Relay{LLM: h.Clients.LLM, Diffusion: h.Clients.Diffusion, Events: r.o.Events, Host: h.Spec.Name, Log: r.o.Log}
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); rel.Run(hctx) }()
+	}
+}
+
+// check runs the host's health checks until ctx ends.
+func (r *Registry) check(ctx context.Context, h *Host) {
+	t := time.NewTicker(r.o.CheckInterval)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		ok, why := h.checkOnce(ctx, r.o.CheckTimeout, n%r.o.ModelsEvery == 0)
+		if ctx.Err() != nil {
+			return
+		}
+		r.setReachable(h, ok, why)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.poke:
+			n = -1 // refresh the models too
+		}
+	}
+}
+
+// setReachable records a health result. A host that becomes reachable with a saved LLM
+// state (its LLM was offloaded when it or the orchestrator went away) is busy, reloading
+// its LLM, from that moment: no image is placed on it before the LLM is back.
+func (r *Registry) setReachable(h *Host, ok bool, why string) {
+	var saved *orchestratorv1.SavedState
+	if ok {
+		var err error
+		if saved, err = r.o.DB.SavedState(h.Name()); err != nil {
+			r.o.Log.Warn("read saved state", "host", h.Name(), "error", err)
+		}
+	}
+	r.mu.Lock()
+	h.mu.Lock()
+	was := h.checked && h.reachable
+	changed := !h.checked || h.reachable != ok || (!ok && h.reason != why)
+	h.checked, h.reachable = true, ok
+	if !ok {
+		h.reason = why
+	}
+	reload := ok && !was && saved != nil && h.busy == 0 // else a job's own reload is still trying
+	if reload {
+		h.busy++
+	}
+	h.mu.Unlock()
+	if changed {
+		r.broadcastLocked()
+	}
+	r.mu.Unlock()
+	switch {
+	case ok && !was:
+		r.o.Log.Info("host is reachable", "host", h.Name())
+	case !ok && was:
+		r.o.Log.Warn("host is unreachable", "host", h.Name(), "reason", why)
+	}
+	if reload {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.reload(h, saved) }()
+	}
+}
+
+// MarkUnreachable records a failed call to the host (a job's image failed on it), until
+// its next successful health check, and asks for that check now.
+func (r *Registry) MarkUnreachable(h *Host, why string) {
+	h.mu.Lock()
+	h.checked, h.reachable, h.reason = true, false, why
+	h.mu.Unlock()
+	r.broadcast()
+	h.Refresh()
+}
+
+// reload brings the host's LLM back from its saved state; the host was marked busy.
+func (r *Registry) reload(h *Host, saved *orchestratorv1.SavedState) {
+	defer r.Release(h)
+	if !saved.GetWasRunning() {
+		_, _ = r.o.DB.ClearSavedState(h.Name())
+		return
+	}
+	r.o.Log.Warn("host is reachable with its LLM offloaded; reloading it", "host", h.Name(), "model", saved.GetLlmConfig().GetModelId(), "job", saved.GetReason())
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), reloadBound(r.o.Cycle))
+	defer cancel()
+	if err := h.Cycle.Reload(ctx, saved, nil); err != nil {
+		r.o.Log.Error("reload of the LLM failed; the saved state is kept", "host", h.Name(), "error", err)
+	}
+}
+
+func reloadBound(o cycle.Options) time.Duration {
+	if o.ReloadTimeout > 0 {
+		return o.ReloadTimeout
+	}
+	return 5 * time.Minute
+}
+
+// Release ends a job (or reload) on the host and asks for fresh telemetry.
+func (r *Registry) Release(h *Host) {
+	r.mu.Lock()
+	h.mu.Lock()
+	if h.busy > 0 {
+		h.busy--
+	}
+	h.mu.Unlock()
+	r.broadcastLocked()
+	r.mu.Unlock()
+	h.Refresh()
+}
+
+// Acquire places an image: it chooses a host from the cached telemetry and marks it busy
+// (Release ends that). exclude lists hosts not to use (those that already failed the
+// job). It does not wait: place.ErrAllBusy says to wait for Changed and try again.
+func (r *Registry) Acquire(req ImageRequest, pr place.Request, exclude map[string]bool) (*Host, place.Choice, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var queued map[string]int
+	if r.queued != nil {
+		queued = r.queued()
+	}
+	cands := make([]place.Candidate, 0, len(r.order))
+	for _, h := range r.order {
+		h.mu.Lock()
+		c := h.candidateLocked(&r.o, req, queued[h.Spec.Name])
+		h.mu.Unlock()
+		if exclude[c.Name] {
+			c.Usable, c.Busy, c.Why = false, false, "failed this job already"
+		}
+		cands = append(cands, c)
+	}
+	ch, err := place.Choose(cands, pr)
+	if err != nil {
+		return nil, ch, err
+	}
+	h := r.hosts[ch.Name]
+	h.mu.Lock()
+	h.busy++
+	h.mu.Unlock()
+	return h, ch, nil
+}
+
+// SetDraining drains (or undrains) a host: a draining host finishes its running image
+// and takes no new one.
+func (r *Registry) SetDraining(name string, draining bool) (*Host, error) {
+	h, err := r.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.draining = draining
+	h.mu.Unlock()
+	r.o.Log.Info("host drain changed", "host", name, "draining", draining)
+	r.broadcast()
+	return h, nil
+}
+
+// View renders one host for the API.
+func (r *Registry) View(h *Host) *orchestratorv1.Host {
+	r.mu.Lock()
+	q := r.queued
+	r.mu.Unlock()
+	n := 0
+	if q != nil {
+		n = q()[h.Spec.Name]
+	}
+	saved, _ := r.o.DB.SavedState(h.Spec.Name)
+	return h.view(n, saved != nil, r.o.Probe.GPUIndex)
+}
+
+// List renders every host for the API.
+func (r *Registry) List() []*orchestratorv1.Host {
+	var out []*orchestratorv1.Host
+	for _, h := range r.Hosts() {
+		out = append(out, r.View(h))
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
+)
+
+// decisionHost is the host a WouldNeedOffload request is about: the named one, or the
+// first ready host (the only one when the orchestrator drives one host).
+func (s *Service) decisionHost(name string) (*hosts.Host, error) {
+	pin, err := s.resolveHost(name)
+	if err != nil {
+		return nil, err
+	}
+	all := s.reg.Hosts()
+	if pin != "" || s.single {
+		if s.single {
+			return all[0], nil
+		}
+		return s.reg.Get(pin)
+	}
+	for _, h := range all {
+		if st, _ := h.State(); st == orchestratorv1.HostState_HOST_STATE_READY {
+			return h, nil
+		}
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("%w: no host is known yet", errUnknownHost)
+	}
+	return all[0], nil
+}
+
+// ListHosts lists the hosts with their state and telemetry.
+func (s *Service) ListHosts(context.Context, *orchestratorv1.ListHostsRequest) (*orchestratorv1.ListHostsResponse, error) {
+	list := s.reg.List()
+	for _, h := range list {
+		if h.Name == "" {
+			h.Name = "local"
+		}
+	}
+	return &orchestratorv1.ListHostsResponse{Hosts: list}, nil
+}
+
+// DrainHost stops placing images on a host; its running image finishes.
+func (s *Service) DrainHost(_ context.Context, req *orchestratorv1.DrainHostRequest) (*orchestratorv1.DrainHostResponse, error) {
+	h, err := s.setDraining(req.GetName(), true)
+	if err != nil {
+		return nil, errStatus(err)
+	}
+	return &orchestratorv1.DrainHostResponse{Host: h}, nil
+}
+
+// UndrainHost lets a drained host take images again.
+func (s *Service) UndrainHost(_ context.Context, req *orchestratorv1.UndrainHostRequest) (*orchestratorv1.UndrainHostResponse, error) {
+	h, err := s.setDraining(req.GetName(), false)
+	if err != nil {
+		return nil, errStatus(err)
+	}
+	return &orchestratorv1.UndrainHostResponse{Host: h}, nil
+}
+
+func (s *Service) setDraining(name string, draining bool) (*orchestratorv1.Host, error) {
+	pin, err := s.resolveHost(name)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w \"\": name a host", errUnknownHost)
+	}
+	h, err := s.reg.SetDraining(pin, draining)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q", errUnknownHost, name)
+	}
+	msg := ""
+	if draining {
+		msg = "Host drained: it finishes its running image and takes no new one."
+	} else {
+		msg = "Host undrained: it takes images again."
+	}
+	s.log.Info(msg, "host", name)
+	v := s.reg.View(h)
+	if v.Name == "" {
+		v.Name = "local"
+	}
+	return v, nil
+}
