@@ -38,7 +38,7 @@ const labToken = "multi-host-lab-token"
 
 type labHost struct {
 	name, ns, ip, dir string
-	procs            []*proc
+	procs             []*proc
 }
 
 func (h *labHost) addr(port int) string { return fmt.Sprintf("%s:%d", h.ip, port) }
