@@ -42,6 +42,11 @@ type Options struct {
 	Logger *slog.Logger
 	// ServerOptions are appended to the server's options.
 	ServerOptions []grpc.ServerOption
+	// HealthAddr, when set, is a second, plaintext listener serving only grpc.health.v1
+	// with the main server's statuses (the same health service), for probes such as
+	// Kubernetes' native gRPC probes that present neither a token nor a certificate. It is
+	// unauthenticated by design: it carries no data.
+	HealthAddr string
 }
 
 // ErrInsecureRemote is returned for a non-loopback address without any authentication.
@@ -54,6 +59,9 @@ type Server struct {
 	lis    net.Listener
 	grpc   *grpc.Server
 	health *health.Server
+	// hlis and hgrpc are the health-only listener and server (nil without HealthAddr).
+	hlis  net.Listener
+	hgrpc *grpc.Server
 }
 
 // Listen opens the listener and builds the server.
@@ -84,6 +92,16 @@ func Listen(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, lis: lis, grpc: grpc.NewServer(so...), health: health.NewServer()}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	if opts.HealthAddr != "" {
+		hlis, err := net.Listen("tcp", opts.HealthAddr)
+		if err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("listen %s (health): %w", opts.HealthAddr, err)
+		}
+		s.hlis = hlis
+		s.hgrpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
+		healthpb.RegisterHealthServer(s.hgrpc, s.health)
+	}
 	if opts.AddrFile != "" {
 		if err := addrfile.Write(opts.AddrFile, s.Addr()); err != nil {
 			lis.Close()
@@ -91,6 +109,14 @@ func Listen(opts Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// HealthAddr returns the bound address of the health-only listener ("" without one).
+func (s *Server) HealthAddr() string {
+	if s.hlis == nil {
+		return ""
+	}
+	return s.hlis.Addr().String()
 }
 
 // GRPC returns the server to register services on.
@@ -118,6 +144,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.SetServing("", true)
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(s.lis) }()
+	if s.hgrpc != nil {
+		go func() {
+			if err := s.hgrpc.Serve(s.hlis); err != nil {
+				s.log.Warn("health listener stopped", "error", err)
+			}
+		}()
+		s.log.Info("gRPC health listener (plaintext, health only)", "addr", s.HealthAddr())
+	}
 	s.log.Info("gRPC server listening", "addr", s.Addr(), "auth", s.opts.Token != "", "tls", s.opts.TLS != nil)
 	select {
 	case err := <-errc:
@@ -125,6 +159,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.health.Shutdown()
+	if s.hgrpc != nil {
+		s.hgrpc.Stop()
+	}
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()
 	select {
@@ -142,7 +179,14 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // Close stops the server at once (for tests and start-up failures).
-func (s *Server) Close() { s.grpc.Stop(); _ = s.lis.Close() }
+func (s *Server) Close() {
+	s.grpc.Stop()
+	_ = s.lis.Close()
+	if s.hgrpc != nil {
+		s.hgrpc.Stop()
+		_ = s.hlis.Close()
+	}
+}
 
 // IsLoopback reports whether a listen address binds only loopback interfaces.
 // An empty host ("" or ":8080") binds every interface, so it is not loopback.
