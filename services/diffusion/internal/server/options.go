@@ -21,6 +21,8 @@ type Options struct {
 	// GRPCAddr is the gRPC listen address; AddrFile receives the bound address.
 	GRPCAddr string
 	AddrFile string
+	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
+	HealthAddr string
 	// HTTPAddr is the seed's HTTP wrapper (GET /health, POST /v1/images/generations);
 	// "off" disables it. HTTPAddrFile receives its bound address.
 	HTTPAddr     string
@@ -58,6 +60,7 @@ type Options struct {
 // GENAILAB_DIFFUSION_* environment variables and YAML keys).
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", DefaultGRPCAddr, "gRPC listen address")
+	fs.StringVar(&o.HealthAddr, "health-addr", "", "plaintext gRPC health-only listen address for probes (empty: none)")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")

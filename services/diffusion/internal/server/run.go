@@ -40,7 +40,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, TLS: opts.TLS, Logger: log})
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, HealthAddr: opts.HealthAddr, Token: opts.Token, TLS: opts.TLS, Logger: log})
 	if err != nil {
 		return err
 	}

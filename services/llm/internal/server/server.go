@@ -44,6 +44,8 @@ type Options struct {
 	// receives the bound address once listening.
 	GRPCAddr string
 	AddrFile string
+	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
+	HealthAddr string
 	// Token is required from callers when set.
 	Token string
 	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
@@ -137,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, Token: o.Token, TLS: o.TLS, Logger: log})
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, HealthAddr: o.HealthAddr, Token: o.Token, TLS: o.TLS, Logger: log})
 	if err != nil {
 		return err
 	}

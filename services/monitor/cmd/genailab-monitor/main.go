@@ -29,6 +29,7 @@ func run() error {
 	fs := flag.NewFlagSet("genailab-monitor", flag.ContinueOnError)
 	var o server.Options
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
+	fs.StringVar(&o.HealthAddr, "health-addr", "", "plaintext gRPC health-only listen address for probes (empty: none)")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
 	fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
 	var tlsFlags tlsconfig.ServerFlags

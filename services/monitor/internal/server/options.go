@@ -28,6 +28,8 @@ type Options struct {
 	GRPCAddr string
 	// AddrFile receives the bound gRPC address once listening.
 	AddrFile string
+	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
+	HealthAddr string
 	// Token, when set, is required as a bearer token on every gRPC call.
 	Token string
 	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).

@@ -39,6 +39,8 @@ type Options struct {
 	GRPCAddr string
 	// AddrFile receives the bound address once listening.
 	AddrFile string
+	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
+	HealthAddr string
 	// Token is required from callers when set; also sent to the services it calls.
 	Token string
 	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
@@ -141,7 +143,7 @@ func Run(ctx context.Context, opts Options) error {
 		warnOrphans(db, reg, log)
 	}
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, Token: opts.Token, TLS: opts.TLS, Logger: log})
+	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, HealthAddr: opts.HealthAddr, Token: opts.Token, TLS: opts.TLS, Logger: log})
 	if err != nil {
 		return err
 	}
