@@ -134,6 +134,7 @@ func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *dif
 		}
 	}
 	deadline := time.Now().Add(d.o.PlaceWait)
+	refreshed := false
 	for {
 		changed := d.reg.Changed()
 		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy}, exclude)
@@ -142,6 +143,12 @@ func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *dif
 		}
 		var wait <-chan time.Time
 		if errors.Is(err, place.ErrNoHost) {
+			if !refreshed {
+				// The cached telemetry may predate a change (an engine just started with
+				// its model): look again with fresh readings before waiting.
+				refreshed = true
+				d.reg.RefreshAll()
+			}
 			left := time.Until(deadline)
 			if left <= 0 {
 				return nil, ch, err

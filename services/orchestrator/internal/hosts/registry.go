@@ -232,18 +232,25 @@ func (r *Registry) start(h *Host) {
 func (r *Registry) check(ctx context.Context, h *Host) {
 	t := time.NewTicker(r.o.CheckInterval)
 	defer t.Stop()
+	poked := false
 	for n := 0; ; n++ {
 		ok, why := h.checkOnce(ctx, r.o.CheckTimeout, n%r.o.ModelsEvery == 0)
 		if ctx.Err() != nil {
 			return
 		}
 		r.setReachable(h, ok, why)
+		if poked {
+			// Someone waits on fresh telemetry (RefreshAll): let placement look again.
+			r.broadcast()
+		}
+		poked = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-h.poke:
 			n = -1 // refresh the models too
+			poked = true
 		}
 	}
 }
@@ -362,6 +369,14 @@ func (r *Registry) Acquire(req ImageRequest, pr place.Request, exclude map[strin
 	h.busy++
 	h.mu.Unlock()
 	return h, ch, nil
+}
+
+// RefreshAll asks every host for a health check and fresh telemetry now; Changed fires
+// once each has answered.
+func (r *Registry) RefreshAll() {
+	for _, h := range r.Hosts() {
+		h.Refresh()
+	}
 }
 
 // SetDraining drains (or undrains) a host: a draining host finishes its running image
