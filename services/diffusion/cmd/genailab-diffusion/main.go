@@ -19,13 +19,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
-	"github.com/genailab/genailab/pkg/config"
-	"github.com/genailab/genailab/pkg/logging"
+	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/diffusion/internal/selfstandin"
 	"github.com/genailab/genailab/services/diffusion/internal/server"
@@ -33,32 +29,20 @@ import (
 
 func main() {
 	selfstandin.RunIfAsked()
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "genailab-diffusion:", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	fs := flag.NewFlagSet("genailab-diffusion", flag.ContinueOnError)
 	var o server.Options
-	o.RegisterFlags(fs)
 	var tlsFlags tlsconfig.ServerFlags
-	tlsFlags.Register(fs)
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	format := fs.String("log-format", "text", "log format: text or json")
-	if err := config.Parse(fs, os.Args[1:], "GENAILAB_DIFFUSION_"); err != nil {
-		return err
-	}
-	log, err := logging.New(os.Stderr, "diffusion", *level, *format)
-	if err != nil {
-		return err
-	}
-	o.Logger = log
-	if o.TLS, err = tlsFlags.Config(log); err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return server.Run(ctx, o)
+	cmdmain.Main(cmdmain.Command{
+		Name: "genailab-diffusion", Service: "diffusion", EnvPrefix: "GENAILAB_DIFFUSION_",
+		Flags: func(fs *flag.FlagSet) {
+			o.RegisterFlags(fs)
+			tlsFlags.Register(fs)
+		},
+		Run: func(ctx context.Context, log *slog.Logger) (err error) {
+			o.Logger = log
+			if o.TLS, err = tlsFlags.Config(log); err != nil {
+				return err
+			}
+			return server.Run(ctx, o)
+		},
+	})
 }

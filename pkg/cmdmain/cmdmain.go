@@ -1,0 +1,57 @@
+// Package cmdmain is the frame every genailab service command shares: the -log-level and
+// -log-format flags, options from flags, GENAILAB_* environment and a YAML file (pkg/config),
+// a context cancelled by SIGINT or SIGTERM, and one "name: error" line with exit status 1
+// on failure.
+package cmdmain
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/genailab/genailab/pkg/config"
+	"github.com/genailab/genailab/pkg/logging"
+)
+
+// Command describes one service command.
+type Command struct {
+	// Name is the binary's name ("genailab-llm"); Service the short name used in logs ("llm").
+	Name, Service string
+	// EnvPrefix is the environment prefix of its options ("GENAILAB_LLM_").
+	EnvPrefix string
+	// Flags registers the command's own flags.
+	Flags func(fs *flag.FlagSet)
+	// Run runs the service until ctx ends; it is called after the flags are parsed.
+	Run func(ctx context.Context, log *slog.Logger) error
+}
+
+// Main parses the command line and runs c; it exits with status 1 after printing the error.
+func Main(c Command) {
+	if err := run(c, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", c.Name, err)
+		os.Exit(1)
+	}
+}
+
+func run(c Command, args []string) error {
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if err := config.Parse(fs, args, c.EnvPrefix); err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, c.Service, *level, *format)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.Run(ctx, log)
+}

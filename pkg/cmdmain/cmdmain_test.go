@@ -1,0 +1,43 @@
+package cmdmain
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"testing"
+)
+
+func TestRunParsesFlagsThenRuns(t *testing.T) {
+	var addr string
+	var gotLog *slog.Logger
+	c := Command{
+		Name: "genailab-test", Service: "test", EnvPrefix: "GENAILAB_TEST_",
+		Flags: func(fs *flag.FlagSet) { fs.StringVar(&addr, "grpc-addr", "127.0.0.1:1", "") },
+		Run: func(ctx context.Context, log *slog.Logger) error {
+			gotLog = log
+			return ctx.Err()
+		},
+	}
+	t.Setenv("GENAILAB_TEST_GRPC_ADDR", "127.0.0.1:2")
+	if err := run(c, []string{"-log-level", "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	if addr != "127.0.0.1:2" || gotLog == nil || !gotLog.Enabled(context.Background(), slog.LevelDebug) {
+		t.Fatalf("addr %q, logger %v", addr, gotLog)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	want := errors.New("boom")
+	c := Command{Name: "x", Service: "x", EnvPrefix: "GENAILAB_X_", Run: func(context.Context, *slog.Logger) error { return want }}
+	if err := run(c, nil); !errors.Is(err, want) {
+		t.Fatalf("run error: %v", err)
+	}
+	if err := run(c, []string{"-log-level", "loud"}); err == nil {
+		t.Fatal("a bad log level must fail")
+	}
+	if err := run(c, []string{"-nope"}); err == nil {
+		t.Fatal("an unknown flag must fail")
+	}
+}
