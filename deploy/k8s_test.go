@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -363,6 +366,15 @@ func podFor(l *lab, selector map[string]string) *corev1.PodTemplateSpec {
 	return nil
 }
 
+func hasPortNumber(c corev1.Container, port int32) bool {
+	for _, p := range c.Ports {
+		if p.ContainerPort == port {
+			return true
+		}
+	}
+	return false
+}
+
 func hasPort(tmpl *corev1.PodTemplateSpec, name string) bool {
 	for _, c := range tmpl.Spec.Containers {
 		for _, p := range c.Ports {
@@ -415,6 +427,7 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 		if c.ReadinessProbe == nil || c.LivenessProbe == nil {
 			t.Errorf("%s: needs readiness and liveness probes", where)
 		}
+		var grpcProbes []int32
 		for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
 			if p == nil {
 				continue
@@ -426,6 +439,12 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 			case p.HTTPGet != nil:
 				port = p.HTTPGet.Port.StrVal
 			case p.GRPC != nil:
+				// A native grpc probe speaks plaintext without a token: it must reach the
+				// service's health-only listener (-health-addr), declared as a container port.
+				grpcProbes = append(grpcProbes, p.GRPC.Port)
+				if !hasPortNumber(c, p.GRPC.Port) {
+					t.Errorf("%s: grpc probe on port %d, which the container does not declare", where, p.GRPC.Port)
+				}
 				continue
 			}
 			if !hasPort(&corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}, port) {
@@ -458,35 +477,44 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 			mounts[m.MountPath] = m.Name
 		}
 		// The -config file comes from a ConfigMap key; its keys are flags of this binary.
+		settings := map[string]any{}
 		for i, a := range argv {
 			if (a == "-config" || a == "--config") && i+1 < len(argv) {
-				checkConfigFile(t, where, binary, argv[i+1], mounts, volumes, l, all)
+				maps.Copy(settings, checkConfigFile(t, where, binary, argv[i+1], mounts, volumes, l, all))
+			}
+		}
+		// The grpc probes' port is the one the service's health-only listener binds.
+		for _, port := range grpcProbes {
+			addr, _ := settings["health-addr"].(string)
+			if _, p, err := net.SplitHostPort(addr); err != nil || p != strconv.Itoa(int(port)) {
+				t.Errorf("%s: grpc probe on port %d but the configuration's health-addr is %q", where, port, addr)
 			}
 		}
 	}
 }
 
-func checkConfigFile(t *testing.T, where, binary, path string, mounts map[string]string, volumes map[string]corev1.Volume, l *lab, all map[string]flagSet) {
+// checkConfigFile checks a -config file from a ConfigMap and returns its settings.
+func checkConfigFile(t *testing.T, where, binary, path string, mounts map[string]string, volumes map[string]corev1.Volume, l *lab, all map[string]flagSet) map[string]any {
 	t.Helper()
 	dir, key := filepath.Dir(path), filepath.Base(path)
 	v, ok := volumes[mounts[dir]]
 	if !ok || v.ConfigMap == nil {
 		t.Errorf("%s: -config %s is not in a mounted ConfigMap", where, path)
-		return
+		return nil
 	}
 	cm := l.configMaps[v.ConfigMap.Name]
 	if cm == nil {
-		return
+		return nil
 	}
 	text, ok := cm.Data[key]
 	if !ok {
 		t.Errorf("%s: ConfigMap %s has no key %s", where, cm.Name, key)
-		return
+		return nil
 	}
 	var values map[string]any
 	if err := yaml.UnmarshalStrict([]byte(text), &values); err != nil {
 		t.Errorf("%s: ConfigMap %s key %s: %v", where, cm.Name, key, err)
-		return
+		return nil
 	}
 	if len(values) == 0 {
 		t.Errorf("%s: ConfigMap %s key %s is empty", where, cm.Name, key)
@@ -500,4 +528,5 @@ func checkConfigFile(t *testing.T, where, binary, path string, mounts map[string
 			}
 		}
 	}
+	return values
 }
