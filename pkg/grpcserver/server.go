@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/genailab/genailab/pkg/addrfile"
@@ -47,7 +48,15 @@ type Options struct {
 	// Kubernetes' native gRPC probes that present neither a token nor a certificate. It is
 	// unauthenticated by design: it carries no data.
 	HealthAddr string
+	// KeepaliveMinTime is the shortest interval between a client's keepalive pings that
+	// the server accepts, with or without open streams (a client that pings more often is
+	// sent GOAWAY "too_many_pings"). Default DefaultKeepaliveMinTime, which admits every
+	// grpc-go client: they never ping more often than every 10 s.
+	KeepaliveMinTime time.Duration
 }
+
+// DefaultKeepaliveMinTime is the default of Options.KeepaliveMinTime.
+const DefaultKeepaliveMinTime = 5 * time.Second
 
 // ErrInsecureRemote is returned for a non-loopback address without any authentication.
 var ErrInsecureRemote = errors.New("refusing to serve on a non-loopback address without a token or TLS (set a token, configure TLS, or allow insecure remote access explicitly)")
@@ -73,6 +82,9 @@ func Listen(opts Options) (*Server, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 5 * time.Second
 	}
+	if opts.KeepaliveMinTime <= 0 {
+		opts.KeepaliveMinTime = DefaultKeepaliveMinTime
+	}
 	if !IsLoopback(opts.Addr) && opts.Token == "" && opts.TLS == nil && !opts.AllowInsecureRemote {
 		return nil, fmt.Errorf("listen %s: %w", opts.Addr, ErrInsecureRemote)
 	}
@@ -81,7 +93,11 @@ func Listen(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
 	}
 	guard := auth.NewGuard(opts.Token, log)
+	// Callers (the orchestrator) ping idle connections and streams to find dead links;
+	// the default policy (5 min, none without streams) would answer them with GOAWAY.
+	enforce := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true})
 	so := []grpc.ServerOption{
+		enforce,
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), guard.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.StreamInterceptor()),
 	}
@@ -99,7 +115,7 @@ func Listen(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("listen %s (health): %w", opts.HealthAddr, err)
 		}
 		s.hlis = hlis
-		s.hgrpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
+		s.hgrpc = grpc.NewServer(enforce, grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.ChainStreamInterceptor(recoverStream(log)))
 		healthpb.RegisterHealthServer(s.hgrpc, s.health)
 	}
 	if opts.AddrFile != "" {
