@@ -38,7 +38,9 @@ const labToken = "multi-host-lab-token"
 
 type labHost struct {
 	name, ns, ip, dir string
-	procs             []*proc
+	// veth is the root namespace's end of the host's link.
+	veth  string
+	procs []*proc
 }
 
 func (h *labHost) addr(port int) string { return fmt.Sprintf("%s:%d", h.ip, port) }
@@ -77,8 +79,8 @@ func makeHosts(t *testing.T, names ...string) []*labHost {
 	_ = exec.Command("ip", "netns", "del", probe).Run()
 	var out []*labHost
 	for i, name := range names {
-		h := &labHost{name: name, ns: fmt.Sprintf("%sh%d", tag, i), ip: fmt.Sprintf("10.250.%d.%d", net, 4*i+2)}
 		veth := fmt.Sprintf("%sv%d", tag, i)
+		h := &labHost{name: name, ns: fmt.Sprintf("%sh%d", tag, i), ip: fmt.Sprintf("10.250.%d.%d", net, 4*i+2), veth: veth}
 		ipCmd(t, "netns", "add", h.ns)
 		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", h.ns).Run() })
 		ipCmd(t, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
@@ -222,7 +224,8 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 // needs an offload there), b (room for the image), c (no diffusion model). The first image
 // goes to b without offload; with b drained the next goes to a (offload); a's processes are
 // killed mid-generation and, b undrained, the job finishes on b; a comes back, becomes ready
-// and gets its LLM reloaded from the state saved for it.
+// and gets its LLM reloaded from the state saved for it. Then b's link goes down during an
+// image: the job finishes on a, and b is ready again once its link is back.
 func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	needNetns(t)
 	start := time.Now()
@@ -257,7 +260,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binDir, "genailab-orchestrator"), "-grpc-addr", "127.0.0.1:0", "-addr-file", af, "-data-dir", odir,
 		"-token", labToken, "-hosts", spec(a, ",budget=1")+";"+spec(b, "")+";"+spec(c, ""), "-diffusion-model", "demo",
 		"-host-check-interval", "300ms", "-reload-backoff", "100ms", "-reload-backoff-max", "500ms", "-reload-timeout", "90s",
-		"-free-timeout", "5s", "-drain-timeout", "2s")
+		"-free-timeout", "5s", "-drain-timeout", "2s", "-agent-keepalive-timeout", "1s")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	op := &proc{name: "orchestrator", cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = lockedWriter{op.mu, op.log}, lockedWriter{op.mu, op.log}
@@ -382,7 +385,67 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 		t.Fatalf("a's LLM after its return: %v %v", info, err)
 	}
 
-	// 5. Refusals across hosts: no token, wrong token.
+	// 5. b's link goes down mid-generation (its processes keep running): the stream to b
+	// fails once the orchestrator's unacknowledged traffic to b passes the keepalive
+	// timeout (1 s here), and the job finishes on a. The link back up, b is ready again.
+	d := diffusionv1.NewDiffusionServiceClient(dialToken(t, a.addr(50052)))
+	if _, err := d.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: "demo"}}); err != nil {
+		t.Fatalf("start diffusion on a: %v", err)
+	}
+	waitFor(t, "a's diffusion engine seen", 10*time.Second, func() bool { return hostsByName(t, orch)["a"].GetDiffusionModel() == "demo" })
+	params.Steps = 12
+	sub, err = orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = sub.GetJob().GetId()
+	if w, err = orch.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	for sawProgressOnB := false; !sawProgressOnB; {
+		m, err := w.Recv()
+		if err != nil {
+			t.Fatalf("watch job: %v", err)
+		}
+		if j := m.GetJob(); j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_FAILED {
+			t.Fatalf("job ended (%s on %q) before its progress on b was seen", j.GetStatus(), j.GetHost())
+		}
+		sawProgressOnB = m.GetJob().GetHost() == "b" && m.GetJob().GetProgress().GetStep() >= 2
+	}
+	downAt := time.Now()
+	ipCmd(t, "link", "set", b.veth, "down")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "set", b.veth, "up").Run() })
+	// Without the keepalive the stream would wait for TCP's retransmissions (~15 min).
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if w, err = orch.WatchJob(wctx, &orchestratorv1.WatchJobRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	for final = nil; ; {
+		m, err := w.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("watch job after b's link went down (%v later): %v", time.Since(downAt).Round(time.Millisecond), err)
+		}
+		final = m.GetJob()
+	}
+	if final.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || final.GetHost() != "a" {
+		t.Fatalf("job after b's link went down: status %s on %q, error %q", final.GetStatus(), final.GetHost(), final.GetError())
+	}
+	t.Logf("link down: the job finished on a %v after b's link went down", time.Since(downAt).Round(time.Millisecond))
+	if st := hostsByName(t, orch)["b"]; st.GetState() != orchestratorv1.HostState_HOST_STATE_UNREACHABLE {
+		t.Fatalf("b is %s (%s) with its link down", st.GetState(), st.GetStateReason())
+	}
+	upAt := time.Now()
+	ipCmd(t, "link", "set", b.veth, "up")
+	waitFor(t, "b ready after its link came back", 30*time.Second, func() bool {
+		return hostsByName(t, orch)["b"].GetState() == orchestratorv1.HostState_HOST_STATE_READY
+	})
+	t.Logf("link up: b ready again %v later", time.Since(upAt).Round(time.Millisecond))
+
+	// 6. Refusals across hosts: no token, wrong token.
 	bare, err := grpc.NewClient(b.addr(50052), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

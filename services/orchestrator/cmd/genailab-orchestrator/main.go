@@ -44,6 +44,8 @@ func run() error {
 	fs.StringVar(&o.DNSName, "hosts-dns", "", "find hosts by DNS: every address of this name (e.g. a Kubernetes headless service) is a host")
 	agentPorts := fs.String("agent-ports", "50051,50052,50053", "with -hosts-dns: the LLM, diffusion and monitor gRPC ports of every host")
 	fs.DurationVar(&o.HostCheckInterval, "host-check-interval", 0, "time between health checks of each host (0: 2s)")
+	fs.DurationVar(&o.KeepaliveTime, "agent-keepalive-time", server.DefaultKeepaliveTime, "keepalive ping of the connections to the hosts after this long without traffic (at least 10s)")
+	fs.DurationVar(&o.KeepaliveTimeout, "agent-keepalive-timeout", server.DefaultKeepaliveTimeout, "a connection to a host whose ping or data stays unacknowledged this long is closed (a dead link fails its streams)")
 	policy := fs.String("placement-policy", "binpack", "among equally good hosts: binpack (tightest fit) or spread (most memory left)")
 	fs.IntVar(&o.Placement.Attempts, "placement-attempts", 3, "hosts one image is tried on when hosts fail")
 	fs.StringVar(&o.Placement.DiffusionModel, "diffusion-model", "", "the lab's diffusion model: only hosts that have it take images (empty: each host's configured model)")
@@ -80,6 +82,9 @@ func run() error {
 	}
 	if o.Placement.Policy, err = place.ParsePolicy(*policy); err != nil {
 		return fmt.Errorf("-placement-policy: %w", err)
+	}
+	if o.KeepaliveTime < 0 || o.KeepaliveTimeout < 0 {
+		return fmt.Errorf("-agent-keepalive-time and -agent-keepalive-timeout must not be negative")
 	}
 	if o.QueueSize < 1 {
 		return fmt.Errorf("-queue-size must be at least 1, got %d", o.QueueSize)

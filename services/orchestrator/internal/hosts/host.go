@@ -128,14 +128,27 @@ func (h *Host) Refresh() {
 func (h *Host) checkOnce(ctx context.Context, timeout time.Duration, refreshModels bool) (bool, string) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// The three checks run together, every one each time: each is traffic on its
+	// connection, which the connection's keepalive timeout needs to close a connection
+	// whose link went down (and fail its streams) without waiting for a keepalive ping.
 	names := [3]string{"LLM", "diffusion", "monitor"}
+	var problems [3]string
+	var wg sync.WaitGroup
 	for i, hc := range h.health {
-		r, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return false, fmt.Sprintf("%s service: %v", names[i], err)
-		}
-		if r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return false, fmt.Sprintf("%s service is %s", names[i], r.GetStatus())
+		wg.Go(func() {
+			r, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
+			switch {
+			case err != nil:
+				problems[i] = fmt.Sprintf("%s service: %v", names[i], err)
+			case r.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+				problems[i] = fmt.Sprintf("%s service is %s", names[i], r.GetStatus())
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range problems {
+		if p != "" {
+			return false, p
 		}
 	}
 	li, err := h.Clients.LLM.GetInfo(cctx, &llmv1.GetInfoRequest{})

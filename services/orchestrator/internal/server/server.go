@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/keepalive"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
@@ -31,6 +34,10 @@ const (
 	DefaultGRPCAddr = "127.0.0.1:50054"
 	DefaultDataDir  = ".data"
 	DefaultHeadroom = 512 << 20
+	// DefaultKeepaliveTime and DefaultKeepaliveTimeout are the keepalive of the connections
+	// to the hosts (the services accept pings every 5 s: pkg/grpcserver).
+	DefaultKeepaliveTime    = 10 * time.Second
+	DefaultKeepaliveTimeout = 5 * time.Second
 )
 
 // Options configure the orchestrator process.
@@ -58,6 +65,12 @@ type Options struct {
 	DNSPorts hosts.Ports
 	// HostCheckInterval is the time between health checks of each host (0: 2 s).
 	HostCheckInterval time.Duration
+	// KeepaliveTime and KeepaliveTimeout are the keepalive of the connections to the
+	// hosts: a ping after KeepaliveTime without traffic (grpc-go raises less than 10 s to
+	// 10 s), and a connection whose ping or data stays unacknowledged for KeepaliveTimeout
+	// is closed, so that a stream to a host whose link went down fails (Unavailable)
+	// instead of hanging until TCP gives up. Defaults 10 s and 5 s.
+	KeepaliveTime, KeepaliveTimeout time.Duration
 	// Placement configures placement and failover.
 	Placement dispatch.Options
 	// Workers is how many images run at once (0: one per configured host, 64 with DNS).
@@ -111,7 +124,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer db.Close()
 
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.ClientTLS))}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.ClientTLS)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cmp.Or(opts.KeepaliveTime, DefaultKeepaliveTime), Timeout: cmp.Or(opts.KeepaliveTimeout, DefaultKeepaliveTimeout), PermitWithoutStream: true}),
+		// A host that comes back is reconnected within seconds (grpc's default backoff
+		// reaches 2 min); a few connection attempts a second to a lab's dead hosts cost nothing.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second}, MinConnectTimeout: 5 * time.Second}),
+	}
 	if opts.Token != "" {
 		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.Token, Secure: opts.ClientTLS != nil}))
 	}
