@@ -14,7 +14,6 @@ import (
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
-	"github.com/genailab/genailab/services/orchestrator/internal/recovery"
 )
 
 var params = &diffusionv1.ImageParams{Prompt: "a fox", Width: 512, Height: 512}
@@ -147,7 +146,7 @@ func TestReloadRetriesWithBackoff(t *testing.T) {
 	}
 }
 
-func TestFailedReloadKeepsStateThenRecoveryBringsTheLLMBack(t *testing.T) {
+func TestFailedReloadKeepsStateThenALaterReloadBringsTheLLMBack(t *testing.T) {
 	r := newRig(t, 1, cycle.Options{ReloadTimeout: 100 * time.Millisecond})
 	r.llm.startFails = 1 << 30
 	out, err := r.cycle.Run(context.Background(), "j", params, cycle.Hooks{})
@@ -162,29 +161,31 @@ func TestFailedReloadKeepsStateThenRecoveryBringsTheLLMBack(t *testing.T) {
 	if r.llm.isRunning() {
 		t.Fatal("LLM running although every start failed")
 	}
-	// The next start of the orchestrator: recovery reloads from the saved state.
+	// Later (the host reachable again, or the orchestrator's next start) the registry
+	// reloads from the saved state with Reload.
 	r.llm.mu.Lock()
 	r.llm.startFails = 0
 	r.llm.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := recovery.Recover(ctx, r.db, r.cycle, nopLog()); err != nil {
+	if err := r.cycle.Reload(ctx, s, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !r.llm.isRunning() {
-		t.Fatal("recovery did not reload the LLM")
+		t.Fatal("the reload did not start the LLM")
 	}
 	if s, _ := r.db.SavedState(""); s != nil {
-		t.Fatal("recovery did not clear the state")
+		t.Fatal("the reload did not clear the state")
 	}
 }
 
-func TestRecoveryWhenTheLLMIsAlreadyBack(t *testing.T) {
+func TestReloadWhenTheLLMIsAlreadyBack(t *testing.T) {
 	r := newRig(t, 0, cycle.Options{})
-	if err := r.db.PutSavedState(&orchestratorv1.SavedState{WasRunning: true, LlmConfig: r.llm.info().Config}); err != nil {
+	saved := &orchestratorv1.SavedState{WasRunning: true, LlmConfig: r.llm.info().Config}
+	if err := r.db.PutSavedState(saved); err != nil {
 		t.Fatal(err)
 	}
-	if err := recovery.Recover(context.Background(), r.db, r.cycle, nopLog()); err != nil {
+	if err := r.cycle.Reload(context.Background(), saved, nil); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := r.db.SavedState(""); s != nil || r.llm.starts != 1 {

@@ -1,7 +1,7 @@
 // Package server is the orchestrator process: its gRPC OrchestratorService and Run, which
-// wires the database, the event log, the probe, the offload cycle, the job manager and the
-// recovery of an LLM left offloaded by a previous run. It talks to the host's services only
-// through their gRPC addresses.
+// wires the database, the event log, the host registry (each host's probe, offload cycle and
+// recovery of an LLM left offloaded), the dispatcher and the job manager. It talks to the
+// hosts' services only through their gRPC addresses.
 package server
 
 import (
