@@ -1,7 +1,9 @@
 // Package dispatch runs a job's image on the hosts: it places the image (package place,
 // from the registry's cached telemetry), runs the offload cycle of the chosen host, and
-// when that host fails mid-way (unreachable, its services gone) retries on another host,
-// up to a bound, so that the caller gets one result. A host stays busy until its LLM is
+// when that host fails mid-way (unreachable: its connection fails and its health check
+// too) retries on another host, up to a bound, so that the caller gets one result. A host
+// that answers but refuses the image for now (its diffusion engine busy) stays ready: the
+// job is placed again after a short wait. A host stays busy until its LLM is
 // back, so the next image placed there never races the reload.
 package dispatch
 
@@ -35,6 +37,11 @@ type Options struct {
 	PlaceWait time.Duration
 	// DiffusionModel is the lab's model, whose learnt correction placement uses.
 	DiffusionModel string
+	// BusyRetries bounds how often a job is placed again after a reachable host refused it
+	// for now (its engine busy); default 10. BusyBackoff is the first wait before placing
+	// it again, doubling up to 8×; default 500 ms.
+	BusyRetries int
+	BusyBackoff time.Duration
 }
 
 // Dispatcher runs images on the registry's hosts.
@@ -55,6 +62,12 @@ func New(reg *hosts.Registry, db *state.DB, ev *events.Log, o Options, log *slog
 	if o.PlaceWait <= 0 {
 		o.PlaceWait = 15 * time.Second
 	}
+	if o.BusyRetries <= 0 {
+		o.BusyRetries = 10
+	}
+	if o.BusyBackoff <= 0 {
+		o.BusyBackoff = 500 * time.Millisecond
+	}
 	return &Dispatcher{reg: reg, db: db, ev: ev, o: o, log: log}
 }
 
@@ -69,11 +82,13 @@ func (d *Dispatcher) Run(ctx context.Context, jobID string, params *diffusionv1.
 }
 
 // RunPinned runs an image on the pinned host (none: placed), failing over to another
-// host when the chosen one fails (never for a pinned job).
+// host when the chosen one becomes unreachable (never for a pinned job), and placing it
+// again later when the host answered that it cannot take it now (its engine busy).
 func (d *Dispatcher) RunPinned(ctx context.Context, jobID, pin string, params *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error) {
 	exclude := map[string]bool{}
 	var failures []string
-	for attempt := 1; ; attempt++ {
+	attempt, busy := 1, 0
+	for {
 		host, choice, err := d.acquire(ctx, jobID, pin, params, exclude)
 		if err != nil {
 			if len(failures) > 0 {
@@ -82,7 +97,10 @@ func (d *Dispatcher) RunPinned(ctx context.Context, jobID, pin string, params *d
 			return cycle.Outcome{ReloadDone: closed}, err
 		}
 		msg := choice.Explanation
-		if attempt > 1 {
+		switch {
+		case busy > 0:
+			msg = fmt.Sprintf("Placed again (%d of %d) after a busy engine. %s", busy, d.o.BusyRetries, msg)
+		case attempt > 1:
 			msg = fmt.Sprintf("Attempt %d of %d after a host failure. %s", attempt, d.o.Attempts, msg)
 		}
 		ev := d.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, host.Name(), jobID, msg,
@@ -99,23 +117,80 @@ func (d *Dispatcher) RunPinned(ctx context.Context, jobID, pin string, params *d
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); <-reloadDone; d.reg.Release(host) }()
 		out.ReloadDone = closed
-		if err == nil || ctx.Err() != nil || !HostFailure(err) {
+		if err == nil || ctx.Err() != nil {
 			return out, err
 		}
-		d.reg.MarkUnreachable(host, err.Error())
+		kind, why := d.classify(ctx, host, err)
+		if ctx.Err() != nil {
+			return out, err
+		}
+		switch kind {
+		case imageFailure:
+			return out, err
+		case engineBusy:
+			busy++
+			if busy > d.o.BusyRetries {
+				return out, fmt.Errorf("host %s cannot take the image now, %d times: %w", host.Name(), busy, err)
+			}
+			wait := min(d.o.BusyBackoff<<(busy-1), 8*d.o.BusyBackoff)
+			d.log.Info("host answered that it cannot take the image now; placing it again", "host", host.Name(), "job", jobID, "error", err, "in", wait)
+			ev = d.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, host.Name(), jobID,
+				fmt.Sprintf("Host %s is reachable but cannot take the image now (%v); the job is placed again in %v.", host.Name(), grpcMessage(err), wait),
+				map[string]float64{"attempt": float64(attempt), "retrying": 1, "busy": 1})
+			if h.Event != nil {
+				h.Event(ev)
+			}
+			select {
+			case <-ctx.Done():
+				return out, err
+			case <-time.After(wait):
+			}
+			continue
+		}
+		// The host is unreachable: its health check failed just now (CheckNow marked it).
 		failures = append(failures, host.Name()+": "+err.Error())
 		if pin != "" || attempt >= d.o.Attempts {
 			return out, fmt.Errorf("host %s failed: %w", host.Name(), err)
 		}
 		exclude[host.Name()] = true
-		d.log.Warn("host failed during a job; retrying elsewhere", "host", host.Name(), "job", jobID, "error", err)
+		d.log.Warn("host failed during a job; retrying elsewhere", "host", host.Name(), "job", jobID, "error", err, "health", why)
 		ev = d.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, host.Name(), jobID,
 			fmt.Sprintf("Host %s failed during the image (%v); the job is placed again on another host.", host.Name(), err),
 			map[string]float64{"attempt": float64(attempt), "retrying": 1})
 		if h.Event != nil {
 			h.Event(ev)
 		}
+		attempt++
 	}
+}
+
+// failure is what an image's failure on a host says about the host.
+type failure int
+
+const (
+	// imageFailure: the image itself failed (bad input, engine error); the caller gets it.
+	imageFailure failure = iota
+	// hostUnreachable: the host cannot be reached — a call failed with Unavailable (a
+	// transport error: connection refused or closed, keepalive timeout) and its health
+	// check fails now. The job fails over to another host.
+	hostUnreachable
+	// engineBusy: a call failed with Unavailable but the host answers its health checks:
+	// the service itself refused (the diffusion engine's "Server is busy generating another
+	// image"), or the connection failed and is already back. The host stays ready; the job
+	// is placed again after a short wait, on it or on another host.
+	engineBusy
+)
+
+// classify tells what err, from a cycle on host, says about the host, asking the host's
+// health when the error alone cannot say.
+func (d *Dispatcher) classify(ctx context.Context, host *hosts.Host, err error) (failure, string) {
+	if !unavailable(err) {
+		return imageFailure, ""
+	}
+	if ok, why := d.reg.CheckNow(ctx, host); !ok {
+		return hostUnreachable, why
+	}
+	return engineBusy, ""
 }
 
 // acquire places the image, waiting while the hosts able to take it are busy (or for a
@@ -165,18 +240,19 @@ func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *dif
 	}
 }
 
-// HostFailure tells an error caused by the host (its services unreachable or gone) from
-// one of the image itself.
-func HostFailure(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable:
-		return true
+// unavailable reports whether err carries the gRPC code Unavailable: the host's
+// connection failed, or its service refused the call for now.
+func unavailable(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable
+}
+
+// grpcMessage is err's status message (the text without "rpc error: code = ...").
+func grpcMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
 	}
-	var se interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &se) && se.GRPCStatus().Code() == codes.Unavailable {
-		return true
-	}
-	return false
+	return err.Error()
 }
 
 func b2f(b bool) float64 {

@@ -295,14 +295,15 @@ func (r *Registry) setReachable(h *Host, ok bool, why string) {
 	}
 }
 
-// MarkUnreachable records a failed call to the host (a job's image failed on it), until
-// its next successful health check, and asks for that check now.
-func (r *Registry) MarkUnreachable(h *Host, why string) {
-	h.mu.Lock()
-	h.checked, h.reachable, h.reason = true, false, why
-	h.mu.Unlock()
-	r.broadcast()
-	h.Refresh()
+// CheckNow checks the host's health now (bounded by the check timeout) and records the
+// result as a periodic check does: it tells a host that cannot be reached (its connections
+// fail or its services do not answer SERVING) from one that answered a call with an error.
+func (r *Registry) CheckNow(ctx context.Context, h *Host) (ok bool, why string) {
+	ok, why = h.checkOnce(ctx, r.o.CheckTimeout, false)
+	if ctx.Err() == nil {
+		r.setReachable(h, ok, why)
+	}
+	return ok, why
 }
 
 // reload brings the host's LLM back from its saved state; the host was marked busy.
