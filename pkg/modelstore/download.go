@@ -34,18 +34,12 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	op := &operation{download: true, cancel: cancel, done: make(chan struct{})}
-	if err := s.acquire(id, op); err != nil {
+	dir, err := s.claim(id, op)
+	if err != nil {
 		return nil, err
 	}
 	defer s.release(id, op)
 
-	dir := filepath.Join(s.root, id)
-	if _, err := os.Stat(filepath.Join(dir, recordName)); err == nil {
-		return nil, fmt.Errorf("%w: %s", ErrAlreadyExists, id)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
 	defer func() {
 		if err != nil {
 			os.Remove(dir) // only succeeds when nothing resumable is left

@@ -24,17 +24,11 @@ func (s *Store) Import(ctx context.Context, id, name, srcPath string) (rec *Reco
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	op := &operation{cancel: cancel, done: make(chan struct{})}
-	if err := s.acquire(id, op); err != nil {
+	dir, err := s.claim(id, op)
+	if err != nil {
 		return nil, err
 	}
 	defer s.release(id, op)
-	dir := filepath.Join(s.root, id)
-	if _, err := os.Stat(filepath.Join(dir, recordName)); err == nil {
-		return nil, fmt.Errorf("%w: %s", ErrAlreadyExists, id)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
-	}
 	dst := filepath.Join(dir, base)
 	defer func() {
 		if err != nil {

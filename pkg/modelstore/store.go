@@ -277,6 +277,27 @@ func (s *Store) release(id string, op *operation) {
 	close(op.done)
 }
 
+// claim acquires id for op, refuses an id that already has a record and
+// creates the model's directory, returning it. On success the caller must
+// call s.release(id, op) when done; on failure the id is already released.
+// Removing the directory on a later failure is left to the caller, which
+// knows what may stay in it.
+func (s *Store) claim(id string, op *operation) (string, error) {
+	if err := s.acquire(id, op); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(s.root, id)
+	if _, err := os.Stat(filepath.Join(dir, recordName)); err == nil {
+		s.release(id, op)
+		return "", fmt.Errorf("%w: %s", ErrAlreadyExists, id)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.release(id, op)
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
 // Delete removes a model, or the leftovers of its unfinished download. A
 // model a running engine uses is refused with ErrInUse, and one still
 // downloading with ErrDownloadInProgress, unless force is set (force cancels
