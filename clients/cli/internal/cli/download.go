@@ -68,23 +68,7 @@ func (a *App) completePresets(cmd *cobra.Command, args []string, _ string) ([]st
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	c, err := a.dial(cmd)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-	defer cancel()
-	var ids []string
-	for _, t := range allTypes {
-		resp, err := c.Models(t).ListPresets(ctx, &modelsv1.ListPresetsRequest{Type: t})
-		if err != nil {
-			continue
-		}
-		for _, p := range resp.GetPresets() {
-			ids = append(ids, p.GetId()+"\t"+typeName(t)+": "+p.GetName())
-		}
-	}
-	return ids, cobra.ShellCompDirectiveNoFileComp
+	return completeFromStores(a, cmd, allTypes, listPresets)
 }
 
 // downloadRequest builds the request from the arguments; the service validates it.

@@ -106,21 +106,17 @@ func (a *App) completeJobs(cmd *cobra.Command, args []string, _ string) ([]strin
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	c, err := a.dial(cmd)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-	defer cancel()
-	resp, err := c.Orchestrator().ListJobs(ctx, &orchestratorv1.ListJobsRequest{PageSize: 100})
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	var ids []string
-	for _, j := range resp.GetJobs() {
-		ids = append(ids, j.GetId()+"\t"+jobStatus(j)+": "+termui.Fit(termui.SanitizeLine(j.GetParams().GetPrompt()), 40))
-	}
-	return ids, cobra.ShellCompDirectiveNoFileComp
+	return a.complete(cmd, func(ctx context.Context, c *genailab.Client) ([]string, error) {
+		resp, err := c.Orchestrator().ListJobs(ctx, &orchestratorv1.ListJobsRequest{PageSize: 100})
+		if err != nil {
+			return nil, err
+		}
+		var ids []string
+		for _, j := range resp.GetJobs() {
+			ids = append(ids, j.GetId()+"\t"+jobStatus(j)+": "+termui.Fit(termui.SanitizeLine(j.GetParams().GetPrompt()), 40))
+		}
+		return ids, nil
+	})
 }
 
 func (a *App) jobsGetCmd() *cobra.Command {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -61,22 +60,11 @@ func (a *App) modelsListCmd() *cobra.Command {
 		Short: "List installed models (both types unless --type)",
 		Args:  noArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			ts, err := types(typ)
+			models, err := fromStores(a, cmd, typ, listModels)
 			if err != nil {
 				return err
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			all := &modelsv1.ListModelsResponse{}
-			for _, t := range ts {
-				resp, err := c.Models(t).ListModels(cmd.Context(), &modelsv1.ListModelsRequest{Type: t})
-				if err != nil {
-					return a.at(serviceOf(t), err)
-				}
-				all.Models = append(all.Models, resp.GetModels()...)
-			}
+			all := &modelsv1.ListModelsResponse{Models: models}
 			if a.g.json {
 				return a.printJSON(all)
 			}
@@ -112,22 +100,11 @@ func (a *App) modelsPresetsCmd() *cobra.Command {
 		Short: "List the built-in catalog of models offered for one-click download",
 		Args:  noArgs,
 		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			ts, err := types(typ)
+			presets, err := fromStores(a, cmd, typ, listPresets)
 			if err != nil {
 				return err
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			all := &modelsv1.ListPresetsResponse{}
-			for _, t := range ts {
-				resp, err := c.Models(t).ListPresets(cmd.Context(), &modelsv1.ListPresetsRequest{Type: t})
-				if err != nil {
-					return a.at(serviceOf(t), err)
-				}
-				all.Presets = append(all.Presets, resp.GetPresets()...)
-			}
+			all := &modelsv1.ListPresetsResponse{Presets: presets}
 			if a.g.json {
 				return a.printJSON(all)
 			}
@@ -142,6 +119,63 @@ func (a *App) modelsPresetsCmd() *cobra.Command {
 	}
 	typeFlag(cmd, &typ, "only presets of this type")
 	return cmd
+}
+
+// listModels asks the store of type t for its installed models.
+func listModels(ctx context.Context, c *genailab.Client, t modelsv1.ModelType) ([]*modelsv1.Model, error) {
+	resp, err := c.Models(t).ListModels(ctx, &modelsv1.ListModelsRequest{Type: t})
+	return resp.GetModels(), err
+}
+
+// listPresets asks the store of type t for its catalog of presets.
+func listPresets(ctx context.Context, c *genailab.Client, t modelsv1.ModelType) ([]*modelsv1.Preset, error) {
+	resp, err := c.Models(t).ListPresets(ctx, &modelsv1.ListPresetsRequest{Type: t})
+	return resp.GetPresets(), err
+}
+
+// fromStores joins what list returns from the store of each type that typ (a --type value)
+// selects, both when it is empty; the first error stops it, attributed to that store's service.
+func fromStores[T any](a *App, cmd *cobra.Command, typ string,
+	list func(context.Context, *genailab.Client, modelsv1.ModelType) ([]T, error)) ([]T, error) {
+	ts, err := types(typ)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.dial(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var all []T
+	for _, t := range ts {
+		items, err := list(cmd.Context(), c, t)
+		if err != nil {
+			return nil, a.at(serviceOf(t), err)
+		}
+		all = append(all, items...)
+	}
+	return all, nil
+}
+
+// completeFromStores completes the ids of what list returns from the stores of types ts,
+// each described by its type and name; a store that does not answer offers none.
+func completeFromStores[T interface {
+	GetId() string
+	GetName() string
+}](a *App, cmd *cobra.Command, ts []modelsv1.ModelType,
+	list func(context.Context, *genailab.Client, modelsv1.ModelType) ([]T, error)) ([]string, cobra.ShellCompDirective) {
+	return a.complete(cmd, func(ctx context.Context, c *genailab.Client) ([]string, error) {
+		var ids []string
+		for _, t := range ts {
+			items, err := list(ctx, c, t)
+			if err != nil {
+				continue
+			}
+			for _, it := range items {
+				ids = append(ids, it.GetId()+"\t"+typeName(t)+": "+it.GetName())
+			}
+		}
+		return ids, nil
+	})
 }
 
 // findModel returns the type of an installed model: the --type given, or the one store
@@ -175,34 +209,14 @@ func (a *App) completeModels(cmd *cobra.Command, args []string, _ string) ([]str
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	return a.modelIDs(cmd, allTypes...)
+	return completeFromStores(a, cmd, allTypes, listModels)
 }
 
 // completeModelsOf completes model ids of one type (a --model flag).
 func (a *App) completeModelsOf(t modelsv1.ModelType) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-		return a.modelIDs(cmd, t)
+		return completeFromStores(a, cmd, []modelsv1.ModelType{t}, listModels)
 	}
-}
-
-func (a *App) modelIDs(cmd *cobra.Command, ts ...modelsv1.ModelType) ([]string, cobra.ShellCompDirective) {
-	c, err := a.dial(cmd)
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveError
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-	defer cancel()
-	var ids []string
-	for _, t := range ts {
-		resp, err := c.Models(t).ListModels(ctx, &modelsv1.ListModelsRequest{Type: t})
-		if err != nil {
-			continue
-		}
-		for _, m := range resp.GetModels() {
-			ids = append(ids, m.GetId()+"\t"+typeName(t)+": "+m.GetName())
-		}
-	}
-	return ids, cobra.ShellCompDirectiveNoFileComp
 }
 
 func (a *App) modelsDeleteCmd() *cobra.Command {
