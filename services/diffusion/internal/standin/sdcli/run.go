@@ -33,31 +33,22 @@ var (
 	siteMode           = sdlog.Site{File: "main.cpp", Line: 700}
 )
 
+var program = sdflags.Program{Name: "sd-cli", Table: table, Help: Help}
+
 // Run is the whole sd-cli stand-in: argv as the process got it (argv[0] first).
 func Run(ctx context.Context, argv []string, getenv func(string) string, stdout, stderr io.Writer) Outcome {
-	cfg, err := sdgen.FromEnv(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "sd-cli stand-in: %v\n", err)
-		return Outcome{Code: 2}
-	}
-	if len(argv) == 0 {
-		argv = []string{"sd-cli"}
-	}
-	log := &sdlog.Logger{Out: stdout, Err: stderr}
-	help := Help(argv[0])
-	args, end := sdflags.Parse(table(), argv, log, help)
+	st, end := program.Start(argv, getenv, stdout, stderr)
 	if end != nil {
 		return *end
 	}
-	log.Verbose, log.Color = args.Has("--verbose"), args.Has("--color")
-	if mode := args.String("--mode", "img_gen"); mode != "img_gen" {
-		log.Errorf(siteMode, "error: the sd-cli stand-in only supports mode img_gen, not %s", mode)
+	if mode := st.Args.String("--mode", "img_gen"); mode != "img_gen" {
+		st.Log.Errorf(siteMode, "error: the sd-cli stand-in only supports mode img_gen, not %s", mode)
 		return Outcome{Code: 1}
 	}
-	if end := sdflags.Check(args, log, help); end != nil {
+	if end := sdflags.Check(st.Args, st.Log, st.Help); end != nil {
 		return *end
 	}
-	return generate(ctx, args, cfg, log)
+	return generate(ctx, st.Args, st.Config, st.Log)
 }
 
 func generate(ctx context.Context, args *sdargs.Args, cfg sdgen.Config, log *sdlog.Logger) Outcome {

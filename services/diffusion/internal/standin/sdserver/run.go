@@ -3,7 +3,6 @@ package sdserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,29 +29,22 @@ var (
 	siteHTML         = sdlog.Site{File: "main.cpp", Line: 118}
 )
 
+var program = sdflags.Program{Name: "sd-server", Table: table, Help: Help}
+
 // Run is the whole sd-server stand-in: argv as the process got it (argv[0] first). It serves
 // until ctx ends (the real one only ends when killed).
 func Run(ctx context.Context, argv []string, getenv func(string) string, stdout, stderr io.Writer) Outcome {
-	cfg, err := sdgen.FromEnv(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "sd-server stand-in: %v\n", err)
-		return Outcome{Code: 2}
-	}
-	if len(argv) == 0 {
-		argv = []string{"sd-server"}
-	}
-	log := &sdlog.Logger{Out: stdout, Err: stderr}
-	help := Help(argv[0])
-	args, end := sdflags.Parse(table(), argv, log, help)
+	st, end := program.Start(argv, getenv, stdout, stderr)
 	if end != nil {
 		return *end
 	}
-	log.Verbose, log.Color = args.Has("--verbose"), args.Has("--color")
-	if end := sdflags.Check(args, log, help); end != nil {
+	cfg, log, args := st.Config, st.Log, st.Args
+	if end := sdflags.Check(args, log, st.Help); end != nil {
 		return *end
 	}
 	var html []byte
 	if p := args.String("--serve-html-path", ""); p != "" {
+		var err error
 		if html, err = os.ReadFile(p); err != nil {
 			log.Errorf(siteHTML, "failed to read HTML file: %s", p)
 			return Outcome{Code: 1}
