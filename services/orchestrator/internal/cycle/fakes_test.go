@@ -204,5 +204,3 @@ func (r *rig) types(t *testing.T) []orchestratorv1.EventType {
 	}
 	return out
 }
-
-func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

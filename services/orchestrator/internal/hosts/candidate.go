@@ -4,7 +4,6 @@ import (
 	"sort"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
-	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/decide"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
@@ -24,13 +23,17 @@ func (h *Host) modelLocked(lab string) string {
 	if lab != "" {
 		return lab
 	}
-	if di := h.tel.diffusion; di != nil {
-		if m := di.GetModelId(); m != "" {
-			return m
-		}
-		return di.GetConfig().GetModelId()
+	return h.engineModelLocked()
+}
+
+// engineModelLocked is the diffusion model the host's engine has loaded, else the one it is
+// configured with ("" when unknown).
+func (h *Host) engineModelLocked() string {
+	di := h.tel.diffusion
+	if m := di.GetModelId(); m != "" {
+		return m
 	}
-	return ""
+	return di.GetConfig().GetModelId()
 }
 
 // candidateLocked is the host as placement sees it, from the cached telemetry only.
@@ -47,13 +50,7 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 	}
 	model := h.modelLocked(o.DiffusionModel)
 	di := h.tel.diffusion
-	engineModel := ""
-	if di != nil {
-		engineModel = di.GetModelId()
-		if engineModel == "" {
-			engineModel = di.GetConfig().GetModelId()
-		}
-	}
+	engineModel := h.engineModelLocked()
 	size, installed := h.tel.models[model]
 	c.HasModel = model != "" && (installed || engineModel == model)
 	c.ModelLoaded = c.HasModel && di != nil && di.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && engineModel == model
@@ -71,7 +68,7 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 	c.LLMRunning, c.LLMBusy = in.LLMRunning, li.GetInFlightRequests() > 0
 	pid := li.GetPid()
 	u := h.tel.usage
-	if g := pickGPU(u.GetGpus(), o.Probe.GPUIndex); g != nil {
+	if g := probe.PickGPU(u.GetGpus(), o.Probe.GPUIndex); g != nil {
 		in.GPUIndex, in.FreeBytes, in.ManagedBytes = int(g.GetIndex()), g.GetMemoryFreeBytes(), g.GetManagedMemoryBytes()
 		for _, gp := range g.GetProcesses() {
 			if pid > 0 && gp.GetPid() == pid {
@@ -97,22 +94,10 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 // engines' GPU, or available RAM.
 func (h *Host) freeLocked(gpuIndex int) uint64 {
 	u := h.tel.usage
-	if g := pickGPU(u.GetGpus(), gpuIndex); g != nil {
+	if g := probe.PickGPU(u.GetGpus(), gpuIndex); g != nil {
 		return g.GetMemoryFreeBytes()
 	}
 	return u.GetMemory().GetAvailableBytes()
-}
-
-func pickGPU(gpus []*monitorv1.GPUInfo, index int) *monitorv1.GPUInfo {
-	for _, g := range gpus {
-		if int(g.GetIndex()) == index {
-			return g
-		}
-	}
-	if len(gpus) > 0 {
-		return gpus[0]
-	}
-	return nil
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

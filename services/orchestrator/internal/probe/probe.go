@@ -116,7 +116,7 @@ func (p *Prober) Decide(ctx context.Context, width, height int) (decide.Decision
 		HeadroomBytes: p.o.HeadroomBytes,
 		BudgetBytes:   p.o.BudgetBytes,
 	}
-	gpu := pickGPU(usage.GetUsage().GetGpus(), p.o.GPUIndex)
+	gpu := PickGPU(usage.GetUsage().GetGpus(), p.o.GPUIndex)
 	pid := f.LLM.GetPid()
 	if gpu == nil {
 		f.GPUIndex, in.GPUIndex = -1, -1
@@ -180,24 +180,21 @@ func (p *Prober) estimateLLM(ctx context.Context, info *llmv1.LLMInfo, noGPU boo
 	if err != nil {
 		return estimate.LLM{}, fmt.Errorf("get LLM model %q: %w", model, err)
 	}
-	if p.o.LLMModelsDir != "" {
-		for _, file := range m.GetModel().GetFiles() {
-			// Ids and file names come from the store's records, which never hold separators;
-			// Base keeps it so even if they did.
-			path := filepath.Join(p.o.LLMModelsDir, filepath.Base(model), filepath.Base(file.GetName()))
-			if _, err := os.Stat(path); err == nil {
-				if est, err := estimate.LLMFromFile(path, run); err == nil {
-					return est, nil
-				}
+	if files := m.GetModel().GetFiles(); p.o.LLMModelsDir != "" && len(files) > 0 {
+		// The first file is the model (or its first shard). Ids and file names come from
+		// the store's records, which never hold separators; Base keeps it so even if they did.
+		path := filepath.Join(p.o.LLMModelsDir, filepath.Base(model), filepath.Base(files[0].GetName()))
+		if _, err := os.Stat(path); err == nil {
+			if est, err := estimate.LLMFromFile(path, run); err == nil {
+				return est, nil
 			}
-			break // the first file is the model (or its first shard)
 		}
 	}
 	return estimate.LLMFromMetadata(m.GetModel().GetGguf(), run)
 }
 
-// pickGPU returns the GPU with the wanted index, else the first; nil when there are none.
-func pickGPU(gpus []*monitorv1.GPUInfo, index int) *monitorv1.GPUInfo {
+// PickGPU returns the GPU with the wanted index, else the first; nil when there are none.
+func PickGPU(gpus []*monitorv1.GPUInfo, index int) *monitorv1.GPUInfo {
 	for _, g := range gpus {
 		if int(g.GetIndex()) == index {
 			return g

@@ -1,6 +1,6 @@
 // Package server is the orchestrator process: its gRPC OrchestratorService and Run, which
 // wires the database, the event log, the host registry (each host's probe, offload cycle and
-// recovery of an LLM left offloaded), the dispatcher and the job manager. It talks to the
+// reload of an LLM left offloaded), the dispatcher and the job manager. It talks to the
 // hosts' services only through their gRPC addresses.
 package server
 
@@ -77,7 +77,8 @@ type Options struct {
 	Workers int
 	// DataDir holds <dir>/orchestrator/state.db and the image gallery.
 	DataDir string
-	// Host names this host in events, jobs and saved states ("" is the local host).
+	// Host names the one host of LLMAddr, DiffusionAddr and MonitorAddr (no Hosts, no DNS)
+	// in events, jobs and saved states, and names jobs not placed yet ("" is the local host).
 	Host string
 	// QueueSize bounds waiting images; default 8.
 	QueueSize int
@@ -209,11 +210,4 @@ func warnOrphans(db *state.DB, reg *hosts.Registry, log *slog.Logger) {
 			log.Warn("a saved LLM state belongs to a host that is not configured; it is kept (see GetSavedState)", "host", st.GetHost())
 		}
 	}
-}
-
-func reloadBound(o cycle.Options) time.Duration {
-	if o.ReloadTimeout > 0 {
-		return o.ReloadTimeout
-	}
-	return 5 * time.Minute
 }
