@@ -1,5 +1,7 @@
 // Command genailab-orchestrator runs the orchestrator: image generation with automatic
-// LLM offload and reload across the services of a host, reached by their gRPC addresses.
+// LLM offload and reload, placed on the lab's hosts (-hosts, -hosts-dns, or the one host of
+// -llm-addr, -diffusion-addr and -monitor-addr), whose services it reaches by their gRPC
+// addresses.
 // Every flag can also be set as GENAILAB_ORCHESTRATOR_<FLAG> or in a YAML file (-config).
 package main
 

@@ -6,8 +6,9 @@
 //
 // The reload happens on every path once the state is saved — success, engine failure,
 // cancel, client gone — on a context detached from the request, and it may run while the
-// image is being delivered. If the orchestrator dies in between, the saved state stays in
-// the database and Recover brings the LLM back on the next start.
+// image is being delivered. If the orchestrator dies in between (or the host goes away), the
+// saved state stays in the database and the host registry (internal/hosts) brings the LLM
+// back with Reload once the host is reachable again.
 package cycle
 
 import (
