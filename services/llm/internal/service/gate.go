@@ -139,13 +139,6 @@ func (s *Service) cancelChats(cause error) {
 	}
 }
 
-// inFlight is the number of chats being served.
-func (s *Service) inFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.chats)
-}
-
 // baseURL is llama-server's HTTP address as a client on this host reaches
 // it (a wildcard bind is reached through loopback).
 func baseURL(host string, port int) string {
