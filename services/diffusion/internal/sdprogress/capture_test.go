@@ -140,7 +140,6 @@ func TestParserBoundsLongLines(t *testing.T) {
 // run replays a capture through a Tracker with a synthetic clock: every step bar advances the
 // clock by the step time it reports, everything else by 10 ms.
 type replay struct {
-	evs      []Event
 	progress []Progress
 	seeds    []int64
 	stages   []Stage
