@@ -53,6 +53,13 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 	engineModel := h.engineModelLocked()
 	size, installed := h.tel.models[model]
 	c.HasModel = model != "" && (installed || engineModel == model)
+	switch {
+	case c.HasModel:
+	case model == "":
+		c.NoModelWhy = "the diffusion engine is not running and no diffusion model is configured: start the engine first"
+	default:
+		c.NoModelWhy = "diffusion model " + model + " is not installed"
+	}
 	c.ModelLoaded = c.HasModel && di != nil && di.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && engineModel == model
 
 	img := estimate.EstimateDiffusion(estimate.DiffusionParams{

@@ -59,8 +59,10 @@ type Candidate struct {
 	// a request may wait for it.
 	Busy bool
 	Why  string
-	// HasModel tells whether the host has the diffusion model installed or configured.
-	HasModel bool
+	// HasModel tells whether the host has the diffusion model installed or configured;
+	// NoModelWhy says why not, for the error when no host has it.
+	HasModel   bool
+	NoModelWhy string
 	// ModelLoaded tells whether its diffusion engine runs with the model now.
 	ModelLoaded bool
 	// NeedBytes is what the image needs on this host (estimate plus headroom).
@@ -217,6 +219,15 @@ func noHost(cands []Candidate, req Request, withModel, busy int) error {
 		return fmt.Errorf("%w (%d host(s))", ErrAllBusy, busy)
 	}
 	if withModel == 0 {
+		var why []string
+		for i := range cands {
+			if w := cands[i].NoModelWhy; w != "" && len(why) < 3 {
+				why = append(why, cands[i].Name+": "+w)
+			}
+		}
+		if len(why) > 0 {
+			return fmt.Errorf("%w: none of the %d host(s) has the diffusion model (%s)", ErrNoHost, len(cands), strings.Join(why, "; "))
+		}
 		return fmt.Errorf("%w: none of the %d host(s) has the diffusion model", ErrNoHost, len(cands))
 	}
 	return fmt.Errorf("%w: the %d host(s) with the diffusion model are unreachable or draining", ErrNoHost, withModel)

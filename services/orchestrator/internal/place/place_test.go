@@ -77,7 +77,9 @@ func TestPinAndErrors(t *testing.T) {
 	}
 	none := a
 	none.HasModel = false
-	if _, err := Choose([]Candidate{none}, Request{}); !errors.Is(err, ErrNoHost) || !strings.Contains(err.Error(), "diffusion model") {
+	none.NoModelWhy = "the diffusion engine is not running"
+	if _, err := Choose([]Candidate{none}, Request{}); !errors.Is(err, ErrNoHost) || !strings.Contains(err.Error(), "diffusion model") ||
+		!strings.Contains(err.Error(), none.Name+": the diffusion engine is not running") {
 		t.Errorf("no model: %v", err)
 	}
 	down := a

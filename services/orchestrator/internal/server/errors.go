@@ -8,6 +8,7 @@ import (
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/queue"
 )
 
@@ -18,6 +19,7 @@ var rules = []grpcerr.Rule{
 	{Target: jobs.ErrCancelled, Code: codes.Canceled},
 	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument},
 	{Target: errUnknownHost, Code: codes.NotFound},
+	{Target: place.ErrNoHost, Code: codes.FailedPrecondition},
 	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted},
 	{Target: events.ErrClosed, Code: codes.Unavailable},
 }
