@@ -50,7 +50,6 @@ type Engine struct {
 }
 
 var (
-	siteLoading       = sdlog.Site{File: "stable-diffusion.cpp", Line: 713}
 	siteInitFailed    = sdlog.Site{File: "stable-diffusion.cpp", Line: 715}
 	siteVersionFailed = sdlog.Site{File: "stable-diffusion.cpp", Line: 905}
 	siteVersion       = sdlog.Site{File: "stable-diffusion.cpp", Line: 908}

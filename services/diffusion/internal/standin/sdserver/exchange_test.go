@@ -9,7 +9,6 @@ import (
 	"image/png"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
@@ -175,14 +174,4 @@ func clip(s string) string {
 		return s[:1500] + "..."
 	}
 	return s
-}
-
-// keys lists an object's keys, sorted.
-func keys(m map[string]any) string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ",")
 }

@@ -3,7 +3,6 @@ package sdserver
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -211,14 +210,5 @@ func waitFor(t *testing.T, b *syncBuffer, re *regexp.Regexp) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-func mustEqual[T comparable](t *testing.T, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Errorf("%s = %v, want %v", what, got, want)
-	}
-}
-
-func describe(v any) string { return fmt.Sprintf("%v", v) }
 
 var _ = strings.TrimSpace
