@@ -59,6 +59,7 @@ run: build engines ## set up and run the single-host stack (REST gateway on 127.
 
 web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by playwright-core against the real stack
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	cd clients/web/e2e && npm ci --no-audit --no-fund && npm test
 
 ci: lint standalone check-generated engines test web-e2e ## everything CI checks: buf lint, gofmt, vet, generated-code drift, all tests with -race, the web panel in a browser
