@@ -99,6 +99,11 @@ func (c *Client) ChatStream(ctx context.Context, r ChatRequest) (*Stream, error)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
+	// llama-server closes idle keep-alive connections; a request written on one it has
+	// just closed fails with EOF before any response byte. Marking the request idempotent
+	// (an empty Idempotency-Key is not sent) lets net/http retry it on a fresh connection
+	// in exactly that case; nothing was generated for it, so the retry loses nothing.
+	req.Header["Idempotency-Key"] = nil
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		cancel()
