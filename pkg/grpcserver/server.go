@@ -34,8 +34,11 @@ type Options struct {
 	// Token, when set, is required as a bearer token on every call except health checks.
 	Token string
 	// TLS, when set, serves TLS (with client certificates when its ClientAuth says so).
+	// TLS alone only encrypts: off loopback, callers must also be authenticated, by Token
+	// or by client certificates (see ClientCertsRequired).
 	TLS *tls.Config
-	// AllowInsecureRemote allows a non-loopback address without token or TLS.
+	// AllowInsecureRemote allows a non-loopback address without client authentication
+	// (neither a token nor mutual TLS): anyone who reaches the address can call.
 	AllowInsecureRemote bool
 	// ShutdownGrace bounds the graceful stop; streams still open then are cut. Default 5 s.
 	ShutdownGrace time.Duration
@@ -58,8 +61,9 @@ type Options struct {
 // DefaultKeepaliveMinTime is the default of Options.KeepaliveMinTime.
 const DefaultKeepaliveMinTime = 5 * time.Second
 
-// ErrInsecureRemote is returned for a non-loopback address without any authentication.
-var ErrInsecureRemote = errors.New("refusing to serve on a non-loopback address without a token or TLS (set a token, configure TLS, or allow insecure remote access explicitly)")
+// ErrInsecureRemote is returned for a non-loopback address without client
+// authentication. Listen wraps it with what to set.
+var ErrInsecureRemote = errors.New("refusing to serve on a non-loopback address without client authentication")
 
 // Server is a listening gRPC server. Register services on GRPC() before Serve.
 type Server struct {
@@ -85,8 +89,8 @@ func Listen(opts Options) (*Server, error) {
 	if opts.KeepaliveMinTime <= 0 {
 		opts.KeepaliveMinTime = DefaultKeepaliveMinTime
 	}
-	if !IsLoopback(opts.Addr) && opts.Token == "" && opts.TLS == nil && !opts.AllowInsecureRemote {
-		return nil, fmt.Errorf("listen %s: %w", opts.Addr, ErrInsecureRemote)
+	if err := checkRemoteAuth(opts, log); err != nil {
+		return nil, err
 	}
 	lis, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
@@ -168,7 +172,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 		s.log.Info("gRPC health listener (plaintext, health only)", "addr", s.HealthAddr())
 	}
-	s.log.Info("gRPC server listening", "addr", s.Addr(), "auth", s.opts.Token != "", "tls", s.opts.TLS != nil)
+	s.log.Info("gRPC server listening", "addr", s.Addr(), "auth", s.opts.Token != "", "tls", s.opts.TLS != nil, "mtls", ClientCertsRequired(s.opts.TLS))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve gRPC: %w", err)
@@ -202,6 +206,45 @@ func (s *Server) Close() {
 		s.hgrpc.Stop()
 		_ = s.hlis.Close()
 	}
+}
+
+// checkRemoteAuth refuses a non-loopback address whose callers would not be
+// authenticated: a token or mutual TLS is needed there, since TLS without client
+// certificates only encrypts. AllowInsecureRemote overrides it, with a warning.
+func checkRemoteAuth(opts Options, log *slog.Logger) error {
+	if IsLoopback(opts.Addr) || opts.Token != "" || ClientCertsRequired(opts.TLS) {
+		return nil
+	}
+	if opts.AllowInsecureRemote {
+		log.Warn("serving on a non-loopback address without client authentication (allowed explicitly): anyone who reaches it can call",
+			"addr", opts.Addr, "tls", opts.TLS != nil)
+		return nil
+	}
+	if opts.TLS != nil {
+		return fmt.Errorf("listen %s: %w: TLS without client certificates (-tls-cert and -tls-key alone) only encrypts, anyone can call; "+
+			"set a bearer token (-token) or require client certificates (-tls-client-ca)", opts.Addr, ErrInsecureRemote)
+	}
+	return fmt.Errorf("listen %s: %w: set a bearer token (-token) or mutual TLS (-tls-cert, -tls-key and -tls-client-ca), "+
+		"or listen on loopback", opts.Addr, ErrInsecureRemote)
+}
+
+// ClientCertsRequired reports whether c makes every client present a verified
+// certificate (mutual TLS): crypto/tls verifies it (RequireAndVerifyClientCert), or
+// a client CA is set and the configuration verifies certificates itself, as
+// pkg/tlsconfig.Server does per connection (GetConfigForClient, VerifyConnection or
+// VerifyPeerCertificate). A nil configuration, or one that asks for no certificate,
+// authenticates nobody.
+func ClientCertsRequired(c *tls.Config) bool {
+	if c == nil {
+		return false
+	}
+	switch c.ClientAuth {
+	case tls.RequireAndVerifyClientCert:
+		return true
+	case tls.NoClientCert:
+		return false
+	}
+	return c.ClientCAs != nil && (c.GetConfigForClient != nil || c.VerifyConnection != nil || c.VerifyPeerCertificate != nil)
 }
 
 // IsLoopback reports whether a listen address binds only loopback interfaces.
