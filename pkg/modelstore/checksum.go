@@ -38,6 +38,21 @@ func HashFile(ctx context.Context, path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
+	return hashOpen(ctx, f, path)
+}
+
+// hashFile is HashFile for a file of the store (name relative to s.dir): a link
+// out of the store fails with ErrOutsideStore, and nothing of its target is read.
+func (s *Store) hashFile(ctx context.Context, name string) (string, int64, error) {
+	f, err := s.dir.Open(name)
+	if err != nil {
+		return "", 0, outside(err)
+	}
+	defer f.Close()
+	return hashOpen(ctx, f, s.abs(name))
+}
+
+func hashOpen(ctx context.Context, f *os.File, path string) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, ctxReader{ctx: ctx, r: f})
 	if err != nil {

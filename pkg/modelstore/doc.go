@@ -15,4 +15,10 @@
 // check free disk space first, and make final files appear only by an atomic
 // rename. Each engine service owns one Store for its type, so two processes
 // never write the same directory.
+//
+// Every file of the store is reached through an os.Root opened on
+// models/<type>: no operation follows a symbolic link out of the store. Reading
+// through such a link (Verify, Get, reuse of a finished file) fails with
+// ErrOutsideStore; where the store writes, a planted link is replaced (removed
+// or renamed over), never written through.
 package modelstore

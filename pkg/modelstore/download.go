@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -34,15 +33,14 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	op := &operation{download: true, cancel: cancel, done: make(chan struct{})}
-	dir, err := s.claim(id, op)
-	if err != nil {
+	if err := s.claim(id, op); err != nil {
 		return nil, err
 	}
 	defer s.release(id, op)
 
 	defer func() {
 		if err != nil {
-			os.Remove(dir) // only succeeds when nothing resumable is left
+			_ = s.dir.Remove(id) // only succeeds when nothing resumable is left
 			if ctx.Err() != nil && !errors.Is(err, ErrCanceled) {
 				err = fmt.Errorf("%w: %w", ErrCanceled, err)
 			}
@@ -51,7 +49,7 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 	}()
 	s.log.Info("model download started", "id", id, "type", s.typ, "files", len(jobs))
 
-	total, err := s.prepare(ctx, dir, jobs, req.Token)
+	total, err := s.prepare(ctx, id, jobs, req.Token)
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", id, err)
 	}
@@ -66,7 +64,7 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 			tr.completeFile(j.reused.Size)
 			continue
 		}
-		fr, err := s.fetchFile(ctx, dir, j, req.Token, tr)
+		fr, err := s.fetchFile(ctx, id, j, req.Token, tr)
 		if err != nil {
 			return nil, fmt.Errorf("download %s (%s %s): %w", id, j.component, j.name, err)
 		}
@@ -82,7 +80,7 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 	if m := rec.MainFile(); m != nil {
 		rec.SourceURL = m.URL
 		if strings.HasSuffix(strings.ToLower(m.Name), ".gguf") {
-			info, gerr := ReadGGUFInfo(filepath.Join(dir, m.Name))
+			info, gerr := s.readGGUF(id, m.Name)
 			if gerr != nil {
 				s.log.Warn("no GGUF metadata", "id", id, "err", gerr)
 				rec.GGUFError = gerr.Error()
@@ -90,7 +88,7 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 			rec.GGUF = info
 		}
 	}
-	if err := writeJSONAtomic(filepath.Join(dir, recordName), rec); err != nil {
+	if err := writeJSONAtomic(s.dir, rel(id, recordName), rec); err != nil {
 		return nil, fmt.Errorf("write record of %s: %w", id, err)
 	}
 	s.log.Info("model downloaded", "id", id, "type", s.typ, "bytes", rec.Size())
@@ -148,24 +146,30 @@ func (s *Store) plan(req Request) ([]fileJob, string, error) {
 
 // prepare finds reusable files, asks the sources for sizes, and checks that
 // the rest fits on the disk. It returns the total size of the model as far
-// as known.
-func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token string) (int64, error) {
+// as known. A file or partial file that is a link out of the store is
+// removed (the link itself), never read: the download replaces it.
+func (s *Store) prepare(ctx context.Context, id string, jobs []fileJob, token string) (int64, error) {
 	var need uint64
 	var total int64
 	defer func() {
 		for _, j := range jobs {
 			if j.reused != nil { // a stale partial of a reused file is of no use
-				removeQuietly(filepath.Join(dir, j.name+partialSuffix), filepath.Join(dir, j.name+metaSuffix))
+				removeQuietly(s.dir, rel(id, j.name+partialSuffix), rel(id, j.name+metaSuffix))
 			}
 		}
 	}()
 	for i := range jobs {
 		j := &jobs[i]
-		final := filepath.Join(dir, j.name)
-		fi, statErr := os.Stat(final)
+		final := rel(id, j.name)
+		fi, statErr := s.dir.Stat(final)
+		if isEscape(statErr) {
+			if err := s.removeOutsideLink(final); err != nil {
+				return 0, err
+			}
+		}
 		present := statErr == nil && fi.Mode().IsRegular()
 		if present && j.sha256 != "" {
-			sum, size, err := HashFile(ctx, final)
+			sum, size, err := s.hashFile(ctx, final)
 			if err != nil {
 				return 0, err
 			}
@@ -181,7 +185,7 @@ func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token s
 		}
 		j.size = info.size
 		if present && j.sha256 == "" && info.size >= 0 && fi.Size() == info.size {
-			sum, size, err := HashFile(ctx, final)
+			sum, size, err := s.hashFile(ctx, final)
 			if err != nil {
 				return 0, err
 			}
@@ -191,8 +195,8 @@ func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token s
 		}
 		if present {
 			s.log.Info("replacing a file that does not match its source", "file", j.name)
-			if err := os.Remove(final); err != nil {
-				return 0, fmt.Errorf("remove stale %s: %w", j.name, err)
+			if err := s.dir.Remove(final); err != nil {
+				return 0, fmt.Errorf("remove stale %s: %w", j.name, outside(err))
 			}
 		}
 		if info.size < 0 {
@@ -200,17 +204,27 @@ func (s *Store) prepare(ctx context.Context, dir string, jobs []fileJob, token s
 		}
 		total += info.size
 		var have int64
-		if pi, err := os.Stat(final + partialSuffix); err == nil {
+		if pi, err := s.dir.Lstat(final + partialSuffix); err == nil && pi.Mode().IsRegular() {
 			have = pi.Size()
 		}
 		if info.size > have {
 			need += uint64(info.size - have)
 		}
 	}
-	if err := s.checkSpace(dir, need); err != nil {
+	if err := s.checkSpace(s.abs(id), need); err != nil {
 		return 0, err
 	}
 	return total, nil
+}
+
+// removeOutsideLink removes a link out of the store found where a file of the
+// store goes (the link itself: what it points to is left alone), and says so.
+func (s *Store) removeOutsideLink(name string) error {
+	s.log.Warn("removing a link that leads out of the model store", "path", s.abs(name))
+	if err := s.dir.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", s.abs(name), outside(err))
+	}
+	return nil
 }
 
 // CancelDownload stops the download of a model and waits until it has

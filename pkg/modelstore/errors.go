@@ -23,6 +23,10 @@ var (
 	ErrCanceled           = errors.New("download canceled")
 	ErrInterrupted        = errors.New("download interrupted")
 	ErrCorruptRecord      = errors.New("corrupt model record")
+	// ErrOutsideStore is a path of the store that leads out of it: a symbolic link
+	// planted in the store, to a file or directory outside. The store never reads
+	// or writes through such a link.
+	ErrOutsideStore = errors.New("path leads out of the model store (a symbolic link to outside it?)")
 
 	// Errors from the remote source, carried by *SourceError.
 	ErrSourceNotFound     = errors.New("source file not found")

@@ -97,11 +97,11 @@ func stripURLFromErr(err error) error {
 	return err
 }
 
-// fetchFile downloads one file into dir, resuming a .partial left by an
-// earlier attempt, and retrying interrupted transfers.
-func (s *Store) fetchFile(ctx context.Context, dir string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
+// fetchFile downloads one file into the directory of model id, resuming a
+// .partial left by an earlier attempt, and retrying interrupted transfers.
+func (s *Store) fetchFile(ctx context.Context, id string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
 	for attempt := 0; ; attempt++ {
-		fr, err := s.fetchOnce(ctx, dir, job, token, tr)
+		fr, err := s.fetchOnce(ctx, id, job, token, tr)
 		if err == nil {
 			return fr, nil
 		}
@@ -120,20 +120,32 @@ func (s *Store) fetchFile(ctx context.Context, dir string, job *fileJob, token s
 	}
 }
 
-func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
-	final := filepath.Join(dir, job.name)
+// fetchOnce makes one attempt at a file. Every path is relative to s.dir. The
+// partial file is resumed only when it is a regular file of its own (not a link,
+// not a hard link shared with another file); anything else is removed — the
+// name, never what it points to — and the file is created anew (O_EXCL), so
+// that a link planted at <file>.partial cannot make the download write elsewhere.
+func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
+	final := rel(id, job.name)
 	partial := final + partialSuffix
 	metaPath := final + metaSuffix
 	src := redactURL(job.url)
 
 	var offset int64
-	if fi, err := os.Stat(partial); err == nil && fi.Mode().IsRegular() {
-		offset = fi.Size()
+	if fi, err := s.dir.Lstat(partial); err == nil {
+		if ownRegularFile(fi) {
+			offset = fi.Size()
+		} else {
+			s.log.Warn("partial download is not a regular file of its own (a link?); removing it and starting over",
+				"path", s.abs(partial), "mode", fi.Mode().String())
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return FileRecord{}, fmt.Errorf("resume %s: %w", s.abs(partial), outside(err))
 	}
 	validator := ""
 	if offset > 0 {
 		var m partialMeta
-		if b, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(b, &m) == nil && m.URL == src {
+		if b, err := s.dir.ReadFile(metaPath); err == nil && json.Unmarshal(b, &m) == nil && m.URL == src {
 			if m.ETag != "" && !strings.HasPrefix(m.ETag, "W/") {
 				validator = m.ETag
 			} else {
@@ -183,7 +195,7 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 	case http.StatusPartialContent:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
-			removeQuietly(partial, metaPath)
+			removeQuietly(s.dir, partial, metaPath)
 			return FileRecord{}, fmt.Errorf("%w: %s answered range %q for offset %d", ErrInterrupted, src, resp.Header.Get("Content-Range"), offset)
 		}
 		total = size
@@ -191,7 +203,7 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 			total = offset + resp.ContentLength
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
-		removeQuietly(partial, metaPath)
+		removeQuietly(s.dir, partial, metaPath)
 		return FileRecord{}, fmt.Errorf("%w: %s refused the range from %d", ErrInterrupted, src, offset)
 	default:
 		return FileRecord{}, &SourceError{StatusCode: resp.StatusCode, URL: src}
@@ -202,26 +214,31 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 		job.size = total
 	}
 	if total >= 0 {
-		if err := s.checkSpace(dir, uint64(total-offset)); err != nil {
+		if err := s.checkSpace(s.abs(id), uint64(total-offset)); err != nil {
 			return FileRecord{}, err
 		}
 	}
-	if err := writeJSONAtomic(metaPath, partialMeta{
+	if err := writeJSONAtomic(s.dir, metaPath, partialMeta{
 		URL: src, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), Size: total,
 	}); err != nil {
 		return FileRecord{}, fmt.Errorf("write resume metadata: %w", err)
 	}
 
 	h := sha256.New()
-	flags := os.O_WRONLY | os.O_CREATE
+	flags := os.O_WRONLY
 	if offset == 0 {
-		flags |= os.O_TRUNC
-	} else if err := hashPrefix(ctx, h, partial, offset); err != nil {
+		// Start from a new file: whatever stands at the name (an old partial, a
+		// link) is removed, and O_EXCL refuses one planted in between.
+		if err := s.dir.Remove(partial); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return FileRecord{}, fmt.Errorf("remove %s: %w", s.abs(partial), outside(err))
+		}
+		flags |= os.O_CREATE | os.O_EXCL
+	} else if err := s.hashPrefix(ctx, h, partial, offset); err != nil {
 		return FileRecord{}, err
 	}
-	f, err := os.OpenFile(partial, flags, 0o644)
+	f, err := s.dir.OpenFile(partial, flags, 0o644)
 	if err != nil {
-		return FileRecord{}, fmt.Errorf("open %s: %w", partial, err)
+		return FileRecord{}, fmt.Errorf("open %s: %w", s.abs(partial), outside(err))
 	}
 	written, copyErr := s.copyBody(ctx, f, h, resp.Body, offset, tr, func() { watchdog.Reset(s.idle) })
 	syncErr := f.Sync()
@@ -233,38 +250,41 @@ func (s *Store) fetchOnce(ctx context.Context, dir string, job *fileJob, token s
 		return FileRecord{}, copyErr
 	}
 	if err := errors.Join(syncErr, closeErr); err != nil {
-		return FileRecord{}, fmt.Errorf("write %s: %w", partial, err)
+		return FileRecord{}, fmt.Errorf("write %s: %w", s.abs(partial), err)
 	}
 	size := offset + written
 	if total >= 0 && size < total {
 		return FileRecord{}, fmt.Errorf("%w: %s ended after %d of %d bytes", ErrInterrupted, src, size, total)
 	}
 	if total >= 0 && size > total {
-		removeQuietly(partial, metaPath)
+		removeQuietly(s.dir, partial, metaPath)
 		return FileRecord{}, fmt.Errorf("%w: %s sent %d bytes, more than its size %d", ErrSourceRejected, src, size, total)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if job.sha256 != "" && sum != job.sha256 {
-		removeQuietly(partial, metaPath)
+		removeQuietly(s.dir, partial, metaPath)
 		return FileRecord{}, fmt.Errorf("%w: %s: expected sha256 %s, got %s (file deleted)", ErrChecksumMismatch, job.name, job.sha256, sum)
 	}
-	if err := os.Rename(partial, final); err != nil {
-		return FileRecord{}, fmt.Errorf("move %s into place: %w", job.name, err)
+	// rename replaces whatever stands at final (a link included), never writing
+	// through it.
+	if err := s.dir.Rename(partial, final); err != nil {
+		return FileRecord{}, fmt.Errorf("move %s into place: %w", job.name, outside(err))
 	}
-	if err := syncDir(dir); err != nil {
-		return FileRecord{}, fmt.Errorf("sync %s: %w", dir, err)
+	if err := syncDir(s.dir, id); err != nil {
+		return FileRecord{}, fmt.Errorf("sync %s: %w", s.abs(id), err)
 	}
-	removeQuietly(metaPath)
+	removeQuietly(s.dir, metaPath)
 	return FileRecord{Component: job.component, Name: job.name, Size: size, SHA256: sum, URL: src}, nil
 }
 
 var errStalled = errors.New("no data received within the idle timeout")
 
-// hashPrefix feeds the first n bytes of an existing partial file to h.
-func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
-	f, err := os.Open(path)
+// hashPrefix feeds the first n bytes of an existing partial file (relative to
+// s.dir) to h.
+func (s *Store) hashPrefix(ctx context.Context, h hash.Hash, name string, n int64) error {
+	f, err := s.dir.Open(name)
 	if err != nil {
-		return fmt.Errorf("resume %s: %w", path, err)
+		return fmt.Errorf("resume %s: %w", s.abs(name), outside(err))
 	}
 	defer f.Close()
 	got, err := io.CopyN(h, ctxReader{ctx: ctx, r: f}, n)
@@ -272,9 +292,20 @@ func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
 		return canceled(ctx)
 	}
 	if err != nil || got != n {
-		return fmt.Errorf("%w: resume %s: read %d of %d bytes: %v", ErrInterrupted, path, got, n, err)
+		return fmt.Errorf("%w: resume %s: read %d of %d bytes: %v", ErrInterrupted, s.abs(name), got, n, err)
 	}
 	return nil
+}
+
+// ownRegularFile reports whether fi (from Lstat) is a regular file with no other
+// name: not a link, and not a hard link shared with a file elsewhere, whose
+// content a resumed download would overwrite.
+func ownRegularFile(fi os.FileInfo) bool {
+	if !fi.Mode().IsRegular() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || st.Nlink <= 1
 }
 
 // copyBody appends the response body to f at offset, hashing and reporting
@@ -336,12 +367,6 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 		}
 	}
 	return start, size, true
-}
-
-func removeQuietly(paths ...string) {
-	for _, p := range paths {
-		os.Remove(p)
-	}
 }
 
 // checkSpace refuses when need bytes would leave less than the reserve free.

@@ -1,7 +1,9 @@
 package modelstore
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 
 	gguf "github.com/gpustack/gguf-parser-go"
 )
@@ -27,6 +29,30 @@ type GGUFInfo struct {
 	FileSize          uint64  `json:"file_size"`        // bytes of all shards
 	BitsPerWeight     float64 `json:"bits_per_weight"`
 	SplitCount        int     `json:"split_count"`
+}
+
+// readGGUF reads the GGUF metadata of a model's main file (name in model id).
+// The parser opens files by path, the main file and, for a split file, the
+// other shards next to it: each is checked through the store's root first, so
+// that a link out of the store is refused (ErrOutsideStore) rather than parsed.
+func (s *Store) readGGUF(id, name string) (*GGUFInfo, error) {
+	names, err := ShardNames(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		fi, err := s.dir.Stat(rel(id, n))
+		if errors.Is(err, fs.ErrNotExist) && n != name {
+			continue // a missing shard is the parser's to report
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse gguf %s: %w", s.abs(rel(id, n)), outside(err))
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("parse gguf %s: not a regular file", s.abs(rel(id, n)))
+		}
+	}
+	return ReadGGUFInfo(s.abs(rel(id, name)))
 }
 
 // ReadGGUFInfo parses the GGUF header at path (the first shard of a split

@@ -13,6 +13,9 @@ import (
 // genailab-tinymodel, or copied in by hand) into the store as a single-file model with
 // component "model", with its sha256, size and GGUF metadata, exactly like a download.
 // The file appears in the store only by atomic rename; the source is left untouched.
+// The source is opened by its path (it is outside the store by design); inside the
+// store, a link planted at the destination is replaced, and a model directory that
+// is a link out of the store is refused (ErrOutsideStore): nothing is written outside.
 func (s *Store) Import(ctx context.Context, id, name, srcPath string) (rec *Record, err error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -24,24 +27,22 @@ func (s *Store) Import(ctx context.Context, id, name, srcPath string) (rec *Reco
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	op := &operation{cancel: cancel, done: make(chan struct{})}
-	dir, err := s.claim(id, op)
-	if err != nil {
+	if err := s.claim(id, op); err != nil {
 		return nil, err
 	}
 	defer s.release(id, op)
-	dst := filepath.Join(dir, base)
+	dst := rel(id, base)
 	defer func() {
 		if err != nil {
-			os.Remove(dst)
-			os.Remove(dir)
+			removeQuietly(s.dir, dst, id)
 		}
 	}()
-	if err := copyFileAtomic(ctx, srcPath, dst); err != nil {
+	if err := s.copyFileAtomic(ctx, srcPath, dst); err != nil {
 		return nil, fmt.Errorf("import %s: %w", srcPath, err)
 	}
-	sum, size, err := HashFile(ctx, dst)
+	sum, size, err := s.hashFile(ctx, dst)
 	if err != nil {
-		return nil, fmt.Errorf("hash %s: %w", dst, err)
+		return nil, fmt.Errorf("hash %s: %w", s.abs(dst), err)
 	}
 	if name == "" {
 		name = id
@@ -49,27 +50,28 @@ func (s *Store) Import(ctx context.Context, id, name, srcPath string) (rec *Reco
 	rec = &Record{ID: id, Name: name, Type: s.typ, DownloadedAt: s.now().UTC(),
 		Files: []FileRecord{{Component: ComponentModel, Name: base, Size: size, SHA256: sum}}}
 	if strings.HasSuffix(strings.ToLower(base), ".gguf") {
-		info, gerr := ReadGGUFInfo(dst)
+		info, gerr := s.readGGUF(id, base)
 		if gerr != nil {
 			rec.GGUFError = gerr.Error()
 		}
 		rec.GGUF = info
 	}
-	if err := writeJSONAtomic(filepath.Join(dir, recordName), rec); err != nil {
+	if err := writeJSONAtomic(s.dir, rel(id, recordName), rec); err != nil {
 		return nil, fmt.Errorf("write record of %s: %w", id, err)
 	}
 	s.log.Info("model imported", "id", id, "type", s.typ, "bytes", size, "from", srcPath)
 	return rec, nil
 }
 
-// copyFileAtomic copies src to a temporary file beside dst, syncs it and renames it.
-func copyFileAtomic(ctx context.Context, src, dst string) error {
+// copyFileAtomic copies src (a path outside the store) to a temporary file beside
+// dst (relative to s.dir), syncs it and renames it onto dst.
+func (s *Store) copyFileAtomic(ctx context.Context, src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".import-*")
+	tmp, tmpName, err := createTemp(s.dir, filepath.Dir(dst), "."+filepath.Base(dst)+".import-*")
 	if err != nil {
 		return err
 	}
@@ -81,10 +83,10 @@ func copyFileAtomic(ctx context.Context, src, dst string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
+		err = outside(s.dir.Rename(tmpName, dst))
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		removeQuietly(s.dir, tmpName)
 	}
 	return err
 }

@@ -53,14 +53,14 @@ func (r *Record) MainFile() *FileRecord {
 	return nil
 }
 
-// readRecord loads and checks the record in dir.
-func readRecord(dir, wantID string, wantType Type) (*Record, error) {
-	b, err := os.ReadFile(filepath.Join(dir, recordName))
+// readRecord loads and checks the record of model wantID in root.
+func readRecord(root *os.Root, wantID string, wantType Type) (*Record, error) {
+	b, err := root.ReadFile(rel(wantID, recordName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, wantID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read record of %s: %w", wantID, err)
+		return nil, fmt.Errorf("read record of %s: %w", wantID, outside(err))
 	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
@@ -77,25 +77,25 @@ func readRecord(dir, wantID string, wantType Type) (*Record, error) {
 	return &r, nil
 }
 
-// writeJSONAtomic writes v to path through a temp file in the same directory:
-// write, fsync, rename, fsync the directory. Readers see the old file or the
-// new one, never a half-written one.
-func writeJSONAtomic(path string, v any) error {
+// writeJSONAtomic writes v to path (relative to r) through a temp file in the
+// same directory: write, fsync, rename, fsync the directory. Readers see the old
+// file or the new one, never a half-written one. A link at path is replaced, not
+// written through.
+func writeJSONAtomic(r *os.Root, path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(path)+"-*")
+	f, tmp, err := createTemp(r, dir, tempPrefix+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			removeQuietly(r, tmp)
 		}
 	}()
 	if _, err := f.Write(append(b, '\n')); err != nil {
@@ -107,18 +107,9 @@ func writeJSONAtomic(path string, v any) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	if err := r.Rename(tmp, path); err != nil {
+		return outside(err)
 	}
 	ok = true
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(r, dir)
 }

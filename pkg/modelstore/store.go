@@ -46,7 +46,8 @@ type Options struct {
 // Store holds the models of one type. Its methods are safe for concurrent use.
 type Store struct {
 	typ       Type
-	root      string // DataDir/models/<type>
+	root      string   // DataDir/models/<type>
+	dir       *os.Root // root, through which every file of the store is reached (root.go)
 	client    *http.Client
 	hfBase    string
 	hfHost    string
@@ -141,6 +142,10 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return nil, fmt.Errorf("create model store %s: %w", s.root, err)
 	}
+	if s.dir, err = os.OpenRoot(s.root); err != nil {
+		return nil, fmt.Errorf("open model store %s: %w", s.root, err)
+	}
+	learnEscapeErr(s.dir)
 	s.cleanLeftovers()
 	return s, nil
 }
@@ -195,21 +200,26 @@ func (s *Store) FilePath(id, name string) (string, error) {
 const deletingPrefix = ".deleting-"
 
 func (s *Store) cleanLeftovers() {
-	entries, err := os.ReadDir(s.root)
+	entries, err := readDir(s.dir, ".")
 	if err != nil {
+		s.log.Warn("list model store for leftovers", "path", s.root, "err", err)
 		return
 	}
 	for _, e := range entries {
-		p := filepath.Join(s.root, e.Name())
 		switch {
 		case strings.HasPrefix(e.Name(), deletingPrefix):
-			if err := os.RemoveAll(p); err != nil {
-				s.log.Warn("remove leftover of a delete", "path", p, "err", err)
+			if err := s.dir.RemoveAll(e.Name()); err != nil {
+				s.log.Warn("remove leftover of a delete", "path", s.abs(e.Name()), "err", outside(err))
 			}
 		case e.IsDir():
-			tmps, _ := filepath.Glob(filepath.Join(p, tempPrefix+"*"))
-			for _, t := range tmps {
-				os.Remove(t)
+			files, err := readDir(s.dir, e.Name())
+			if err != nil {
+				continue
+			}
+			for _, f := range files {
+				if strings.HasPrefix(f.Name(), tempPrefix) {
+					removeQuietly(s.dir, rel(e.Name(), f.Name()))
+				}
 			}
 		}
 	}
@@ -219,7 +229,7 @@ func (s *Store) cleanLeftovers() {
 // (downloads not finished) are not models yet; unreadable records are logged
 // and skipped.
 func (s *Store) List(ctx context.Context) ([]*Record, error) {
-	entries, err := os.ReadDir(s.root)
+	entries, err := readDir(s.dir, ".")
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", err)
 	}
@@ -231,7 +241,7 @@ func (s *Store) List(ctx context.Context) ([]*Record, error) {
 		if !e.IsDir() || ValidateID(e.Name()) != nil {
 			continue
 		}
-		r, err := readRecord(filepath.Join(s.root, e.Name()), e.Name(), s.typ)
+		r, err := readRecord(s.dir, e.Name(), s.typ)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -247,11 +257,10 @@ func (s *Store) List(ctx context.Context) ([]*Record, error) {
 
 // Get returns the record of one model.
 func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
-	dir, err := s.ModelDir(id)
-	if err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	return readRecord(dir, id, s.typ)
+	return readRecord(s.dir, id, s.typ)
 }
 
 // acquire marks id busy; it fails when a download or delete holds it.
@@ -278,24 +287,29 @@ func (s *Store) release(id string, op *operation) {
 }
 
 // claim acquires id for op, refuses an id that already has a record and
-// creates the model's directory, returning it. On success the caller must
-// call s.release(id, op) when done; on failure the id is already released.
+// creates the model's directory (id, relative to s.dir). On success the caller
+// must call s.release(id, op) when done; on failure the id is already released.
 // Removing the directory on a later failure is left to the caller, which
-// knows what may stay in it.
-func (s *Store) claim(id string, op *operation) (string, error) {
+// knows what may stay in it. A model directory that is a link out of the store
+// is refused with ErrOutsideStore.
+func (s *Store) claim(id string, op *operation) error {
 	if err := s.acquire(id, op); err != nil {
-		return "", err
+		return err
 	}
-	dir := filepath.Join(s.root, id)
-	if _, err := os.Stat(filepath.Join(dir, recordName)); err == nil {
+	_, err := s.dir.Lstat(rel(id, recordName))
+	switch {
+	case err == nil:
 		s.release(id, op)
-		return "", fmt.Errorf("%w: %s", ErrAlreadyExists, id)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%w: %s", ErrAlreadyExists, id)
+	case isEscape(err):
 		s.release(id, op)
-		return "", fmt.Errorf("create %s: %w", dir, err)
+		return fmt.Errorf("model directory %s: %w", s.abs(id), outside(err))
 	}
-	return dir, nil
+	if err := s.dir.MkdirAll(id, 0o755); err != nil {
+		s.release(id, op)
+		return fmt.Errorf("create %s: %w", s.abs(id), outside(err))
+	}
+	return nil
 }
 
 // Delete removes a model, or the leftovers of its unfinished download. A
@@ -303,8 +317,7 @@ func (s *Store) claim(id string, op *operation) (string, error) {
 // downloading with ErrDownloadInProgress, unless force is set (force cancels
 // the download first). It returns the bytes freed.
 func (s *Store) Delete(ctx context.Context, id string, force bool) (int64, error) {
-	dir, err := s.ModelDir(id)
-	if err != nil {
+	if err := ValidateID(id); err != nil {
 		return 0, err
 	}
 	op := &operation{done: make(chan struct{})}
@@ -332,30 +345,31 @@ func (s *Store) Delete(ctx context.Context, id string, force bool) (int64, error
 		}
 	}
 	defer s.release(id, op)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	// Lstat: a model directory that is a planted link is removed itself, never
+	// what it points to.
+	if _, err := s.dir.Lstat(id); errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%w: %s", ErrNotFound, id)
 	} else if err != nil {
-		return 0, fmt.Errorf("delete %s: %w", id, err)
+		return 0, fmt.Errorf("delete %s: %w", id, outside(err))
 	}
 	if !force && s.inUse(id) {
 		return 0, fmt.Errorf("%w: %s is loaded by a running server (stop it or force)", ErrInUse, id)
 	}
-	freed := dirBytes(dir)
+	freed := dirBytes(s.dir, id)
 	// Rename first so the model disappears at once; remove the files after.
-	trash, err := os.MkdirTemp(s.root, deletingPrefix+id+"-")
+	trash, err := mkdirTemp(s.dir, deletingPrefix+id+"-")
 	if err != nil {
 		return 0, fmt.Errorf("delete %s: %w", id, err)
 	}
-	target := filepath.Join(trash, id)
-	if err := os.Rename(dir, target); err != nil {
-		os.Remove(trash)
-		return 0, fmt.Errorf("delete %s: %w", id, err)
+	if err := s.dir.Rename(id, rel(trash, id)); err != nil {
+		removeQuietly(s.dir, trash)
+		return 0, fmt.Errorf("delete %s: %w", id, outside(err))
 	}
-	if err := syncDir(s.root); err != nil {
+	if err := syncDir(s.dir, "."); err != nil {
 		s.log.Warn("sync model store dir", "err", err)
 	}
-	if err := os.RemoveAll(trash); err != nil {
-		return 0, fmt.Errorf("delete %s: remove files: %w", id, err)
+	if err := s.dir.RemoveAll(trash); err != nil {
+		return 0, fmt.Errorf("delete %s: remove files: %w", id, outside(err))
 	}
 	s.log.Info("model deleted", "id", id, "type", s.typ, "forced", force, "freed_bytes", freed)
 	return freed, nil

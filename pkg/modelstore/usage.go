@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -35,7 +34,7 @@ func (s *Store) StorageUsage(ctx context.Context) (*Usage, error) {
 	u := &Usage{Type: s.typ}
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]bool{}
-	entries, err := os.ReadDir(s.root)
+	entries, err := readDir(s.dir, ".")
 	if err != nil {
 		return nil, fmt.Errorf("storage usage: %w", err)
 	}
@@ -43,10 +42,9 @@ func (s *Store) StorageUsage(ctx context.Context) (*Usage, error) {
 		if !e.IsDir() || ValidateID(e.Name()) != nil {
 			continue
 		}
-		dir := filepath.Join(s.root, e.Name())
-		_, statErr := os.Stat(filepath.Join(dir, recordName))
+		_, statErr := s.dir.Stat(rel(e.Name(), recordName))
 		mu := ModelUsage{ID: e.Name(), Complete: statErr == nil}
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		err := fs.WalkDir(s.dir.FS(), e.Name(), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -56,9 +54,9 @@ func (s *Store) StorageUsage(ctx context.Context) (*Usage, error) {
 			if !d.Type().IsRegular() {
 				return nil
 			}
-			fi, err := d.Info()
+			fi, err := s.dir.Lstat(p)
 			if err != nil {
-				return err
+				return outside(err)
 			}
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 				k := inode{uint64(st.Dev), uint64(st.Ino)}
@@ -95,16 +93,20 @@ func (s *Store) StorageUsage(ctx context.Context) (*Usage, error) {
 	return u, nil
 }
 
-// dirBytes sums the sizes of the regular files under dir, each inode once.
-func dirBytes(dir string) int64 {
+// dirBytes sums the sizes of the regular files under dir (relative to r), each
+// inode once. Links are not followed.
+func dirBytes(r *os.Root, dir string) int64 {
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]bool{}
 	var n int64
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	if fi, err := r.Lstat(dir); err != nil || !fi.IsDir() {
+		return 0 // a link is removed itself: it frees nothing of what it points to
+	}
+	fs.WalkDir(r.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
-		fi, err := d.Info()
+		fi, err := r.Lstat(p)
 		if err != nil {
 			return nil
 		}
