@@ -108,13 +108,15 @@ func Run(ctx context.Context, argv []string, getenv func(string) string, stdout,
 	return Outcome{}
 }
 
-// listenReusePort listens with SO_REUSEADDR and SO_REUSEPORT, as cpp-httplib 0.28 does, so a
-// second server on the same port starts normally and shares it.
+// listenReusePort listens with SO_REUSEPORT and without SO_REUSEADDR (Go sets it by default:
+// it is cleared), as the real sd-server's cpp-httplib does: a second server on the same port
+// starts normally and shares it, and the connections it closes leave TIME_WAIT sockets that
+// refuse a plain bind of the port for a minute.
 func listenReusePort(ctx context.Context, addr string) (net.Listener, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); serr == nil {
+			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0); serr == nil {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
 			}
 		})
