@@ -3,26 +3,26 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 MODULES := gen pkg services/llm services/diffusion services/monitor services/orchestrator services/gateway stack deploy clients/web clients/go clients/cli
-TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2
+TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck checkmodversions
 BIN := $(CURDIR)/bin
 
-.PHONY: standalone help tools generate lint breaking fmt-check vet test bench build run check-generated engines ci web-e2e
+.PHONY: standalone help tools generate lint breaking fmt-check vet tidy-check versions-check staticcheck test bench build run check-generated engines ci web-e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-tools: ## build the pinned code generators (tools/go.mod) into bin/
+tools: ## build the pinned code generators, staticcheck and checkmodversions (tools/go.mod) into bin/
 	@mkdir -p $(BIN)
-	cd tools && GOWORK=off go build -o $(BIN)/ tool
+	cd tools && GOWORK=off go build -o $(BIN)/ tool ./checkmodversions
 
 generate: tools ## regenerate gen/ from proto/ (byte for byte reproducible)
 	find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
 	$(BIN)/buf generate
 	cd gen && gofmt -l . | (! grep .)
 
-lint: tools ## buf lint + gofmt + go vet
+lint: tools ## buf lint + gofmt + go vet + go mod tidy -diff + module version alignment + staticcheck
 	$(BIN)/buf lint
-	$(MAKE) fmt-check vet
+	$(MAKE) fmt-check vet tidy-check versions-check staticcheck
 
 breaking: tools ## buf breaking against the previous commit of main
 	$(BIN)/buf breaking --against '.git#ref=HEAD~1'
@@ -35,6 +35,17 @@ standalone: ## every module builds on its own (GOWORK=off, sibling modules throu
 
 vet: ## go vet every module
 	@for m in $(MODULES); do echo "vet $$m"; (cd $$m && go vet ./...) || exit 1; done
+
+tidy-check: ## fail if go mod tidy would change any module's go.mod/go.sum (GOWORK=off, as standalone builds them)
+	@for m in $(MODULES) tools; do echo "tidy-check $$m"; (cd $$m && GOWORK=off go mod tidy -diff) || { echo "$$m: go.mod/go.sum not tidy: run (cd $$m && GOWORK=off go mod tidy)"; exit 1; }; done
+
+versions-check: ## fail if two modules require different versions of the same dependency (workspace and standalone builds would differ)
+	@[ -x $(BIN)/checkmodversions ] || $(MAKE) tools
+	$(BIN)/checkmodversions $(MODULES) tools
+
+staticcheck: ## staticcheck every module (bin/staticcheck, pinned in tools/go.mod)
+	@[ -x $(BIN)/staticcheck ] || $(MAKE) tools
+	@for m in $(MODULES) tools; do echo "staticcheck $$m"; (cd $$m && $(BIN)/staticcheck ./...) || exit 1; done
 
 check-generated: generate ## fail if gen/ differs from what proto/ generates
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then echo "generated code is stale: run make generate and commit"; git status --short -- gen; exit 1; fi
@@ -62,4 +73,4 @@ web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by 
 	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	cd clients/web/e2e && npm ci --no-audit --no-fund && npm test
 
-ci: lint standalone check-generated engines test web-e2e ## everything CI checks: buf lint, gofmt, vet, generated-code drift, all tests with -race, the web panel in a browser
+ci: lint standalone check-generated engines test web-e2e ## everything CI checks: buf lint, gofmt, vet, go mod tidy, module versions, staticcheck, generated-code drift, all tests with -race, the web panel in a browser

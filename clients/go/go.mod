@@ -10,7 +10,7 @@ replace (
 require (
 	github.com/genailab/genailab/gen v0.0.0
 	github.com/genailab/genailab/pkg v0.0.0
-	google.golang.org/grpc v1.84.0
+	google.golang.org/grpc v1.85.0
 )
 
 require (

@@ -13,7 +13,7 @@ require (
 	github.com/genailab/genailab/gen v0.0.0
 	github.com/genailab/genailab/pkg v0.0.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
-	google.golang.org/grpc v1.84.0
+	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.13-0.20261016172727-e9ee2a76ab8e
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -99,16 +98,4 @@ func when(ts *timestamppb.Timestamp) string {
 		return "-"
 	}
 	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
-}
-
-// ago formats how long ago a timestamp was ("-" when unset).
-func ago(ts *timestamppb.Timestamp, now time.Time) string {
-	if ts == nil || (ts.GetSeconds() == 0 && ts.GetNanos() == 0) {
-		return "-"
-	}
-	d := now.Sub(ts.AsTime()).Round(time.Second)
-	if d < 0 {
-		d = 0
-	}
-	return d.String() + " ago"
 }

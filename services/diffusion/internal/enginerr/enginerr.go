@@ -13,6 +13,7 @@ var (
 	// ErrBusy: a generation is already in progress on this engine (one at a time; the
 	// orchestrator queues, the engine does not).
 	// The text is the seed's exact HTTP error message.
+	//lint:ignore ST1005 the seed contract's 503 body is {"error":"Server is busy generating another image"}, capital S included; clients match this exact text
 	ErrBusy = errors.New("Server is busy generating another image")
 	// ErrNotRunning: the engine is stopped (or crashed) and must be started first.
 	ErrNotRunning = errors.New("diffusion engine is not running")

@@ -224,7 +224,35 @@ func FuzzParse(f *testing.F) {
 		if l.Prefixed && !strings.Contains(s, l.Message) {
 			t.Fatalf("message %q not in %q", l.Message, s)
 		}
-		Classify(l)
+		ev, detail := Classify(l)
+		if ev < EventNone || ev > EventForcedExit {
+			t.Fatalf("Classify(%+v) = unknown event %d", l, ev)
+		}
+		if (ev == EventNone) != (ev.String() == "none") {
+			t.Fatalf("event %d is named %q", ev, ev.String())
+		}
+		if ev2, detail2 := Classify(Parse(s)); ev2 != ev || detail2 != detail {
+			t.Fatalf("Classify not deterministic for %q: (%v, %q) then (%v, %q)", s, ev, detail, ev2, detail2)
+		}
+		switch {
+		case ev == EventNone:
+			if detail != "" {
+				t.Fatalf("EventNone with detail %q for %q", detail, s)
+			}
+		case !l.Prefixed && ev != EventForcedExit:
+			t.Fatalf("unprefixed line %q classified %v", s, ev)
+		case ev == EventListening:
+			if l.Func != "llama_server" || detail != strings.TrimSpace(strings.TrimPrefix(l.Message, "listening on ")) {
+				t.Fatalf("listening detail %q from %+v", detail, l)
+			}
+		default:
+			if detail != l.Message {
+				t.Fatalf("%v detail %q is not the message %q", ev, detail, l.Message)
+			}
+		}
+		if !strings.Contains(s, detail) {
+			t.Fatalf("detail %q not in %q", detail, s)
+		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package sdargs
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -33,12 +34,12 @@ func (e *TerminateError) Message() string {
 }
 
 // Hook handles a manual option with its value ("" for options without one). It may log its own
-// error; returning an error turns into InvalidParamError. Returning Stop ends parsing at once
+// error; returning an error turns into InvalidParamError. Returning ErrStop ends parsing at once
 // (for --help and --version).
 type Hook func(o *Option, value string) error
 
-// Stop is returned by a Hook to end parsing without an error.
-var Stop = fmt.Errorf("stop parsing")
+// ErrStop is returned by a Hook to end parsing without an error.
+var ErrStop = errors.New("stop parsing")
 
 // Args are the parsed values, by option name (long name when there is one).
 type Args struct {
@@ -115,7 +116,7 @@ func (t *Table) Parse(args []string, hook Hook) (*Args, error) {
 		case Manual:
 			if hook != nil {
 				if err := hook(o, value); err != nil {
-					if err == Stop {
+					if errors.Is(err, ErrStop) {
 						return a, err
 					}
 					if _, term := err.(*TerminateError); term {

@@ -56,7 +56,7 @@ func Parse(table *sdargs.Table, argv []string, log *sdlog.Logger, help string) (
 		switch o.Long {
 		case "--help":
 			log.Raw(help)
-			return sdargs.Stop
+			return sdargs.ErrStop
 		case "--seed":
 			_, err := sdargs.Stoll(v)
 			return err
@@ -84,7 +84,7 @@ func Parse(table *sdargs.Table, argv []string, log *sdlog.Logger, help string) (
 	switch {
 	case err == nil:
 		return args, nil
-	case errors.Is(err, sdargs.Stop):
+	case errors.Is(err, sdargs.ErrStop):
 		return nil, &Outcome{}
 	case errors.As(err, &unknown) && unknown.Arg == "--version":
 		log.Raw(VersionLine)
