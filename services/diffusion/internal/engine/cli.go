@@ -18,6 +18,7 @@ type cliBackend struct {
 func (b *cliBackend) start(context.Context) error { return nil }
 func (b *cliBackend) stop(context.Context) error  { return nil }
 func (b *cliBackend) queues() bool                { return false }
+func (b *cliBackend) restarting() bool            { return false }
 func (b *cliBackend) pid() int                    { return 0 }
 func (b *cliBackend) port() int                   { return 0 }
 

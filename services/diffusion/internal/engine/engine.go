@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/logring"
+	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
@@ -41,7 +42,9 @@ type Options struct {
 	// ProgressInterval is how often the percent is re-estimated while nothing is printed;
 	// default 250 ms.
 	ProgressInterval time.Duration
-	// PollInterval is how often a server-mode job is polled; default 50 ms.
+	// PollInterval is how often a server-mode job is polled; default 250 ms. The real sd-server
+	// closes a keep-alive connection on its 100th request, so a fast poll reconnects every few
+	// seconds; the job is fetched at once when the output says the image is done.
 	PollInterval time.Duration
 	// HTTPClient talks to sd-server; default a client without a global timeout.
 	HTTPClient *http.Client
@@ -70,7 +73,7 @@ func (o *Options) defaults() {
 		o.ProgressInterval = 250 * time.Millisecond
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 50 * time.Millisecond
+		o.PollInterval = 250 * time.Millisecond
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
@@ -85,6 +88,9 @@ type backend interface {
 	generate(g *generation) (Result, error)
 	// cancel asks the running generation to stop; g.ctx is already cancelled.
 	stop(ctx context.Context) error
+	// restarting reports whether a crashed engine process is being restarted automatically
+	// (sd-server under its supervisor, until it gives up).
+	restarting() bool
 	// queues reports whether a generation waits in the engine's own queue before it starts
 	// (sd-server's job queue): its progress then starts at StageQueued.
 	queues() bool
@@ -208,21 +214,28 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 		defer e.mu.Unlock()
 		return e.infoLocked(), fmt.Errorf("start %s engine: %w (%s)", cfg.Mode, enginerr.ErrAlreadyRunning, e.status)
 	}
+	// A failed start reports its own cause, never the previous model's error.
+	refuse := func(err error) (Info, error) {
+		err = fmt.Errorf("start %s engine: %w", cfg.Mode, err)
+		e.lastErr = err.Error()
+		defer e.mu.Unlock()
+		return e.infoLocked(), err
+	}
 	if err := cfg.Model.Validate(); err != nil {
-		e.mu.Unlock()
-		return e.Info(), fmt.Errorf("start %s engine: %w", cfg.Mode, err)
+		return refuse(err)
 	}
 	for _, f := range cfg.Model.Files() {
 		if st, err := os.Stat(f); err != nil || !st.Mode().IsRegular() {
-			e.mu.Unlock()
-			return e.Info(), fmt.Errorf("start %s engine: %w: %s", cfg.Mode, enginerr.ErrModelMissing, f)
+			return refuse(fmt.Errorf("%w: %s", enginerr.ErrModelMissing, f))
+		}
+		if err := modelfile.Check(f); err != nil {
+			return refuse(err) // truncated or corrupt: sd.cpp would abort mid-load
 		}
 	}
 	bin, err := e.opts.Binaries.Resolve(cfg.Mode, e.opts.Hints)
 	if err != nil {
 		e.reason = err.Error()
-		e.mu.Unlock()
-		return e.Info(), fmt.Errorf("start %s engine: %w", cfg.Mode, err)
+		return refuse(err)
 	}
 	e.reason = ""
 	e.cfg, e.bin, e.lastErr = cfg, bin, ""
@@ -234,8 +247,7 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 	case ModeServer:
 		be = newServerBackend(e, bin, cfg)
 	default:
-		e.mu.Unlock()
-		return e.Info(), fmt.Errorf("start engine: %w: unknown mode %d", imagereq.ErrInvalid, cfg.Mode)
+		return refuse(fmt.Errorf("%w: unknown mode %d", imagereq.ErrInvalid, cfg.Mode))
 	}
 	e.be = be
 	e.setStatusLocked(StatusStarting, HealthUnknown)
@@ -302,8 +314,8 @@ func (e *Engine) Stop(ctx context.Context) (Info, error) {
 // Stop: context.Canceled), and the backend's errors.
 func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressFunc) (Result, error) {
 	e.mu.Lock()
-	for e.status == StatusStarting && e.be != nil {
-		// server mode restarting after a cancel: wait for it
+	for e.be != nil && (e.status == StatusStarting || e.status == StatusCrashed && e.be.restarting()) {
+		// server mode restarting after a cancel or a crash: wait for it
 		ch := e.changed
 		e.mu.Unlock()
 		select {
@@ -350,7 +362,9 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 	e.mu.Lock()
 	e.gen = nil
 	msg := fmt.Sprintf("done in %s", res.TimeTaken.Round(time.Millisecond))
-	if err != nil {
+	if errors.Is(err, context.Canceled) {
+		msg = "cancelled" // a cancel is not an engine error: lastError stays as it was
+	} else if err != nil {
 		e.lastErr = err.Error()
 		msg = "failed: " + err.Error()
 	} else {

@@ -37,6 +37,10 @@ type serverBackend struct {
 	stopped chan struct{}
 
 	activity atomic.Int64 // unix nanos of the latest output
+	gaveUp   atomic.Bool  // the supervisor stopped restarting sd-server
+	// kick is signalled when the output says the image is done (sampling and decoding
+	// completed), so that the job is fetched at once instead of at the next poll.
+	kick chan struct{}
 
 	mu      sync.Mutex // guards the parsers, cur and crash
 	parsers [3]sdprogress.Parser
@@ -46,8 +50,10 @@ type serverBackend struct {
 }
 
 func newServerBackend(e *Engine, bin Binary, cfg Config) *serverBackend {
-	return &serverBackend{e: e, bin: bin, cfg: cfg, stopped: make(chan struct{})}
+	return &serverBackend{e: e, bin: bin, cfg: cfg, stopped: make(chan struct{}), kick: make(chan struct{}, 1)}
 }
+
+func (b *serverBackend) restarting() bool { return !b.gaveUp.Load() }
 
 func (b *serverBackend) pid() int {
 	if b.sup == nil {
@@ -112,6 +118,14 @@ func (b *serverBackend) start(ctx context.Context) error {
 		OnChunk:        b.onChunk,
 	}
 	if err := sup.Start(ctx, spec); err != nil {
+		// sd-server prints why it refused to start (an unknown argument, a model it cannot
+		// load) on stderr and then its whole usage on stdout: the cause is in stderr.
+		b.mu.Lock()
+		lines := append([]string(nil), b.errTail...)
+		b.mu.Unlock()
+		if len(lines) > 0 {
+			return fmt.Errorf("start sd-server: %s: %w", strings.Join(lines, " | "), err)
+		}
 		return fmt.Errorf("start sd-server: %w", err)
 	}
 	return nil
@@ -147,6 +161,12 @@ func (b *serverBackend) onChunk(s supervisor.Stream, chunk []byte) {
 			}
 		}
 		b.e.output(st, ev, now, g)
+		if g != nil && ev.Kind == sdprogress.KindLog && imageDone(ev.Message) {
+			select {
+			case b.kick <- struct{}{}:
+			default:
+			}
+		}
 	})
 }
 
@@ -179,8 +199,10 @@ func (b *serverBackend) watch(c *logring.Cursor[supervisor.Event]) {
 		case supervisor.EventRestarting:
 			b.e.backendChanged(b, StatusStarting, HealthUnknown, 0, "", nil)
 		case supervisor.EventRestarted:
+			b.gaveUp.Store(false)
 			b.e.backendChanged(b, StatusRunning, HealthOK, EventStarted, "sd-server restarted after a crash", nil)
 		case supervisor.EventGaveUp:
+			b.gaveUp.Store(true)
 			b.e.backendChanged(b, StatusCrashed, HealthError, EventCrashed, "sd-server keeps crashing; gave up restarting", nil)
 		case supervisor.EventHealthChanged:
 			h := HealthOK
@@ -210,6 +232,10 @@ func (b *serverBackend) generate(g *generation) (Result, error) {
 	}()
 
 	ctx := g.ctx
+	select {
+	case <-b.kick: // a stale signal of the previous job
+	default:
+	}
 	id, err := b.client.Submit(ctx, p)
 	if err != nil {
 		if errors.Is(err, sdserver.ErrQueueFull) {
@@ -231,6 +257,7 @@ func (b *serverBackend) generate(g *generation) (Result, error) {
 		case exit := <-crash:
 			return Result{}, b.crashError(exit)
 		case <-t.C:
+		case <-b.kick:
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		job, err := b.client.Job(pollCtx, id)
@@ -343,4 +370,10 @@ func (b *serverBackend) crashError(exit *supervisor.ExitStatus) error {
 		e.Code, e.Signal = exit.Code, exit.SignalName()
 	}
 	return e
+}
+
+// imageDone reports whether an engine log message says the image has been made, so its job can
+// be fetched now: sd.cpp logs "generate_image completed in …" once sampling and decoding are done.
+func imageDone(msg string) bool {
+	return strings.HasPrefix(msg, "generate_image completed")
 }

@@ -4,6 +4,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/ports"
 	"github.com/genailab/genailab/pkg/supervisor"
@@ -21,6 +22,7 @@ var rules = []grpcerr.Rule{
 	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument},
 	{Target: modelstore.ErrNotFound, Code: codes.NotFound},
 	{Target: enginerr.ErrModelMissing, Code: codes.NotFound},
+	{Target: modelfile.ErrInvalid, Code: codes.FailedPrecondition},
 	{Target: enginerr.ErrBusy, Code: codes.Unavailable},
 	{Target: enginerr.ErrNotRunning, Code: codes.FailedPrecondition},
 	{Target: enginerr.ErrAlreadyRunning, Code: codes.FailedPrecondition},
