@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
@@ -19,6 +20,8 @@ func (b *cliBackend) start(context.Context) error { return nil }
 func (b *cliBackend) stop(context.Context) error  { return nil }
 func (b *cliBackend) queues() bool                { return false }
 func (b *cliBackend) restarting() bool            { return false }
+
+func (b *cliBackend) check(imagereq.Params) error { return nil }
 func (b *cliBackend) pid() int                    { return 0 }
 func (b *cliBackend) port() int                   { return 0 }
 

@@ -88,6 +88,9 @@ type backend interface {
 	generate(g *generation) (Result, error)
 	// cancel asks the running generation to stop; g.ctx is already cancelled.
 	stop(ctx context.Context) error
+	// check refuses parameters this mode cannot run (imagereq.ErrInvalid), before anything
+	// starts.
+	check(p imagereq.Params) error
 	// restarting reports whether a crashed engine process is being restarted automatically
 	// (sd-server under its supervisor, until it gives up).
 	restarting() bool
@@ -329,6 +332,10 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 		st := e.status
 		e.mu.Unlock()
 		return Result{}, fmt.Errorf("%w (%s): start it first", enginerr.ErrNotRunning, st)
+	}
+	if err := e.be.check(p); err != nil {
+		e.mu.Unlock()
+		return Result{}, err // bad input is not an engine error: lastError stays as it was
 	}
 	if e.gen != nil {
 		e.mu.Unlock()

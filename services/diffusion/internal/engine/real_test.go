@@ -299,4 +299,3 @@ func TestRealBadModelFiles(t *testing.T) {
 		}
 	}
 }
-

@@ -55,6 +55,14 @@ func newServerBackend(e *Engine, bin Binary, cfg Config) *serverBackend {
 
 func (b *serverBackend) restarting() bool { return !b.gaveUp.Load() }
 
+func (b *serverBackend) check(p imagereq.Params) error {
+	if p.Steps > sdserver.MaxSteps {
+		return fmt.Errorf("%w: sd-server runs at most %d steps, got %d (use CLI mode for more)",
+			imagereq.ErrInvalid, sdserver.MaxSteps, p.Steps)
+	}
+	return nil
+}
+
 func (b *serverBackend) pid() int {
 	if b.sup == nil {
 		return 0
@@ -217,10 +225,6 @@ func (b *serverBackend) watch(c *logring.Cursor[supervisor.Event]) {
 // generate submits one job, follows it until it completes, and returns its image.
 func (b *serverBackend) generate(g *generation) (Result, error) {
 	p := g.params
-	if p.Steps > sdserver.MaxSteps {
-		return Result{}, fmt.Errorf("%w: sd-server runs at most %d steps, got %d (use CLI mode for more)",
-			imagereq.ErrInvalid, sdserver.MaxSteps, p.Steps)
-	}
 	crash := make(chan *supervisor.ExitStatus, 1)
 	b.mu.Lock()
 	b.cur, b.crash, b.errTail = g, crash, nil

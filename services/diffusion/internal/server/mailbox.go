@@ -1,24 +1,41 @@
 package server
 
-import "sync"
+import (
+	"sync"
 
-// mailbox hands the latest value from a producer that must not block (the engine's output
-// reader) to a consumer that may (a gRPC stream). Values the consumer has not taken yet are
-// replaced by newer ones: a slow client sees fewer updates, never stale ones, and never slows
-// the engine.
-type mailbox[T any] struct {
-	mu     sync.Mutex
-	v      T
-	has    bool
-	notify chan struct{}
+	"github.com/genailab/genailab/services/diffusion/internal/engine"
+)
+
+// progressBox hands progress from a producer that must not block (the engine's output reader)
+// to a consumer that may (a gRPC stream). An update that only moves the percent replaces the
+// pending one of the same stage and step, so a slow client sees fewer re-estimates, never stale
+// ones; a new stage or a new step is kept, so every step 1..N reaches the client as its own
+// message (the real sd.cpp prints the last step and "sampling completed" together, and a
+// latest-wins box lost that step inside the decoding update). The queue is bounded: past
+// maxPending the oldest kept updates are merged away, and the engine is never slowed.
+type progressBox struct {
+	mu      sync.Mutex
+	pending []engine.Progress
+	notify  chan struct{}
 }
 
-func newMailbox[T any]() *mailbox[T] { return &mailbox[T]{notify: make(chan struct{}, 1)} }
+// maxPending bounds the queue of a client that does not read (150 steps is the most one image
+// has; a batch has more, and then the oldest pending steps are dropped first).
+const maxPending = 512
 
-// put stores v and wakes the consumer.
-func (m *mailbox[T]) put(v T) {
+func newProgressBox() *progressBox { return &progressBox{notify: make(chan struct{}, 1)} }
+
+// put stores p and wakes the consumer.
+func (m *progressBox) put(p engine.Progress) {
 	m.mu.Lock()
-	m.v, m.has = v, true
+	if n := len(m.pending); n > 0 && m.pending[n-1].Stage == p.Stage && m.pending[n-1].Step == p.Step {
+		m.pending[n-1] = p
+	} else {
+		if n >= maxPending {
+			m.pending = append(m.pending[:0], m.pending[n-maxPending+1:]...)
+		}
+		m.pending = append(m.pending, p)
+	}
 	m.mu.Unlock()
 	select {
 	case m.notify <- struct{}{}:
@@ -26,12 +43,11 @@ func (m *mailbox[T]) put(v T) {
 	}
 }
 
-// take returns the value stored since the last take, if any.
-func (m *mailbox[T]) take() (T, bool) {
+// take returns the updates stored since the last take, oldest first.
+func (m *progressBox) take() []engine.Progress {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.v, m.has
-	var zero T
-	m.v, m.has = zero, false
-	return v, ok
+	out := m.pending
+	m.pending = nil
+	return out
 }

@@ -116,7 +116,7 @@ func (s *Service) WatchInfo(_ *diffusionv1.WatchInfoRequest, stream grpc.ServerS
 
 // GenerateImage streams progress, then the result.
 func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream grpc.ServerStreamingServer[diffusionv1.GenerateImageResponse]) error {
-	box := newMailbox[engine.Progress]()
+	box := newProgressBox()
 	type outcome struct {
 		res    engine.Result
 		params imagereq.Params
@@ -128,8 +128,10 @@ func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream gr
 		done <- outcome{res, p, err}
 	}()
 	send := func() error {
-		if p, ok := box.take(); ok {
-			return stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: fromProgress(p)}})
+		for _, p := range box.take() {
+			if err := stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: fromProgress(p)}}); err != nil {
+				return err
+			}
 		}
 		return nil
 	}

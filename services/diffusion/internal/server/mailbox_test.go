@@ -1,0 +1,46 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/genailab/genailab/services/diffusion/internal/engine"
+)
+
+// Regression: the real sd.cpp prints its last step bar and "sampling completed" together; the
+// latest-wins mailbox then carried step N only inside the decoding update, so clients never saw
+// step N/N as its own message.
+func TestLastSamplingStepIsNotLostInTheDecodingUpdate(t *testing.T) {
+	b := newProgressBox()
+	b.put(engine.Progress{Stage: engine.StageSampling, Step: 3, TotalSteps: 4, Percent: 60})
+	b.put(engine.Progress{Stage: engine.StageSampling, Step: 4, TotalSteps: 4, Percent: 70})
+	b.put(engine.Progress{Stage: engine.StageDecoding, Step: 4, TotalSteps: 4, Percent: 80})
+	var got []string
+	for _, p := range b.take() {
+		got = append(got, fmt.Sprintf("%s/%d", p.Stage, p.Step))
+	}
+	if fmt.Sprint(got) != "[sampling/3 sampling/4 decoding/4]" {
+		t.Fatalf("delivered %v", got)
+	}
+	if len(b.take()) != 0 {
+		t.Fatal("take twice")
+	}
+}
+
+func TestProgressBoxMergesPercentOnlyUpdatesAndIsBounded(t *testing.T) {
+	b := newProgressBox()
+	for pct := 0.0; pct < 10; pct++ {
+		b.put(engine.Progress{Stage: engine.StageLoading, Percent: pct})
+	}
+	ps := b.take()
+	if len(ps) != 1 || ps[0].Percent != 9 {
+		t.Fatalf("percent-only updates: %+v", ps)
+	}
+	for i := 1; i <= maxPending+100; i++ {
+		b.put(engine.Progress{Stage: engine.StageSampling, Step: i})
+	}
+	ps = b.take()
+	if len(ps) != maxPending || ps[len(ps)-1].Step != maxPending+100 || ps[0].Step != 101 {
+		t.Fatalf("bounded queue: %d updates, first %d, last %d", len(ps), ps[0].Step, ps[len(ps)-1].Step)
+	}
+}
