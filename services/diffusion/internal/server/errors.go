@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"google.golang.org/grpc/codes"
 
 	"github.com/genailab/genailab/pkg/grpcerr"
@@ -13,26 +15,24 @@ import (
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 )
 
-// rules map the domain errors to gRPC codes (and, through codeHTTP, the seed wrapper's HTTP
-// statuses). Cancellation and deadlines (enginerr.ErrStalled matches DeadlineExceeded) are
-// handled by grpcerr itself.
+// rules map the domain errors to gRPC codes and reasons (and, through package httperr, the
+// seed wrapper's HTTP statuses). Cancellation and deadlines (enginerr.ErrStalled matches
+// DeadlineExceeded) are handled by grpcerr itself.
 var rules = []grpcerr.Rule{
-	{Target: imagereq.ErrInvalid, Code: codes.InvalidArgument},
-	{Target: sdargs.ErrNoModel, Code: codes.InvalidArgument},
-	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument},
-	{Target: modelstore.ErrNotFound, Code: codes.NotFound},
-	{Target: enginerr.ErrModelMissing, Code: codes.NotFound},
-	{Target: modelfile.ErrInvalid, Code: codes.FailedPrecondition},
-	{Target: enginerr.ErrBusy, Code: codes.Unavailable},
-	{Target: enginerr.ErrNotRunning, Code: codes.FailedPrecondition},
-	{Target: enginerr.ErrAlreadyRunning, Code: codes.FailedPrecondition},
-	{Target: enginerr.ErrNoEngine, Code: codes.FailedPrecondition},
-	{Target: ports.ErrPortInUse, Code: codes.FailedPrecondition},
-	{Target: enginerr.ErrStalled, Code: codes.DeadlineExceeded},
-	{Target: supervisor.ErrStartTimeout, Code: codes.DeadlineExceeded},
-	{Target: enginerr.ErrOutOfMemory, Code: codes.ResourceExhausted},
+	{Target: imagereq.ErrInvalid, Code: codes.InvalidArgument, Reason: "INVALID_IMAGE_PARAMS"},
+	{Target: sdargs.ErrNoModel, Code: codes.InvalidArgument, Reason: "NO_MODEL"},
+	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument, Reason: "INVALID_MODEL_ID"},
+	{Target: modelstore.ErrNotFound, Code: codes.NotFound, Reason: "MODEL_NOT_FOUND"},
+	{Target: enginerr.ErrModelMissing, Code: codes.NotFound, Reason: "MODEL_FILE_MISSING"},
+	{Target: modelfile.ErrInvalid, Code: codes.FailedPrecondition, Reason: "MODEL_FILE_INVALID"},
+	{Target: enginerr.ErrBusy, Code: codes.Unavailable, Reason: grpcerr.ReasonEngineBusy, RetryAfter: 2 * time.Second},
+	{Target: enginerr.ErrNotRunning, Code: codes.FailedPrecondition, Reason: grpcerr.ReasonEngineNotRunning},
+	{Target: enginerr.ErrAlreadyRunning, Code: codes.FailedPrecondition, Reason: "ENGINE_ALREADY_RUNNING"},
+	{Target: enginerr.ErrNoEngine, Code: codes.FailedPrecondition, Reason: "NO_ENGINE_BINARY"},
+	{Target: ports.ErrPortInUse, Code: codes.FailedPrecondition, Reason: "PORT_IN_USE"},
+	{Target: enginerr.ErrStalled, Code: codes.DeadlineExceeded, Reason: "ENGINE_STALLED"},
+	{Target: supervisor.ErrStartTimeout, Code: codes.DeadlineExceeded, Reason: "START_TIMEOUT"},
+	{Target: enginerr.ErrOutOfMemory, Code: codes.ResourceExhausted, Reason: "OUT_OF_MEMORY"},
 }
 
 func toStatus(err error) error { return grpcerr.Status(err, rules...) }
-
-func codeOf(err error) codes.Code { return grpcerr.Code(err, rules...) }

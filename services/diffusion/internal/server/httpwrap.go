@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/httperr"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 )
@@ -41,18 +45,44 @@ type seedResponse struct {
 }
 
 // httpWrapper is the seed's HTTP wrapper: GET /health and POST /v1/images/generations, on the
-// same code path as the gRPC API.
+// same code path as the gRPC API. Every error, including unknown routes (404), wrong methods
+// (405), bodies over maxBody (413) and URLs that are not valid UTF-8 (400), is the seed's
+// {"error": "..."} with the status package httperr gives its gRPC code, the same status the
+// REST gateway answers for the same error.
 type httpWrapper struct {
 	svc *Service
 	eng *engine.Engine
 	log *slog.Logger
 }
 
+// seedRoutes are the wrapper's routes and their methods (for 405 and its Allow header).
+var seedRoutes = map[string]string{
+	"/health":                http.MethodGet,
+	"/v1/images/generations": http.MethodPost,
+}
+
 func (h *httpWrapper) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", h.health)
 	mux.HandleFunc("POST /v1/images/generations", h.generate)
-	return mux
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if m, ok := seedRoutes[r.URL.Path]; ok {
+			if m == http.MethodGet {
+				m += ", " + http.MethodHead
+			}
+			w.Header().Set("Allow", m)
+			writeError(w, httperr.MethodNotAllowed(r))
+			return
+		}
+		writeError(w, httperr.NotFound(r))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := httperr.CheckURL(r); err != nil {
+			writeError(w, httperr.From(err))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (h *httpWrapper) health(w http.ResponseWriter, _ *http.Request) {
@@ -60,14 +90,22 @@ func (h *httpWrapper) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > maxBody {
+		writeError(w, httperr.TooLarge(maxBody))
+		return
+	}
 	var req seedRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	if err := dec.Decode(&req); err != nil {
-		msg := "invalid JSON body: " + err.Error()
-		if errors.Is(err, io.EOF) {
-			msg = "empty body: send the image parameters as JSON"
+		e := httperr.From(err) // 413 for the reader's *http.MaxBytesError
+		switch {
+		case e.Status == http.StatusRequestEntityTooLarge:
+		case errors.Is(err, io.EOF):
+			e = httperr.Invalid("empty body: send the image parameters as JSON")
+		default:
+			e = httperr.InvalidBody(err)
 		}
-		writeError(w, http.StatusBadRequest, msg)
+		writeError(w, e)
 		return
 	}
 	res, p, err := h.svc.generate(r.Context(), imagereq.Request{
@@ -76,11 +114,11 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 		CFGScale: req.CFGScale, Seed: req.Seed, Sampler: req.Sampler,
 	}, nil)
 	if err != nil {
-		status := httpStatus(err)
-		if status == http.StatusInternalServerError {
+		e := h.classify(r.Context(), err)
+		if e.Status >= 500 && e.Code != codes.Unavailable && e.Code != codes.FailedPrecondition {
 			h.log.Warn("seed HTTP generation failed", "err", err)
 		}
-		writeError(w, status, err.Error())
+		writeError(w, e)
 		return
 	}
 	writeJSON(w, http.StatusOK, seedResponse{
@@ -93,22 +131,22 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// httpStatus is the seed's mapping: 400 for bad input, 503 when busy (or not started), 500
-// otherwise.
-func httpStatus(err error) int {
-	switch codeOf(err) {
-	case codes.InvalidArgument:
-		return http.StatusBadRequest
-	case codes.Unavailable, codes.FailedPrecondition:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+// classify is the answer to a failed generation: the service's rules, except that a
+// generation cancelled because the engine is stopping (Stop, the service's shutdown) while
+// the client still waits is the engine going away (UNAVAILABLE, 503), not a cancel.
+func (h *httpWrapper) classify(ctx context.Context, err error) httperr.Error {
+	in := grpcerr.Classify(err, rules...)
+	if in.Code == codes.Canceled && ctx.Err() == nil {
+		if st := h.eng.Info().Status; st == engine.StatusStopping || st == engine.StatusStopped {
+			in = grpcerr.Info{Code: codes.Unavailable, Reason: grpcerr.ReasonEngineStopped,
+				Message: "the diffusion engine was stopped during the request: " + strings.TrimSpace(in.Message)}
+		}
 	}
+	return httperr.FromInfo(in)
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
+// writeError answers e in the seed's exact shape, {"error": "..."}.
+func writeError(w http.ResponseWriter, e httperr.Error) { e.Write(w, httperr.Seed) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

@@ -2,9 +2,15 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/modelstore"
 )
 
 // Defaults.
@@ -44,6 +50,14 @@ type Options struct {
 	DemoEngines bool
 	DemoDir     string
 
+	// DefaultModel is the model id a Start without one uses (the demo model "demo" in demo
+	// mode when empty); DefaultMode its engine mode ("cli" or "server"); Autostart starts
+	// the engine with them before the service takes calls (a failed autostart is logged and
+	// leaves the engine stopped with its lastError).
+	DefaultModel string
+	DefaultMode  string
+	Autostart    bool
+
 	// TempDir holds the per-image run directories; "" means the system's.
 	TempDir string
 	// StallTimeout: a generation printing nothing this long is killed (DeadlineExceeded).
@@ -70,6 +84,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SDServer, "sd-server", "", "path of stable-diffusion.cpp's sd-server; default: PATH")
 	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-ins (synthetic images, marked as demo)")
 	fs.StringVar(&o.DemoDir, "demo-dir", "", "directory of sd-cli-standin and sd-server-standin (demo mode); default: next to this executable, PATH, or this executable")
+	fs.StringVar(&o.DefaultModel, "default-model", "", `model id a Start without one uses (default "demo" with -demo-engines)`)
+	fs.StringVar(&o.DefaultMode, "mode", "cli", "engine mode of the default model: cli (one sd-cli per image) or server (a persistent sd-server)")
+	fs.BoolVar(&o.Autostart, "autostart", false, "start the engine with the default model at boot")
 	fs.StringVar(&o.TempDir, "temp-dir", "", "directory for per-image temporary files; default: the system's")
 	fs.DurationVar(&o.StallTimeout, "stall-timeout", 5*time.Minute, "kill a generation that prints no progress for this long")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 2*time.Minute, "how long sd-server may take to start")
@@ -88,5 +105,35 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.DefaultModel == "" && o.DemoEngines {
+		o.DefaultModel = DemoModelID
+	}
 	return o
+}
+
+// Validate checks the options that need no I/O.
+func (o Options) Validate() error {
+	if _, err := parseMode(o.DefaultMode); err != nil {
+		return err
+	}
+	if o.Autostart && o.DefaultModel == "" && !o.DemoEngines {
+		return errors.New("autostart needs a default model (-default-model)")
+	}
+	if o.DefaultModel != "" {
+		if err := modelstore.ValidateID(o.DefaultModel); err != nil {
+			return fmt.Errorf("default model: %w", err)
+		}
+	}
+	return nil
+}
+
+// parseMode reads an engine mode name; "" is CLI mode.
+func parseMode(s string) (diffusionv1.EngineMode, error) {
+	switch strings.ToLower(s) {
+	case "", "cli":
+		return diffusionv1.EngineMode_ENGINE_MODE_CLI, nil
+	case "server":
+		return diffusionv1.EngineMode_ENGINE_MODE_SERVER, nil
+	}
+	return 0, fmt.Errorf("mode %q: want cli or server", s)
 }

@@ -230,3 +230,42 @@ func procAlive(pid int32) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/stat")
 	return err == nil && !strings.Contains(string(b), ") Z ")
 }
+
+// -default-model, -mode and -autostart: the engine runs when the service takes its first call,
+// and a Start without a model uses the default.
+func TestRealAutostartWithDefaultModel(t *testing.T) {
+	s := startRealService(t, func(o *Options) { o.DefaultModel, o.DefaultMode, o.Autostart = realModelID, "server", true })
+	ctx := context.Background()
+	in, err := s.client.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Info.Status.String() != "SERVER_STATUS_RUNNING" || in.Info.ModelId != realModelID || in.Info.Config.GetMode() != diffusionv1.EngineMode_ENGINE_MODE_SERVER || in.Info.DemoEngine {
+		t.Fatalf("after autostart: %v", in.Info)
+	}
+	if g := generate(ctx, s.client, fox(64, 64, 2), nil); g.err != nil {
+		t.Fatal(g.err)
+	}
+	if _, err := s.client.Stop(ctx, &diffusionv1.StopRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.client.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{}})
+	if err != nil || resp.Info.ModelId != realModelID {
+		t.Fatalf("start without a model id: %v %v", resp, err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, o := range []Options{
+		{DefaultMode: "turbo"},
+		{Autostart: true},
+		{DefaultModel: "../x"},
+	} {
+		if err := o.withDefaults().Validate(); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+	if err := (Options{DemoEngines: true, Autostart: true}).withDefaults().Validate(); err != nil {
+		t.Errorf("demo autostart: %v", err)
+	}
+}

@@ -24,6 +24,9 @@ var ErrRemoteHTTP = errors.New("refusing to serve the HTTP wrapper on a non-loop
 // Run serves until ctx is done, then stops the engine (cancelling a generation in progress).
 func Run(ctx context.Context, opts Options) error {
 	opts = opts.withDefaults()
+	if err := opts.Validate(); err != nil {
+		return err
+	}
 	log := opts.Logger
 	if opts.HTTPAddr != HTTPOff && !grpcserver.IsLoopback(opts.HTTPAddr) && opts.Token == "" {
 		return fmt.Errorf("http address %s: %w", opts.HTTPAddr, ErrRemoteHTTP)
@@ -54,6 +57,9 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer stop()
+	}
+	if opts.Autostart {
+		svc.autostart(ctx, opts)
 	}
 	// A shutdown first stops the engine, so that generation streams end (Canceled) instead of
 	// holding the graceful stop.
@@ -105,7 +111,9 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 	if opts.DemoEngines {
 		m.demoDir = filepath.Join(opts.DataDir, "demo")
 	}
-	return NewService(eng, m, log), eng, store, nil
+	svc := NewService(eng, m, log)
+	svc.defaultModel = opts.DefaultModel
+	return svc, eng, store, nil
 }
 
 // serveHTTP starts the seed HTTP wrapper and returns its stop function.

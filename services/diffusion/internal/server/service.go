@@ -22,6 +22,8 @@ type Service struct {
 	eng    *engine.Engine
 	models *models
 	log    *slog.Logger
+	// defaultModel is used by a Start that names no model.
+	defaultModel string
 }
 
 // NewService returns the gRPC service.
@@ -49,8 +51,12 @@ func (s *Service) Start(ctx context.Context, req *diffusionv1.StartRequest) (*di
 
 func (s *Service) config(ctx context.Context, req *diffusionv1.StartRequest) (engine.Config, error) {
 	c := req.GetConfig()
-	if c.GetModelId() == "" {
-		return engine.Config{}, fmt.Errorf("%w: config.model_id is required", imagereq.ErrInvalid)
+	id := c.GetModelId()
+	if id == "" {
+		id = s.defaultModel
+	}
+	if id == "" {
+		return engine.Config{}, fmt.Errorf("%w: config.model_id is required (the service has no -default-model)", imagereq.ErrInvalid)
 	}
 	if c.GetThreads() < 0 || c.GetThreads() > 1024 {
 		return engine.Config{}, fmt.Errorf("%w: config.threads must be within 0-1024, got %d", imagereq.ErrInvalid, c.GetThreads())
@@ -61,13 +67,13 @@ func (s *Service) config(ctx context.Context, req *diffusionv1.StartRequest) (en
 	if req.GetReadyTimeoutMs() < 0 {
 		return engine.Config{}, fmt.Errorf("%w: ready_timeout_ms must not be negative", imagereq.ErrInvalid)
 	}
-	model, err := s.models.resolve(ctx, c.GetModelId())
+	model, err := s.models.resolve(ctx, id)
 	if err != nil {
 		return engine.Config{}, err
 	}
 	return engine.Config{
 		Mode:         toMode(c.GetMode()),
-		ModelID:      c.GetModelId(),
+		ModelID:      id,
 		Model:        model,
 		Threads:      int(c.GetThreads()),
 		Port:         int(c.GetPort()),
@@ -208,4 +214,17 @@ func (s *Service) StreamLogs(req *diffusionv1.StreamLogsRequest, stream grpc.Ser
 			return err
 		}
 	}
+}
+
+// autostart starts the engine with the default model and mode (Options.Autostart). A failure
+// is logged, not fatal: the service still answers, and GetInfo shows the error.
+func (s *Service) autostart(ctx context.Context, opts Options) {
+	mode, _ := parseMode(opts.DefaultMode) // checked by Options.Validate
+	in, err := s.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{Mode: mode, ModelId: opts.DefaultModel}})
+	if err != nil {
+		s.log.Error("autostart of the diffusion engine failed; it stays stopped", "model", opts.DefaultModel, "mode", opts.DefaultMode, "err", err)
+		return
+	}
+	s.log.Info("diffusion engine started", "model", in.GetInfo().GetModelId(), "mode", opts.DefaultMode,
+		"binary", in.GetInfo().GetBinaryPath(), "demo", in.GetInfo().GetDemoEngine())
 }
