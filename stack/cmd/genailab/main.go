@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -54,7 +55,12 @@ func up(args []string) error {
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: PATH, then the project's .engines)")
 	fs.StringVar(&o.LLMModel, "llm-model", "", "LLM model id to start at boot (default: the generated tiny test model)")
 	noTiny := fs.Bool("no-tiny-model", false, "do not install and start the generated tiny test model")
-	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-in (synthetic images, marked as demo)")
+	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-in (synthetic images, marked as demo) even when a real one is found")
+	sdCLI := fs.String("sd-cli", "", "stable-diffusion.cpp's sd-cli (default: PATH, then "+stack.SDCPPRelDir+" from the working directory up)")
+	sdServer := fs.String("sd-server", "", "stable-diffusion.cpp's sd-server (default: beside sd-cli, PATH, then "+stack.SDCPPRelDir+")")
+	diffModel := fs.String("diffusion-model", "", "diffusion model id of the store to run (default: the one -diffusion-model-file imports, else the newest in the store)")
+	diffFile := fs.String("diffusion-model-file", "", "a diffusion model file (.gguf, .safetensors) to import into the store and run")
+	fs.StringVar(&o.DiffusionMode, "diffusion-mode", "cli", "diffusion engine mode: cli (one sd-cli per image) or server (a persistent sd-server, the model kept loaded)")
 	fs.BoolVar(&o.Ephemeral, "ephemeral-ports", false, "start every service on a free port")
 	fs.StringVar(&o.Token, "token", "", "bearer token for every service and the gateway")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -77,5 +83,37 @@ func up(args []string) error {
 		}
 		log.Info("LLM: the generated tiny random-weight test model (chat works, replies are random text); choose another with -llm-model", "model", o.LLMModel)
 	}
+	if o.Diffusion, err = chooseDiffusion(ctx, o, *sdCLI, *sdServer, *diffModel, *diffFile); err != nil {
+		return err
+	}
+	log.Info(o.Diffusion.Sentence)
 	return stack.Run(ctx, o, os.Stdout)
+}
+
+// chooseDiffusion gathers what the image engine needs (a real stable-diffusion.cpp, a model)
+// and lets stack.ChooseDiffusion decide.
+func chooseDiffusion(ctx context.Context, o stack.Options, cli, server, model, file string) (stack.DiffusionChoice, error) {
+	f := stack.DiffusionFacts{ForceDemo: o.DemoEngines}
+	if !o.DemoEngines || cli != "" || server != "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return stack.DiffusionChoice{}, err
+		}
+		if f.SDCLI, f.SDServer, f.Source, err = stack.FindSDCPP(cli, server, wd); err != nil {
+			return stack.DiffusionChoice{}, err
+		}
+	}
+	if f.SDCLI != "" || model != "" || file != "" {
+		var err error
+		if f.Model, f.ModelSource, err = stack.EnsureDiffusionModel(ctx, o.DataDir, model, file); err != nil {
+			return stack.DiffusionChoice{}, err
+		}
+	}
+	if f.SDCLI == "" && (model != "" || file != "") && !o.DemoEngines {
+		return stack.DiffusionChoice{}, fmt.Errorf("a diffusion model was given but no stable-diffusion.cpp was found: give -sd-cli (and -sd-server), put them on PATH or in %s", stack.SDCPPRelDir)
+	}
+	if o.DiffusionMode == "server" && f.SDCLI != "" && f.SDServer == "" && !o.DemoEngines {
+		return stack.DiffusionChoice{}, errors.New("-diffusion-mode server needs sd-server: give -sd-server")
+	}
+	return stack.ChooseDiffusion(f), nil
 }

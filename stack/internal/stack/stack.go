@@ -34,8 +34,15 @@ type Options struct {
 	LlamaServer string
 	// LLMModel is a model id the LLM service starts at boot ("" starts none).
 	LLMModel string
-	// DemoEngines runs the stable-diffusion.cpp stand-in (marked as demo everywhere).
+	// DemoEngines runs the stable-diffusion.cpp stand-in (marked as demo everywhere) when
+	// Diffusion chooses nothing.
 	DemoEngines bool
+	// Diffusion is the image engine to start at boot (ChooseDiffusion): the real
+	// stable-diffusion.cpp with a model, or the demo stand-in. Zero starts none (unless
+	// DemoEngines).
+	Diffusion DiffusionChoice
+	// DiffusionMode is the engine mode started at boot: "cli" (default) or "server".
+	DiffusionMode string
 	// Token protects every service and the gateway when set.
 	Token string
 	// Logger receives the launcher's logs; LogOutput every service's log lines.
@@ -97,8 +104,20 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	diffArgs := append([]string{"-grpc-addr", opts.port(50052), "-http-addr", opts.port(8081),
 		"-http-addr-file", filepath.Join(runDir, "diffusion-http.addr")}, common...)
-	if opts.DemoEngines {
+	switch d := opts.Diffusion; {
+	case d.Demo || d == (DiffusionChoice{}) && opts.DemoEngines:
 		diffArgs = append(diffArgs, "-demo-engines")
+		if d.Demo {
+			diffArgs = append(diffArgs, "-autostart")
+		}
+	case d.SDCLI != "":
+		diffArgs = append(diffArgs, "-sd-cli", d.SDCLI, "-default-model", d.Model, "-autostart")
+		if d.SDServer != "" {
+			diffArgs = append(diffArgs, "-sd-server", d.SDServer)
+		}
+	}
+	if opts.DiffusionMode != "" {
+		diffArgs = append(diffArgs, "-mode", opts.DiffusionMode)
 	}
 	first := []*service{
 		{name: "llm", binary: "genailab-llm", args: llmArgs, grpc: true},
@@ -204,8 +223,15 @@ func Run(ctx context.Context, opts Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\ngenailab is up.\n  REST gateway:      http://%s  (try: curl http://%s/health)\n  seed HTTP wrapper: http://%s\n  gRPC: llm %s, diffusion %s, monitor %s, orchestrator %s\n  data: %s\nPress Ctrl-C to stop.\n\n",
-		s.Addr("gateway"), s.Addr("gateway"), s.Addr("diffusion-http"), s.Addr("llm"), s.Addr("diffusion"), s.Addr("monitor"), s.Addr("orchestrator"), opts.DataDir)
+	images := ""
+	if d := opts.Diffusion; d.Sentence != "" {
+		images = "  " + d.Sentence + "\n"
+		if d.Hint != "" {
+			images += "    (" + d.Hint + ")\n"
+		}
+	}
+	fmt.Fprintf(out, "\ngenailab is up.\n  REST gateway:      http://%s  (try: curl http://%s/health)\n  seed HTTP wrapper: http://%s\n  gRPC: llm %s, diffusion %s, monitor %s, orchestrator %s\n%s  data: %s\nPress Ctrl-C to stop.\n\n",
+		s.Addr("gateway"), s.Addr("gateway"), s.Addr("diffusion-http"), s.Addr("llm"), s.Addr("diffusion"), s.Addr("monitor"), s.Addr("orchestrator"), images, opts.DataDir)
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping genailab...")
 	sctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)

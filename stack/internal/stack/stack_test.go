@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/stack/internal/stack"
 )
 
@@ -79,7 +80,19 @@ func TestStackServesEveryAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	logs := &syncWriter{w: &bytes.Buffer{}}
-	s, err := stack.Start(ctx, stack.Options{DataDir: t.TempDir(), BinDir: bin, Ephemeral: true, DemoEngines: true, LogOutput: logs})
+	// The real stable-diffusion.cpp with the tiny model, chosen and imported as `genailab up`
+	// does it.
+	sd := testenv.RequireRealSD(t)
+	data := t.TempDir()
+	model, source, err := stack.EnsureDiffusionModel(ctx, data, "", sd.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	choice := stack.ChooseDiffusion(stack.DiffusionFacts{SDCLI: sd.CLI, SDServer: sd.Server, Source: "test", Model: model, ModelSource: source})
+	if choice.Demo || choice.Model != model {
+		t.Fatalf("choice %+v", choice)
+	}
+	s, err := stack.Start(ctx, stack.Options{DataDir: data, BinDir: bin, Ephemeral: true, Diffusion: choice, LogOutput: logs})
 	if err != nil {
 		t.Fatalf("start stack: %v\n%s", err, logs.String())
 	}
@@ -137,12 +150,7 @@ func TestStackServesEveryAPI(t *testing.T) {
 	}
 
 	// The seed contract end to end, through the gateway, the orchestrator and the
-	// diffusion service's demo engine.
-	resp, err = http.Post(gw+"/v1/diffusion/start", "application/json", strings.NewReader(`{"config":{"mode":"ENGINE_MODE_CLI","modelId":"demo"}}`))
-	if err == nil {
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	// diffusion service's real stable-diffusion.cpp, started at boot with the imported model.
 	req := `{"prompt":"a red fox","width":64,"height":128,"steps":2,"seed":42,"sampler":"euler_a"}`
 	resp, err = http.Post(gw+"/v1/images/generations", "application/json", strings.NewReader(req))
 	if err != nil {
