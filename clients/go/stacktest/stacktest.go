@@ -2,7 +2,8 @@
 // service binaries and `genailab` with `go build`, then starts `genailab up` on
 // ephemeral loopback ports with its own data directory, and stops it with SIGINT (the
 // launcher then stops every service and engine). It is the same stack users run; only
-// the sd.cpp engines are the stand-ins when DemoEngines is set.
+// the sd.cpp engines are the real stable-diffusion.cpp when Options.SD is set (RealSD), the
+// stand-ins when DemoEngines is.
 package stacktest
 
 import (
@@ -20,7 +21,33 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/llamabin"
+	"github.com/genailab/genailab/pkg/testenv"
 )
+
+// DiffusionModelID is the store id the real engine's tiny model gets (genailab up derives it
+// from the file name).
+func DiffusionModelID(sd *testenv.RealSD) string {
+	if sd == nil {
+		return "demo"
+	}
+	base := filepath.Base(sd.Model)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// RealSD is the test policy for client tests that make images: the real stable-diffusion.cpp
+// with the tiny model when testenv finds it; a failure when it is missing and
+// GENAILAB_REQUIRE_SDCPP=1 (CI); otherwise nil, and the stack runs the demo stand-in (say so
+// with the returned note). Any other error (a failed model generation) is returned.
+func RealSD() (sd *testenv.RealSD, note string, err error) {
+	r, err := testenv.FindRealSD()
+	if err == nil {
+		return &r, "images: the real stable-diffusion.cpp in " + r.Dir, nil
+	}
+	if errors.Is(err, testenv.ErrMissing) && os.Getenv(testenv.RequireSDCPPEnv) != "1" {
+		return nil, fmt.Sprintf("images: the demo stand-in (%v; set %s=1 to make this a failure)", err, testenv.RequireSDCPPEnv), nil
+	}
+	return nil, "", err
+}
 
 // Packages are the binaries a stack needs.
 var Packages = []string{
@@ -80,6 +107,11 @@ type Options struct {
 	DataDir string
 	// DemoEngines runs the stable-diffusion.cpp stand-in.
 	DemoEngines bool
+	// SD runs the real stable-diffusion.cpp (and imports SD.Model into the store as the
+	// diffusion model started at boot); see RealSD.
+	SD *testenv.RealSD
+	// DiffusionMode is "cli" (default) or "server".
+	DiffusionMode string
 	// Token protects every service.
 	Token string
 	// NoTinyModel skips generating and starting the tiny random-weight LLM.
@@ -117,6 +149,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	args := []string{"up", "-ephemeral-ports", "-gateway-addr", "127.0.0.1:0", "-data-dir", o.DataDir, "-bin-dir", o.BinDir, "-log-level", "info"}
 	if o.DemoEngines {
 		args = append(args, "-demo-engines")
+	}
+	if o.SD != nil {
+		args = append(args, "-sd-cli", o.SD.CLI, "-sd-server", o.SD.Server, "-diffusion-model-file", o.SD.Model)
+	}
+	if o.DiffusionMode != "" {
+		args = append(args, "-diffusion-mode", o.DiffusionMode)
 	}
 	if o.Token != "" {
 		args = append(args, "-token", o.Token)
