@@ -50,8 +50,9 @@ staticcheck: ## staticcheck every module (bin/staticcheck, pinned in tools/go.mo
 check-generated: generate ## fail if gen/ differs from what proto/ generates
 	@if [ -n "$$(git status --porcelain -- gen)" ]; then echo "generated code is stale: run make generate and commit"; git status --short -- gen; exit 1; fi
 
-engines: ## install the real llama-server from Debian's packages into .engines/
+engines: ## install the real llama-server from Debian's packages into .engines/, link a stable-diffusion.cpp build when there is one
 	bash scripts/install-llama-server.sh
+	bash scripts/link-sdcpp.sh
 
 test: ## every test of every module, with the race detector
 	@for m in $(MODULES); do echo "== test $$m"; (cd $$m && go test -race -count=1 ./...) || exit 1; done
