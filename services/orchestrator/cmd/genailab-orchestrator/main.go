@@ -13,6 +13,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/server"
@@ -53,8 +54,8 @@ func main() {
 			fs.Uint64Var(&o.Probe.HeadroomBytes, "headroom-bytes", server.DefaultHeadroom, "memory kept free on top of an image's estimate")
 			fs.Uint64Var(&o.Probe.BudgetBytes, "budget-bytes", 0, "memory the engines may use together on the GPU (or in RAM); 0: no budget")
 			fs.IntVar(&o.Probe.GPUIndex, "gpu-index", 0, "GPU the engines use (NVML index)")
-			fs.Float64Var(&o.Probe.WeightsFactor, "diffusion-weights-factor", 0, "diffusion estimate: component sizes × this (0: 1.2)")
-			fs.Float64Var(&o.Probe.BytesPerPixel, "diffusion-bytes-per-pixel", 0, "diffusion estimate: bytes per output pixel (0: 1024)")
+			fs.Float64Var(&o.Probe.WeightsFactor, "diffusion-weights-factor", 0, fmt.Sprintf("diffusion estimate: component sizes × this (0: %g)", estimate.DefaultWeightsFactor))
+			fs.Float64Var(&o.Probe.BytesPerPixel, "diffusion-bytes-per-pixel", 0, fmt.Sprintf("diffusion estimate: bytes per output pixel (0: %d)", estimate.DefaultBytesPerPixel))
 			fs.StringVar(&o.Probe.LLMModelsDir, "llm-models-dir", "", "the LLM service's model directory on this machine (<its data dir>/models/llm): estimate the LLM from the GGUF file with gguf-parser-go")
 			fs.DurationVar(&o.Cycle.DrainTimeout, "drain-timeout", 0, "how long in-flight chat requests may finish before an offload (0: 10s)")
 			fs.DurationVar(&o.Cycle.StopTimeout, "stop-timeout", 0, "bound of the LLM stop (0: 60s)")

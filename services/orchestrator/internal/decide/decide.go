@@ -7,10 +7,20 @@
 //
 //	available now   = free                       (and, with a budget: ≤ budget − managed)
 //	available after = free + LLM release          (and, with a budget: ≤ budget − managed + LLM release)
-//	needs offload   = LLM running and required + headroom > available now
+//	need            = estimate − what sd-server holds now (server mode) + headroom
+//	needs offload   = LLM running and need > available now
 //
 // When even the memory after an offload is too small, the LLM is still offloaded: that is
 // the image's best chance, and the sentence says so.
+//
+// Server mode: the estimate is sd-server's peak, model included, and what the running
+// sd-server already holds is in use (not free, and counted in managed), so only the rest is
+// needed. sd-server loads its model on its first job and keeps it: what it keeps after the
+// image (at least the estimate's weights and overhead) is memory the LLM cannot have. When
+// the LLM is offloaded and the growth of sd-server does not fit in what is available now,
+// the LLM will not fit back beside it (LLMFitsBack false), and the sentence says so. The
+// decision never stops sd-server to make room: the image runs on it, and a restart would
+// load the same weights again.
 package decide
 
 import (
@@ -43,6 +53,12 @@ type Input struct {
 	HeadroomBytes uint64
 	// BudgetBytes, when not 0, caps what this host's engines may use there together.
 	BudgetBytes uint64
+	// DiffusionMode is the diffusion engine's mode: in server mode one sd-server makes every
+	// image and keeps the model loaded between them.
+	DiffusionMode estimate.EngineMode
+	// DiffusionResidentBytes is what a running sd-server with the image's model holds there
+	// now, as measured (RSS, or GPU memory); 0 in CLI mode or when sd-server must (re)start.
+	DiffusionResidentBytes uint64
 }
 
 // Decision is the outcome and the numbers behind it.
@@ -53,14 +69,23 @@ type Decision struct {
 	// stopping the LLM, after the budget.
 	AvailableBytes, AvailableAfterOffloadBytes uint64
 	// FitsAfter tells whether the image fits once the LLM is stopped (or now, without offload).
-	Fits        bool
+	Fits bool
+	// NeedBytes is what must be available for the image: the estimate, less what sd-server
+	// already holds (server mode), plus headroom.
+	NeedBytes uint64
+	// KeptBytes is what sd-server keeps resident after the image (server mode; 0 in CLI
+	// mode): what it holds now, or the estimate's weights and overhead when more.
+	KeptBytes uint64
+	// LLMFitsBack tells whether the LLM, when offloaded, fits back beside what sd-server keeps
+	// after the image (always true without offload or in CLI mode).
+	LLMFitsBack bool
 	Explanation string
 }
 
 // Decide makes the decision.
 func Decide(in Input) Decision {
 	d := Numbers(in)
-	d.Explanation = explain(d, in.Image.TotalBytes+in.HeadroomBytes)
+	d.Explanation = explain(d)
 	return d
 }
 
@@ -78,10 +103,23 @@ func Numbers(in Input) Decision {
 		d.AvailableBytes = min(d.AvailableBytes, sub(in.BudgetBytes, in.ManagedBytes))
 		d.AvailableAfterOffloadBytes = min(d.AvailableAfterOffloadBytes, sub(in.BudgetBytes, sub(in.ManagedBytes, release)))
 	}
-	need := in.Image.TotalBytes + in.HeadroomBytes
+	need := in.Image.TotalBytes
+	d.LLMFitsBack = true
+	server := in.DiffusionMode == estimate.ModeServer
+	if server {
+		need = sub(need, in.DiffusionResidentBytes)
+		d.KeptBytes = max(in.DiffusionResidentBytes, in.Image.ResidentBytes())
+	}
+	need += in.HeadroomBytes
+	d.NeedBytes = need
 	fitsNow := need <= d.AvailableBytes
 	d.NeedsOffload = in.LLMRunning && !fitsNow
 	d.Fits = fitsNow || (d.NeedsOffload && need <= d.AvailableAfterOffloadBytes)
+	if d.NeedsOffload && server {
+		// The LLM ran in what is available now plus its own memory; after the image sd-server
+		// keeps KeptBytes − resident more than now.
+		d.LLMFitsBack = d.KeptBytes-in.DiffusionResidentBytes <= d.AvailableBytes
+	}
 	return d
 }
 
@@ -110,13 +148,25 @@ func (d Decision) limits() string {
 	return strings.Join(parts, ", ")
 }
 
-func explain(d Decision, need uint64) string {
-	img := fmt.Sprintf("the image needs %s (%s weights + %s for %s",
-		Bytes(d.Image.TotalBytes), Bytes(d.Image.WeightsBytes), Bytes(d.Image.ActivationBytes), "its size")
+func explain(d Decision) string {
+	img := fmt.Sprintf("the image needs %s (%s weights + %s engine + %s for %s",
+		Bytes(d.Image.TotalBytes), Bytes(d.Image.WeightsBytes), Bytes(d.Image.OverheadBytes), Bytes(d.Image.ActivationBytes), "its size")
 	if d.Image.CorrectionBytes != 0 {
 		img += fmt.Sprintf(", %+.0f MiB learnt from past runs", float64(d.Image.CorrectionBytes)/(1<<20))
 	}
 	img += ")"
+	if d.DiffusionMode == estimate.ModeServer && d.DiffusionResidentBytes > 0 {
+		img += fmt.Sprintf(", of which sd-server already holds %s, so %s more", Bytes(d.DiffusionResidentBytes), Bytes(sub(d.Image.TotalBytes, d.DiffusionResidentBytes)))
+	}
+	s := explainOffload(d, img, d.NeedBytes)
+	if d.NeedsOffload && !d.LLMFitsBack {
+		s += fmt.Sprintf(" After the image sd-server keeps %s resident (%s more than now), which leaves the LLM less than it had: it may not fit back until sd-server is stopped.",
+			Bytes(d.KeptBytes), Bytes(d.KeptBytes-d.DiffusionResidentBytes))
+	}
+	return s
+}
+
+func explainOffload(d Decision, img string, need uint64) string {
 	switch {
 	case !d.NeedsOffload && d.Fits && d.LLMRunning:
 		return fmt.Sprintf("No offload: %s and %s is available %s (%s), so the LLM keeps running.",
@@ -174,6 +224,9 @@ func (d Decision) Values() map[string]float64 {
 		"foreign_bytes":            float64(d.ForeignBytes),
 		"gpu_index":                float64(d.GPUIndex),
 		"learned_correction_bytes": float64(d.Image.CorrectionBytes),
+		"need_bytes":               float64(d.NeedBytes),
+		"diffusion_resident_bytes": float64(d.DiffusionResidentBytes),
+		"diffusion_kept_bytes":     float64(d.KeptBytes),
 	}
 }
 

@@ -69,3 +69,64 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// serverImage is an sd-server image estimate: weights, overhead and the size term.
+func serverImage(weights, overhead, act uint64) estimate.Diffusion {
+	return estimate.Diffusion{WeightsBytes: weights, OverheadBytes: overhead, ActivationBytes: act, TotalBytes: weights + overhead + act}
+}
+
+func TestServerModeCountsWhatSDServerHolds(t *testing.T) {
+	const MiB = 1 << 20
+	img := serverImage(4*GiB, 50*MiB, GiB) // peak 5 GiB + 50 MiB
+	base := decide.Input{Image: img, GPUIndex: -1, FreeBytes: 2 * GiB, LLMRunning: true, LLMReleaseBytes: 8 * GiB, LLMReleaseSource: "measured RSS", HeadroomBytes: 256 * MiB}
+
+	// CLI mode: the whole peak must come from free memory.
+	cli := decide.Decide(base)
+	if !cli.NeedsOffload || cli.NeedBytes != img.TotalBytes+256*MiB || cli.KeptBytes != 0 || !cli.LLMFitsBack {
+		t.Fatalf("cli: %+v", cli)
+	}
+
+	// Server mode with the model resident: only the size term is new, and it fits.
+	in := base
+	in.DiffusionMode, in.DiffusionResidentBytes = estimate.ModeServer, 4*GiB+50*MiB
+	srv := decide.Decide(in)
+	if srv.NeedsOffload || !srv.Fits || srv.NeedBytes != GiB+256*MiB || srv.KeptBytes != 4*GiB+50*MiB || !srv.LLMFitsBack {
+		t.Fatalf("server with the model resident: %+v", srv)
+	}
+	if !strings.Contains(srv.Explanation, "sd-server already holds 4.0 GiB, so 1.0 GiB more") || !strings.HasPrefix(srv.Explanation, "No offload") {
+		t.Fatalf("sentence: %s", srv.Explanation)
+	}
+	if srv.Values()["diffusion_resident_bytes"] != float64(4*GiB+50*MiB) || srv.Values()["need_bytes"] != float64(srv.NeedBytes) {
+		t.Fatalf("values %v", srv.Values())
+	}
+
+	// Server mode before its first job (sd-server loads lazily: 42 MiB): the weights are still
+	// to come, so the LLM goes; and sd-server keeps them after the image, more than the 2 GiB
+	// available now, so the LLM will not fit back beside it.
+	in.DiffusionResidentBytes = 42 * MiB
+	cold := decide.Decide(in)
+	if !cold.NeedsOffload || !cold.Fits || cold.NeedBytes != img.TotalBytes-42*MiB+256*MiB || cold.KeptBytes != img.ResidentBytes() || cold.LLMFitsBack {
+		t.Fatalf("server before its first job: %+v", cold)
+	}
+	if !strings.Contains(cold.Explanation, "may not fit back until sd-server is stopped") || !strings.HasSuffix(cold.Explanation, ".") {
+		t.Fatalf("sentence: %s", cold.Explanation)
+	}
+
+	// The same with room for the weights beside the LLM: it fits back.
+	in.FreeBytes = 4*GiB + 100*MiB
+	roomy := decide.Decide(in)
+	if !roomy.NeedsOffload || !roomy.LLMFitsBack || strings.Contains(roomy.Explanation, "fit back") {
+		t.Fatalf("server with room for the weights: %+v", roomy)
+	}
+
+	// With a budget, what sd-server holds is in managed memory already: not counted twice.
+	bud := decide.Input{Image: img, GPUIndex: -1, FreeBytes: 64 * GiB, ManagedBytes: 12*GiB + 50*MiB, LLMRunning: true, LLMReleaseBytes: 8 * GiB,
+		BudgetBytes: 14 * GiB, DiffusionMode: estimate.ModeServer, DiffusionResidentBytes: 4*GiB + 50*MiB}
+	if d := decide.Decide(bud); d.NeedsOffload || d.AvailableBytes != 2*GiB-50*MiB {
+		t.Fatalf("budget in server mode: %+v", d)
+	}
+	bud.DiffusionMode = estimate.ModeCLI
+	if d := decide.Decide(bud); !d.NeedsOffload {
+		t.Fatalf("the same numbers in CLI mode must offload: %+v", d)
+	}
+}

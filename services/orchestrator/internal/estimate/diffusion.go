@@ -1,33 +1,65 @@
 package estimate
 
+// EngineMode is how the diffusion service runs stable-diffusion.cpp.
+type EngineMode int
+
+const (
+	// ModeCLI is one sd-cli process per image (the default).
+	ModeCLI EngineMode = iota
+	// ModeServer is one persistent sd-server that keeps the model loaded between jobs.
+	ModeServer
+)
+
+func (m EngineMode) String() string {
+	if m == ModeServer {
+		return "server"
+	}
+	return "cli"
+}
+
 // Diffusion parameters: what an image needs from the diffusion engine.
 type DiffusionParams struct {
 	// ComponentBytes is the sum of the model's file sizes (all components).
 	ComponentBytes uint64
 	// Width and Height of the image in pixels.
 	Width, Height int
-	// WeightsFactor scales the component sizes to their resident size (buffers,
-	// dequantised parts); 0 means DefaultWeightsFactor.
+	// Mode is the engine mode: the process's fixed overhead differs.
+	Mode EngineMode
+	// WeightsFactor scales the component sizes to their resident size; 0 means
+	// DefaultWeightsFactor.
 	WeightsFactor float64
-	// BytesPerPixel is the activation memory per output pixel (latents, attention, VAE
-	// decode); 0 means DefaultBytesPerPixel.
+	// BytesPerPixel is the compute memory per output pixel (latents, UNet and VAE
+	// decode buffers); 0 means DefaultBytesPerPixel.
 	BytesPerPixel float64
 	// CorrectionBytes is learnt from past runs (measured peak minus estimate); added.
 	CorrectionBytes int64
 }
 
-// Defaults for the diffusion estimate: sd.cpp keeps every component resident plus ~20 %,
-// and an SD 1.5 / SDXL class model needs on the order of 1 GiB of compute buffers per
-// megapixel (mostly the VAE decode); measured peaks correct both.
+// Defaults for the diffusion estimate, fitted to the peak RSS of the real
+// stable-diffusion.cpp (master-827-97d2990, CPU) at 64² to 512² in both modes with three
+// model variants (MEMORY.md; testdata/sdmem.json; cmd/sdmem-bench measures them):
+//
+//	peak RSS = file size × 1.0 + overhead (sd-cli 39 MiB, sd-server 50 MiB) + 1 922–1 938 B per pixel
+//
+// sd.cpp loads every tensor as stored (its "total params memory size" equals the file's
+// tensor data), the overhead is the program, its ggml contexts and (sd-server) the HTTP
+// server and the PNG/base64 of the answer, and the per-pixel term is the compute buffers,
+// the largest being the VAE decode. The models measured decode with TAESD; a full VAE
+// needs more per pixel, which the learnt correction adds after the first images.
 const (
-	DefaultWeightsFactor = 1.2
-	DefaultBytesPerPixel = 1024
+	DefaultWeightsFactor       = 1.0
+	DefaultBytesPerPixel       = 1936
+	DefaultCLIOverheadBytes    = 40 << 20
+	DefaultServerOverheadBytes = 50 << 20
 )
 
-// Diffusion is an estimate of what one image needs.
+// Diffusion is an estimate of what one image needs: the engine process's peak resident
+// memory while it makes the image (sd-cli's, or sd-server's including the model it keeps).
 type Diffusion struct {
 	// WeightsBytes is component sizes × factor.
 	WeightsBytes uint64
+	// OverheadBytes is the engine process's fixed part (program, contexts, HTTP server).
+	OverheadBytes uint64
 	// ActivationBytes is the width × height term.
 	ActivationBytes uint64
 	// CorrectionBytes is the learnt correction that was applied.
@@ -35,6 +67,10 @@ type Diffusion struct {
 	// TotalBytes is the sum, never below the weights.
 	TotalBytes uint64
 }
+
+// ResidentBytes is what the engine keeps between images in server mode once it has
+// generated one (sd-server loads the weights on its first job): weights and overhead.
+func (d Diffusion) ResidentBytes() uint64 { return d.WeightsBytes + d.OverheadBytes }
 
 // EstimateDiffusion computes the memory one image needs.
 func EstimateDiffusion(p DiffusionParams) Diffusion {
@@ -53,12 +89,19 @@ func EstimateDiffusion(p DiffusionParams) Diffusion {
 	if h <= 0 {
 		h = 512
 	}
+	// sd.cpp rounds the size up to a multiple of 64 ("align generation request up").
+	w, h = (w+63)/64*64, (h+63)/64*64
+	overhead := uint64(DefaultCLIOverheadBytes)
+	if p.Mode == ModeServer {
+		overhead = DefaultServerOverheadBytes
+	}
 	d := Diffusion{
 		WeightsBytes:    uint64(float64(p.ComponentBytes) * f),
+		OverheadBytes:   overhead,
 		ActivationBytes: uint64(float64(w) * float64(h) * bpp),
 		CorrectionBytes: p.CorrectionBytes,
 	}
-	total := int64(d.WeightsBytes+d.ActivationBytes) + p.CorrectionBytes
+	total := int64(d.WeightsBytes+d.OverheadBytes+d.ActivationBytes) + p.CorrectionBytes
 	if total < int64(d.WeightsBytes) {
 		total = int64(d.WeightsBytes)
 	}

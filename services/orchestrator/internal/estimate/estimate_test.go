@@ -136,9 +136,19 @@ func TestDiffusionEstimate(t *testing.T) {
 	if base.ActivationBytes != 512*512*estimate.DefaultBytesPerPixel {
 		t.Fatalf("activations %d", base.ActivationBytes)
 	}
+	if base.OverheadBytes != estimate.DefaultCLIOverheadBytes || base.TotalBytes != base.WeightsBytes+base.OverheadBytes+base.ActivationBytes {
+		t.Fatalf("512² in CLI mode: %+v", base)
+	}
 	big := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 2 << 30, Width: 1024, Height: 1024})
-	if big.ActivationBytes != 4*base.ActivationBytes || big.TotalBytes != big.WeightsBytes+big.ActivationBytes {
+	if big.ActivationBytes != 4*base.ActivationBytes || big.TotalBytes != big.WeightsBytes+big.OverheadBytes+big.ActivationBytes {
 		t.Fatalf("1024²: %+v", big)
+	}
+	srv := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 2 << 30, Width: 512, Height: 512, Mode: estimate.ModeServer})
+	if srv.OverheadBytes != estimate.DefaultServerOverheadBytes || srv.TotalBytes-base.TotalBytes != estimate.DefaultServerOverheadBytes-estimate.DefaultCLIOverheadBytes {
+		t.Fatalf("server mode: %+v vs cli %+v", srv, base)
+	}
+	if srv.ResidentBytes() != srv.WeightsBytes+srv.OverheadBytes {
+		t.Fatalf("resident %d", srv.ResidentBytes())
 	}
 	up := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 2 << 30, Width: 512, Height: 512, CorrectionBytes: 1 << 20})
 	if up.TotalBytes != base.TotalBytes+1<<20 {
@@ -147,6 +157,17 @@ func TestDiffusionEstimate(t *testing.T) {
 	down := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 2 << 30, Width: 512, Height: 512, CorrectionBytes: -(8 << 30)})
 	if down.TotalBytes != down.WeightsBytes {
 		t.Fatalf("a large negative correction must stop at the weights: %+v", down)
+	}
+}
+
+func TestDiffusionEstimateAlignsTheSizeLikeSDCPP(t *testing.T) {
+	// sd.cpp generates 60x64 as 64x64 and 100x100 as 128x128.
+	for _, c := range []struct{ w, h, aw, ah int }{{60, 64, 64, 64}, {72, 64, 128, 64}, {100, 100, 128, 128}, {512, 512, 512, 512}} {
+		got := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 1 << 20, Width: c.w, Height: c.h})
+		want := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 1 << 20, Width: c.aw, Height: c.ah})
+		if got != want {
+			t.Errorf("%dx%d: %+v, want the %dx%d estimate %+v", c.w, c.h, got, c.aw, c.ah, want)
+		}
 	}
 }
 

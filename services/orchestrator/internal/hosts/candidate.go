@@ -62,11 +62,12 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 	}
 	c.ModelLoaded = c.HasModel && di != nil && di.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && engineModel == model
 
+	mode := probe.DiffusionMode(di)
 	img := estimate.EstimateDiffusion(estimate.DiffusionParams{
-		ComponentBytes: size, Width: req.Width, Height: req.Height,
+		ComponentBytes: size, Width: req.Width, Height: req.Height, Mode: mode,
 		WeightsFactor: o.Probe.WeightsFactor, BytesPerPixel: o.Probe.BytesPerPixel, CorrectionBytes: req.CorrectionBytes,
 	})
-	in := decide.Input{Image: img, HeadroomBytes: o.Probe.HeadroomBytes, BudgetBytes: o.Probe.BudgetBytes}
+	in := decide.Input{Image: img, HeadroomBytes: o.Probe.HeadroomBytes, BudgetBytes: o.Probe.BudgetBytes, DiffusionMode: mode}
 	if h.Spec.BudgetBytes > 0 {
 		in.BudgetBytes = h.Spec.BudgetBytes
 	}
@@ -91,8 +92,11 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 			}
 		}
 	}
+	if probe.ServerResident(di, model) {
+		in.DiffusionResidentBytes = probe.DiffusionMemory(u, in.GPUIndex)
+	}
 	d := decide.Numbers(in)
-	c.NeedBytes = img.TotalBytes + in.HeadroomBytes
+	c.NeedBytes = d.NeedBytes
 	c.AvailableBytes, c.AfterOffloadBytes, c.LLMBytes = d.AvailableBytes, d.AvailableAfterOffloadBytes, in.LLMReleaseBytes
 	return c
 }

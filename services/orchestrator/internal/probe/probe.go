@@ -103,7 +103,8 @@ func (p *Prober) Decide(ctx context.Context, width, height int) (decide.Decision
 			components = m.GetModel().GetSizeBytes()
 		}
 	}
-	dp := estimate.DiffusionParams{ComponentBytes: components, Width: width, Height: height, WeightsFactor: p.o.WeightsFactor, BytesPerPixel: p.o.BytesPerPixel}
+	mode := DiffusionMode(di.GetInfo())
+	dp := estimate.DiffusionParams{ComponentBytes: components, Width: width, Height: height, Mode: mode, WeightsFactor: p.o.WeightsFactor, BytesPerPixel: p.o.BytesPerPixel}
 	f.Uncorrected = estimate.EstimateDiffusion(dp)
 	if f.DiffusionModel != "" {
 		if c, err := p.db.Correction(f.DiffusionModel); err == nil {
@@ -115,8 +116,16 @@ func (p *Prober) Decide(ctx context.Context, width, height int) (decide.Decision
 		LLMRunning:    Running(f.LLM),
 		HeadroomBytes: p.o.HeadroomBytes,
 		BudgetBytes:   p.o.BudgetBytes,
+		DiffusionMode: mode,
 	}
 	gpu := PickGPU(usage.GetUsage().GetGpus(), p.o.GPUIndex)
+	if ServerResident(di.GetInfo(), f.DiffusionModel) {
+		gi := -1
+		if gpu != nil {
+			gi = int(gpu.GetIndex())
+		}
+		in.DiffusionResidentBytes = DiffusionMemory(usage.GetUsage(), gi)
+	}
 	pid := f.LLM.GetPid()
 	if gpu == nil {
 		f.GPUIndex, in.GPUIndex = -1, -1
@@ -225,6 +234,21 @@ func LLMResident(u *monitorv1.Usage, pid int32) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// DiffusionMode is the diffusion engine's mode (CLI unless it is configured for server).
+func DiffusionMode(info *diffusionv1.DiffusionInfo) estimate.EngineMode {
+	if info.GetConfig().GetMode() == diffusionv1.EngineMode_ENGINE_MODE_SERVER {
+		return estimate.ModeServer
+	}
+	return estimate.ModeCLI
+}
+
+// ServerResident tells whether the diffusion engine is a running sd-server with model
+// loaded: what its process holds is then part of the image's peak already in use.
+func ServerResident(info *diffusionv1.DiffusionInfo, model string) bool {
+	return DiffusionMode(info) == estimate.ModeServer && model != "" && info.GetModelId() == model &&
+		info.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING
 }
 
 // DiffusionMemory returns what the diffusion engine's processes use now: GPU memory on

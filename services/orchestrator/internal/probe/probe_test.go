@@ -17,6 +17,7 @@ import (
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
@@ -27,6 +28,9 @@ const GiB = 1 << 30
 // GPU 1 with 6 GiB, a foreign process on GPU 1, a 4 GiB diffusion model.
 type host struct {
 	noNVMLPs bool // NVML lists no processes (some drivers in containers)
+	// server runs the diffusion engine in server mode: a running sd-server (pid 9) with the
+	// model, holding 4 GiB + 50 MiB of GPU memory and 300 MiB of RAM.
+	server bool
 }
 
 type llmSrv struct {
@@ -49,17 +53,26 @@ func (h monSrv) GetUsage(context.Context, *monitorv1.GetUsageRequest) (*monitorv
 	if !h.noNVMLPs {
 		gpu1.Processes = []*monitorv1.GPUProcess{{Pid: 42, Name: "llama-server", UsedMemoryBytes: 6 * GiB, Managed: true}, {Pid: 7, Name: "game", UsedMemoryBytes: 3 * GiB}}
 	}
-	return &monitorv1.GetUsageResponse{Usage: &monitorv1.Usage{
+	u := &monitorv1.Usage{
 		Memory: &monitorv1.MemoryInfo{AvailableBytes: 50 * GiB},
 		Gpus:   []*monitorv1.GPUInfo{{Index: 0, MemoryTotalBytes: 8 * GiB, MemoryFreeBytes: 8 * GiB}, gpu1},
-	}}, nil
+	}
+	if h.server {
+		u.ManagedProcesses = []*monitorv1.ManagedProcess{{Pid: 9, Name: "sd-server", Role: "diffusion", RssBytes: 300 << 20, GpuMemoryBytes: 4*GiB + 50<<20}}
+	}
+	return &monitorv1.GetUsageResponse{Usage: u}, nil
 }
 
 type diffusion struct {
 	diffusionv1.UnimplementedDiffusionServiceServer
+	*host
 }
 
-func (diffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+func (d diffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+	if d.server {
+		return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{ModelId: "sdxl", Status: commonv1.ServerStatus_SERVER_STATUS_RUNNING, Pid: 9,
+			Config: &diffusionv1.DiffusionConfig{Mode: diffusionv1.EngineMode_ENGINE_MODE_SERVER, ModelId: "sdxl"}}}, nil
+	}
 	return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{ModelId: "sdxl"}}, nil
 }
 
@@ -85,7 +98,7 @@ func newProber(t *testing.T, h *host, o probe.Options) (*probe.Prober, *state.DB
 	gs := grpc.NewServer()
 	llmv1.RegisterLLMServiceServer(gs, llmSrv{})
 	monitorv1.RegisterMonitorServiceServer(gs, monSrv{host: h})
-	diffusionv1.RegisterDiffusionServiceServer(gs, diffusion{})
+	diffusionv1.RegisterDiffusionServiceServer(gs, diffusion{host: h})
 	modelsv1.RegisterModelServiceServer(gs, models{})
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
@@ -106,7 +119,7 @@ func newProber(t *testing.T, h *host, o probe.Options) (*probe.Prober, *state.DB
 
 func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 	p, db := newProber(t, &host{}, probe.Options{GPUIndex: 1, HeadroomBytes: GiB})
-	// 4 GiB × 1.2 + 1024² × 1024 B = 4.8 GiB + 1 GiB; + 1 GiB headroom = 6.8 GiB ≤ 15 GiB free.
+	// 4 GiB × 1.0 + 40 MiB + 1024² × 1936 B ≈ 5.9 GiB; + 1 GiB headroom ≤ 15 GiB free.
 	d, f, err := p.Decide(context.Background(), 1024, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +129,7 @@ func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 		t.Fatalf("decision %+v", d)
 	}
 	r := d.Response()
-	if r.MemoryKind != orchestratorv1.MemoryKind_MEMORY_KIND_VRAM || r.DiffusionWeightsBytes != weights48 || r.DiffusionActivationBytes != 1<<30 {
+	if r.MemoryKind != orchestratorv1.MemoryKind_MEMORY_KIND_VRAM || r.DiffusionWeightsBytes != weights4 || r.DiffusionActivationBytes != 1024*1024*estimate.DefaultBytesPerPixel {
 		t.Fatalf("response %v", r)
 	}
 	// A budget of 10 GiB with 6 GiB used by the engines leaves 4: offload, which frees 6.
@@ -148,5 +161,33 @@ func TestLLMReleaseEstimatedWhenNVMLListsNoProcesses(t *testing.T) {
 	}
 }
 
-// weights48 is 4 GiB × the default factor 1.2, as the estimate computes it.
-var weights48 = func() uint64 { f := float64(4 * GiB); return uint64(f * 1.2) }()
+// weights4 is 4 GiB × the default factor, as the estimate computes it.
+var weights4 = func() uint64 { f := float64(4 * GiB); return uint64(f * estimate.DefaultWeightsFactor) }()
+
+func TestServerModeCountsTheResidentSDServer(t *testing.T) {
+	// The same GPU host, once in CLI mode and once with sd-server running with the model.
+	o := probe.Options{GPUIndex: 1, HeadroomBytes: GiB}
+	cli, _ := newProber(t, &host{}, o)
+	srv, _ := newProber(t, &host{server: true}, o)
+	dc, fc, err := cli.Decide(context.Background(), 512, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, fs, err := srv.Decide(context.Background(), 512, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.DiffusionMode != estimate.ModeCLI || dc.DiffusionResidentBytes != 0 || fc.Uncorrected.OverheadBytes != estimate.DefaultCLIOverheadBytes {
+		t.Fatalf("cli mode: %+v", dc)
+	}
+	if ds.DiffusionMode != estimate.ModeServer || ds.DiffusionResidentBytes != 4*GiB+50<<20 || fs.Uncorrected.OverheadBytes != estimate.DefaultServerOverheadBytes {
+		t.Fatalf("server mode: %+v", ds)
+	}
+	// Only the size term (512² × 1936 B ≈ 484 MiB) and headroom are needed beside sd-server.
+	if want := ds.Image.TotalBytes - ds.DiffusionResidentBytes + GiB; ds.NeedBytes != want || ds.NeedBytes >= dc.NeedBytes {
+		t.Fatalf("need %d, want %d (cli %d)", ds.NeedBytes, want, dc.NeedBytes)
+	}
+	if !strings.Contains(ds.Explanation, "sd-server already holds") {
+		t.Fatalf("sentence: %s", ds.Explanation)
+	}
+}
