@@ -360,9 +360,11 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 		res.TimeTaken = time.Since(g.start)
 		res.Demo = demo
 		res.Seed = p.Seed
-	} else if g.ctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-		// cancelled through CancelGeneration or Stop: report a cancel, not the kill's aftermath
-		err = fmt.Errorf("generation cancelled: %w (%v)", context.Canceled, err)
+	} else if g.ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Cancelled (CancelGeneration, Stop, or the caller went away): report a cancel, not
+		// the kill's aftermath ("sd-cli: context canceled", an exit by SIGTERM).
+		e.log.Debug("generation cancelled", "detail", err)
+		err = enginerr.ErrCancelled
 	}
 	g.cancel()
 

@@ -206,7 +206,8 @@ func TestRealCancelMidSampling(t *testing.T) {
 			if !ok || err != nil {
 				t.Fatalf("cancel: %v %v", ok, err)
 			}
-			if err := <-errc; !errors.Is(err, context.Canceled) {
+			// Regression: a cancel read "sd-cli: context canceled" (the kill's aftermath).
+			if err := <-errc; !errors.Is(err, context.Canceled) || err.Error() != "generation cancelled" {
 				t.Fatalf("cancelled generation: %v", err)
 			}
 			if mode == ModeCLI {

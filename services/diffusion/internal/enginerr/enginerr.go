@@ -37,6 +37,15 @@ var (
 	ErrStalled error = stalled{}
 )
 
+// ErrCancelled: the generation was cancelled (CancelGeneration, Stop, or the caller went
+// away). It matches context.Canceled; its text is what clients are shown.
+var ErrCancelled error = cancelled{}
+
+type cancelled struct{}
+
+func (cancelled) Error() string        { return "generation cancelled" }
+func (cancelled) Is(target error) bool { return target == context.Canceled }
+
 type stalled struct{}
 
 func (stalled) Error() string        { return "engine stalled (no progress)" }

@@ -139,7 +139,7 @@ func TestRealGRPCChecklist(t *testing.T) {
 			if c, err := s.client.CancelGeneration(ctx, &diffusionv1.CancelGenerationRequest{}); err != nil || !c.Cancelled {
 				t.Fatalf("cancel: %v %v", c, err)
 			}
-			if g := <-done; code(g.err) != codes.Canceled {
+			if g := <-done; code(g.err) != codes.Canceled || status.Convert(g.err).Message() != "generation cancelled" {
 				t.Errorf("cancelled stream: %v", g.err)
 			}
 			if mode == diffusionv1.EngineMode_ENGINE_MODE_CLI {
