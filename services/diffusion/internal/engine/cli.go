@@ -37,6 +37,7 @@ func (b *cliBackend) generate(g *generation) (Result, error) {
 		StallTimeout: o.StallTimeout,
 		KillGrace:    o.KillGrace,
 		Env:          append(append([]string(nil), o.Env...), b.bin.Env...),
+		ExtraArgs:    o.ExtraArgs,
 		OnStart:      g.setPID,
 		OnEvent: func(s sdcli.Stream, ev sdprogress.Event, at time.Time) {
 			st := StreamStdout

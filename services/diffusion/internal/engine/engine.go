@@ -37,6 +37,9 @@ type Options struct {
 	KillGrace time.Duration
 	// Env is added to the engine processes' environment.
 	Env []string
+	// ExtraArgs are appended to every engine command line (the operator's own sd.cpp flags,
+	// e.g. "--diffusion-conv-direct"); never taken from API callers.
+	ExtraArgs []string
 	// LogLines is the capacity of the log ring; default 2000.
 	LogLines int
 	// ProgressInterval is how often the percent is re-estimated while nothing is printed;
@@ -121,6 +124,7 @@ type Engine struct {
 	be        backend
 	gen       *generation
 	est       sdprogress.Estimates
+	flags     flagCache
 }
 
 // New returns a stopped engine.
@@ -211,6 +215,15 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = e.opts.ReadyTimeout
+	}
+	// Use the current form of the flags the binary offers (--backend over the deprecated
+	// --clip-on-cpu); read before taking the lock: it runs the binary once (then cached).
+	if b, err := e.opts.Binaries.Resolve(cfg.Mode, e.opts.Hints); err == nil {
+		offered, ferr := e.flags.offered(ctx, b, e.opts.Env)
+		if ferr != nil {
+			e.log.Warn("cannot read the engine's flags; using the older flag forms", "err", ferr)
+		}
+		cfg.Memory.Offered = offered
 	}
 	e.mu.Lock()
 	if e.status != StatusStopped && e.status != StatusCrashed {

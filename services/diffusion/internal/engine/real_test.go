@@ -12,6 +12,8 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -298,5 +300,57 @@ func TestRealBadModelFiles(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Regression: the memory switches used --clip-on-cpu and --vae-on-cpu, deprecated in this
+// sd.cpp for --backend te=cpu / vae=cpu: the current form is used when the binary offers it, and
+// the engine runs with it in both modes.
+func TestRealMemorySwitchesUseBackendFlag(t *testing.T) {
+	sd := testenv.RequireRealSD(t)
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := New(Options{Binaries: Binaries{CLI: sd.CLI, Server: sd.Server, LookPath: noPath}, TempDir: t.TempDir()})
+			defer e.Close(context.Background())
+			mem := sdargs.Memory{ClipOnCPU: true, VAEOnCPU: true}
+			if _, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 2, Memory: mem}); err != nil {
+				t.Fatal(err)
+			}
+			if mode == ModeServer {
+				cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", e.Info().PID))
+				if err != nil {
+					t.Fatal(err)
+				}
+				args := strings.Split(string(cmdline), "\x00")
+				if !slices.Contains(args, "--backend") || !slices.Contains(args, "te=cpu,vae=cpu") || slices.Contains(args, "--clip-on-cpu") {
+					t.Errorf("sd-server arguments %q", args)
+				}
+			}
+			if _, err := e.Generate(context.Background(), realParams(1, 2), nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// Regression: sd-server's start error showed the tail of its usage text (stdout) instead of
+// the line that says why (stderr: "unknown argument: --foo").
+func TestRealUnknownFlagErrorNamesTheCause(t *testing.T) {
+	sd := testenv.RequireRealSD(t)
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := New(Options{Binaries: Binaries{CLI: sd.CLI, Server: sd.Server, LookPath: noPath}, TempDir: t.TempDir(), ExtraArgs: []string{"--foo"}})
+			defer e.Close(context.Background())
+			_, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 2})
+			if err == nil {
+				_, err = e.Generate(context.Background(), realParams(1, 2), nil)
+			}
+			if err == nil || !strings.Contains(err.Error(), "unknown argument: --foo") || strings.Contains(err.Error(), "Usage:") {
+				t.Fatalf("error %v", err)
+			}
+			if in := e.Info(); !strings.Contains(in.LastError, "unknown argument: --foo") {
+				t.Errorf("lastError %q", in.LastError)
+			}
+		})
 	}
 }

@@ -103,7 +103,7 @@ func (b *serverBackend) start(ctx context.Context) error {
 
 	spec := supervisor.Spec{
 		Path:       b.bin.Path,
-		Args:       sdserver.Args(b.cfg.Model, b.cfg.Memory, b.cfg.Threads, serverHost, port),
+		Args:       append(sdserver.Args(b.cfg.Model, b.cfg.Memory, b.cfg.Threads, serverHost, port), b.e.opts.ExtraArgs...),
 		Dir:        dir,
 		Env:        append(append([]string(nil), b.e.opts.Env...), b.bin.Env...),
 		InheritEnv: true,

@@ -2,7 +2,10 @@
 // sd-server share: the model files and the memory-saving flags.
 package sdargs
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Model names the files of a diffusion model: either one full model (Path, `-m`) or a
 // standalone diffusion model with its separate parts. VAE and text encoders may also accompany
@@ -62,27 +65,46 @@ func (m Model) Args() []string {
 type Memory struct {
 	OffloadToCPU bool // --offload-to-cpu
 	VAETiling    bool // --vae-tiling
-	ClipOnCPU    bool // --clip-on-cpu
-	VAEOnCPU     bool // --vae-on-cpu
+	ClipOnCPU    bool // --backend te=cpu (older builds: --clip-on-cpu)
+	VAEOnCPU     bool // --backend vae=cpu (older builds: --vae-on-cpu)
 	DiffusionFA  bool // --diffusion-fa
+
+	// Offered are the flags the engine binary offers (ParseHelp of its --help), set by the
+	// engine, not by users: it selects --backend over the deprecated --clip-on-cpu and
+	// --vae-on-cpu when the binary has it. nil means an unknown build: the old forms.
+	Offered Flags
 }
 
 // Args are the set switches, in the order above.
 func (m Memory) Args() []string {
 	var a []string
-	for _, f := range []struct {
-		on   bool
-		flag string
-	}{
-		{m.OffloadToCPU, "--offload-to-cpu"},
-		{m.VAETiling, "--vae-tiling"},
-		{m.ClipOnCPU, "--clip-on-cpu"},
-		{m.VAEOnCPU, "--vae-on-cpu"},
-		{m.DiffusionFA, "--diffusion-fa"},
-	} {
-		if f.on {
-			a = append(a, f.flag)
+	if m.OffloadToCPU {
+		a = append(a, "--offload-to-cpu")
+	}
+	if m.VAETiling {
+		a = append(a, "--vae-tiling")
+	}
+	if m.Offered.Has("--backend") {
+		var assign []string
+		if m.ClipOnCPU {
+			assign = append(assign, "te=cpu")
 		}
+		if m.VAEOnCPU {
+			assign = append(assign, "vae=cpu")
+		}
+		if len(assign) > 0 {
+			a = append(a, "--backend", strings.Join(assign, ","))
+		}
+	} else {
+		if m.ClipOnCPU {
+			a = append(a, "--clip-on-cpu")
+		}
+		if m.VAEOnCPU {
+			a = append(a, "--vae-on-cpu")
+		}
+	}
+	if m.DiffusionFA {
+		a = append(a, "--diffusion-fa")
 	}
 	return a
 }

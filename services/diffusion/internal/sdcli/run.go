@@ -44,6 +44,8 @@ type Job struct {
 	KillGrace time.Duration
 	// Env is added to the service's environment.
 	Env []string
+	// ExtraArgs are appended to the command line before -o.
+	ExtraArgs []string
 
 	// OnStart is called with the process id once it runs.
 	OnStart func(pid int)
@@ -89,7 +91,12 @@ func Run(ctx context.Context, j Job) (Result, error) {
 
 	r := &runner{job: j, errTail: tail{n: stderrLines}, outTail: tail{n: stdoutLines}}
 	r.touch()
-	cmd := exec.Command(j.Binary, Args(j.Model, j.Memory, j.Threads, j.Params, out)...)
+	args := Args(j.Model, j.Memory, j.Threads, j.Params, out)
+	if len(j.ExtraArgs) > 0 {
+		// before "-o out", which Args puts last
+		args = append(append(args[:len(args)-2:len(args)-2], j.ExtraArgs...), args[len(args)-2:]...)
+	}
+	cmd := exec.Command(j.Binary, args...)
 	cmd.Dir = dir // sd-cli reads LoRAs from "." by default: keep that private
 	cmd.Env = append(os.Environ(), j.Env...)
 	cmd.Stdout = &streamWriter{r: r, stream: Stdout}

@@ -66,6 +66,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Env is added to the engines' environment.
 	Env []string
+	// EngineArgs are extra sd.cpp flags for every engine command line (whitespace-separated
+	// in the flag; no shell involved).
+	EngineArgs []string
 
 	Logger *slog.Logger
 }
@@ -87,6 +90,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DefaultModel, "default-model", "", `model id a Start without one uses (default "demo" with -demo-engines)`)
 	fs.StringVar(&o.DefaultMode, "mode", "cli", "engine mode of the default model: cli (one sd-cli per image) or server (a persistent sd-server)")
 	fs.BoolVar(&o.Autostart, "autostart", false, "start the engine with the default model at boot")
+	fs.Func("sd-extra-args", "extra stable-diffusion.cpp flags for sd-cli and sd-server, separated by spaces (no shell quoting), e.g. \"--diffusion-conv-direct\"", func(v string) error {
+		o.EngineArgs = append(o.EngineArgs, strings.Fields(v)...)
+		return nil
+	})
 	fs.StringVar(&o.TempDir, "temp-dir", "", "directory for per-image temporary files; default: the system's")
 	fs.DurationVar(&o.StallTimeout, "stall-timeout", 5*time.Minute, "kill a generation that prints no progress for this long")
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 2*time.Minute, "how long sd-server may take to start")

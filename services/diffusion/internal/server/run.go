@@ -106,6 +106,7 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 		StallTimeout: opts.StallTimeout,
 		ReadyTimeout: opts.ReadyTimeout,
 		Env:          opts.Env,
+		ExtraArgs:    opts.EngineArgs,
 	})
 	m := &models{store: store}
 	if opts.DemoEngines {
