@@ -96,6 +96,9 @@ const (
 	Stage_STAGE_DECODING Stage = 4
 	// Done.
 	Stage_STAGE_DONE Stage = 5
+	// Encoding the prompt with the text encoder (after LOADING, before SAMPLING; numbered last
+	// because it was added later: order stages by this list, not by number).
+	Stage_STAGE_ENCODING Stage = 6
 )
 
 // Enum value maps for Stage.
@@ -107,6 +110,7 @@ var (
 		3: "STAGE_SAMPLING",
 		4: "STAGE_DECODING",
 		5: "STAGE_DONE",
+		6: "STAGE_ENCODING",
 	}
 	Stage_value = map[string]int32{
 		"STAGE_UNSPECIFIED": 0,
@@ -115,6 +119,7 @@ var (
 		"STAGE_SAMPLING":    3,
 		"STAGE_DECODING":    4,
 		"STAGE_DONE":        5,
+		"STAGE_ENCODING":    6,
 	}
 )
 
@@ -998,7 +1003,10 @@ type Progress struct {
 	// Speed of the latest step in steps per second (0 when unknown).
 	StepsPerSecond float64 `protobuf:"fixed64,6,opt,name=steps_per_second,json=stepsPerSecond,proto3" json:"steps_per_second,omitempty"`
 	// Short human-readable description of what is happening.
-	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
+	// How far the current stage is, 0..100, when the engine says so: the weight-loading bar
+	// while LOADING, the steps while SAMPLING; 0 when unknown.
+	StagePercent  float64 `protobuf:"fixed64,8,opt,name=stage_percent,json=stagePercent,proto3" json:"stage_percent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1080,6 +1088,13 @@ func (x *Progress) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Progress) GetStagePercent() float64 {
+	if x != nil {
+		return x.StagePercent
+	}
+	return 0
 }
 
 // ImageResult is a finished image.
@@ -1573,7 +1588,7 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\asampler\x18\b \x01(\tR\asamplerB\f\n" +
 	"\n" +
 	"_cfg_scaleB\a\n" +
-	"\x05_seed\"\xf0\x01\n" +
+	"\x05_seed\"\x95\x02\n" +
 	"\bProgress\x122\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x1c.genailab.diffusion.v1.StageR\x05stage\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x05R\x04step\x12\x1f\n" +
@@ -1583,7 +1598,8 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\n" +
 	"elapsed_ms\x18\x05 \x01(\x03R\telapsedMs\x12(\n" +
 	"\x10steps_per_second\x18\x06 \x01(\x01R\x0estepsPerSecond\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\"\xe2\x01\n" +
+	"\amessage\x18\a \x01(\tR\amessage\x12#\n" +
+	"\rstage_percent\x18\b \x01(\x01R\fstagePercent\"\xe2\x01\n" +
 	"\vImageResult\x12\x10\n" +
 	"\x03png\x18\x01 \x01(\fR\x03png\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x03R\x04seed\x12\x14\n" +
@@ -1613,7 +1629,7 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"EngineMode\x12\x1b\n" +
 	"\x17ENGINE_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fENGINE_MODE_CLI\x10\x01\x12\x16\n" +
-	"\x12ENGINE_MODE_SERVER\x10\x02*{\n" +
+	"\x12ENGINE_MODE_SERVER\x10\x02*\x8f\x01\n" +
 	"\x05Stage\x12\x15\n" +
 	"\x11STAGE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTAGE_QUEUED\x10\x01\x12\x11\n" +
@@ -1621,7 +1637,8 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x0eSTAGE_SAMPLING\x10\x03\x12\x12\n" +
 	"\x0eSTAGE_DECODING\x10\x04\x12\x0e\n" +
 	"\n" +
-	"STAGE_DONE\x10\x05*\x9e\x02\n" +
+	"STAGE_DONE\x10\x05\x12\x12\n" +
+	"\x0eSTAGE_ENCODING\x10\x06*\x9e\x02\n" +
 	"\x12DiffusionEventType\x12$\n" +
 	" DIFFUSION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDIFFUSION_EVENT_TYPE_SNAPSHOT\x10\x01\x12 \n" +

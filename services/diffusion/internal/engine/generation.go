@@ -112,6 +112,8 @@ func (g *generation) publish(at time.Time, changed bool) {
 		Step:           p.Step,
 		TotalSteps:     p.TotalSteps,
 		Percent:        p.Percent,
+		StagePercent:   p.StagePercent,
+		LoadingWeights: p.LoadingWeights,
 		Elapsed:        p.Elapsed,
 		StepsPerSecond: g.rate,
 	}
@@ -145,13 +147,24 @@ func message(p Progress) string {
 	case StageQueued:
 		return "queued"
 	case StageLoading:
+		if p.LoadingWeights {
+			return fmt.Sprintf("loading model weights (%.0f%%)", p.StagePercent)
+		}
 		return "loading model"
+	case StageEncoding:
+		return "encoding the prompt"
 	case StageSampling:
 		if p.Step == 0 {
+			if p.LoadingWeights {
+				return "loading the diffusion model's weights"
+			}
 			return "sampling"
 		}
 		return fmt.Sprintf("sampling step %d/%d", p.Step, p.TotalSteps)
 	case StageDecoding:
+		if p.LoadingWeights {
+			return "loading the VAE's weights"
+		}
 		return "decoding"
 	case StageDone:
 		return "done"

@@ -50,6 +50,7 @@ type Stage uint8
 const (
 	StageQueued Stage = iota + 1
 	StageLoading
+	StageEncoding
 	StageSampling
 	StageDecoding
 	StageDone
@@ -61,6 +62,8 @@ func (s Stage) String() string {
 		return "queued"
 	case StageLoading:
 		return "loading"
+	case StageEncoding:
+		return "encoding"
 	case StageSampling:
 		return "sampling"
 	case StageDecoding:
@@ -74,6 +77,8 @@ func (s Stage) String() string {
 
 func stageOf(s sdprogress.Stage) Stage {
 	switch s {
+	case sdprogress.StageEncoding:
+		return StageEncoding
 	case sdprogress.StageSampling:
 		return StageSampling
 	case sdprogress.StageDecoding:
@@ -87,10 +92,14 @@ func stageOf(s sdprogress.Stage) Stage {
 
 // Progress is the state of a generation in progress.
 type Progress struct {
-	Stage          Stage
-	Step           int
-	TotalSteps     int
-	Percent        float64
+	Stage      Stage
+	Step       int
+	TotalSteps int
+	Percent    float64
+	// StagePercent is how far the current stage is, when known (see sdprogress.Progress).
+	StagePercent float64
+	// LoadingWeights: the engine is loading a model part's weights.
+	LoadingWeights bool
 	Elapsed        time.Duration
 	StepsPerSecond float64
 	Message        string

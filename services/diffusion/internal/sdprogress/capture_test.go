@@ -221,7 +221,8 @@ func TestTrackerOnCLICaptures(t *testing.T) {
 		last := r.progress[len(r.progress)-1]
 		generated := bytes.Contains(read(t, f), []byte("generate_image completed"))
 		if generated {
-			wantStages := []Stage{StageLoading, StageSampling, StageDecoding, StageDone}
+			// Loading ends with the text encoder's weight bar; encoding is its own stage.
+			wantStages := []Stage{StageLoading, StageEncoding, StageSampling, StageDecoding, StageDone}
 			if !reflect.DeepEqual(r.stages, wantStages) {
 				t.Errorf("%s: stages %v, want %v", name, r.stages, wantStages)
 			}

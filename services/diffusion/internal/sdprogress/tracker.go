@@ -7,9 +7,12 @@ type Stage uint8
 
 const (
 	StageUnknown Stage = iota
-	// StageLoading: from the start of the job to `generating image` (process start, model
-	// header, text encoder weights, prompt conditioning).
+	// StageLoading: from the start of the job until the text encoder's weights are loaded (the
+	// process start, the model header, the first weight-loading bar).
 	StageLoading
+	// StageEncoding: the prompt is encoded (`get_learned_condition completed`), up to
+	// `generating image: 1/N`.
+	StageEncoding
 	// StageSampling: from `generating image: 1/N - seed S` to `decoding N latents`.
 	StageSampling
 	// StageDecoding: from `decoding N latents` to `generate_image completed`.
@@ -22,6 +25,8 @@ func (s Stage) String() string {
 	switch s {
 	case StageLoading:
 		return "loading"
+	case StageEncoding:
+		return "encoding"
 	case StageSampling:
 		return "sampling"
 	case StageDecoding:
@@ -49,7 +54,14 @@ type Progress struct {
 	Step, TotalSteps int
 	// Percent of the whole job, 0..100, never decreasing; 100 only once done.
 	Percent float64
-	Elapsed time.Duration
+	// StagePercent is how far the current stage is, 0..100, when the engine says so: the
+	// weight-loading bar while loading, the steps while sampling; 0 when unknown (encoding,
+	// decoding, sampling before step 1).
+	StagePercent float64
+	// LoadingWeights: a weight-loading bar runs (sd.cpp loads each model part lazily, the
+	// diffusion model's just before step 1, the VAE's before decoding).
+	LoadingWeights bool
+	Elapsed        time.Duration
 	// Seed is the seed that sd.cpp reported (`generating image: ... - seed N`), when HasSeed.
 	Seed    int64
 	HasSeed bool
@@ -106,13 +118,35 @@ func (t *Tracker) Observe(ev Event, at time.Time) bool {
 	switch ev.Kind {
 	case KindStepBar:
 		t.observeStep(ev, at)
+	case KindLoadBar:
+		t.observeLoad(ev)
 	case KindLog:
 		t.observeMarker(ev, at)
 	}
 	after := t.Progress(at)
 	return after.Stage != before.Stage || after.Step != before.Step ||
+		after.LoadingWeights != before.LoadingWeights || after.StagePercent-before.StagePercent >= 10 ||
 		after.HasSeed != before.HasSeed || after.Seed != before.Seed ||
 		after.Percent-before.Percent >= reportEvery
+}
+
+// observeLoad follows a weight-loading bar: the first one to complete ends StageLoading.
+func (t *Tracker) observeLoad(ev Event) {
+	if ev.Total <= 0 {
+		return
+	}
+	done := ev.Current >= ev.Total
+	switch t.p.Stage {
+	case StageLoading:
+		if done {
+			t.p.Stage, t.p.StagePercent, t.p.LoadingWeights = StageEncoding, 0, false
+			return
+		}
+		t.p.StagePercent = 100 * float64(max(ev.Current, 0)) / float64(ev.Total)
+		t.p.LoadingWeights = true
+	case StageSampling, StageDecoding:
+		t.p.LoadingWeights = !done && (t.p.Stage == StageDecoding || t.p.Step == 0)
+	}
 }
 
 func (t *Tracker) observeStep(ev Event, at time.Time) {
@@ -136,6 +170,10 @@ func (t *Tracker) observeStep(ev Event, at time.Time) {
 		t.firstStep, t.firstStepIndex = at, step
 	}
 	t.p.Step = step
+	t.p.LoadingWeights = false
+	if t.p.TotalSteps > 0 {
+		t.p.StagePercent = 100 * float64(step) / float64(t.p.TotalSteps)
+	}
 	t.lastStep = at
 	t.lastStepDur = ev.StepDuration()
 }
@@ -145,6 +183,10 @@ func (t *Tracker) observeMarker(ev Event, at time.Time) {
 	case MarkerAligned, MarkerGenerateStart:
 		if ev.Width > 0 && ev.Height > 0 {
 			t.p.Width, t.p.Height = ev.Width, ev.Height
+		}
+	case MarkerConditioned:
+		if t.p.Stage < StageEncoding {
+			t.p.Stage, t.p.StagePercent, t.p.LoadingWeights = StageEncoding, 0, false
 		}
 	case MarkerGeneratingImage:
 		if !t.p.HasSeed {
@@ -161,7 +203,7 @@ func (t *Tracker) observeMarker(ev Event, at time.Time) {
 			if t.p.Stage < StageSampling {
 				t.enterSampling(at)
 			}
-			t.p.Stage = StageDecoding
+			t.p.Stage, t.p.StagePercent, t.p.LoadingWeights = StageDecoding, 0, false
 			t.decodeStart = at
 		}
 	case MarkerGenerateCompleted:
@@ -170,7 +212,7 @@ func (t *Tracker) observeMarker(ev Event, at time.Time) {
 }
 
 func (t *Tracker) enterSampling(at time.Time) {
-	t.p.Stage = StageSampling
+	t.p.Stage, t.p.StagePercent, t.p.LoadingWeights = StageSampling, 0, false
 	t.sampleStart = at
 }
 
@@ -188,7 +230,7 @@ func (t *Tracker) finish(at time.Time) {
 	if t.p.TotalSteps > 0 && t.p.Stage >= StageSampling {
 		t.p.Step = t.p.TotalSteps
 	}
-	t.p.Stage = StageDone
+	t.p.Stage, t.p.StagePercent, t.p.LoadingWeights = StageDone, 100, false
 	t.end = at
 	t.p.Percent = 100
 }
@@ -242,7 +284,7 @@ func (t *Tracker) estimatePercent(now time.Time) float64 {
 
 	var remaining float64
 	switch t.p.Stage {
-	case StageLoading:
+	case StageLoading, StageEncoding:
 		remaining = max(load-elapsed, 0.05*load) + slow*(float64(n)*stepEst+decodeEst)
 	case StageSampling:
 		k := t.p.Step

@@ -1,7 +1,9 @@
 package sdprogress
 
 import (
+	"fmt"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -142,5 +144,48 @@ func TestTrackerObserveReportsChanges(t *testing.T) {
 	}
 	if tr.Observe(stepEv(2, 4, 0.1), ms(600)) {
 		t.Error("events after done reported changes")
+	}
+}
+
+// Regression: during model loading and prompt encoding (5 s of 8 with the tiny model) progress
+// said "step 0/N" of the sampling total. Loading is its own stage (with the weight bar's percent
+// when the bar moves: with the tiny model each bar is printed once, complete), then encoding,
+// then sampling, whose stage percent follows the steps.
+func TestLoadingAndEncodingAreStagesOfTheirOwn(t *testing.T) {
+	evs := parseAll(read(t, filepath.Join("testdata", "cli", "gen128.stdout")), 512)
+	start := time.Unix(1000, 0)
+	tr := NewTracker(Plan{Width: 128, Height: 128, Steps: 20}, DefaultEstimates(), start)
+	var stages []Stage
+	for i, ev := range evs {
+		at := start.Add(time.Duration(i) * 10 * time.Millisecond)
+		tr.Observe(ev, at)
+		p := tr.Progress(at)
+		if len(stages) == 0 || stages[len(stages)-1] != p.Stage {
+			stages = append(stages, p.Stage)
+		}
+		if p.Stage == StageEncoding && p.Step != 0 {
+			t.Fatalf("encoding at step %d", p.Step)
+		}
+		if p.Stage == StageSampling && p.Step > 0 {
+			if want := 100 * float64(p.Step) / 20; p.StagePercent != want {
+				t.Fatalf("step %d: stage percent %v, want %v", p.Step, p.StagePercent, want)
+			}
+		}
+	}
+	if fmt.Sprint(stages) != "[loading encoding sampling decoding done]" {
+		t.Fatalf("stages %v", stages)
+	}
+
+	// A big model's bar moves: its percent is the loading stage's.
+	tr = NewTracker(Plan{Width: 512, Height: 512, Steps: 20}, DefaultEstimates(), start)
+	bar := ParseLine([]byte("  |#########################                         | 98/196 - 331.38MB/s"))
+	if bar.Kind != KindLoadBar {
+		t.Fatalf("not a load bar: %+v", bar)
+	}
+	if !tr.Observe(bar, start.Add(time.Second)) {
+		t.Error("a moving weight bar is a change worth telling")
+	}
+	if p := tr.Progress(start.Add(time.Second)); p.Stage != StageLoading || p.StagePercent != 50 || !p.LoadingWeights {
+		t.Fatalf("half-loaded: %+v", p)
 	}
 }

@@ -103,6 +103,16 @@ func TestRealGRPCChecklist(t *testing.T) {
 			}
 			checkProgress(t, g.progress, 4)
 			everyStep(t, g.progress, 4)
+			var stages []string
+			for _, p := range g.progress {
+				if n := strings.TrimPrefix(p.Stage.String(), "STAGE_"); len(stages) == 0 || stages[len(stages)-1] != n {
+					stages = append(stages, n)
+				}
+			}
+			// sd-server keeps the weights between jobs: this first job loads them.
+			if got := strings.Join(stages, ","); !strings.HasSuffix(got, "LOADING,ENCODING,SAMPLING,DECODING,DONE") {
+				t.Errorf("stages %s", got)
+			}
 			if mode == diffusionv1.EngineMode_ENGINE_MODE_SERVER {
 				if g.progress[0].Stage != diffusionv1.Stage_STAGE_QUEUED {
 					t.Errorf("first progress %v, want queued (sd-server's job queue)", g.progress[0])

@@ -173,7 +173,7 @@ func checkProgress(t *testing.T, ps []*diffusionv1.Progress, steps int32) {
 	for i, p := range ps {
 		if i > 0 {
 			a := ps[i-1]
-			if p.Stage < a.Stage || p.Step < a.Step || p.Percent < a.Percent || p.ElapsedMs < a.ElapsedMs {
+			if stageOrder(p.Stage) < stageOrder(a.Stage) || p.Step < a.Step || p.Percent < a.Percent || p.ElapsedMs < a.ElapsedMs {
 				t.Fatalf("progress went back at %d: %v -> %v", i, a, p)
 			}
 		}
@@ -188,6 +188,17 @@ func checkProgress(t *testing.T, ps []*diffusionv1.Progress, steps int32) {
 	if len(seen) < int(steps)/2 {
 		t.Errorf("saw sampling steps %v of %d", seen, steps)
 	}
+}
+
+// stageOrder is a stage's place in a generation (STAGE_ENCODING was numbered last).
+func stageOrder(s diffusionv1.Stage) int {
+	for i, x := range []diffusionv1.Stage{diffusionv1.Stage_STAGE_QUEUED, diffusionv1.Stage_STAGE_LOADING, diffusionv1.Stage_STAGE_ENCODING,
+		diffusionv1.Stage_STAGE_SAMPLING, diffusionv1.Stage_STAGE_DECODING, diffusionv1.Stage_STAGE_DONE} {
+		if s == x {
+			return i
+		}
+	}
+	return -1
 }
 
 func checkPNG(t *testing.T, b []byte, w, h int) {

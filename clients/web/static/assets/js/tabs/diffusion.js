@@ -32,7 +32,7 @@ export function createDiffusionTab(app) {
       field('Status', statusPill(info.status), { props: { id: 'diffusion-status-field' } }),
       field('Health', healthPill(info.health)),
       field('Busy', info.busy
-        ? h('span.busy-indicator', `⚙ Generating… ${cur ? `${enumLabel(cur.stage, 'STAGE_')} ${num(cur.step)}/${num(cur.totalSteps)} (${num(cur.percent).toFixed(0)}%)` : ''}`)
+        ? h('span.busy-indicator', `⚙ Generating… ${cur ? `${enumLabel(cur.stage, 'STAGE_')}${num(cur.step) > 0 ? ` ${num(cur.step)}/${num(cur.totalSteps)}` : ''} (${num(cur.percent).toFixed(0)}%)` : ''}`)
         : 'no', { props: { id: 'diffusion-busy' } }),
       field('PID', num(info.pid) ? String(info.pid) : '—'),
       field('Port', num(info.port) ? String(info.port) : (c.mode === 'ENGINE_MODE_SERVER' ? '—' : 'none (CLI mode)')),
@@ -218,7 +218,9 @@ export function createDiffusionTab(app) {
         if (m.progress) {
           const p = m.progress;
           const stage = enumLabel(p.stage, 'STAGE_');
-          bar.set(p.percent, `${num(p.percent).toFixed(0)}% · ${stage}${num(p.totalSteps) ? ` · step ${num(p.step)}/${num(p.totalSteps)}` : ''}`);
+          // Steps only once sampling runs: loading and encoding are stages of their own (not "step 0/N").
+          const sampling = num(p.step) > 0 && num(p.totalSteps) > 0;
+          bar.set(p.percent, `${num(p.percent).toFixed(0)}% · ${stage}${sampling ? ` · step ${num(p.step)}/${num(p.totalSteps)}` : ''}`);
           bar.dataset.stage = stage;
           bar.dataset.step = String(num(p.step));
           setText(progText, `${p.message || stage} · ${duration(p.elapsedMs)} elapsed${num(p.stepsPerSecond) ? ` · ${num(p.stepsPerSecond).toFixed(2)} steps/s` : ''}`);

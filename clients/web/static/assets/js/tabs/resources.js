@@ -147,7 +147,7 @@ export function createResourcesTab(app) {
         field('Model', i.modelId),
         field('Mode', i.config && i.config.mode ? enumLabel(i.config.mode, 'ENGINE_MODE_') : '—'),
         i.busy ? h('p.busy-indicator#diffusion-busy-indicator',
-          `⚙ Generating image… ${cur ? `${enumLabel(cur.stage, 'STAGE_')} ${num(cur.step)}/${num(cur.totalSteps)} (${num(cur.percent).toFixed(0)}%)` : ''}`) : null));
+          `⚙ Generating image… ${cur ? `${enumLabel(cur.stage, 'STAGE_')}${num(cur.step) > 0 ? ` ${num(cur.step)}/${num(cur.totalSteps)}` : ''} (${num(cur.percent).toFixed(0)}%)` : ''}`) : null));
   }
 
   // --- orchestration ------------------------------------------------------------------
