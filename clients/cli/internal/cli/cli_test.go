@@ -18,6 +18,7 @@ import (
 	genailab "github.com/genailab/genailab/clients/go"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
 )
 
 func TestMessageIsOneLineWithTheServicesWords(t *testing.T) {
@@ -144,5 +145,34 @@ func TestPlainDownloadProgressPrintsTenthsAndComponents(t *testing.T) {
 	}
 	if strings.Join(printed, "\n") != strings.Join(want, "\n") {
 		t.Errorf("printed\n%s\nwant\n%s", strings.Join(printed, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The CLI tells an interruption by the status' ErrorInfo reason, not by its message: the
+// caller's own cancel (no ErrorInfo) and a context cancelled on the server (CANCELLED) are
+// "interrupted"; a job cancelled by someone else (JOB_CANCELLED) is the server's message.
+func TestInterruptedBranchesOnReason(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{context.Canceled, true},
+		{fmt.Errorf("chat: %w", context.Canceled), true},
+		{status.Error(codes.Canceled, "context canceled"), true}, // made by the gRPC client
+		{grpcerr.Status(fmt.Errorf("wait for the engine: %w", context.Canceled)), true},
+		{grpcerr.New(grpcerr.Info{Code: codes.Canceled, Reason: grpcerr.ReasonCanceled, Message: "stream ended"}), true},
+		{grpcerr.New(grpcerr.Info{Code: codes.Canceled, Reason: "JOB_CANCELLED", Message: "job j1 was cancelled by another client: context canceled"}), false},
+		{status.Error(codes.Unavailable, "interrupted"), false}, // the text alone is no interruption
+	}
+	for _, c := range cases {
+		if got := interrupted(c.err); got != c.want {
+			t.Errorf("interrupted(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	if got := statusText(cases[5].err); got != "job j1 was cancelled by another client: context canceled" {
+		t.Errorf("statusText %q", got)
+	}
+	if got := statusText(cases[3].err); got != "interrupted" {
+		t.Errorf("statusText %q", got)
 	}
 }

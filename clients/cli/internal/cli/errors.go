@@ -11,6 +11,7 @@ import (
 
 	"github.com/genailab/genailab/clients/cli/internal/termui"
 	genailab "github.com/genailab/genailab/clients/go"
+	"github.com/genailab/genailab/pkg/grpcerr"
 )
 
 // message turns an error into the one line genaictl prints: a service's own message for
@@ -37,7 +38,7 @@ func (a *App) message(err error) string {
 // statusText is the message of a gRPC status error (without Go's "rpc error: code = ..."
 // wrapping), with advice for a service that cannot be reached.
 func statusText(err error) string {
-	if errors.Is(err, context.Canceled) {
+	if interrupted(err) {
 		return "interrupted"
 	}
 	var se interface{ GRPCStatus() *status.Status }
@@ -51,10 +52,6 @@ func statusText(err error) string {
 		msg = strings.Replace(full, s.Err().Error(), msg, 1)
 	}
 	switch s.Code() {
-	case codes.Canceled:
-		if strings.Contains(msg, "context canceled") {
-			return "interrupted"
-		}
 	case codes.Unauthenticated:
 		return msg + " (see --token or GENAILAB_TOKEN)"
 	case codes.DeadlineExceeded:
@@ -92,6 +89,22 @@ func oneLine(s string) string {
 		lines[i] = termui.SanitizeLine(strings.TrimSpace(l))
 	}
 	return strings.Join(lines, " | ")
+}
+
+// interrupted reports a cancellation, told by the ErrorInfo reason, not by the message: the
+// command's own (Ctrl-C: the context's error, or the Canceled status the gRPC client makes
+// of it, which carries no ErrorInfo) or a context cancelled on the server (reason
+// CANCELLED). Work that someone else cancelled on the server has its own reason
+// (JOB_CANCELLED, DOWNLOAD_CANCELLED) and is reported with the server's message.
+func interrupted(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	if status.Code(err) != codes.Canceled {
+		return false
+	}
+	r := grpcerr.Reason(err)
+	return r == "" || r == grpcerr.ReasonCanceled
 }
 
 // isCanceled reports an error caused by the command's own cancellation (Ctrl-C).

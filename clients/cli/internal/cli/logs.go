@@ -27,7 +27,7 @@ func (a *App) printLogs(recv func() (logMsg, error)) error {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			if statusText(err) == "interrupted" || isCanceled(err) {
+			if interrupted(err) {
 				return nil
 			}
 			return err

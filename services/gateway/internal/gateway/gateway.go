@@ -69,11 +69,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(handleError),
+		runtime.WithStreamErrorHandler(handleStreamError),
 		runtime.WithRoutingErrorHandler(handleRoutingError),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &streamMarshaler{JSONPb: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{},
-		}),
+		}}),
 	)
 	g := &Gateway{}
 	dial := func(addr string) (*grpc.ClientConn, error) {
@@ -142,7 +143,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	top.Handle("/", mux)
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
-	api := guard.Middleware(limitBody(top, opts.MaxBodyBytes), "/health")
+	api := guard.Middleware(edge(top, opts.MaxBodyBytes), "/health")
 	// The web control panel's static files need no token (they hold no data; the page asks
 	// for the token and sends it with every API call). Everything else, including unknown
 	// paths (JSON 404), stays with the API.
@@ -164,18 +165,6 @@ func (g *Gateway) Close() {
 	for _, cc := range g.conns {
 		_ = cc.Close()
 	}
-}
-
-// limitBody caps every request body; reading past the cap fails and answers 413.
-func limitBody(next http.Handler, max int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large (limit %d bytes)", max))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
 }
 
 // orchestratorClient and llmClient give the OpenAI surface its clients (nil when the

@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
 )
 
 // modelRouter is a ModelServiceClient that sends each request to the service owning
@@ -29,10 +28,10 @@ func (m *modelRouter) route(req typed) (modelsv1.ModelServiceClient, error) {
 	case modelsv1.ModelType_MODEL_TYPE_DIFFUSION:
 		c = m.diffusion
 	default:
-		return nil, status.Error(codes.InvalidArgument, "type is required: MODEL_TYPE_LLM or MODEL_TYPE_DIFFUSION (query parameter type=...)")
+		return nil, grpcerr.Errorf(codes.InvalidArgument, "MODEL_TYPE_REQUIRED", "type is required: MODEL_TYPE_LLM or MODEL_TYPE_DIFFUSION (query parameter type=...)")
 	}
 	if c == nil {
-		return nil, status.Error(codes.Unavailable, fmt.Sprintf("no service configured for %s models", req.GetType()))
+		return nil, grpcerr.Errorf(codes.Unavailable, "NO_BACKEND", "no service configured for %s models", req.GetType())
 	}
 	return c, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/httperr"
 )
 
 // chatRequest is OpenAI's chat completion request (the fields llama-server honours).
@@ -123,7 +124,7 @@ func completionID() string {
 // chat relays a chat completion to the LLM service's Chat stream.
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if h.llm == nil {
-		writeError(w, http.StatusServiceUnavailable, "no LLM service configured behind this gateway")
+		writeError(w, unavailable("no LLM service configured behind this gateway"))
 		return
 	}
 	var req chatRequest
@@ -131,7 +132,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Messages) == 0 {
-		writeError(w, http.StatusBadRequest, "messages must hold at least one message")
+		writeError(w, httperr.Invalid("messages must hold at least one message"))
 		return
 	}
 	cr := &llmv1.ChatRequest{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed}
@@ -144,7 +145,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		case "developer":
 			m.Role = "system"
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("message role %q is not supported: use system, user or assistant", m.Role))
+			writeError(w, httperr.Invalid(fmt.Sprintf("message role %q is not supported: use system, user or assistant", m.Role)))
 			return
 		}
 		cr.Messages = append(cr.Messages, &llmv1.ChatMessage{Role: m.Role, Content: string(m.Content)})
@@ -189,7 +190,8 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 
 // streamChat relays the reply as OpenAI's server-sent events: a first chunk with the role,
 // one chunk per delta, a last chunk with the finish reason (and usage when asked for), then
-// "data: [DONE]". An error after the first byte ends the stream with an error event.
+// "data: [DONE]". An error before the first message is answered with its status; one after
+// it ends the stream with an event holding OpenAI's error object.
 func (h *Handler) streamChat(w http.ResponseWriter, stream llmv1.LLMService_ChatClient, id string, created int64, model string, includeUsage bool) {
 	first, err := stream.Recv()
 	if err != nil {
@@ -248,8 +250,7 @@ func (h *Handler) streamChat(w http.ResponseWriter, stream llmv1.LLMService_Chat
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the LLM service ended the reply without a finish")
 			}
-			b, _ := json.Marshal(map[string]string{"error": errMessage(err)})
-			_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
+			_, _ = fmt.Fprintf(w, "data: %s\n\n", httperr.From(err).Body(httperr.OpenAI))
 			if flusher != nil {
 				flusher.Flush()
 			}

@@ -2,7 +2,6 @@ package openai
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/httperr"
 )
 
 // imagesRequest is OpenAI's image generation request, with stable-diffusion extensions.
@@ -64,7 +64,7 @@ func parseSize(s string) (int32, int32, error) {
 // images generates n images, one after another, through the orchestrator's seed contract.
 func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 	if h.orch == nil {
-		writeError(w, http.StatusServiceUnavailable, "no orchestrator configured behind this gateway")
+		writeError(w, unavailable("no orchestrator configured behind this gateway"))
 		return
 	}
 	var req imagesRequest
@@ -76,18 +76,18 @@ func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 		n = *req.N
 	}
 	if n < 1 || n > MaxImages {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("n must be between 1 and %d, got %d", MaxImages, n))
+		writeError(w, httperr.Invalid(fmt.Sprintf("n must be between 1 and %d, got %d", MaxImages, n)))
 		return
 	}
 	switch req.ResponseFormat {
 	case "", "b64_json":
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("response_format %q is not supported: use b64_json", req.ResponseFormat))
+		writeError(w, httperr.Invalid(fmt.Sprintf("response_format %q is not supported: use b64_json", req.ResponseFormat)))
 		return
 	}
 	width, height, err := parseSize(req.Size)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, httperr.Invalid(err.Error()))
 		return
 	}
 	out := imagesResponse{Created: time.Now().Unix()}
@@ -110,5 +110,3 @@ func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, out)
 }
-
-func asMaxBytes(err error, target **http.MaxBytesError) bool { return errors.As(err, target) }

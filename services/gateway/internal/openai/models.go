@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"google.golang.org/grpc/status"
-
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 )
 
@@ -32,5 +30,3 @@ type model struct {
 func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"object": "list", "data": []model{{ID: h.modelID(r), Object: "model", Created: time.Now().Unix(), OwnedBy: "genailab"}}})
 }
-
-func errMessage(err error) string { return status.Convert(err).Message() }

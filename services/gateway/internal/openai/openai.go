@@ -5,20 +5,21 @@
 //	POST /openai/v1/chat/completions    → the LLM service's Chat (stream: server-sent events)
 //	GET  /openai/v1/models              → the LLM's model
 //
-// Errors keep the gateway's shape, {"error": "..."}, with the HTTP status of the gRPC code.
+// Errors are OpenAI's error object, {"error": {"message", "type", "code", "param"}}, with
+// the HTTP status package httperr gives the backend's gRPC code (the same as on the rest
+// of the gateway); "code" is the error's reason in lower case ("queue_full").
 package openai
 
 import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/httperr"
 )
 
 // Prefix is where the surface is mounted.
@@ -42,7 +43,11 @@ func New(orch orchestratorv1.OrchestratorServiceClient, llm llmv1.LLMServiceClie
 	h.mux.HandleFunc("POST "+Prefix+"chat/completions", h.chat)
 	h.mux.HandleFunc("GET "+Prefix+"models", h.models)
 	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		if _, ok := routes[r.URL.Path]; ok {
+			writeError(w, httperr.MethodNotAllowed(r))
+			return
+		}
+		writeError(w, httperr.NotFound(r))
 	})
 	return h
 }
@@ -50,39 +55,33 @@ func New(orch orchestratorv1.OrchestratorServiceClient, llm llmv1.LLMServiceClie
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// retryAfterSeconds is the hint sent with 429 and 503 answers, as in the rest of the gateway.
-const retryAfterSeconds = 2
+// routes are the surface's paths, for 405 on a known path asked with another method.
+var routes = map[string]bool{Prefix + "images/generations": true, Prefix + "chat/completions": true, Prefix + "models": true}
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-	}
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+// writeError answers e as OpenAI's error object.
+func writeError(w http.ResponseWriter, e httperr.Error) { e.Write(w, httperr.OpenAI) }
 
 // writeGRPCError answers a backend error with the status of its gRPC code.
-func writeGRPCError(w http.ResponseWriter, err error) {
-	s := status.Convert(err)
-	writeError(w, runtime.HTTPStatusFromCode(s.Code()), s.Message())
-}
+func writeGRPCError(w http.ResponseWriter, err error) { writeError(w, httperr.From(err)) }
+
+// unavailable is the 503 of a backend that is not configured.
+func unavailable(msg string) httperr.Error { return httperr.New(codes.Unavailable, "NO_BACKEND", msg) }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON body into v, answering 400 (or 413) itself on failure.
+// decode reads a JSON body into v, answering 400 (or 413, for a body over the gateway's
+// limit) itself on failure.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if asMaxBytes(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-			return false
+		e := httperr.From(err) // 413 for an *http.MaxBytesError
+		if e.Status != http.StatusRequestEntityTooLarge {
+			e = httperr.InvalidBody(err)
 		}
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		writeError(w, e)
 		return false
 	}
 	return true

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,7 @@ import (
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/gateway/internal/openai"
 )
 
@@ -32,7 +34,7 @@ type orchestrator struct {
 
 func (o *orchestrator) CreateImage(_ context.Context, r *orchestratorv1.CreateImageRequest) (*orchestratorv1.CreateImageResponse, error) {
 	if o.full {
-		return nil, status.Error(codes.ResourceExhausted, "the image queue is full")
+		return nil, grpcerr.New(grpcerr.Info{Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, Message: "the image queue is full", RetryAfter: 3 * time.Second})
 	}
 	if r.Prompt == "" {
 		return nil, status.Error(codes.InvalidArgument, "prompt is required")
@@ -57,6 +59,15 @@ func (l *llm) GetInfo(context.Context, *llmv1.GetInfoRequest) (*llmv1.GetInfoRes
 func (l *llm) Chat(r *llmv1.ChatRequest, s llmv1.LLMService_ChatServer) error {
 	l.got = r
 	text := r.Messages[len(r.Messages)-1].Content
+	switch text {
+	case "refuse":
+		return grpcerr.New(grpcerr.Info{Code: codes.FailedPrecondition, Reason: grpcerr.ReasonEngineNotRunning, Message: "llm server is not running (stopped)"})
+	case "fail mid-stream":
+		if err := s.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: "Hel"}}}); err != nil {
+			return err
+		}
+		return grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: "ENGINE_WENT_AWAY", Message: "llm server went away during the request"})
+	}
 	half := len(text) / 2
 	for _, d := range []string{text[:half], text[half:]} {
 		if err := s.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: d}}}); err != nil {
@@ -67,6 +78,12 @@ func (l *llm) Chat(r *llmv1.ChatRequest, s llmv1.LLMService_ChatServer) error {
 }
 
 func serve(t *testing.T) (*httptest.Server, *orchestrator, *llm) {
+	t.Helper()
+	return serveWith(t, nil)
+}
+
+// serveWith serves the surface wrapped by wrap (nil: as it is).
+func serveWith(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, *orchestrator, *llm) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +100,10 @@ func serve(t *testing.T) (*httptest.Server, *orchestrator, *llm) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	h := openai.New(orchestratorv1.NewOrchestratorServiceClient(cc), llmv1.NewLLMServiceClient(cc), nil)
+	var h http.Handler = openai.New(orchestratorv1.NewOrchestratorServiceClient(cc), llmv1.NewLLMServiceClient(cc), nil)
+	if wrap != nil {
+		h = wrap(h)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, o, l
@@ -144,7 +164,7 @@ func TestImagesErrors(t *testing.T) {
 	}
 	o.full = true
 	resp, out := post(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x"}`)
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(string), "full") {
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(map[string]any)["message"].(string), "full") {
 		t.Fatalf("full queue: %d %v %q", resp.StatusCode, out, resp.Header.Get("Retry-After"))
 	}
 }
@@ -254,5 +274,100 @@ func TestUnknownRouteAndModels(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	if len(out.Data) != 1 || out.Data[0].ID != "tiny" {
 		t.Fatalf("models %+v", out)
+	}
+}
+
+// openAIError is OpenAI's error object.
+type openAIError struct {
+	Error struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Code    string  `json:"code"`
+		Param   *string `json:"param"`
+	} `json:"error"`
+}
+
+func postOpenAI(t *testing.T, url, body string) (*http.Response, openAIError) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e openAIError
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	return resp, e
+}
+
+// The surface answers OpenAI's error object, with the status httperr gives the backend's
+// code and the server's own Retry-After.
+func TestOpenAIErrorObject(t *testing.T) {
+	srv, o, _ := serve(t)
+	o.full = true
+	resp, e := postOpenAI(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x"}`)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "3" || e.Error.Type != "rate_limit_error" || e.Error.Code != "queue_full" || e.Error.Message != "the image queue is full" {
+		t.Errorf("full queue: %d %q %+v", resp.StatusCode, resp.Header.Get("Retry-After"), e)
+	}
+	resp, e = postOpenAI(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x","n":0}`)
+	if resp.StatusCode != 400 || e.Error.Type != "invalid_request_error" || e.Error.Code != "invalid_argument" || e.Error.Message == "" {
+		t.Errorf("bad n: %d %+v", resp.StatusCode, e)
+	}
+	resp, e = postOpenAI(t, srv.URL+"/openai/v1/chat/completions", `{"messages":[{"role":"user","content":"refuse"}]}`)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || e.Error.Type != "service_unavailable_error" || e.Error.Code != "engine_not_running" {
+		t.Errorf("not running: %d %+v", resp.StatusCode, e)
+	}
+	req, _ := http.NewRequest("DELETE", srv.URL+"/openai/v1/chat/completions", nil)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 405 {
+		t.Errorf("wrong method: %d", r.StatusCode)
+	}
+}
+
+// 413 comes from the body reader's *http.MaxBytesError (the gateway caps bodies).
+func TestOpenAI413FromMaxBytesError(t *testing.T) {
+	srv, _, _ := serveWith(t, func(h http.Handler) http.Handler { return http.MaxBytesHandler(h, 32) })
+	for _, path := range []string{"images/generations", "chat/completions"} {
+		resp, e := postOpenAI(t, srv.URL+"/openai/v1/"+path, `{"prompt":"`+strings.Repeat("a", 100)+`"}`)
+		if resp.StatusCode != 413 || e.Error.Code != "body_too_large" || e.Error.Type != "invalid_request_error" {
+			t.Errorf("%s: %d %+v", path, resp.StatusCode, e)
+		}
+	}
+}
+
+// A chat stream that fails after its first chunk ends with an event holding OpenAI's error
+// object; one refused before its first message gets the status of its code.
+func TestChatStreamErrorMidStreamIsAnErrorEvent(t *testing.T) {
+	srv, _, _ := serve(t)
+	resp, e := postOpenAI(t, srv.URL+"/openai/v1/chat/completions", `{"stream":true,"messages":[{"role":"user","content":"refuse"}]}`)
+	if resp.StatusCode != 503 || e.Error.Code != "engine_not_running" {
+		t.Errorf("refused stream: %d %+v", resp.StatusCode, e)
+	}
+	r, err := http.Post(srv.URL+"/openai/v1/chat/completions", "application/json", strings.NewReader(`{"stream":true,"messages":[{"role":"user","content":"fail mid-stream"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var events []string
+	sc := bufio.NewScanner(r.Body)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			events = append(events, d)
+		}
+	}
+	if r.StatusCode != 200 || len(events) < 2 {
+		t.Fatalf("%d %q", r.StatusCode, events)
+	}
+	var last openAIError
+	if err := json.Unmarshal([]byte(events[len(events)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if last.Error.Message != "llm server went away during the request" || last.Error.Type != "service_unavailable_error" || last.Error.Code != "engine_went_away" {
+		t.Errorf("last event %s", events[len(events)-1])
 	}
 }

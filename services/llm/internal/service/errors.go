@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -31,25 +32,26 @@ var (
 	ErrStartInProgress = errors.New("a start is already in progress")
 )
 
-// rules map domain errors to gRPC codes (first match wins).
+// rules map domain errors to gRPC codes and reasons (first match wins); a retry delay
+// where the same request may succeed soon.
 var rules = []grpcerr.Rule{
-	{Target: ErrInvalidConfig, Code: codes.InvalidArgument},
-	{Target: ErrInvalidRequest, Code: codes.InvalidArgument},
-	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument},
-	{Target: ErrModelNotFound, Code: codes.NotFound},
-	{Target: supervisor.ErrAlreadyRunning, Code: codes.FailedPrecondition},
-	{Target: ErrStartInProgress, Code: codes.FailedPrecondition},
-	{Target: supervisor.ErrPortInUse, Code: codes.FailedPrecondition},
-	{Target: llamabin.ErrNotFound, Code: codes.FailedPrecondition},
-	{Target: errEngineUnusable, Code: codes.FailedPrecondition},
-	{Target: supervisor.ErrNotRunning, Code: codes.FailedPrecondition},
-	{Target: supervisor.ErrExitedDuringStart, Code: codes.Unavailable},
-	{Target: supervisor.ErrStartTimeout, Code: codes.DeadlineExceeded},
-	{Target: supervisor.ErrStartAborted, Code: codes.Aborted},
-	{Target: supervisor.ErrClosed, Code: codes.Unavailable},
-	{Target: ErrNotRunning, Code: codes.Unavailable},
-	{Target: ErrWaitTimeout, Code: codes.Unavailable},
-	{Target: ErrInterrupted, Code: codes.Unavailable},
+	{Target: ErrInvalidConfig, Code: codes.InvalidArgument, Reason: "INVALID_CONFIG"},
+	{Target: ErrInvalidRequest, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
+	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument, Reason: "INVALID_MODEL_ID"},
+	{Target: ErrModelNotFound, Code: codes.NotFound, Reason: "MODEL_NOT_FOUND"},
+	{Target: supervisor.ErrAlreadyRunning, Code: codes.FailedPrecondition, Reason: "ENGINE_ALREADY_RUNNING"},
+	{Target: ErrStartInProgress, Code: codes.FailedPrecondition, Reason: "START_IN_PROGRESS", RetryAfter: 2 * time.Second},
+	{Target: supervisor.ErrPortInUse, Code: codes.FailedPrecondition, Reason: "PORT_IN_USE"},
+	{Target: llamabin.ErrNotFound, Code: codes.FailedPrecondition, Reason: "NO_ENGINE_BINARY"},
+	{Target: errEngineUnusable, Code: codes.FailedPrecondition, Reason: "ENGINE_UNUSABLE"},
+	{Target: supervisor.ErrNotRunning, Code: codes.FailedPrecondition, Reason: grpcerr.ReasonEngineNotRunning},
+	{Target: supervisor.ErrExitedDuringStart, Code: codes.Unavailable, Reason: "EXITED_DURING_START"},
+	{Target: supervisor.ErrStartTimeout, Code: codes.DeadlineExceeded, Reason: "START_TIMEOUT"},
+	{Target: supervisor.ErrStartAborted, Code: codes.Aborted, Reason: "START_ABORTED"},
+	{Target: supervisor.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
+	{Target: ErrNotRunning, Code: codes.Unavailable, Reason: grpcerr.ReasonEngineNotRunning},
+	{Target: ErrWaitTimeout, Code: codes.Unavailable, Reason: "WAIT_TIMEOUT", RetryAfter: 5 * time.Second},
+	{Target: ErrInterrupted, Code: codes.Unavailable, Reason: "ENGINE_WENT_AWAY", RetryAfter: 2 * time.Second},
 }
 
 // errEngineUnusable: the configured llama-server path is not an executable.

@@ -24,8 +24,8 @@ type Service struct {
 func NewService(m *Monitor) *Service { return &Service{m: m} }
 
 var errorRules = []grpcerr.Rule{
-	{Target: sampler.ErrInterval, Code: codes.InvalidArgument},
-	{Target: sampler.ErrClosed, Code: codes.Unavailable},
+	{Target: sampler.ErrInterval, Code: codes.InvalidArgument, Reason: "INVALID_INTERVAL"},
+	{Target: sampler.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
 }
 
 // GetSystemInfo reads the machine now.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -12,16 +13,17 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/queue"
 )
 
-// rules map the orchestrator's domain errors to gRPC codes at the edge.
+// rules map the orchestrator's domain errors to gRPC codes and reasons at the edge (a full
+// queue says when to retry).
 var rules = []grpcerr.Rule{
-	{Target: queue.ErrFull, Code: codes.ResourceExhausted},
-	{Target: jobs.ErrNotFound, Code: codes.NotFound},
-	{Target: jobs.ErrCancelled, Code: codes.Canceled},
-	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument},
-	{Target: errUnknownHost, Code: codes.NotFound},
-	{Target: place.ErrNoHost, Code: codes.FailedPrecondition},
-	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted},
-	{Target: events.ErrClosed, Code: codes.Unavailable},
+	{Target: queue.ErrFull, Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, RetryAfter: 2 * time.Second},
+	{Target: jobs.ErrNotFound, Code: codes.NotFound, Reason: "JOB_NOT_FOUND"},
+	{Target: jobs.ErrCancelled, Code: codes.Canceled, Reason: "JOB_CANCELLED"},
+	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument, Reason: "INVALID_JOB_REQUEST"},
+	{Target: errUnknownHost, Code: codes.NotFound, Reason: "UNKNOWN_HOST"},
+	{Target: place.ErrNoHost, Code: codes.FailedPrecondition, Reason: "NO_HOST"},
+	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted, Reason: "SLOW_SUBSCRIBER"},
+	{Target: events.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
 }
 
 var errUnknownHost = errors.New("unknown host")

@@ -1,0 +1,135 @@
+package httperr_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/httperr"
+)
+
+func TestHTTPStatusTable(t *testing.T) {
+	want := map[codes.Code]int{
+		codes.OK: 200, codes.Canceled: 500, codes.Unknown: 500, codes.InvalidArgument: 400,
+		codes.DeadlineExceeded: 504, codes.NotFound: 404, codes.AlreadyExists: 409,
+		codes.PermissionDenied: 403, codes.ResourceExhausted: 429, codes.FailedPrecondition: 503,
+		codes.Aborted: 409, codes.OutOfRange: 400, codes.Unimplemented: 501, codes.Internal: 500,
+		codes.Unavailable: 503, codes.DataLoss: 500, codes.Unauthenticated: 401,
+	}
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if got := httperr.HTTPStatus(c); got != want[c] {
+			t.Errorf("%v: %d, want %d", c, got, want[c])
+		}
+	}
+}
+
+func answer(e httperr.Error, style httperr.Style) (*httptest.ResponseRecorder, map[string]any) {
+	w := httptest.NewRecorder()
+	e.Write(w, style)
+	var out map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &out)
+	return w, out
+}
+
+func TestRetryAfterComesFromRetryInfo(t *testing.T) {
+	busy := grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: grpcerr.ReasonEngineBusy, Message: "Server is busy generating another image", RetryAfter: 7 * time.Second})
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{busy, "7"},
+		{grpcerr.New(grpcerr.Info{Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, Message: "full", RetryAfter: 1200 * time.Millisecond}), "2"}, // rounded up
+		{status.Error(codes.ResourceExhausted, "full"), "2"}, // no RetryInfo: the default
+		{status.Error(codes.InvalidArgument, "bad"), ""},
+		{errors.New("boom"), ""},
+	}
+	for _, c := range cases {
+		w, _ := answer(httperr.From(c.err), httperr.REST)
+		if got := w.Header().Get("Retry-After"); got != c.want {
+			t.Errorf("%v: Retry-After %q, want %q", c.err, got, c.want)
+		}
+	}
+}
+
+func TestBodies(t *testing.T) {
+	e := httperr.From(fmt.Errorf("generate: %w", grpcerr.New(grpcerr.Info{Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, Message: "the image queue is full"})))
+	w, out := answer(e, httperr.REST)
+	if w.Code != 429 || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %v", w.Code, w.Header())
+	}
+	if len(out) != 3 || out["error"] != "generate: the image queue is full" || out["code"] != "RESOURCE_EXHAUSTED" || out["reason"] != "QUEUE_FULL" {
+		t.Errorf("REST body %v", out)
+	}
+	if _, out := answer(e, httperr.Seed); len(out) != 1 || out["error"] != "generate: the image queue is full" {
+		t.Errorf("seed body %v", out)
+	}
+	_, out = answer(e, httperr.OpenAI)
+	o, _ := out["error"].(map[string]any)
+	if len(out) != 1 || o["message"] != "generate: the image queue is full" || o["type"] != "rate_limit_error" || o["code"] != "queue_full" {
+		t.Errorf("OpenAI body %v", out)
+	}
+	if _, ok := o["param"]; !ok {
+		t.Errorf("OpenAI body without param: %v", out)
+	}
+	if line := string(e.StreamLine()); line != `{"error":"generate: the image queue is full","code":"RESOURCE_EXHAUSTED","reason":"QUEUE_FULL"}` {
+		t.Errorf("stream line %s", line)
+	}
+}
+
+// 413 is told by the error's type, whatever its text; the text alone is no 413.
+func TestBodyTooLargeIsDetectedFromTheErrorType(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10))
+		httperr.From(fmt.Errorf("decode: %w", err)).Write(w, httperr.REST)
+	}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(strings.Repeat("x", 100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || out["reason"] != httperr.ReasonBodyTooLarge {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+	if e := httperr.From(errors.New("http: request body too large")); e.Status != 500 {
+		t.Fatalf("a message alone made %d", e.Status)
+	}
+}
+
+func TestCheckURLRefusesInvalidUTF8(t *testing.T) {
+	for _, target := range []string{"/v1/models?type=%ff", "/v1/models/%c3%28", "/v1/x?%ff=1", "/v1/x?a=%zz"} {
+		r := httptest.NewRequest("GET", target, nil)
+		err := httperr.CheckURL(r)
+		if e := httperr.From(err); err == nil || e.Status != 400 || e.Reason != httperr.ReasonInvalidURL {
+			t.Errorf("%s: %v", target, err)
+		}
+	}
+	if err := httperr.CheckURL(httptest.NewRequest("GET", "/v1/models?type=caf%C3%A9", nil)); err != nil {
+		t.Errorf("valid UTF-8 refused: %v", err)
+	}
+}
+
+func TestEdgeErrors(t *testing.T) {
+	r := httptest.NewRequest("DELETE", "/v1/nope", nil)
+	if e := httperr.NotFound(r); e.Status != 404 || e.Reason != httperr.ReasonNoRoute || !strings.Contains(e.Message, "DELETE /v1/nope") {
+		t.Errorf("%+v", e)
+	}
+	if e := httperr.MethodNotAllowed(r); e.Status != 405 || e.Reason != httperr.ReasonMethodNotAllowed {
+		t.Errorf("%+v", e)
+	}
+	if e := httperr.TooLarge(1 << 20); e.Status != 413 || !strings.Contains(e.Message, "1048576") {
+		t.Errorf("%+v", e)
+	}
+}
