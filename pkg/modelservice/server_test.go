@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -413,7 +414,7 @@ func TestPresetMultiComponentOverGRPC(t *testing.T) {
 	}
 	var total int
 	for i, part := range p.Parts {
-		d := bytes.Repeat([]byte{byte(i + 1)}, 10_000*(i+1))
+		d := wholeModelFile(t, part.HF.File, 10_000*(i+1), byte(i+1))
 		total += len(d)
 		org.add("/"+part.HF.Repo+"/resolve/"+part.HF.Revision+"/"+part.HF.File, d)
 	}
@@ -471,4 +472,22 @@ func TestPresetMultiComponentOverGRPC(t *testing.T) {
 	if _, _, err := download(ctx, f.client, &modelsv1.DownloadModelRequest{Type: diffusion, Id: "bad", Components: comps[1:]}); code(err) != codes.InvalidArgument {
 		t.Fatalf("no diffusion model component: %v", err)
 	}
+}
+
+// wholeModelFile is a file of about n bytes that passes the store's check of diffusion model
+// files (modelfile.Check): a GGUF made by ggufgen for .gguf names, a one-tensor safetensors file
+// filled with fill otherwise.
+func wholeModelFile(t *testing.T, name string, n int, fill byte) []byte {
+	t.Helper()
+	if strings.HasSuffix(name, ".gguf") {
+		var buf bytes.Buffer
+		if _, err := ggufgen.Write(&buf, ggufgen.DefaultConfig()); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	hdr := fmt.Sprintf(`{"t":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, n, n)
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	b = append(b, hdr...)
+	return append(b, bytes.Repeat([]byte{fill}, n)...)
 }

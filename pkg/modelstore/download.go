@@ -72,6 +72,14 @@ func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFu
 		files = append(files, fr)
 	}
 
+	for _, f := range files {
+		if err := s.checkWhole(rel(id, f.Name)); err != nil {
+			for _, g := range files {
+				removeQuietly(s.dir, rel(id, g.Name))
+			}
+			return nil, fmt.Errorf("download %s: %w", id, err)
+		}
+	}
 	name := req.Name
 	if name == "" {
 		name = id

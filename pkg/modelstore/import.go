@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/genailab/genailab/pkg/modelfile"
 )
 
 // Import copies a model file that is already on this host (for example one made by
@@ -43,6 +45,9 @@ func (s *Store) Import(ctx context.Context, id, name, srcPath string) (rec *Reco
 	sum, size, err := s.hashFile(ctx, dst)
 	if err != nil {
 		return nil, fmt.Errorf("hash %s: %w", s.abs(dst), err)
+	}
+	if err := s.checkWhole(dst); err != nil {
+		return nil, fmt.Errorf("import %s: %w", srcPath, err)
 	}
 	if name == "" {
 		name = id
@@ -89,4 +94,20 @@ func (s *Store) copyFileAtomic(ctx context.Context, src, dst string) error {
 		removeQuietly(s.dir, tmpName)
 	}
 	return err
+}
+
+// checkWhole refuses a model file (relative to s.dir) that is not a whole model of its format: a
+// truncated or corrupt GGUF or safetensors file (modelfile.ErrInvalid). Engines handle such files
+// badly (sd-cli aborts mid-load; sd-server starts and dies on the first image).
+//
+// Only diffusion models are checked: the LLM engine (llama-server) refuses such files itself, at
+// once and with a clear message.
+func (s *Store) checkWhole(name string) error {
+	if s.typ != TypeDiffusion {
+		return nil
+	}
+	if _, err := s.dir.Stat(name); err != nil {
+		return outside(err) // through the root: no link out of the store is followed
+	}
+	return modelfile.Check(s.abs(name))
 }

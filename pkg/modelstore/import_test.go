@@ -1,13 +1,16 @@
 package modelstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/genailab/genailab/pkg/ggufgen"
+	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/pkg/modelstore"
 )
 
@@ -69,5 +72,45 @@ func TestImportRefusesBadInputAndLeavesNothing(t *testing.T) {
 	list, err := s.List(context.Background())
 	if err != nil || len(list) != 0 {
 		t.Fatalf("List after failed imports: %v %v", list, err)
+	}
+}
+
+// Regression: the store accepted truncated and random-byte model files without complaint, and
+// the engines then aborted mid-load (sd-cli: SIGABRT) or died on the first image (sd-server).
+func TestImportRefusesTruncatedAndGarbageModels(t *testing.T) {
+	s, err := modelstore.Open(modelstore.Options{DataDir: t.TempDir(), Type: modelstore.TypeDiffusion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.gguf")
+	if err := ggufgen.WriteFile(good, ggufgen.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"truncated.gguf": b[:len(b)*2/3],
+		"garbage.gguf":   bytes.Repeat([]byte("not a model "), 1000),
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimSuffix(name, ".gguf")
+		if _, err := s.Import(context.Background(), id, "", p); !errors.Is(err, modelfile.ErrInvalid) {
+			t.Errorf("%s: %v, want modelfile.ErrInvalid", name, err)
+		}
+		if _, err := s.Get(context.Background(), id); !errors.Is(err, modelstore.ErrNotFound) {
+			t.Errorf("%s: a refused import left a record: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.Root(), id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a refused import left its directory: %v", name, err)
+		}
+	}
+	if _, err := s.Import(context.Background(), "good", "", good); err != nil {
+		t.Fatalf("a whole model: %v", err)
 	}
 }

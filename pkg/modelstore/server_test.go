@@ -2,6 +2,7 @@ package modelstore
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -47,6 +48,20 @@ func newFileServer(t testing.TB) *fileServer {
 	fs.srv = httptest.NewServer(http.HandlerFunc(fs.serve))
 	t.Cleanup(fs.srv.Close)
 	return fs
+}
+
+// safetensorsBytes is a whole safetensors file of n bytes (one U8 tensor of random data), for
+// tests of diffusion models, whose files the store checks (modelfile.Check).
+func safetensorsBytes(n int, seed uint64) []byte {
+	hdr := []byte(`{"t":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}`)
+	for pass := 0; pass < 2; pass++ {
+		data := n - 8 - len(hdr)
+		hdr = []byte(fmt.Sprintf(`{"t":{"dtype":"U8","shape":[%d],"data_offsets":[0,%d]}}`, data, data))
+	}
+	data := n - 8 - len(hdr)
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	b = append(b, hdr...)
+	return append(b, randomBytes(data, seed)...)
 }
 
 func randomBytes(n int, seed uint64) []byte {

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/ggufgen"
+	"github.com/genailab/genailab/pkg/modelfile"
 )
 
 func TestMultiComponentReusesCompletedPart(t *testing.T) {
 	fs := newFileServer(t)
-	unet, vae, clip := randomBytes(500_000, 20), randomBytes(120_000, 21), randomBytes(80_000, 22)
+	unet, vae, clip := randomBytes(500_000, 20), safetensorsBytes(120_000, 21), safetensorsBytes(80_000, 22)
 	parts := []Part{
-		{Component: ComponentDiffusionModel, URL: fs.add("/r/flux-q4.gguf", unet), SHA256: sha(unet)},
+		{Component: ComponentDiffusionModel, URL: fs.add("/r/flux-q4.bin", unet), SHA256: sha(unet)},
 		{Component: ComponentVAE, URL: fs.add("/r/ae.safetensors", vae), SHA256: sha(vae)},
 		{Component: ComponentClipL, URL: fs.add("/r/clip_l.safetensors", clip)}, // no sum: reused by size
 	}
@@ -28,7 +29,7 @@ func TestMultiComponentReusesCompletedPart(t *testing.T) {
 		t.Fatalf("first attempt: %v", err)
 	}
 	// The diffusion model and VAE are complete; nothing of the clip exists.
-	for _, n := range []string{"flux-q4.gguf", "ae.safetensors"} {
+	for _, n := range []string{"flux-q4.bin", "ae.safetensors"} {
 		if !exists(s.path("flux-small", n)) {
 			t.Fatalf("%s missing after the first attempt", n)
 		}
@@ -46,7 +47,7 @@ func TestMultiComponentReusesCompletedPart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/r/flux-q4.gguf", "/r/ae.safetensors", "/r/clip_l.safetensors"} {
+	for _, p := range []string{"/r/flux-q4.bin", "/r/ae.safetensors", "/r/clip_l.safetensors"} {
 		want := 1
 		if p == "/r/clip_l.safetensors" {
 			want = 1 // the cut attempt only
@@ -63,8 +64,8 @@ func TestMultiComponentReusesCompletedPart(t *testing.T) {
 	if fmt.Sprint(comps) != "[diffusion_model vae clip_l]" || rec.Files[2].SHA256 != sha(clip) {
 		t.Fatalf("files: %+v", rec.Files)
 	}
-	if rec.MainFile().Name != "flux-q4.gguf" || rec.GGUFError == "" {
-		t.Fatalf("main file %+v, gguf error %q (random bytes are no GGUF)", rec.MainFile(), rec.GGUFError)
+	if rec.MainFile().Name != "flux-q4.bin" || rec.GGUF != nil {
+		t.Fatalf("main file %+v, gguf %+v (a .bin file has no GGUF metadata)", rec.MainFile(), rec.GGUF)
 	}
 	if left := onlyFiles(t, filepath.Join(s.Root(), "flux-small")); len(left) != 4 {
 		t.Fatalf("model dir holds %v (want 3 files and the record, no partial)", left)
@@ -210,8 +211,8 @@ func TestVerifyDetectsChanges(t *testing.T) {
 	a, b := randomBytes(40_000, 50), randomBytes(30_000, 51)
 	s := newTestStore(t, TypeDiffusion, nil)
 	rec, err := s.Download(t.Context(), Request{ID: "v", Parts: []Part{
-		{Component: ComponentModel, URL: fs.add("/v/m.gguf", a)},
-		{Component: ComponentVAE, URL: fs.add("/v/vae.gguf", b)},
+		{Component: ComponentModel, URL: fs.add("/v/m.bin", a)},
+		{Component: ComponentVAE, URL: fs.add("/v/vae.bin", b)},
 	}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -221,10 +222,10 @@ func TestVerifyDetectsChanges(t *testing.T) {
 		t.Fatalf("fresh verify: %+v %v", rep, err)
 	}
 	// Flip one byte of the model, remove the VAE.
-	p := s.path("v", "m.gguf")
+	p := s.path("v", "m.bin")
 	a[100] ^= 0xff
 	os.WriteFile(p, a, 0o644)
-	os.Remove(s.path("v", "vae.gguf"))
+	os.Remove(s.path("v", "vae.bin"))
 	rep, err = s.Verify(t.Context(), rec.ID)
 	if err != nil || rep.OK || rep.Files[0].OK || rep.Files[0].ActualSHA256 != sha(a) || !rep.Files[1].Missing {
 		t.Fatalf("verify after damage: %+v %v", rep, err)
@@ -239,15 +240,15 @@ func TestStorageUsageCountsEachFileOnce(t *testing.T) {
 	a := randomBytes(64_000, 60)
 	s := newTestStore(t, TypeDiffusion, nil)
 	for _, id := range []string{"one", "two"} {
-		if _, err := s.Download(t.Context(), Request{ID: id, Parts: []Part{{URL: fs.add("/u/"+id+".gguf", a)}}}, nil); err != nil {
+		if _, err := s.Download(t.Context(), Request{ID: id, Parts: []Part{{URL: fs.add("/u/"+id+".bin", a)}}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Share the file of "one" with "two" by a hard link (what a reused part would be).
-	if err := os.Remove(s.path("two", "two.gguf")); err != nil {
+	if err := os.Remove(s.path("two", "two.bin")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Link(s.path("one", "one.gguf"), s.path("two", "two.gguf")); err != nil {
+	if err := os.Link(s.path("one", "one.bin"), s.path("two", "two.bin")); err != nil {
 		t.Fatal(err)
 	}
 	u, err := s.StorageUsage(t.Context())
@@ -341,5 +342,24 @@ func TestPresetsAreDownloadable(t *testing.T) {
 		if got, ok := PresetByID(p.ID); !ok || got.Name != p.Name {
 			t.Errorf("PresetByID(%s)", p.ID)
 		}
+	}
+}
+
+// Regression: random bytes downloaded as a diffusion model's .gguf were installed (with only a
+// gguf_error in the record); the engine then aborted on them. The download is refused and its
+// files are removed.
+func TestDownloadRefusesADiffusionModelThatIsNotWhole(t *testing.T) {
+	fs := newFileServer(t)
+	junk := randomBytes(50_000, 70)
+	s := newTestStore(t, TypeDiffusion, nil)
+	_, err := s.Download(t.Context(), Request{ID: "junk", Parts: []Part{{URL: fs.add("/j/junk.gguf", junk)}}}, nil)
+	if !errors.Is(err, modelfile.ErrInvalid) {
+		t.Fatalf("download of random bytes as .gguf: %v", err)
+	}
+	if exists(s.path("junk", "junk.gguf")) {
+		t.Error("the refused file is still in the store")
+	}
+	if l, _ := s.List(t.Context()); len(l) != 0 {
+		t.Errorf("refused model listed: %v", l)
 	}
 }
