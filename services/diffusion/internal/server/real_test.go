@@ -28,7 +28,7 @@ const realModelID = "tinysd"
 
 // startRealService runs the service on the real sd.cpp with the tiny model imported as
 // realModelID.
-func startRealService(t *testing.T, mutate func(*Options)) *service {
+func startRealService(t testing.TB, mutate func(*Options)) *service {
 	t.Helper()
 	sd := testenv.RequireRealSD(t)
 	return startService(t, func(o *Options) {

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 	if fakeSDCLI() {
 		return
 	}
+	relaySDCLI() // exits when this process is the benchmarks' relay
 	var err error
 	bins, err = standinbin.Build()
 	if err != nil {
@@ -52,7 +53,7 @@ type service struct {
 	tmp     string
 }
 
-func startService(t *testing.T, mutate func(*Options)) *service {
+func startService(t testing.TB, mutate func(*Options)) *service {
 	t.Helper()
 	dir := t.TempDir()
 	tmp := filepath.Join(dir, "tmp")
@@ -98,7 +99,7 @@ func startService(t *testing.T, mutate func(*Options)) *service {
 	return s
 }
 
-func waitFile(t *testing.T, path string, errc chan error) string {
+func waitFile(t testing.TB, path string, errc chan error) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
