@@ -133,6 +133,7 @@ func fromInfo(in engine.Info) *diffusionv1.DiffusionInfo {
 var stages = map[engine.Stage]diffusionv1.Stage{
 	engine.StageQueued:   diffusionv1.Stage_STAGE_QUEUED,
 	engine.StageLoading:  diffusionv1.Stage_STAGE_LOADING,
+	engine.StageEncoding: diffusionv1.Stage_STAGE_ENCODING,
 	engine.StageSampling: diffusionv1.Stage_STAGE_SAMPLING,
 	engine.StageDecoding: diffusionv1.Stage_STAGE_DECODING,
 	engine.StageDone:     diffusionv1.Stage_STAGE_DONE,
@@ -144,6 +145,7 @@ func fromProgress(p engine.Progress) *diffusionv1.Progress {
 		Step:           int32(p.Step),
 		TotalSteps:     int32(p.TotalSteps),
 		Percent:        p.Percent,
+		StagePercent:   p.StagePercent,
 		ElapsedMs:      p.Elapsed.Milliseconds(),
 		StepsPerSecond: p.StepsPerSecond,
 		Message:        p.Message,
