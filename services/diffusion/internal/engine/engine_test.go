@@ -159,11 +159,9 @@ func TestBinaryResolution(t *testing.T) {
 	}
 }
 
+// On the real sd-cli.
 func TestCLIGenerate(t *testing.T) {
-	e, tmp := newEngine(t, "SDSTANDIN_STEP_MS=5")
-	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, ModelID: "tiny", Model: testModel(t)}); err != nil {
-		t.Fatal(err)
-	}
+	e, tmp := startReal(t, ModeCLI)
 	var l progressLog
 	res, err := e.Generate(context.Background(), params(8), l.sink)
 	if err != nil {
@@ -206,11 +204,9 @@ func TestCLIGenerate(t *testing.T) {
 	}
 }
 
+// On the real sd-cli.
 func TestCLIBusyAndCancel(t *testing.T) {
-	e, tmp := newEngine(t, "SDSTANDIN_STEP_MS=40")
-	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: testModel(t)}); err != nil {
-		t.Fatal(err)
-	}
+	e, tmp := startReal(t, ModeCLI)
 	var l progressLog
 	sampling := make(chan struct{})
 	var once sync.Once
@@ -261,11 +257,9 @@ func TestCLIBusyAndCancel(t *testing.T) {
 	}
 }
 
+// On the real sd-cli.
 func TestCLIStopDuringGeneration(t *testing.T) {
-	e, tmp := newEngine(t, "SDSTANDIN_STEP_MS=40")
-	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: testModel(t)}); err != nil {
-		t.Fatal(err)
-	}
+	e, tmp := startReal(t, ModeCLI)
 	started := make(chan struct{})
 	var once sync.Once
 	l := progressLog{on: func(p Progress) {

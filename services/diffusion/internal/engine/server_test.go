@@ -12,11 +12,25 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/ports"
+	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 )
 
-func startServer(t *testing.T, env ...string) *Engine {
+// startServer starts the real sd-server (testenv) with the tiny model.
+func startServer(t *testing.T) *Engine {
+	t.Helper()
+	e, _ := startReal(t, ModeServer)
+	if in := e.Info(); in.Status != StatusRunning || in.PID == 0 || in.Port == 0 || in.Health != HealthOK {
+		t.Fatalf("info after start %+v", in)
+	}
+	return e
+}
+
+// startStandinServer starts the sd-server stand-in, for the failures the real engine cannot be
+// made to show on demand (SDSTANDIN_FAIL: a failed job, an out-of-memory message, no output, a
+// crash, a hang).
+func startStandinServer(t *testing.T, env ...string) *Engine {
 	t.Helper()
 	if bins.Server == "" {
 		t.Skip("sd-server stand-in not built")
@@ -38,7 +52,7 @@ func alive(pid int) bool {
 }
 
 func TestServerGenerate(t *testing.T) {
-	e := startServer(t, "SDSTANDIN_STEP_MS=5")
+	e := startServer(t)
 	pid := e.Info().PID
 	for i := range 2 {
 		var l progressLog
@@ -96,7 +110,7 @@ func TestServerPortInUse(t *testing.T) {
 
 // Cancelling a generating job: sd-server answers 409, so the engine restarts it.
 func TestServerCancelGeneratingRestarts(t *testing.T) {
-	e := startServer(t, "SDSTANDIN_STEP_MS=40")
+	e := startServer(t)
 	pid := e.Info().PID
 	var l progressLog
 	sampling := make(chan struct{})
@@ -151,7 +165,7 @@ func logText(e *Engine) string {
 }
 
 func TestServerStopDuringGeneration(t *testing.T) {
-	e := startServer(t, "SDSTANDIN_STEP_MS=40")
+	e := startServer(t)
 	pid := e.Info().PID
 	started := make(chan struct{})
 	var once sync.Once
@@ -178,13 +192,14 @@ func TestServerStopDuringGeneration(t *testing.T) {
 		t.Errorf("sd-server %d alive after stop", pid)
 	}
 	for _, pid := range sdServerPIDs(t) {
-		t.Errorf("an sd-server stand-in (pid %d) is left after Stop", pid)
+		t.Errorf("an sd-server (pid %d) is left after Stop", pid)
 	}
 }
 
-// sdServerPIDs lists the running sd-server stand-ins started from this test's build.
+// sdServerPIDs lists the running sd-server processes of the real build the tests use.
 func sdServerPIDs(t *testing.T) []int {
 	t.Helper()
+	server := testenv.RequireRealSD(t).Server
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -193,7 +208,7 @@ func sdServerPIDs(t *testing.T) []int {
 			continue
 		}
 		exe, err := os.Readlink("/proc/" + ent.Name() + "/exe")
-		if err == nil && exe == bins.Server && alive(pid) {
+		if err == nil && exe == server && alive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -218,7 +233,7 @@ func TestServerFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := startServer(t, c.env...)
+			e := startStandinServer(t, c.env...)
 			_, err := e.Generate(context.Background(), params(4), nil)
 			if err == nil || !c.check(err) {
 				t.Fatalf("got %v", err)

@@ -415,8 +415,9 @@ func getHealth(t *testing.T, s *service) map[string]any {
 }
 
 // The seed's HTTP wrapper, with its exact request, response and error JSON.
+// On the real engine (CLI mode).
 func TestHTTPWrapperCLI(t *testing.T) {
-	s := startService(t, func(o *Options) { o.Env = append(o.Env, "SDSTANDIN_STEP_MS=20") })
+	s := startRealService(t, nil)
 	url := s.httpURL + "/v1/images/generations"
 	if h := getHealth(t, s); h["status"] != "ok" || h["busy"] != false || len(h) != 2 {
 		t.Errorf("health %v", h)
@@ -424,7 +425,7 @@ func TestHTTPWrapperCLI(t *testing.T) {
 	if st, out := postJSON(t, url, `{"prompt":"a fox","width":64,"height":64,"steps":2}`); st != 503 || !strings.Contains(out["error"].(string), "not running") {
 		t.Errorf("generate while stopped: %d %v", st, out)
 	}
-	s.start(t, diffusionv1.EngineMode_ENGINE_MODE_CLI)
+	s.startReal(t, diffusionv1.EngineMode_ENGINE_MODE_CLI)
 	for _, body := range []string{`{"width":64}`, `{"prompt":"x","width":65}`, `not json`, ``, `{"prompt":"x","steps":"many"}`} {
 		if st, out := postJSON(t, url, body); st != 400 || out["error"] == "" || len(out) != 1 {
 			t.Errorf("%q: %d %v", body, st, out)
@@ -457,10 +458,10 @@ func TestHTTPWrapperCLI(t *testing.T) {
 	// Busy: 503 with the seed's message, and /health says busy.
 	done := make(chan int, 1)
 	go func() {
-		st, _ := postJSON(t, url, `{"prompt":"x","width":64,"height":64,"steps":150}`)
+		st, _ := postJSON(t, url, `{"prompt":"x","width":128,"height":128,"steps":80}`)
 		done <- st
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for getHealth(t, s)["busy"] != true {
 		if time.Now().After(deadline) {
 			t.Fatal("never busy")
