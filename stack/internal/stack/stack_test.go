@@ -38,12 +38,17 @@ var binaries = []string{
 func buildServices(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
+	buildInto(t, dir)
+	return dir
+}
+
+func buildInto(t testing.TB, dir string) {
+	t.Helper()
 	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, binaries...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("build services: %v", err)
 	}
-	return dir
 }
 
 func listServices(t *testing.T, ctx context.Context, cc *grpc.ClientConn) []string {
