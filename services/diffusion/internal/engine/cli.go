@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )

@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 

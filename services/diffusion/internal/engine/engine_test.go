@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdmodel"
 	"github.com/genailab/genailab/services/diffusion/internal/standinbin"

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 

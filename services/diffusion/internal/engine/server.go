@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/pkg/ports"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/pngcheck"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 	"github.com/genailab/genailab/services/diffusion/internal/sdserver"

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/ports"
 	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 )
 
 // startServer starts the real sd-server (testenv) with the tiny model.

@@ -3,7 +3,7 @@ package sdcli
 import (
 	"strconv"
 
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 )
 

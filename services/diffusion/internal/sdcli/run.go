@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/pngcheck"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"

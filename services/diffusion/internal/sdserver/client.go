@@ -15,7 +15,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 )
 

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 )
 

@@ -6,45 +6,9 @@ import (
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
-
-func toRequest(p *diffusionv1.ImageParams) imagereq.Request {
-	r := imagereq.Request{
-		Prompt:         p.GetPrompt(),
-		NegativePrompt: p.GetNegativePrompt(),
-		Width:          int(p.GetWidth()),
-		Height:         int(p.GetHeight()),
-		Steps:          int(p.GetSteps()),
-		Sampler:        p.GetSampler(),
-	}
-	if p != nil && p.CfgScale != nil {
-		v := float64(p.GetCfgScale())
-		r.CFGScale = &v
-	}
-	if p != nil && p.Seed != nil {
-		v := p.GetSeed()
-		r.Seed = &v
-	}
-	return r
-}
-
-func fromParams(p imagereq.Params) *diffusionv1.ImageParams {
-	cfg := float32(p.CFGScale)
-	seed := p.Seed
-	return &diffusionv1.ImageParams{
-		Prompt:         p.Prompt,
-		NegativePrompt: p.NegativePrompt,
-		Width:          int32(p.Width),
-		Height:         int32(p.Height),
-		Steps:          int32(p.Steps),
-		CfgScale:       &cfg,
-		Seed:           &seed,
-		Sampler:        p.Sampler,
-	}
-}
 
 func toMode(m diffusionv1.EngineMode) engine.Mode {
 	if m == diffusionv1.EngineMode_ENGINE_MODE_SERVER {

@@ -6,12 +6,12 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/ports"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/pkg/httperr"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 )
 
 // maxBody bounds a generation request (a 4000-character prompt is far below it).

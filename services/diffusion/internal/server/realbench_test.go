@@ -15,8 +15,8 @@ import (
 	"time"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/testenv"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 )

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
-	"github.com/genailab/genailab/services/diffusion/internal/imagereq"
 )
 
 // Service implements genailab.diffusion.v1.DiffusionService over one engine.
@@ -130,7 +130,7 @@ func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream gr
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, p, err := s.generate(stream.Context(), toRequest(req.GetParams()), box.put)
+		res, p, err := s.generate(stream.Context(), imagereq.FromProto(req.GetParams()), box.put)
 		done <- outcome{res, p, err}
 	}()
 	send := func() error {
@@ -160,7 +160,7 @@ func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream gr
 				Width:       int32(o.res.Width),
 				Height:      int32(o.res.Height),
 				TimeTakenMs: o.res.TimeTaken.Milliseconds(),
-				Params:      fromParams(o.params),
+				Params:      imagereq.ToProto(o.params),
 				DemoEngine:  o.res.Demo,
 			}}})
 		}

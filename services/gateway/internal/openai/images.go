@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/httperr"
+	"github.com/genailab/genailab/pkg/imagereq"
 )
 
 // imagesRequest is OpenAI's image generation request, with stable-diffusion extensions.
@@ -87,6 +89,18 @@ func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 	}
 	width, height, err := parseSize(req.Size)
 	if err != nil {
+		writeError(w, httperr.Invalid(err.Error()))
+		return
+	}
+	// The one image-request validator, before anything is called: n images never cost an
+	// offload only to be refused.
+	check := &diffusionv1.ImageParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, Width: width, Height: height,
+		Steps: req.Steps, CfgScale: req.CfgScale, Sampler: req.Sampler}
+	if req.Seed != nil && *req.Seed >= 0 {
+		last := *req.Seed + int64(n-1)
+		check.Seed = &last
+	}
+	if err := imagereq.Validate(check); err != nil {
 		writeError(w, httperr.Invalid(err.Error()))
 		return
 	}

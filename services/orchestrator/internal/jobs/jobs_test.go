@@ -6,12 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
@@ -271,3 +275,40 @@ func waitIdle(t *testing.T, m *jobs.Manager) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Regression: the orchestrator's own validator checked less than the diffusion service's (no
+// negativePrompt length, UTF-8 or NUL check), so such a request was queued, the LLM offloaded
+// for it, and only then refused by the diffusion service. It is refused at Submit with
+// InvalidArgument: nothing is queued, the runner (the offload cycle) never starts, no event.
+func TestNULInNegativePromptIsRefusedBeforeAnyOffload(t *testing.T) {
+	m, r, db, _ := setup(t, jobs.Options{})
+	for _, bad := range []*diffusionv1.ImageParams{
+		{Prompt: "fox", NegativePrompt: "blur\x00ry", Width: 64, Height: 64},
+		{Prompt: "fox", NegativePrompt: "\xff\xfe", Width: 64, Height: 64},
+		{Prompt: "fox", NegativePrompt: strings.Repeat("x", 4001)},
+		{Prompt: "fox\x00"},
+		{Prompt: "fox", Seed: ptr(int64(1) << 33)},
+	} {
+		_, err := m.Submit(bad, "")
+		if grpcerr.Code(err) != codes.InvalidArgument {
+			t.Errorf("%q / %q: %v, want InvalidArgument", bad.GetPrompt(), bad.GetNegativePrompt(), err)
+		}
+	}
+	if m.QueueLength() != 0 {
+		t.Fatal("an invalid job was queued")
+	}
+	select {
+	case id := <-r.started:
+		t.Fatalf("the cycle ran job %s", id)
+	default:
+	}
+	evs, err := db.EventsAfter(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 0 {
+		t.Fatalf("events emitted for refused requests: %v", evs)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,5 +1,7 @@
-// Package imagereq validates an image generation request at the service's edge and resolves
-// its defaults (the seed's: 512x512, 20 steps, cfg scale 7.5, sampler euler_a, random seed).
+// Package imagereq is the one validator of image generation requests: the orchestrator checks
+// with it before anything is queued or any LLM offloaded, the diffusion service and its seed
+// HTTP wrapper before the engine runs, the gateway's OpenAI surface before it calls anything.
+// It also resolves the defaults (the seed's: 512x512, 20 steps, cfg scale 7.5, sampler euler_a, random seed).
 package imagereq
 
 import (
@@ -25,6 +27,9 @@ const (
 	MaxSteps       = 150
 	MinCFGScale    = 0
 	MaxCFGScale    = 30
+
+	// MaxSeed: the seed contract's response carries the seed as a 32-bit number.
+	MaxSeed = math.MaxUint32
 
 	DefaultSize     = 512
 	DefaultSteps    = 20
@@ -101,6 +106,9 @@ func Resolve(r Request, rng *rand.Rand) (Params, error) {
 	}
 	if !slices.Contains(Samplers, p.Sampler) {
 		return Params{}, invalid("sampler %q is not supported (use one of %s)", p.Sampler, strings.Join(Samplers, ", "))
+	}
+	if r.Seed != nil && *r.Seed > MaxSeed {
+		return Params{}, invalid("seed must be at most %d (or negative for a random seed), got %d", int64(MaxSeed), *r.Seed)
 	}
 	if r.Seed != nil && *r.Seed >= 0 {
 		p.Seed = *r.Seed
