@@ -13,8 +13,10 @@ import (
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 )
 
+// TestEngineFailureStillReloadsTheLLM uses the sd.cpp stand-in: the real engine cannot be made
+// to fail a generation on demand (SDSTANDIN_FAIL=error makes the stand-in fail every image).
 func TestEngineFailureStillReloadsTheLLM(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, DiffusionEnv: []string{"SDSTANDIN_FAIL=error"}})
+	s := newStack(t, stackOptions{Budget: 1, StandIn: true, StandInEnv: []string{"SDSTANDIN_FAIL=error"}})
 	_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 64, Height: 64, Steps: 4})
 	if err == nil {
 		t.Fatal("a failing engine produced an image")
@@ -30,14 +32,15 @@ func TestEngineFailureStillReloadsTheLLM(t *testing.T) {
 }
 
 func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, StepMS: 150})
+	s := newStack(t, stackOptions{Budget: 1})
 	t.Run("cancel", func(t *testing.T) {
-		sub, err := s.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(20)})
+		sub, err := s.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(longSteps)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		id := sub.Job.Id
 		s.events.wait(t, evOffDone, id, 30*time.Second)
+		waitJobStep(t, s, id, 1)
 		waitGenerating(t, s)
 		c, err := s.orch.CancelJob(context.Background(), &orchestratorv1.CancelJobRequest{Id: id})
 		if err != nil {
@@ -56,23 +59,11 @@ func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {
 	})
 	t.Run("client disconnect", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		stream, err := s.orch.GenerateImage(ctx, &orchestratorv1.GenerateImageRequest{Params: image(20)})
+		stream, err := s.orch.GenerateImage(ctx, &orchestratorv1.GenerateImageRequest{Params: image(longSteps)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var id string
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if j := m.GetJobId(); j != "" {
-				id = j
-			}
-			if p := m.GetProgress(); p != nil && p.Stage == diffusionv1.Stage_STAGE_SAMPLING {
-				break
-			}
-		}
+		id := recvUntilStep(t, stream, 1)
 		cancel() // the client goes away mid-generation
 		s.events.wait(t, evCancelled, id, 30*time.Second)
 		s.events.wait(t, evRelDone, id, reloadWithin)
@@ -80,6 +71,53 @@ func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {
 		s.requireNoSavedState()
 		waitNotBusy(t, s)
 	})
+}
+
+// waitJobStep follows the job's progress until it reaches sampling step n (failing if the job
+// ends first).
+func waitJobStep(t *testing.T, s *stack, id string, n int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w, err := s.orch.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := w.Recv()
+		if err != nil {
+			t.Fatalf("job %s before step %d: %v", id, n, err)
+		}
+		j := m.GetJob()
+		if j.GetProgress().GetStage() == diffusionv1.Stage_STAGE_SAMPLING && j.GetProgress().GetStep() >= n {
+			return
+		}
+		if st := j.GetStatus(); st != orchestratorv1.JobStatus_JOB_STATUS_QUEUED && st != orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
+			t.Fatalf("job %s ended (%s) before step %d", id, st, n)
+		}
+	}
+}
+
+// recvUntilStep reads an orchestrator GenerateImage stream until sampling step n and returns
+// the job's id.
+func recvUntilStep(t *testing.T, stream orchestratorv1.OrchestratorService_GenerateImageClient, n int32) string {
+	t.Helper()
+	var id string
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("generation before step %d: %v", n, err)
+		}
+		if j := m.GetJobId(); j != "" {
+			id = j
+		}
+		if p := m.GetProgress(); p != nil && p.Stage == diffusionv1.Stage_STAGE_SAMPLING && p.Step >= n {
+			return id
+		}
+		if m.GetResult() != nil {
+			t.Fatalf("the image was made before step %d was seen", n)
+		}
+	}
 }
 
 // waitGenerating waits until the diffusion engine reports a generation in progress.
@@ -97,24 +135,12 @@ func waitGenerating(t *testing.T, s *stack) {
 }
 
 func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, StepMS: 200})
-	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(30)})
+	s := newStack(t, stackOptions{Budget: 1})
+	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(longSteps)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var id string
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j := m.GetJobId(); j != "" {
-			id = j
-		}
-		if m.GetProgress() != nil {
-			break
-		}
-	}
+	id := recvUntilStep(t, stream, 1)
 	if info := s.llmInfo(); info.Status != commonv1.ServerStatus_SERVER_STATUS_STOPPED {
 		t.Fatalf("LLM not offloaded before the kill: %s", info.Status)
 	}
@@ -171,20 +197,12 @@ func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
 }
 
 func TestSIGTERMMidOffloadReloadsTheLLMBeforeExiting(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, StepMS: 200})
-	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(30)})
+	s := newStack(t, stackOptions{Budget: 1})
+	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(longSteps)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		m, err := stream.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.GetProgress() != nil {
-			break
-		}
-	}
+	recvUntilStep(t, stream, 1)
 	start := time.Now()
 	s.procs["orchestrator"].stop() // SIGTERM, and wait for the exit
 	if d := time.Since(start); d > 15*time.Second {

@@ -25,16 +25,32 @@ import (
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
 	"github.com/genailab/genailab/pkg/modelstore"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
-// The binaries built by TestMain, and the real llama-server.
+// The binaries built by TestMain, and the real engines (testenv's policy: a missing engine
+// skips the tests that need it, or fails them under GENAILAB_REQUIRE_LLAMA=1 /
+// GENAILAB_REQUIRE_SDCPP=1; any other error fails).
 var (
 	binDir      string
 	llamaServer string
-	skipReason  string
+	llamaErr    error
+	realSD      testenv.RealSD
+	realSDErr   error
 )
 
-const tinyModel = "tiny-e2e"
+const (
+	tinyModel = "tiny-e2e"
+	// tinySD is the id of the tiny random-weight Stable Diffusion model (testenv.TinySDModel) in
+	// the diffusion service's store on the real engine; the stand-in's model is "demo".
+	tinySD = "tinysd"
+	demoSD = "demo"
+	// sdThreads is 1: ggml's own thread pool (this sd.cpp is built without OpenMP) spins, and
+	// with 2 threads on a 2-core machine that other programs share an image takes 3–4× longer
+	// than with 1 thread (measured: 64x64, 5 steps, 2.5–3.5 s with -t 1, 11–12.6 s with -t 2).
+	sdThreads  = 1
+	llmThreads = 1
+)
 
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -47,14 +63,11 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	root := repoRoot()
-	llamaServer = os.Getenv("GENAILAB_LLAMA_SERVER")
-	if llamaServer == "" {
-		llamaServer = filepath.Join(root, ".engines", "llama", "bin", "llama-server")
-	}
-	if _, err := os.Stat(llamaServer); err != nil {
-		skipReason = "no llama-server at " + llamaServer + " (run scripts/install-llama-server.sh)"
-		return m.Run()
-	}
+	// Each test hands these errors to testenv.Need: TestMain cannot skip.
+	llamaServer, llamaErr = testenv.FindLlamaServer()
+	realSD, realSDErr = testenv.FindRealSD()
+	// The services are built whatever engines are here: a build error fails the package, it never
+	// turns the tests into skips.
 	dir, err := os.MkdirTemp("", "genailab-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -188,10 +201,17 @@ type stackOptions struct {
 	Budget uint64
 	// QueueSize is the orchestrator's -queue-size (0: default 8).
 	QueueSize int
-	// StepMS is the stand-in's sampling step time (0: 20 ms).
+	// StandIn runs the diffusion service on the sd.cpp stand-in (-demo-engines, model "demo")
+	// instead of the real stable-diffusion.cpp with the tiny model: only for what the real engine
+	// cannot be made to do on demand (a failure such as SDSTANDIN_FAIL=error).
+	StandIn bool
+	// StepMS is the stand-in's sampling step time (0: 20 ms; stand-in only: the real engine's
+	// speed is set by the image's size and steps).
 	StepMS int
-	// DiffusionEnv adds environment variables to the diffusion service (stand-in failures).
-	DiffusionEnv []string
+	// StandInEnv adds SDSTANDIN_* variables to the diffusion service (stand-in only).
+	StandInEnv []string
+	// Mode is the diffusion engine's mode (unset: one sd-cli per image).
+	Mode diffusionv1.EngineMode
 	// Gateway starts the REST gateway too.
 	Gateway bool
 }
@@ -210,15 +230,22 @@ type stack struct {
 	events  *eventLog
 	gateway string // http://host:port
 	diffHTT string // http://host:port of the diffusion seed wrapper
+	// diffModel is the diffusion model the engine runs (tinySD, or demoSD on the stand-in).
+	diffModel string
 }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	if o.StepMS == 0 {
-		o.StepMS = 20
+	testenv.Need(t, testenv.RequireLlamaEnv, llamaErr)
+	if o.StandIn {
+		if o.StepMS == 0 {
+			o.StepMS = 20
+		}
+	} else {
+		if o.StepMS != 0 || len(o.StandInEnv) != 0 {
+			t.Fatal("StepMS and StandInEnv are stand-in knobs: set StandIn")
+		}
+		testenv.Need(t, testenv.RequireSDCPPEnv, realSDErr)
 	}
 	dir, err := os.MkdirTemp("", "genailab-e2e-")
 	if err != nil {
@@ -262,10 +289,14 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	s.procs["llm"], a = startProc(t, "genailab-llm", nil, []string{af("llm")},
 		"-grpc-addr", "127.0.0.1:0", "-addr-file", af("llm"), "-data-dir", data, "-llama-server", llamaServer)
 	s.addrs["llm"] = a[0]
-	denv := append([]string{"SDSTANDIN_STEP_MS=" + strconv.Itoa(o.StepMS), "SDSTANDIN_STAGE_MS=5", "SDSTANDIN_BACKTRACE=none"}, o.DiffusionEnv...)
+	denv, dengine := diffusionEngine(t, data, o.StandIn, o.StepMS, o.StandInEnv)
+	s.diffModel = tinySD
+	if o.StandIn {
+		s.diffModel = demoSD
+	}
 	s.procs["diffusion"], a = startProc(t, "genailab-diffusion", denv, []string{af("diffusion"), af("diffusion-http")},
-		"-grpc-addr", "127.0.0.1:0", "-addr-file", af("diffusion"), "-http-addr", "127.0.0.1:0", "-http-addr-file", af("diffusion-http"),
-		"-data-dir", data, "-demo-engines", "-temp-dir", dir)
+		append([]string{"-grpc-addr", "127.0.0.1:0", "-addr-file", af("diffusion"), "-http-addr", "127.0.0.1:0", "-http-addr-file", af("diffusion-http"),
+			"-data-dir", data, "-temp-dir", dir}, dengine...)...)
 	s.addrs["diffusion"], s.diffHTT = a[0], "http://"+a[1]
 	s.llm = llmv1.NewLLMServiceClient(dial(t, s.addrs["llm"]))
 	s.diff = diffusionv1.NewDiffusionServiceClient(dial(t, s.addrs["diffusion"]))
@@ -273,10 +304,10 @@ func newStack(t testing.TB, o stackOptions) *stack {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := s.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyModel, ContextSize: 256, Threads: 1}}); err != nil {
+	if _, err := s.llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyModel, ContextSize: 256, Threads: llmThreads}}); err != nil {
 		t.Fatalf("start the LLM: %v\n%s", err, s.procs["llm"].logs())
 	}
-	if _, err := s.diff.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: "demo"}}); err != nil {
+	if _, err := s.diff.Start(ctx, &diffusionv1.StartRequest{Config: diffusionConfig(o.StandIn, o.Mode)}); err != nil {
 		t.Fatalf("start diffusion: %v\n%s", err, s.procs["diffusion"].logs())
 	}
 	s.startOrchestrator()
@@ -287,6 +318,40 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		s.gateway = "http://" + a[0]
 	}
 	return s
+}
+
+// diffusionEngine returns the diffusion service's environment and engine flags. On the real
+// engine (standIn false) it imports the tiny model into the store under data as tinySD and
+// points the service at the real sd-cli and sd-server; on the stand-in it sets its knobs.
+func diffusionEngine(t testing.TB, data string, standIn bool, stepMS int, standInEnv []string) (env, args []string) {
+	t.Helper()
+	if standIn {
+		env = append([]string{"SDSTANDIN_STEP_MS=" + strconv.Itoa(stepMS), "SDSTANDIN_STAGE_MS=5", "SDSTANDIN_BACKTRACE=none"}, standInEnv...)
+		return env, []string{"-demo-engines"}
+	}
+	importTinySD(t, data)
+	return nil, []string{"-sd-cli", realSD.CLI, "-sd-server", realSD.Server}
+}
+
+// importTinySD imports the tiny Stable Diffusion model into the diffusion store under data.
+func importTinySD(t testing.TB, data string) {
+	t.Helper()
+	store, err := modelstore.Open(modelstore.Options{DataDir: data, Type: modelstore.TypeDiffusion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Import(context.Background(), tinySD, "tiny random-weight SD (test model)", realSD.Model); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diffusionConfig is the engine configuration the tests start: the tiny model on the real
+// engine (sd-cli unless mode says otherwise), the demo model on the stand-in.
+func diffusionConfig(standIn bool, mode diffusionv1.EngineMode) *diffusionv1.DiffusionConfig {
+	if standIn {
+		return &diffusionv1.DiffusionConfig{ModelId: demoSD, Mode: mode}
+	}
+	return &diffusionv1.DiffusionConfig{ModelId: tinySD, Mode: mode, Threads: sdThreads}
 }
 
 // startOrchestrator starts (or restarts) the orchestrator on the stack's data directory.

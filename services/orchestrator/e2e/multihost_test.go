@@ -26,12 +26,13 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/ggufgen"
 	"github.com/genailab/genailab/pkg/modelstore"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 // The multi-host tests make real hosts on this machine: one network namespace per host
 // (ip netns, a veth pair to the root namespace, its own 10.250.x.y address), each running
-// the LLM service with a real llama-server, the diffusion service with the sd stand-in and
-// the monitor, bound to the namespace's address with a token. The orchestrator runs in the
+// the LLM service with a real llama-server, the diffusion service with the real
+// stable-diffusion.cpp (sd-cli, the tiny model) and the monitor, bound to the namespace's address with a token. The orchestrator runs in the
 // root namespace. They need root and iproute2; elsewhere they skip.
 
 const labToken = "multi-host-lab-token"
@@ -45,12 +46,12 @@ type labHost struct {
 
 func (h *labHost) addr(port int) string { return fmt.Sprintf("%s:%d", h.ip, port) }
 
-// needNetns skips unless namespaces can be made here.
+// needNetns skips unless the real engines are here (testenv's policy) and namespaces can be
+// made here.
 func needNetns(t *testing.T) {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
+	testenv.Need(t, testenv.RequireLlamaEnv, llamaErr)
+	testenv.Need(t, testenv.RequireSDCPPEnv, realSDErr)
 	if os.Geteuid() != 0 {
 		t.Skip("multi-host tests need root to create network namespaces (ip netns); CI runs them as root")
 	}
@@ -67,8 +68,9 @@ func ipCmd(t *testing.T, args ...string) {
 }
 
 // makeHosts creates n namespaces with their links; the cleanup deletes them (after the
-// processes in them are stopped: cleanups run last-in first-out).
-func makeHosts(t *testing.T, names ...string) []*labHost {
+// processes in them are stopped: cleanups run last-in first-out). Each host's store has the
+// tiny LLM model, and the tiny diffusion model when its name is in withSD.
+func makeHosts(t *testing.T, withSD map[string]bool, names ...string) []*labHost {
 	t.Helper()
 	tag := fmt.Sprintf("gl%d", os.Getpid()%100000)
 	net := 1 + os.Getpid()%250
@@ -105,6 +107,9 @@ func makeHosts(t *testing.T, names ...string) []*labHost {
 		}
 		if _, err := store.Import(context.Background(), tinyModel, "tiny", src); err != nil {
 			t.Fatal(err)
+		}
+		if withSD[name] {
+			importTinySD(t, filepath.Join(dir, "data"))
 		}
 		out = append(out, h)
 	}
@@ -143,8 +148,9 @@ func startIn(t *testing.T, h *labHost, name string, env []string, addrFile strin
 	}
 }
 
-// startAgents starts the host's three services on its address, with the token.
-func startAgents(t *testing.T, h *labHost, stepMS int) {
+// startAgents starts the host's three services on its address, with the token; its diffusion
+// service runs the real sd-cli.
+func startAgents(t *testing.T, h *labHost) {
 	t.Helper()
 	data := filepath.Join(h.dir, "data")
 	af := func(n string) string { return filepath.Join(h.dir, n+".addr") }
@@ -153,8 +159,9 @@ func startAgents(t *testing.T, h *labHost, stepMS int) {
 			"-grpc-addr", h.addr(50053), "-addr-file", af("monitor"), "-metrics-addr", "off", "-data-dir", data, "-token", labToken),
 		startIn(t, h, "genailab-llm", nil, af("llm"),
 			"-grpc-addr", h.addr(50051), "-addr-file", af("llm"), "-data-dir", data, "-llama-server", llamaServer, "-token", labToken),
-		startIn(t, h, "genailab-diffusion", []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", stepMS), "SDSTANDIN_STAGE_MS=5", "SDSTANDIN_BACKTRACE=none"}, af("diffusion"),
-			"-grpc-addr", h.addr(50052), "-addr-file", af("diffusion"), "-http-addr", "off", "-data-dir", data, "-demo-engines", "-temp-dir", h.dir, "-token", labToken),
+		startIn(t, h, "genailab-diffusion", nil, af("diffusion"),
+			"-grpc-addr", h.addr(50052), "-addr-file", af("diffusion"), "-http-addr", "off", "-data-dir", data,
+			"-sd-cli", realSD.CLI, "-sd-server", realSD.Server, "-temp-dir", h.dir, "-token", labToken),
 	}
 	t.Cleanup(func() { h.stop(false) })
 }
@@ -229,28 +236,29 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	needNetns(t)
 	start := time.Now()
-	lab := makeHosts(t, "a", "b", "c")
+	lab := makeHosts(t, map[string]bool{"a": true, "b": true}, "a", "b", "c")
 	a, b, c := lab[0], lab[1], lab[2]
 	for _, h := range lab {
-		startAgents(t, h, 150)
+		startAgents(t, h)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	// Generous: three hosts' engines share this machine's cores.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
 	startEngines := func(h *labHost, diffusion bool) {
 		llm := llmv1.NewLLMServiceClient(dialToken(t, h.addr(50051)))
-		if _, err := llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyModel, ContextSize: 256, Threads: 1}}); err != nil {
+		if _, err := llm.Start(ctx, &llmv1.StartRequest{Config: &llmv1.LLMConfig{ModelId: tinyModel, ContextSize: 256, Threads: llmThreads}}); err != nil {
 			t.Fatalf("start the LLM on %s: %v\n%s", h.name, err, h.logs())
 		}
 		if diffusion {
 			d := diffusionv1.NewDiffusionServiceClient(dialToken(t, h.addr(50052)))
-			if _, err := d.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: "demo"}}); err != nil {
+			if _, err := d.Start(ctx, &diffusionv1.StartRequest{Config: diffusionConfig(false, 0)}); err != nil {
 				t.Fatalf("start diffusion on %s: %v", h.name, err)
 			}
 		}
 	}
 	startEngines(a, true)
 	startEngines(b, true)
-	startEngines(c, false) // c has no diffusion model
+	startEngines(c, false) // c has no diffusion model (none in its store, no engine started)
 
 	spec := func(h *labHost, extra string) string {
 		return fmt.Sprintf("%s=%s,%s,%s%s", h.name, h.addr(50051), h.addr(50052), h.addr(50053), extra)
@@ -258,7 +266,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	odir := t.TempDir()
 	af := filepath.Join(odir, "orch.addr")
 	cmd := exec.Command(filepath.Join(binDir, "genailab-orchestrator"), "-grpc-addr", "127.0.0.1:0", "-addr-file", af, "-data-dir", odir,
-		"-token", labToken, "-hosts", spec(a, ",budget=1")+";"+spec(b, "")+";"+spec(c, ""), "-diffusion-model", "demo",
+		"-token", labToken, "-hosts", spec(a, ",budget=1")+";"+spec(b, "")+";"+spec(c, ""), "-diffusion-model", tinySD,
 		"-host-check-interval", "300ms", "-reload-backoff", "100ms", "-reload-backoff-max", "500ms", "-reload-timeout", "90s",
 		"-free-timeout", "5s", "-drain-timeout", "2s", "-agent-keepalive-timeout", "1s")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -288,12 +296,12 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 				return false
 			}
 		}
-		return hs["b"].GetDiffusionModel() == "demo"
+		return hs["b"].GetDiffusionModel() == tinySD
 	})
 
 	// 1. Placement: b fits without offload.
-	params := &diffusionv1.ImageParams{Prompt: "a lab", Width: 256, Height: 256, Steps: 4}
-	res, err := orch.CreateImage(ctx, &orchestratorv1.CreateImageRequest{Prompt: "a lab", Width: 256, Height: 256, Steps: 4})
+	params := &diffusionv1.ImageParams{Prompt: "a lab", Width: 128, Height: 128, Steps: 4}
+	res, err := orch.CreateImage(ctx, &orchestratorv1.CreateImageRequest{Prompt: "a lab", Width: 128, Height: 128, Steps: 4})
 	if err != nil || len(res.GetImage()) == 0 {
 		t.Fatalf("first image: %v", err)
 	}
@@ -313,7 +321,9 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	if st := hostsByName(t, orch)["b"].GetState(); st != orchestratorv1.HostState_HOST_STATE_DRAINING {
 		t.Fatalf("b is %s after DrainHost", st)
 	}
-	params.Steps = 30 // 4.5 s at 150 ms a step: time to kill its host
+	// A longer real job: a is killed once step 2 is seen, with 22 steps (seconds) to go. The job
+	// then runs again, whole, on b.
+	params.Steps = 24
 	sub, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: params})
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +362,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 		}
 		final = m.GetJob()
 	}
-	if final.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || final.GetHost() != "b" || final.GetResult().GetWidth() != 256 {
+	if final.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || final.GetHost() != "b" || final.GetResult().GetWidth() != 128 {
 		t.Fatalf("job after a died: status %s on %q, error %q", final.GetStatus(), final.GetHost(), final.GetError())
 	}
 	t.Logf("failover: the job finished on b %v after a was killed", time.Since(killedAt).Round(time.Millisecond))
@@ -375,7 +385,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	}
 
 	// 4. a comes back: ready again, its LLM reloaded from the saved state.
-	startAgents(t, a, 150)
+	startAgents(t, a)
 	waitFor(t, "a ready with its LLM back", 60*time.Second, func() bool {
 		h := hostsByName(t, orch)["a"]
 		return h.GetState() == orchestratorv1.HostState_HOST_STATE_READY && !h.GetLlmOffloaded() && h.GetLlmRunning()
@@ -389,11 +399,11 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	// fails once the orchestrator's unacknowledged traffic to b passes the keepalive
 	// timeout (1 s here), and the job finishes on a. The link back up, b is ready again.
 	d := diffusionv1.NewDiffusionServiceClient(dialToken(t, a.addr(50052)))
-	if _, err := d.Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: "demo"}}); err != nil {
+	if _, err := d.Start(ctx, &diffusionv1.StartRequest{Config: diffusionConfig(false, 0)}); err != nil {
 		t.Fatalf("start diffusion on a: %v", err)
 	}
-	waitFor(t, "a's diffusion engine seen", 10*time.Second, func() bool { return hostsByName(t, orch)["a"].GetDiffusionModel() == "demo" })
-	params.Steps = 12
+	waitFor(t, "a's diffusion engine seen", 10*time.Second, func() bool { return hostsByName(t, orch)["a"].GetDiffusionModel() == tinySD })
+	params.Steps = 12 // the link goes down at step 2, with 10 steps to go
 	sub, err = orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: params})
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +426,8 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	ipCmd(t, "link", "set", b.veth, "down")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "set", b.veth, "up").Run() })
 	// Without the keepalive the stream would wait for TCP's retransmissions (~15 min).
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	// The limit leaves room for a's offload and its whole real job after the failover.
+	wctx, wcancel := context.WithTimeout(ctx, 120*time.Second)
 	defer wcancel()
 	if w, err = orch.WatchJob(wctx, &orchestratorv1.WatchJobRequest{Id: id}); err != nil {
 		t.Fatal(err)

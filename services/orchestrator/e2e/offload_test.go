@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -27,8 +28,14 @@ const (
 	evFailed     = orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED
 	evCancelled  = orchestratorv1.EventType_EVENT_TYPE_JOB_CANCELLED
 	reloadWithin = 60 * time.Second
+	// longSteps make a real generation that lasts long enough (~0.3–1 s a step at 128x128 here)
+	// to be cancelled, or its orchestrator killed, mid-sampling.
+	longSteps = 40
 )
 
+// image is a 128x128 request. On the real engine with the tiny model a few steps take seconds
+// (model load included); the tests that act mid-generation use longSteps and act once step 1
+// has been seen.
 func image(steps int32) *diffusionv1.ImageParams {
 	return &diffusionv1.ImageParams{Prompt: "a lighthouse at dusk", Width: 128, Height: 128, Steps: steps, Seed: ptr(int64(7))}
 }
@@ -91,13 +98,13 @@ func subsequence(got, want []orchestratorv1.EventType) bool {
 }
 
 func TestForcedOffloadStopsTheLLMDuringGenerationAndReloadsIt(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, StepMS: 40})
+	s := newStack(t, stackOptions{Budget: 1})
 	before := s.llmInfo()
-	wn, err := s.orch.WouldNeedOffload(context.Background(), &orchestratorv1.WouldNeedOffloadRequest{Params: image(10)})
+	wn, err := s.orch.WouldNeedOffload(context.Background(), &orchestratorv1.WouldNeedOffloadRequest{Params: image(4)})
 	if err != nil || !wn.NeedsOffload || wn.MemoryKind != orchestratorv1.MemoryKind_MEMORY_KIND_RAM || wn.BudgetBytes != 1 || !wn.LlmRunning || wn.LlmReleaseBytes == 0 {
 		t.Fatalf("would need offload: %v %v", wn, err)
 	}
-	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(10)})
+	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: image(4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +112,7 @@ func TestForcedOffloadStopsTheLLMDuringGenerationAndReloadsIt(t *testing.T) {
 	var sawStoppedDuringProgress bool
 	var result *diffusionv1.ImageResult
 	var progress int
+	var steps []int32
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
@@ -118,6 +126,9 @@ func TestForcedOffloadStopsTheLLMDuringGenerationAndReloadsIt(t *testing.T) {
 			jobID = p.JobId
 		case *orchestratorv1.GenerateImageResponse_Progress:
 			progress++
+			if p.Progress.Stage == diffusionv1.Stage_STAGE_SAMPLING && p.Progress.Step > 0 && (len(steps) == 0 || steps[len(steps)-1] != p.Progress.Step) {
+				steps = append(steps, p.Progress.Step)
+			}
 			if p.Progress.Stage == diffusionv1.Stage_STAGE_SAMPLING && !sawStoppedDuringProgress {
 				info := s.llmInfo()
 				sawStoppedDuringProgress = info.Status == commonv1.ServerStatus_SERVER_STATUS_STOPPED && info.Offloaded
@@ -134,8 +145,12 @@ func TestForcedOffloadStopsTheLLMDuringGenerationAndReloadsIt(t *testing.T) {
 			result = p.Result
 		}
 	}
-	if result == nil || result.Width != 128 || result.Seed != 7 || !result.DemoEngine || len(result.Png) < 8 || progress == 0 || !sawStoppedDuringProgress {
-		t.Fatalf("result %v progress %d stopped %v", result != nil, progress, sawStoppedDuringProgress)
+	// The real engine made it (not the demo), and every sampling step reached the client.
+	if result == nil || result.Width != 128 || result.Seed != 7 || result.DemoEngine || len(result.Png) < 8 || progress == 0 || !sawStoppedDuringProgress {
+		t.Fatalf("result %v (demo %v) progress %d stopped %v", result != nil, result.GetDemoEngine(), progress, sawStoppedDuringProgress)
+	}
+	if fmt.Sprint(steps) != "[1 2 3 4]" {
+		t.Fatalf("sampling steps through the orchestrator %v, want [1 2 3 4]", steps)
 	}
 	s.events.wait(t, evRelDone, jobID, reloadWithin)
 	s.requireLLMHealthy()
