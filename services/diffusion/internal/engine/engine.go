@@ -395,6 +395,10 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 	e.eventLocked(EventGenerationFinished, msg, nil)
 	e.mu.Unlock()
 	close(g.done)
+	if errors.Is(err, context.Canceled) {
+		e.log.Info("generation cancelled")
+		return Result{}, err
+	}
 	if err != nil {
 		e.log.Warn("generation failed", "err", err)
 		return Result{}, err

@@ -39,7 +39,7 @@ func startReal(t *testing.T, mode Mode) (*Engine, string) {
 		KillGrace:    2 * time.Second,
 	})
 	t.Cleanup(func() { _ = e.Close(context.Background()) })
-	if _, err := e.Start(context.Background(), Config{Mode: mode, ModelID: "tinysd", Model: sdargs.Model{Path: sd.Model}, Threads: 2}); err != nil {
+	if _, err := e.Start(context.Background(), Config{Mode: mode, ModelID: "tinysd", Model: sdargs.Model{Path: sd.Model}, Threads: 1}); err != nil {
 		t.Fatalf("start real %s engine: %v", mode, err)
 	}
 	return e, tmp
@@ -287,7 +287,7 @@ func TestRealBadModelFiles(t *testing.T) {
 			t.Run(mode.String()+"/"+name, func(t *testing.T) {
 				e := New(Options{Binaries: Binaries{CLI: sd.CLI, Server: sd.Server, LookPath: noPath}, TempDir: t.TempDir(), ReadyTimeout: 60 * time.Second})
 				defer e.Close(context.Background())
-				_, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: path}, Threads: 2})
+				_, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: path}, Threads: 1})
 				if err == nil {
 					_, err = e.Generate(context.Background(), realParams(2, 1), nil)
 				}
@@ -313,7 +313,7 @@ func TestRealMemorySwitchesUseBackendFlag(t *testing.T) {
 			e := New(Options{Binaries: Binaries{CLI: sd.CLI, Server: sd.Server, LookPath: noPath}, TempDir: t.TempDir()})
 			defer e.Close(context.Background())
 			mem := sdargs.Memory{ClipOnCPU: true, VAEOnCPU: true}
-			if _, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 2, Memory: mem}); err != nil {
+			if _, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 1, Memory: mem}); err != nil {
 				t.Fatal(err)
 			}
 			if mode == ModeServer {
@@ -341,7 +341,7 @@ func TestRealUnknownFlagErrorNamesTheCause(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			e := New(Options{Binaries: Binaries{CLI: sd.CLI, Server: sd.Server, LookPath: noPath}, TempDir: t.TempDir(), ExtraArgs: []string{"--foo"}})
 			defer e.Close(context.Background())
-			_, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 2})
+			_, err := e.Start(context.Background(), Config{Mode: mode, Model: sdargs.Model{Path: sd.Model}, Threads: 1})
 			if err == nil {
 				_, err = e.Generate(context.Background(), realParams(1, 2), nil)
 			}

@@ -21,7 +21,7 @@ func TestParserOnLiveRealOutput(t *testing.T) {
 	sd := testenv.RequireRealSD(t)
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(sd.CLI, "-m", sd.Model, "-p", "a red fox", "-W", "128", "-H", "128", "--steps", "5", "-s", "3", "-t", "2", "-o", filepath.Join(dir, "x.png"))
+	cmd := exec.Command(sd.CLI, "-m", sd.Model, "-p", "a red fox", "-W", "128", "-H", "128", "--steps", "5", "-s", "3", "-t", "1", "-o", filepath.Join(dir, "x.png"))
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("sd-cli: %v\n%s", err, stderr.String())

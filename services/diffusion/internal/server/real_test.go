@@ -50,7 +50,7 @@ func startRealService(t testing.TB, mutate func(*Options)) *service {
 
 func (s *service) startReal(t *testing.T, mode diffusionv1.EngineMode) *diffusionv1.DiffusionInfo {
 	t.Helper()
-	resp, err := s.client.Start(context.Background(), &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{Mode: mode, ModelId: realModelID, Threads: 2}})
+	resp, err := s.client.Start(context.Background(), &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{Mode: mode, ModelId: realModelID, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func BenchmarkRealServiceVsDirectCLI(b *testing.B) {
 		t0 := time.Now()
 		p := imagereq.Params{Prompt: "a red fox", Width: 128, Height: 128, Steps: 8, CFGScale: 7.5, Seed: seed, Sampler: "euler_a"}
 		out := filepath.Join(dir, "direct.png")
-		cmd := exec.Command(sd.CLI, sdcli.Args(sdargs.Model{Path: sd.Model}, sdargs.Memory{}, 2, p, out)...)
+		cmd := exec.Command(sd.CLI, sdcli.Args(sdargs.Model{Path: sd.Model}, sdargs.Memory{}, 1, p, out)...)
 		cmd.Dir = dir
 		if o, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("sd-cli: %v\n%s", err, o)
@@ -196,7 +196,7 @@ func BenchmarkRealServerVsCLIFiveImages(b *testing.B) {
 
 func (s *service) startRealB(b *testing.B, mode diffusionv1.EngineMode) {
 	b.Helper()
-	if _, err := s.client.Start(context.Background(), &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{Mode: mode, ModelId: realModelID, Threads: 2}}); err != nil {
+	if _, err := s.client.Start(context.Background(), &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{Mode: mode, ModelId: realModelID, Threads: 1}}); err != nil {
 		b.Fatal(err)
 	}
 }
