@@ -310,3 +310,38 @@ func TestCLIFailureReportsExit(t *testing.T) {
 		t.Errorf("info %+v", in)
 	}
 }
+
+// Regression: after a Start that failed on a missing file, lastError still showed the previous
+// model's error. Every failed Start reports its own cause.
+func TestFailedStartReportsItsOwnCause(t *testing.T) {
+	e, _ := newEngine(t)
+	dir := t.TempDir()
+	cut := filepath.Join(dir, "cut.gguf")
+	good := testModel(t)
+	b, err := os.ReadFile(good.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cut, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: sdargs.Model{Path: cut}}); err == nil {
+		t.Fatal("a truncated model started")
+	}
+	if in := e.Info(); !strings.Contains(in.LastError, "cut.gguf") || in.Status != StatusStopped {
+		t.Fatalf("after the truncated model: %+v", in)
+	}
+	missing := filepath.Join(dir, "missing.gguf")
+	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: sdargs.Model{Path: missing}}); !errors.Is(err, enginerr.ErrModelMissing) {
+		t.Fatalf("missing model: %v", err)
+	}
+	if in := e.Info(); !strings.Contains(in.LastError, "missing.gguf") || strings.Contains(in.LastError, "cut.gguf") {
+		t.Fatalf("lastError %q, want the missing file's error", in.LastError)
+	}
+	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: good}); err != nil {
+		t.Fatal(err)
+	}
+	if in := e.Info(); in.LastError != "" {
+		t.Fatalf("a successful start keeps lastError %q", in.LastError)
+	}
+}
