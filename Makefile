@@ -64,7 +64,7 @@ build: ## build every service binary and genailab into bin/
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ ./stack/cmd/genailab ./services/llm/cmd/genailab-llm ./services/diffusion/cmd/genailab-diffusion \
 		./services/monitor/cmd/genailab-monitor ./services/orchestrator/cmd/genailab-orchestrator ./services/gateway/cmd/genailab-gateway \
-		./clients/cli/cmd/genaictl
+		./clients/cli/cmd/genaictl ./services/diffusion/cmd/sd-cli-standin ./services/diffusion/cmd/sd-server-standin
 
 run: build engines ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080)
 	$(BIN)/genailab up -data-dir $(CURDIR)/.data

@@ -57,6 +57,9 @@ var Packages = []string{
 	"github.com/genailab/genailab/services/monitor/cmd/genailab-monitor",
 	"github.com/genailab/genailab/services/orchestrator/cmd/genailab-orchestrator",
 	"github.com/genailab/genailab/services/gateway/cmd/genailab-gateway",
+	// The demo engine (the sd.cpp stand-ins), a program of its own beside the services.
+	"github.com/genailab/genailab/services/diffusion/cmd/sd-cli-standin",
+	"github.com/genailab/genailab/services/diffusion/cmd/sd-server-standin",
 }
 
 // Names are the services whose address a started stack knows.

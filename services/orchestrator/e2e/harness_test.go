@@ -81,6 +81,10 @@ func run(m *testing.M) int {
 		{"services/monitor", "genailab-monitor"},
 		{"services/orchestrator", "genailab-orchestrator"},
 		{"services/gateway", "genailab-gateway"},
+		// The demo engine (the sd.cpp stand-ins), beside the diffusion service, for the tests
+		// that need a failure the real engine cannot be made to show.
+		{"services/diffusion", "sd-cli-standin"},
+		{"services/diffusion", "sd-server-standin"},
 	}
 	for _, b := range builds {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.name), "./cmd/"+b.name)

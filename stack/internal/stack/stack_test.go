@@ -32,6 +32,8 @@ var binaries = []string{
 	"github.com/genailab/genailab/services/monitor/cmd/genailab-monitor",
 	"github.com/genailab/genailab/services/orchestrator/cmd/genailab-orchestrator",
 	"github.com/genailab/genailab/services/gateway/cmd/genailab-gateway",
+	"github.com/genailab/genailab/services/diffusion/cmd/sd-cli-standin",
+	"github.com/genailab/genailab/services/diffusion/cmd/sd-server-standin",
 }
 
 // buildServices compiles every service binary into a temporary directory.

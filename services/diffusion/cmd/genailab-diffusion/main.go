@@ -1,7 +1,8 @@
 // Command genailab-diffusion runs the diffusion service: stable-diffusion.cpp (per-request
 // sd-cli or a persistent sd-server) behind the gRPC DiffusionService and ModelService, and the
-// seed's HTTP wrapper. With -demo-engines and no stand-in binaries around, it also acts as the
-// sd.cpp stand-ins itself (selected by an environment variable it sets for its children).
+// seed's HTTP wrapper. With -demo-engines it runs the demo engine instead: the sd.cpp stand-ins
+// sd-cli-standin and sd-server-standin, separate programs (`make build` puts them in bin/); this
+// binary carries none of their code.
 //
 // Pointing it at the real stable-diffusion.cpp: build or download sd-cli and sd-server
 // (https://github.com/leejet/stable-diffusion.cpp releases), then either put them on PATH
@@ -23,12 +24,10 @@ import (
 
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
-	"github.com/genailab/genailab/services/diffusion/internal/selfstandin"
 	"github.com/genailab/genailab/services/diffusion/internal/server"
 )
 
 func main() {
-	selfstandin.RunIfAsked()
 	var o server.Options
 	var tlsFlags tlsconfig.ServerFlags
 	cmdmain.Main(cmdmain.Command{

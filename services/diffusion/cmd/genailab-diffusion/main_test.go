@@ -18,16 +18,18 @@ import (
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 )
 
-// TestDemoBinaryIsItsOwnStandin builds the service alone (no stand-in binaries anywhere) and
-// checks that -demo-engines generates through the service executable acting as the sd-cli
-// stand-in, and that SIGTERM stops it cleanly.
-func TestDemoBinaryIsItsOwnStandin(t *testing.T) {
+// TestDemoEngineIsASeparateProgram builds the service and the demo engine (the sd.cpp
+// stand-ins) side by side, as `make build` does, and checks that -demo-engines generates through
+// the stand-in program (not the service), with the demo model it wrote, and that SIGTERM stops it
+// cleanly.
+func TestDemoEngineIsASeparateProgram(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "genailab-diffusion")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", dir+"/", ".", "../sd-cli-standin", "../sd-server-standin")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	grpcFile, httpFile := filepath.Join(dir, "grpc.addr"), filepath.Join(dir, "http.addr")
@@ -73,8 +75,8 @@ func TestDemoBinaryIsItsOwnStandin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, logs.String())
 	}
-	if !start.Info.DemoEngine || start.Info.BinaryPath != bin {
-		t.Errorf("engine %q demo %v, want the service binary itself", start.Info.BinaryPath, start.Info.DemoEngine)
+	if want := filepath.Join(dir, "sd-cli-standin"); !start.Info.DemoEngine || start.Info.BinaryPath != want {
+		t.Errorf("engine %q demo %v, want the stand-in program %s", start.Info.BinaryPath, start.Info.DemoEngine, want)
 	}
 	resp, err := http.Post("http://"+read(httpFile)+"/v1/images/generations", "application/json",
 		strings.NewReader(`{"prompt":"a red fox","width":64,"height":128,"steps":2,"seed":42,"sampler":"euler_a"}`))
@@ -90,5 +92,18 @@ func TestDemoBinaryIsItsOwnStandin(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.Seed != 42 || out.Width != 64 || out.Height != 128 || len(out.Image) < 100 {
 		t.Fatalf("generate: %d %v %+v\n%s", resp.StatusCode, err, out.Seed, logs.String())
+	}
+}
+
+// The production binary carries none of the stand-in: the demo engine is its own program.
+func TestProductionBinaryHasNoStandin(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.Contains(pkg, "/internal/standin") || strings.HasSuffix(pkg, "/selfstandin") {
+			t.Errorf("genailab-diffusion depends on %s", pkg)
+		}
 	}
 }

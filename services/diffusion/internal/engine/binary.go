@@ -20,10 +20,6 @@ type Binaries struct {
 	// from PATH. Their images are synthetic, and everything reports demo.
 	Demo    bool
 	DemoDir string
-	// SelfStandin lets demo mode fall back to the running executable, started with
-	// StandinEnv=sd-cli or sd-server in its environment: a service binary that calls
-	// selfstandin.RunIfAsked first thing in main carries the stand-ins inside it.
-	SelfStandin bool
 	// LookPath defaults to exec.LookPath.
 	LookPath func(string) (string, error)
 }
@@ -35,9 +31,6 @@ type Binary struct {
 	// Env is added to the process's environment (the self-hosted stand-in's selector).
 	Env []string
 }
-
-// StandinEnv selects the stand-in a self-hosting service executable runs as.
-const StandinEnv = "GENAILAB_DIFFUSION_STANDIN"
 
 // Hints name the configuration knobs in errors (the service's flags and environment
 // variables).
@@ -65,18 +58,7 @@ func (b Binaries) Resolve(mode Mode, hints Hints) (Binary, error) {
 		configured, names, flag, standin = b.Server, []string{"sd-server"}, hints.Server, "sd-server-standin"
 	}
 	if b.Demo {
-		bin, err := b.resolveDemo(standin, look, hints)
-		if err != nil && b.SelfStandin {
-			exe, xerr := os.Executable()
-			if xerr == nil {
-				role := "sd-cli"
-				if mode == ModeServer {
-					role = "sd-server"
-				}
-				return Binary{Path: exe, Demo: true, Env: []string{StandinEnv + "=" + role}}, nil
-			}
-		}
-		return bin, err
+		return b.resolveDemo(standin, look, hints)
 	}
 	if configured != "" {
 		p, err := executable(configured)
@@ -113,7 +95,7 @@ func (b Binaries) resolveDemo(name string, look func(string) (string, error), hi
 	if p, err := look(name); err == nil {
 		return Binary{Path: p, Demo: true}, nil
 	}
-	return Binary{}, fmt.Errorf("%w: demo mode (%s) needs %s: build it with `go build -o bin/ ./services/diffusion/cmd/%s` and put bin/ next to the service or on PATH",
+	return Binary{}, fmt.Errorf("%w: demo mode (%s) needs the demo engine %s: `make build` puts it in bin/ next to the service (or build it with `go build -o bin/ ./services/diffusion/cmd/%s`; -demo-dir or PATH work too)",
 		enginerr.ErrNoEngine, hints.Demo, name, name)
 }
 
@@ -134,4 +116,16 @@ func executable(p string) (string, error) {
 		return "", errors.New("not executable")
 	}
 	return abs, nil
+}
+
+// DemoCLI returns the demo sd-cli stand-in's path (demo mode only).
+func (e *Engine) DemoCLI() (string, error) {
+	if !e.opts.Binaries.Demo {
+		return "", errors.New("not in demo mode")
+	}
+	b, err := e.opts.Binaries.Resolve(ModeCLI, e.opts.Hints)
+	if err != nil {
+		return "", err
+	}
+	return b.Path, nil
 }

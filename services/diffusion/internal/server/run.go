@@ -100,7 +100,7 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 		Logger: log,
 		Binaries: engine.Binaries{
 			CLI: opts.SDCLI, Server: opts.SDServer,
-			Demo: opts.DemoEngines, DemoDir: opts.DemoDir, SelfStandin: true,
+			Demo: opts.DemoEngines, DemoDir: opts.DemoDir,
 		},
 		TempDir:      opts.TempDir,
 		StallTimeout: opts.StallTimeout,
@@ -111,6 +111,7 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 	m := &models{store: store}
 	if opts.DemoEngines {
 		m.demoDir = filepath.Join(opts.DataDir, "demo")
+		m.demoCLI = eng.DemoCLI
 	}
 	svc := NewService(eng, m, log)
 	svc.defaultModel = opts.DefaultModel
