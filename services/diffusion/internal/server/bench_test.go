@@ -135,7 +135,7 @@ func BenchmarkStepLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	NewService(eng, &models{store: store, demoDir: filepath.Join(dir, "demo")}, nil).Register(srv.GRPC())
+	NewService(eng, &models{store: store, demoDir: filepath.Join(dir, "demo"), demoCLI: func() (string, error) { return bins.CLI, nil }}, nil).Register(srv.GRPC())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go srv.Serve(ctx)
