@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image/png"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,22 +22,32 @@ import (
 // genMu serialises the tests that generate: the engine takes one image at a time.
 var genMu sync.Mutex
 
-// startDiffusion starts the demo engine (CLI mode) unless it runs.
+// The sizes of a generation the tests cancel half-way: the real stable-diffusion.cpp takes
+// about 0.1-0.3 s a step at 64x64 on two cores and more at 128x128, so 60 steps leave seconds
+// to act once the first step shows (the stand-in is slowed down to demoStepMS a step).
+const (
+	cancelSize  = 128
+	cancelSteps = 60
+)
+
+// startDiffusion makes sure the diffusion engine runs (CLI mode) with the stack's model:
+// genailab up starts it at boot, so a Start is normally refused as "already running".
 func startDiffusion(t *testing.T, ctx context.Context, c *genailab.Client) {
 	t.Helper()
-	_, err := c.Diffusion().Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: "demo"}})
-	if err != nil && status.Code(err) != codes.FailedPrecondition {
+	_, err := c.Diffusion().Start(ctx, &diffusionv1.StartRequest{Config: &diffusionv1.DiffusionConfig{ModelId: diffusionModel}})
+	if err != nil && (status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already running")) {
 		t.Fatalf("start diffusion: %v", err)
 	}
 	info, err := c.Diffusion().GetInfo(ctx, &diffusionv1.GetInfoRequest{})
-	if err != nil || info.GetInfo().GetStatus() != commonv1.ServerStatus_SERVER_STATUS_RUNNING {
-		t.Fatalf("diffusion not running: %v %v", info, err)
+	if err != nil || info.GetInfo().GetStatus() != commonv1.ServerStatus_SERVER_STATUS_RUNNING ||
+		info.GetInfo().GetModelId() != diffusionModel || info.GetInfo().GetDemoEngine() != (sd == nil) {
+		t.Fatalf("diffusion not running with %s (demo engine %v): %v %v", diffusionModel, sd == nil, info, err)
 	}
 }
 
 func TestGenerateImageStreamsProgressThenTheImage(t *testing.T) {
 	c := dial(t)
-	ctx := testContext(t, time.Minute)
+	ctx := testContext(t, 3*time.Minute)
 	genMu.Lock()
 	defer genMu.Unlock()
 	startDiffusion(t, ctx, c)
@@ -87,7 +98,7 @@ func TestGenerateImageStreamsProgressThenTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("result is not a PNG: %v", err)
 	}
-	if b := img.Bounds(); b.Dx() != 64 || b.Dy() != 128 || res.Image.GetSeed() != seed || !res.Image.GetDemoEngine() ||
+	if b := img.Bounds(); b.Dx() != 64 || b.Dy() != 128 || res.Image.GetSeed() != seed || res.Image.GetDemoEngine() != (sd == nil) ||
 		res.Image.GetParams().GetSampler() != "euler" {
 		t.Errorf("image %v seed %d demo %v params %v", b, res.Image.GetSeed(), res.Image.GetDemoEngine(), res.Image.GetParams())
 	}
@@ -110,7 +121,7 @@ func TestGenerateImageBadParamsKeepTheStatus(t *testing.T) {
 // closed, the job is cancelled on the server and the engine is no longer busy.
 func TestGenerateImageCancelledByTheCallerCancelsTheJob(t *testing.T) {
 	c := dial(t)
-	ctx := testContext(t, time.Minute)
+	ctx := testContext(t, 3*time.Minute)
 	genMu.Lock()
 	defer genMu.Unlock()
 	startDiffusion(t, ctx, c)
@@ -118,11 +129,15 @@ func TestGenerateImageCancelledByTheCallerCancelsTheJob(t *testing.T) {
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var jobID string
-	_, err := c.GenerateImage(gctx, &diffusionv1.ImageParams{Prompt: "slow", Width: 64, Height: 64, Steps: 100}, func(e genailab.Event) {
+	var cancelledAt time.Time
+	start := time.Now()
+	_, err := c.GenerateImage(gctx, &diffusionv1.ImageParams{Prompt: "slow", Width: cancelSize, Height: cancelSize, Steps: cancelSteps}, func(e genailab.Event) {
 		if e.JobID != "" {
 			jobID = e.JobID
 		}
-		if e.Progress.GetStep() >= 2 {
+		if e.Progress.GetStage() == diffusionv1.Stage_STAGE_SAMPLING && e.Progress.GetStep() >= 1 && cancelledAt.IsZero() {
+			cancelledAt = time.Now()
+			t.Logf("cancelling at step %d/%d, %s after the request", e.Progress.GetStep(), cancelSteps, cancelledAt.Sub(start).Round(time.Millisecond))
 			cancel()
 		}
 	})
@@ -130,17 +145,18 @@ func TestGenerateImageCancelledByTheCallerCancelsTheJob(t *testing.T) {
 	if !errors.As(err, &je) || !je.Abandoned || je.CancelErr != nil || je.JobID != jobID || !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v (%#v), want an abandoned JobError for %s wrapping context.Canceled", err, je, jobID)
 	}
-	// The orchestrator ends the job; the engine stops generating.
-	deadline := time.Now().Add(20 * time.Second)
+	// The orchestrator ends the job; the engine stops generating (the real sd-cli is killed).
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		job, jerr := c.Orchestrator().GetJob(ctx, &orchestratorv1.GetJobRequest{Id: jobID})
 		info, ierr := c.Diffusion().GetInfo(ctx, &diffusionv1.GetInfoRequest{})
 		health, herr := c.Orchestrator().GetHealth(ctx, &orchestratorv1.GetHealthRequest{})
 		if jerr == nil && ierr == nil && herr == nil && job.GetJob().GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_CANCELLED &&
 			!info.GetInfo().GetBusy() && !health.GetBusy() {
-			if s := job.GetJob().GetProgress().GetStep(); s >= 100 {
+			if s := job.GetJob().GetProgress().GetStep(); s >= cancelSteps {
 				t.Errorf("job ran to the end (step %d) although cancelled", s)
 			}
+			t.Logf("job cancelled at step %d, engine idle %s after the cancel", job.GetJob().GetProgress().GetStep(), time.Since(cancelledAt).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
@@ -162,5 +178,76 @@ func TestJobErrorMessages(t *testing.T) {
 	e2 := &genailab.JobError{JobID: "j2", Err: status.Error(codes.Internal, "engine crashed")}
 	if status.Code(e2) != codes.Internal {
 		t.Errorf("status of a wrapped server error: %v", status.Code(e2))
+	}
+}
+
+// TestCancellingTheRunningJobRunsTheQueuedOne cancels a job while another waits behind it: the
+// queued job then runs on the same engine and succeeds. (The real sd-cli takes tens of
+// milliseconds to exit after the cancel, where the stand-in was gone at once: the next job
+// must not find the engine still busy.)
+func TestCancellingTheRunningJobRunsTheQueuedOne(t *testing.T) {
+	c := dial(t)
+	ctx := testContext(t, 3*time.Minute)
+	genMu.Lock()
+	defer genMu.Unlock()
+	startDiffusion(t, ctx, c)
+
+	orch := c.Orchestrator()
+	first, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "first", Width: cancelSize, Height: cancelSize, Steps: cancelSteps}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id1 := first.GetJob().GetId()
+	waitJob(t, ctx, c, id1, "sampling", func(j *orchestratorv1.Job) bool {
+		return j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_RUNNING && j.GetProgress().GetStage() == diffusionv1.Stage_STAGE_SAMPLING && j.GetProgress().GetStep() >= 1
+	})
+	seed := int64(99)
+	second, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "second", Width: 64, Height: 64, Steps: 2, Seed: &seed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2 := second.GetJob().GetId()
+	if st := second.GetJob().GetStatus(); st != orchestratorv1.JobStatus_JOB_STATUS_QUEUED {
+		t.Fatalf("second job %s, want queued behind the first", st)
+	}
+	// A running job stops asynchronously: CancelJob answers at once, the job ends soon after.
+	if _, err := orch.CancelJob(ctx, &orchestratorv1.CancelJobRequest{Id: id1}); err != nil {
+		t.Fatalf("cancel the running job: %v", err)
+	}
+	if j := waitJob(t, ctx, c, id1, "the cancelled job's end", ended); j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED {
+		t.Fatalf("the cancelled job: %v", j)
+	}
+	done := waitJob(t, ctx, c, id2, "the queued job's end", ended)
+	if done.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || done.GetResult().GetSeed() != seed ||
+		done.GetResult().GetWidth() != 64 || done.GetResult().GetDemoEngine() != (sd == nil) {
+		t.Fatalf("the job queued behind the cancelled one: %v", done)
+	}
+}
+
+// ended tells a job that has finished (succeeded, failed or cancelled).
+func ended(j *orchestratorv1.Job) bool {
+	switch j.GetStatus() {
+	case orchestratorv1.JobStatus_JOB_STATUS_QUEUED, orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+		return false
+	}
+	return true
+}
+
+// waitJob polls a job until cond holds and returns it.
+func waitJob(t *testing.T, ctx context.Context, c *genailab.Client, id, what string, cond func(*orchestratorv1.Job) bool) *orchestratorv1.Job {
+	t.Helper()
+	for {
+		r, err := c.Orchestrator().GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id})
+		if err != nil {
+			t.Fatalf("job %s (waiting for %s): %v", id, what, err)
+		}
+		if cond(r.GetJob()) {
+			return r.GetJob()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s: no %s before the test's deadline: %v", id, what, r.GetJob())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -10,14 +10,24 @@ import (
 
 	genailab "github.com/genailab/genailab/clients/go"
 	"github.com/genailab/genailab/clients/go/stacktest"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
-// stepMS slows the sd stand-in's sampling steps so that a generation can be cancelled
-// half-way; tests keep their step counts small elsewhere.
-const stepMS = 60
+// demoStepMS slows the sd stand-in's sampling steps (default 10 ms) when the stack runs it
+// instead of the real stable-diffusion.cpp, so that a generation can still be cancelled
+// half-way; the real engine is slow enough with the sizes the tests use (cancelSize).
+const demoStepMS = 60
 
-// stack is the real genailab stack every test of this package talks to (nil with -short).
-var stack *stacktest.Stack
+var (
+	// stack is the real genailab stack every test of this package talks to (nil with -short).
+	stack *stacktest.Stack
+	// sd is the real stable-diffusion.cpp the stack runs, nil when it runs the demo stand-in.
+	sd *testenv.RealSD
+	// diffusionModel is the id of the diffusion model the stack started at boot.
+	diffusionModel = "demo"
+
+	demoEngines = flag.Bool("demo-engines", false, "run the sd.cpp stand-in even when the real stable-diffusion.cpp is found")
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -28,8 +38,24 @@ func run(m *testing.M) int {
 	if testing.Short() {
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
+	opts := stacktest.Options{DemoEngines: true, Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", demoStepMS)}}
+	if *demoEngines {
+		fmt.Fprintln(os.Stderr, "images: the demo stand-in (-demo-engines)")
+	} else {
+		var note string
+		var err error
+		if sd, note, err = stacktest.RealSD(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, note)
+		if sd != nil {
+			opts = stacktest.Options{SD: sd}
+		}
+	}
+	diffusionModel = stacktest.DiffusionModelID(sd)
 	bin, err := os.MkdirTemp("", "genailab-client-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -46,8 +72,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stack, err = stacktest.Start(ctx, stacktest.Options{BinDir: bin, DataDir: data, DemoEngines: true,
-		Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", stepMS)}})
+	opts.BinDir, opts.DataDir = bin, data
+	stack, err = stacktest.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,6 +1,8 @@
 // Browser tests of the web control panel: Debian's chromium driven by playwright-core against
-// the real stack (real gateway and services, real llama-server with the tiny random model,
-// the stable-diffusion.cpp stand-in). Screenshots of every tab go to artifacts/.
+// the real stack (real gateway and services, real llama-server with the tiny random model, the
+// real stable-diffusion.cpp with the tiny random-weight diffusion model — or, where sd.cpp is not
+// found and GENAILAB_REQUIRE_SDCPP is not 1, its stand-in). Screenshots of every tab go to
+// artifacts/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,14 +12,29 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startStack } from './stack.mjs';
+import { findRealSD, startStack } from './stack.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const artifacts = join(here, 'artifacts');
 const TOKEN = `e2e-${Math.random().toString(36).slice(2)}`;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
+// What the image tests ask of the engine. The real stable-diffusion.cpp with the tiny model
+// takes about 0.1-0.3 s a step at 64x64 on two cores, more at 128x128, and its VAE decode grows
+// with the pixels (seconds at 256x256): the images stay small, and a cancelled one has enough
+// steps to be caught half-way. The orchestrator's budget (256 MiB, no headroom)
+// lets a 128x128 image (about 150 MiB with the tiny model's 76 MiB of weights) run next to the
+// LLM, while a 384x384 one (about 390 MiB; 310 MiB on the stand-in, which has no weights) needs
+// the LLM offloaded.
+// The offloaded image has 2 steps on the real engine (seconds at 384x384), 30 on the stand-in
+// (3 s), so that the page sees it generating.
+const IMAGE = { size: 128, steps: 20, cancelSteps: 60, offloadSize: 384, offloadSteps: { real: 2, standin: 30 }, budget: 256 << 20 };
+// The stand-in (no sd.cpp here) is slowed down so that the bar is seen moving and a cancel
+// lands half-way: 20 steps take about 2 s.
+const STANDIN_ENV = { SDSTANDIN_STEP_MS: '100', SDSTANDIN_STAGE_MS: '50' };
+
 let stack;
+let sd; // the real stable-diffusion.cpp (findRealSD), null for the stand-in
 let browser; // a persistent context on a fresh profile
 let page;
 let consoleErrors = [];
@@ -50,16 +67,23 @@ async function openTab(name, ready) {
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
+  const found = findRealSD();
+  console.log(`# ${found.note}`);
+  sd = found.sd;
   stack = await startStack({
     token: TOKEN,
-    // 20 steps take about 2 s, so the progress bar is seen moving.
+    sd,
     env: {
-      SDSTANDIN_STEP_MS: '100',
-      SDSTANDIN_STAGE_MS: '50',
-      // A 512 MiB budget for the engines and no headroom: a 256x256 image (64 MiB) fits next
-      // to the LLM, a 1024x1024 one (1 GiB) needs the LLM offloaded.
-      GENAILAB_ORCHESTRATOR_BUDGET_BYTES: String(512 << 20),
+      ...(sd ? {} : STANDIN_ENV),
+      // The engines' memory budget and no headroom (see IMAGE).
+      GENAILAB_ORCHESTRATOR_BUDGET_BYTES: String(IMAGE.budget),
       GENAILAB_ORCHESTRATOR_HEADROOM_BYTES: '0',
+      // The monitor attributes processes to the stack's engines by executable name (sd-cli,
+      // sd-server, llama-server), so on a shared machine every other sd-cli counts as this
+      // stack's engine: its memory fills the small budget (and is learnt into the image
+      // estimate), and images that fit would be offloaded. Attribute none by name: the
+      // decisions then rest on the estimates alone, whatever else runs here.
+      GENAILAB_MONITOR_MANAGED_NAMES: '',
     },
     logFile: join(artifacts, 'stack.log'),
   });
@@ -211,18 +235,27 @@ test('failed calls show clear messages in the page', async () => {
 
 test('Diffusion: start, generate with a live progress bar to 100%, the image appears, re-run with the same seed', async () => {
   await openTab('diffusion', () => page.waitForSelector('#diffusion-status-field [data-status]'));
+  // genailab up starts the engine at boot with its model (the id the stack reports).
   if (!(await page.$('#diffusion-status-field [data-status="running"]'))) {
-    await page.fill('#diffusion-model', 'demo');
+    await page.fill('#diffusion-model', stack.diffusionModel);
     await page.click('#diffusion-start');
-    await page.waitForSelector('#diffusion-status-field [data-status="running"]');
+    await page.waitForSelector('#diffusion-status-field [data-status="running"]', { timeout: 120_000 });
+  }
+  assert.equal(await page.inputValue('#diffusion-model'), stack.diffusionModel);
+  const statusText = await page.textContent('#diffusion-status');
+  assert.ok(statusText.includes(stack.diffusionModel), `status without the model ${stack.diffusionModel}: ${statusText}`);
+  if (sd) {
+    assert.ok(statusText.includes(sd.cli) && !/demo stand-in/.test(statusText), `status of the real engine: ${statusText}`);
+  } else {
+    assert.match(statusText, /demo stand-in/);
   }
   assert.equal(await page.locator('#gen-sampler option').count(), 8);
   const prompt = 'a <b>lighthouse</b> at dusk';
   await page.fill('#gen-prompt', prompt);
   await page.fill('#gen-negative', 'blurry');
-  await page.fill('#gen-width', '256');
-  await page.fill('#gen-height', '256');
-  await page.fill('#gen-steps', '20');
+  await page.fill('#gen-width', String(IMAGE.size));
+  await page.fill('#gen-height', String(IMAGE.size));
+  await page.fill('#gen-steps', String(IMAGE.steps));
   await page.selectOption('#gen-sampler', 'dpm++2m');
   await page.evaluate(() => {
     window.__progress = [];
@@ -234,16 +267,16 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   await page.waitForFunction(() => {
     const img = document.querySelector('#generated-image');
     return img && img.complete && img.naturalWidth > 0;
-  }, null, { timeout: 60_000 });
+  }, null, { timeout: 180_000 });
   const progress = await page.evaluate(() => window.__progress);
   const values = progress.map((x) => x.p);
   assert.ok(new Set(values).size >= 5, `the bar moved through only ${JSON.stringify(values)}`);
   assert.equal(values[values.length - 1], 100);
   for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1], `progress went back: ${values}`);
-  assert.ok(progress.some((x) => x.stage === 'sampling' && x.step > 0 && x.step < 20), 'saw sampling steps');
+  assert.ok(progress.some((x) => x.stage === 'sampling' && x.step > 0 && x.step < IMAGE.steps), 'saw sampling steps');
   assert.equal(await page.getAttribute('#gen-progress', 'data-state'), 'done');
   const img = await page.evaluate(() => { const i = document.querySelector('#generated-image'); return { w: i.naturalWidth, h: i.naturalHeight, seed: i.dataset.seed, job: i.dataset.jobId }; });
-  assert.deepEqual([img.w, img.h], [256, 256]);
+  assert.deepEqual([img.w, img.h], [IMAGE.size, IMAGE.size]);
   assert.match(img.seed, /^\d+$/);
   assert.equal((await page.textContent('#gen-result-seed .value')).trim(), img.seed);
 
@@ -257,29 +290,34 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   await page.waitForFunction((old) => {
     const i = document.querySelector('#generated-image');
     return i && i.dataset.jobId && i.dataset.jobId !== old && i.complete && i.naturalWidth > 0;
-  }, img.job, { timeout: 60_000 });
+  }, img.job, { timeout: 180_000 });
   assert.equal(await page.getAttribute('#generated-image', 'data-seed'), img.seed);
   assert.equal(await page.inputValue('#gen-sampler'), 'dpm++2m');
   await noErrors(page, 'generation');
 });
 
 test('Diffusion: cancel stops a long generation', async () => {
-  await page.fill('#gen-steps', '150');
+  await page.fill('#gen-steps', String(IMAGE.cancelSteps));
   await page.fill('#gen-seed', '-1');
   await page.click('#gen-start');
-  await page.waitForFunction(() => Number(document.querySelector('#gen-progress').dataset.step || 0) >= 2, null, { timeout: 30_000 });
+  // Cancel once sampling has begun (the real engine first loads the model and encodes the prompt).
+  await page.waitForFunction(() => {
+    const bar = document.querySelector('#gen-progress');
+    return bar.dataset.stage === 'sampling' && Number(bar.dataset.step || 0) >= 1;
+  }, null, { timeout: 120_000 });
   await page.click('#gen-cancel');
   await page.waitForFunction(() => document.querySelector('#gen-progress').dataset.state === 'failed');
   assert.match(await page.textContent('#gen-progress-text'), /Cancelled/);
   await page.waitForSelector('.gallery-item[data-status="cancelled"]');
-  // Stop and start the engine from the page.
+  // Stop and start the engine from the page (with the model it shows).
   await page.click('#diffusion-stop');
   await page.waitForSelector('#diffusion-status-field [data-status="stopped"]');
+  assert.equal(await page.inputValue('#diffusion-model'), stack.diffusionModel);
   await page.check('#diffusion-vae-tiling');
   await page.click('#diffusion-start');
-  await page.waitForSelector('#diffusion-status-field [data-status="running"]');
+  await page.waitForSelector('#diffusion-status-field [data-status="running"]', { timeout: 120_000 });
   await noErrors(page, 'cancel');
-  await page.fill('#gen-steps', '20');
+  await page.fill('#gen-steps', String(IMAGE.steps));
 });
 
 test('Models: download by URL with live progress, GGUF details, verify, delete', async () => {
@@ -338,28 +376,28 @@ test('Resources: the chart receives live points and marks the LLM stop/start', a
 
 test('Resources: an image that needs the LLM offloaded shows the saved state, the offload and the reload', async () => {
   await openTab('resources', () => page.waitForSelector('#server-llm [data-status="running"]'));
-  await page.fill('#wno-width', '1024');
-  await page.fill('#wno-height', '1024');
+  await page.fill('#wno-width', String(IMAGE.offloadSize));
+  await page.fill('#wno-height', String(IMAGE.offloadSize));
   await page.click('#wno-check');
   await page.waitForSelector('#would-need-offload [data-needs-offload="true"]');
-  assert.match(await page.textContent('#would-need-offload'), /Offload: the image needs 1\.0+ GiB/);
+  assert.match(await page.textContent('#would-need-offload'), /Offload: the image needs \d+(\.\d+)? [MG]iB/);
   const markersBefore = Number(await page.getAttribute('#timeline-chart', 'data-markers'));
 
   // Another client (the API) submits the job; the page only watches.
   const r = await stack.api('/v1/images/jobs', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ params: { prompt: 'offload me', width: 1024, height: 1024, steps: 30 } }),
+    body: JSON.stringify({ params: { prompt: 'offload me', width: IMAGE.offloadSize, height: IMAGE.offloadSize, steps: sd ? IMAGE.offloadSteps.real : IMAGE.offloadSteps.standin } }),
   });
   assert.equal(r.status, 200, await r.clone().text());
-  await page.waitForSelector('#saved-state .saved-state', { timeout: 30_000 });
+  await page.waitForSelector('#saved-state .saved-state', { timeout: 60_000 });
   const saved = await page.textContent('#saved-state');
   assert.match(saved, /tiny-random-llama/);
   assert.match(saved, /Was running\s*yes/);
-  await page.waitForSelector('#diffusion-busy-indicator', { timeout: 30_000 });
+  await page.waitForSelector('#diffusion-busy-indicator', { timeout: 60_000 });
   await page.screenshot({ path: join(artifacts, 'tab-resources-offloaded.png'), fullPage: true });
 
-  await page.waitForSelector('#event-list li[data-type="EVENT_TYPE_RELOAD_FINISHED"]', { timeout: 60_000 });
+  await page.waitForSelector('#event-list li[data-type="EVENT_TYPE_RELOAD_FINISHED"]', { timeout: 240_000 });
   await page.waitForSelector('#no-saved-state');
   await page.waitForSelector('#server-llm [data-status="running"]');
   for (const t of ['EVENT_TYPE_OFFLOAD_STARTED', 'EVENT_TYPE_OFFLOAD_FINISHED', 'EVENT_TYPE_RELOAD_STARTED']) {

@@ -15,20 +15,37 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/clients/go/stacktest"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 // The tests run genaictl, built from this package, as a subprocess against a real stack
-// started with `genailab up -ephemeral-ports -demo-engines` (the real llama-server with
-// the tiny random-weight model; the sd.cpp stand-in with slowed-down steps).
+// started with `genailab up -ephemeral-ports`: the real llama-server with the tiny
+// random-weight model, and the real stable-diffusion.cpp with the tiny random-weight
+// diffusion model (stacktest.RealSD) started at boot; where sd.cpp is not found (and
+// GENAILAB_REQUIRE_SDCPP is not 1) or with -demo-engines, the sd.cpp stand-in with
+// slowed-down steps.
 
-// stepMS is the stand-in's time per sampling step: slow enough to interrupt a long
-// generation half-way, fast enough for the short ones.
-const stepMS = 40
+// demoStepMS is the stand-in's time per sampling step (its default is 10 ms): slow enough to
+// interrupt a long generation half-way, fast enough for the short ones. The real engine needs
+// no such knob: cancelSize and cancelSteps make a generation that lasts.
+const demoStepMS = 40
+
+// The sizes of the generations the tests interrupt or queue behind: the real engine takes
+// about 0.1-0.3 s a step at 64x64 on two cores and more at 128x128.
+const (
+	cancelSize  = "128"
+	cancelSteps = 60
+)
 
 var (
-	update = flag.Bool("update", false, "rewrite the golden files")
-	bin    string // directory of genaictl and the stack's binaries
-	stack  *stacktest.Stack
+	update      = flag.Bool("update", false, "rewrite the golden files")
+	demoEngines = flag.Bool("demo-engines", false, "run the sd.cpp stand-in even when the real stable-diffusion.cpp is found (golden files: the -demo variants)")
+	bin         string // directory of genaictl and the stack's binaries
+	stack       *stacktest.Stack
+	// sd is the real stable-diffusion.cpp the stack runs, nil when it runs the stand-in.
+	sd *testenv.RealSD
+	// diffusionModel is the id of the diffusion model the stack started at boot.
+	diffusionModel = "demo"
 )
 
 func TestMain(m *testing.M) {
@@ -40,9 +57,24 @@ func run(m *testing.M) int {
 	if testing.Short() {
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var err error
+	opts := stacktest.Options{DemoEngines: true, Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", demoStepMS)}}
+	if *demoEngines {
+		fmt.Fprintln(os.Stderr, "images: the demo stand-in (-demo-engines)")
+	} else {
+		var note string
+		if sd, note, err = stacktest.RealSD(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintln(os.Stderr, note)
+		if sd != nil {
+			opts = stacktest.Options{SD: sd}
+		}
+	}
+	diffusionModel = stacktest.DiffusionModelID(sd)
 	if bin, err = os.MkdirTemp("", "genaictl-test-bin-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -59,8 +91,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	stack, err = stacktest.Start(ctx, stacktest.Options{BinDir: bin, DataDir: data, DemoEngines: true,
-		Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", stepMS)}})
+	opts.BinDir, opts.DataDir = bin, data
+	stack, err = stacktest.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -29,12 +29,12 @@ func TestModelsListPresetsUsageVerify(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^llm\s+tiny-random-llama\s+\d+(\.\d)? KiB\s+llama`).MatchString(r.stdout) {
 		t.Errorf("models list:\n%s", r.stdout)
 	}
-	golden(t, "models-list", ok(t, "models", "list", "--json").stdout, "sha256", "sizeBytes", "sourceUrl", "parameterCount", "tensorDataSizeBytes")
+	golden(t, engineGolden("models-list"), ok(t, "models", "list", "--json").stdout, "sha256", "sizeBytes", "sourceUrl", "parameterCount", "tensorDataSizeBytes")
 	golden(t, "models-presets", ok(t, "models", "presets", "--json").stdout)
 	if r := ok(t, "models", "presets", "--type", "diffusion"); strings.Contains(r.stdout, "\nllm ") || !strings.Contains(r.stdout, "diffusion ") {
 		t.Errorf("presets --type diffusion:\n%s", r.stdout)
 	}
-	golden(t, "models-usage", ok(t, "models", "usage", "--json").stdout, "sizeBytes", "partialBytes")
+	golden(t, engineGolden("models-usage"), ok(t, "models", "usage", "--json").stdout, "sizeBytes", "partialBytes")
 	golden(t, "models-usage-llm", ok(t, "models", "usage", "--type", "llm", "--json").stdout, "sizeBytes", "partialBytes")
 
 	r = ok(t, "models", "verify", "tiny-random-llama")

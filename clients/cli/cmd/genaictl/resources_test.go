@@ -96,7 +96,7 @@ func TestResourcesWatchRedrawsInPlaceOnATerminal(t *testing.T) {
 }
 
 func TestGenerateShowsALiveBarOnATerminal(t *testing.T) {
-	startDemoDiffusion(t)
+	startDiffusion(t)
 	out, code := runOnPTY(t, "generate", "a terminal fox", "--width", "64", "--height", "64", "--steps", "5", "-o", "tty.png")
 	if code != 0 {
 		t.Fatalf("exit %d\n%q", code, out)
