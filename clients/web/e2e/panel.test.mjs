@@ -249,6 +249,8 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   } else {
     assert.match(statusText, /demo stand-in/);
   }
+  // The sampler list comes from the API (GET /v1/diffusion → samplers), not from a copy.
+  await page.waitForFunction(() => document.querySelectorAll('#gen-sampler option').length === 8);
   assert.equal(await page.locator('#gen-sampler option').count(), 8);
   const prompt = 'a <b>lighthouse</b> at dusk';
   await page.fill('#gen-prompt', prompt);

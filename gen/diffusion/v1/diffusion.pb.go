@@ -366,7 +366,10 @@ type DiffusionInfo struct {
 	// When the engine was started.
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	// Progress of the generation in progress, if any.
-	Current       *Progress `protobuf:"bytes,13,opt,name=current,proto3" json:"current,omitempty"`
+	Current *Progress `protobuf:"bytes,13,opt,name=current,proto3" json:"current,omitempty"`
+	// The sampler names an image request may use (ImageParams.sampler), for clients' choosers: the
+	// one list the service validates against.
+	Samplers      []string `protobuf:"bytes,14,rep,name=samplers,proto3" json:"samplers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,6 +491,13 @@ func (x *DiffusionInfo) GetStartedAt() *timestamppb.Timestamp {
 func (x *DiffusionInfo) GetCurrent() *Progress {
 	if x != nil {
 		return x.Current
+	}
+	return nil
+}
+
+func (x *DiffusionInfo) GetSamplers() []string {
+	if x != nil {
+		return x.Samplers
 	}
 	return nil
 }
@@ -1539,7 +1549,7 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\vclip_on_cpu\x18\a \x01(\bR\tclipOnCpu\x12\x1c\n" +
 	"\n" +
 	"vae_on_cpu\x18\b \x01(\bR\bvaeOnCpu\x12!\n" +
-	"\fdiffusion_fa\x18\t \x01(\bR\vdiffusionFa\"\x9e\x04\n" +
+	"\fdiffusion_fa\x18\t \x01(\bR\vdiffusionFa\"\xba\x04\n" +
 	"\rDiffusionInfo\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .genailab.common.v1.ServerStatusR\x06status\x128\n" +
 	"\x06health\x18\x02 \x01(\x0e2 .genailab.common.v1.HealthStatusR\x06health\x12\x12\n" +
@@ -1558,7 +1568,8 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"last_error\x18\v \x01(\tR\tlastError\x129\n" +
 	"\n" +
 	"started_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x129\n" +
-	"\acurrent\x18\r \x01(\v2\x1f.genailab.diffusion.v1.ProgressR\acurrent\"x\n" +
+	"\acurrent\x18\r \x01(\v2\x1f.genailab.diffusion.v1.ProgressR\acurrent\x12\x1a\n" +
+	"\bsamplers\x18\x0e \x03(\tR\bsamplers\"x\n" +
 	"\fStartRequest\x12>\n" +
 	"\x06config\x18\x01 \x01(\v2&.genailab.diffusion.v1.DiffusionConfigR\x06config\x12(\n" +
 	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\"I\n" +

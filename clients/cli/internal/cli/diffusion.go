@@ -57,7 +57,7 @@ func (a *App) diffusionStartCmd() *cobra.Command {
 		}),
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&cfg.ModelId, "model", "m", "", "diffusion model id (required)")
+	fl.StringVarP(&cfg.ModelId, "model", "m", "", "diffusion model id (default: the service's -default-model)")
 	fl.StringVar(&mode, "mode", "cli", "cli or server")
 	fl.Int32VarP(&cfg.Threads, "threads", "t", 0, "CPU threads (0: from the CPU)")
 	fl.Int32Var(&cfg.Port, "port", 0, "sd-server's port in server mode (0: a free port)")
@@ -140,6 +140,9 @@ func (a *App) diffusionStatusCmd() *cobra.Command {
 			}
 			if e := i.GetLastError(); e != "" {
 				pairs = append(pairs, "Last error", oneLine(e))
+			}
+			if ss := i.GetSamplers(); len(ss) > 0 {
+				pairs = append(pairs, "Samplers", termui.SanitizeLine(strings.Join(ss, ", ")))
 			}
 			return a.kv(pairs...)
 		}),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,9 +16,6 @@ import (
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 )
-
-// Samplers are the samplers the engine knows (for completion; the service validates).
-var Samplers = []string{"euler_a", "euler", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2", "lcm"}
 
 func (a *App) generateCmd() *cobra.Command {
 	var p diffusionv1.ImageParams
@@ -55,8 +53,10 @@ step; Ctrl-C cancels the generation on the server. The PNG is written to -o (def
 	fl.Int32Var(&p.Steps, "steps", 0, "sampling steps, 1..150 (default 20)")
 	fl.Float32Var(&cfgScale, "cfg-scale", 7.5, "guidance scale, 0..30")
 	fl.Int64Var(&seed, "seed", -1, "seed (default: random; the result says which)")
-	fl.StringVar(&p.Sampler, "sampler", "", "sampler: "+strings.Join(Samplers, ", ")+" (default euler_a)")
-	_ = cmd.RegisterFlagCompletionFunc("sampler", cobra.FixedCompletions(Samplers, cobra.ShellCompDirectiveNoFileComp))
+	fl.StringVar(&p.Sampler, "sampler", "", "sampler (default euler_a; 'genaictl diffusion status' lists the ones the service accepts)")
+	_ = cmd.RegisterFlagCompletionFunc("sampler", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return a.complete(cmd, listSamplers)
+	})
 	_ = cmd.MarkFlagFilename("output", "png")
 	return cmd
 }
@@ -204,4 +204,13 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, werr)
 	}
 	return nil
+}
+
+// listSamplers asks the diffusion service which samplers it accepts (the API's one list).
+func listSamplers(ctx context.Context, c *genailab.Client) ([]string, error) {
+	in, err := c.Diffusion().GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return in.GetInfo().GetSamplers(), nil
 }

@@ -2,9 +2,11 @@ package server
 
 import (
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"slices"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
@@ -73,6 +75,7 @@ var healths = map[engine.Health]commonv1.HealthStatus{
 
 func fromInfo(in engine.Info) *diffusionv1.DiffusionInfo {
 	out := &diffusionv1.DiffusionInfo{
+		Samplers:          slices.Clone(imagereq.Samplers),
 		Status:            statuses[in.Status],
 		Health:            healths[in.Health],
 		Busy:              in.Busy,

@@ -11,10 +11,12 @@ import {
 } from '../dom.js';
 import { markers } from '../timeline.js';
 
-export const SAMPLERS = [
-  ['euler_a', 'Euler A'], ['euler', 'Euler'], ['heun', 'Heun'], ['dpm2', 'DPM2'],
-  ['dpm++2s_a', 'DPM++ 2S A'], ['dpm++2m', 'DPM++ 2M'], ['dpm++2mv2', 'DPM++ 2Mv2'], ['lcm', 'LCM'],
-];
+// Display names of samplers; the list itself comes from the API (DiffusionInfo.samplers), the
+// one list the service validates against. A sampler without a name here shows its id.
+const SAMPLER_LABELS = {
+  euler_a: 'Euler A', euler: 'Euler', heun: 'Heun', dpm2: 'DPM2',
+  'dpm++2s_a': 'DPM++ 2S A', 'dpm++2m': 'DPM++ 2M', 'dpm++2mv2': 'DPM++ 2Mv2', lcm: 'LCM',
+};
 const GALLERY_SIZE = 24;
 
 export function createDiffusionTab(app) {
@@ -24,8 +26,10 @@ export function createDiffusionTab(app) {
   const statusEl = h('div.status-grid#diffusion-status', h('p.muted', 'Connecting…'));
   const liveEl = h('span.pill.pill-unknown.stream-state#diffusion-stream', 'connecting');
 
+  let setSamplers = () => {};
   function renderStatus(i) {
     info = i || {};
+    if (Array.isArray(info.samplers) && info.samplers.length) setSamplers(info.samplers);
     const c = info.config || {};
     const cur = info.current;
     replace(statusEl,
@@ -127,7 +131,17 @@ export function createDiffusionTab(app) {
   const stepsIn = h('input#gen-steps', { type: 'number', min: '1', max: '150', value: '20', dataset: { label: 'Steps' } });
   const cfgIn = h('input#gen-cfg', { type: 'number', min: '0', max: '30', step: '0.5', value: '7.5', dataset: { label: 'CFG scale' } });
   const seedIn = h('input#gen-seed', { type: 'number', min: '-1', value: '-1', dataset: { label: 'Seed' } });
-  const samplerSel = h('select#gen-sampler', SAMPLERS.map(([v, l]) => h('option', { value: v }, l)));
+  const samplerSel = h('select#gen-sampler', h('option', { value: 'euler_a' }, SAMPLER_LABELS.euler_a));
+  let samplerList = '';
+  setSamplers = (list) => {
+    const key = list.join(',');
+    if (key === samplerList) return;
+    samplerList = key;
+    const keep = samplerSel.value;
+    samplerSel.replaceChildren(...list.map((v) => h('option', { value: v }, SAMPLER_LABELS[v] || v)));
+    samplerSel.value = list.includes(keep) ? keep : (list.includes('euler_a') ? 'euler_a' : list[0]);
+  };
+  if (Array.isArray(info?.samplers) && info.samplers.length) setSamplers(info.samplers);
   const genBtn = h('button.btn.btn-primary#gen-start', { type: 'submit' }, 'Generate Image');
   const cancelBtn = h('button.btn.btn-danger#gen-cancel', { type: 'button', disabled: true }, 'Cancel');
   const bar = progressBar('gen-progress');
