@@ -31,6 +31,14 @@ type Options struct {
 	TLS *tls.Config
 	// ShutdownGrace bounds the graceful shutdown; default 5 s.
 	ShutdownGrace time.Duration
+	// BodyReadTimeout bounds reading one request's body (a slow-body client is cut off),
+	// default 60 s; it is lifted once the body is read, so long streamed responses are not cut.
+	BodyReadTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle that long; default 120 s.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections served at once (more wait in the kernel's accept queue);
+	// default 1024.
+	MaxConns int
 	Logger        *slog.Logger
 }
 
@@ -52,13 +60,23 @@ func Start(opts Options) (*Server, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 5 * time.Second
 	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = 60 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 120 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 1024
+	}
 	lis, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s for %s: %w", opts.Addr, opts.Name, err)
 	}
 	s := &Server{opts: opts, log: log, addr: lis.Addr().String(), done: make(chan struct{}),
-		hs: &http.Server{Handler: opts.Handler, ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+		hs: &http.Server{Handler: bodyDeadline(opts.Handler, opts.BodyReadTimeout), ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: opts.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+	lis = limitListener(lis, opts.MaxConns)
 	if opts.AddrFile != "" {
 		if err := addrfile.Write(opts.AddrFile, s.addr); err != nil {
 			lis.Close()
