@@ -39,7 +39,7 @@ type Options struct {
 	// MaxConns caps the connections served at once (more wait in the kernel's accept queue);
 	// default 1024.
 	MaxConns int
-	Logger        *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Server is a running HTTP server.
