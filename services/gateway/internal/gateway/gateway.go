@@ -31,7 +31,7 @@ import (
 const DefaultMaxBodyBytes = 1 << 20
 
 // Backends are the gRPC addresses of the services behind the gateway. An empty address
-// leaves that service's routes answering 503.
+// leaves that service's routes unregistered: they answer 404.
 type Backends struct {
 	LLM          string
 	Diffusion    string

@@ -68,7 +68,7 @@ type Decision struct {
 	// AvailableBytes and AvailableAfterOffloadBytes are the memory usable now and after
 	// stopping the LLM, after the budget.
 	AvailableBytes, AvailableAfterOffloadBytes uint64
-	// FitsAfter tells whether the image fits once the LLM is stopped (or now, without offload).
+	// Fits tells whether the image fits once the LLM is stopped (or now, without offload).
 	Fits bool
 	// NeedBytes is what must be available for the image: the estimate, less what sd-server
 	// already holds (server mode), plus headroom.
