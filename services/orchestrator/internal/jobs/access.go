@@ -156,7 +156,8 @@ var ErrBadRequest = errors.New("bad request")
 
 // Delete cancels a job if it is active, then deletes its record and image.
 func (m *Manager) Delete(id string) error {
-	if _, err := m.stored(id); err != nil {
+	// A record that no longer decodes can still be deleted.
+	if _, err := m.stored(id); err != nil && !errors.Is(err, state.ErrCorruptRecord) {
 		return err
 	}
 	if e := m.entry(id); e != nil {

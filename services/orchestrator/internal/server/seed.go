@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
@@ -40,9 +44,17 @@ func (s *Service) CreateImage(ctx context.Context, req *orchestratorv1.CreateIma
 	}, nil
 }
 
+// HealthDetailHeader is the response header of GetHealth that describes what is wrong with
+// the orchestrator's database (found damaged and replaced at start, accesses that met a
+// damaged file, unreadable records skipped); absent when nothing is.
+const HealthDetailHeader = "genailab-health-detail"
+
 // GetHealth is the seed's health check: ok, and whether an image is being generated
 // (by the orchestrator's worker, or directly on the diffusion engine).
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	if d := s.db.HealthDetail(); d != "" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(HealthDetailHeader, headerSafe(d)))
+	}
 	if !s.single {
 		return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy()}, nil
 	}
@@ -52,4 +64,14 @@ func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequ
 		return nil, grpcerr.Status(fmt.Errorf("ask diffusion service: %w", err))
 	}
 	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy() || info.GetInfo().GetBusy()}, nil
+}
+
+// headerSafe keeps a header value within printable ASCII, which gRPC metadata requires.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -119,7 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 		opts.DataDir = DefaultDataDir
 	}
 	dir := filepath.Join(opts.DataDir, "orchestrator")
-	db, err := state.Open(filepath.Join(dir, "state.db"), state.Options{MaxEvents: opts.MaxEvents})
+	db, err := state.Open(filepath.Join(dir, "state.db"), state.Options{MaxEvents: opts.MaxEvents, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,7 @@ func Run(ctx context.Context, opts Options) error {
 		specs = []hosts.Spec{{Name: opts.Host, LLMAddr: opts.LLMAddr, DiffusionAddr: opts.DiffusionAddr, MonitorAddr: opts.MonitorAddr}}
 	}
 	ev := events.New(db, log)
+	announceRecovery(db, ev, opts.Host)
 	reg, err := hosts.New(specs, hosts.Options{
 		Dial: dial, CheckInterval: opts.HostCheckInterval, DiffusionModel: opts.Placement.DiffusionModel,
 		DNSName: opts.DNSName, DNSPorts: opts.DNSPorts,
@@ -196,6 +197,20 @@ func Run(ctx context.Context, opts Options) error {
 	stopHosts()
 	<-hostsDone
 	return err
+}
+
+// announceRecovery tells, as an event (the log line comes from state.Open; GetHealth
+// carries the detail), that the database was found damaged and replaced.
+func announceRecovery(db *state.DB, ev *events.Log, host string) {
+	rec := db.Recovered()
+	if rec == nil {
+		return
+	}
+	ev.Emit(orchestratorv1.EventType_EVENT_TYPE_UNSPECIFIED, host, "", "STATE DATABASE DAMAGED: "+rec.String()+".",
+		map[string]float64{
+			"state_recovered": 1, "saved_states_restored": float64(rec.SavedStates), "jobs_restored": float64(rec.Jobs),
+			"events_restored": float64(rec.Events), "corrections_restored": float64(rec.Corrections),
+		})
 }
 
 // warnOrphans logs saved LLM states of hosts the orchestrator no longer knows.

@@ -17,7 +17,7 @@ type Correction struct {
 // Correction returns the stored correction of a model (zero when none).
 func (d *DB) Correction(model string) (Correction, error) {
 	var c Correction
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketCorrections).Get([]byte(model))
 		if data == nil {
 			return nil
@@ -33,7 +33,7 @@ func (d *DB) Correction(model string) (Correction, error) {
 // UpdateCorrection applies fn to the stored correction of model and stores the result,
 // in one transaction.
 func (d *DB) UpdateCorrection(model string, fn func(Correction) Correction) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCorrections)
 		var c Correction
 		if data := b.Get([]byte(model)); data != nil {

@@ -19,7 +19,7 @@ func eventKey(id uint64) []byte {
 // AppendEvent stores ev with the next id (set on ev) and deletes the oldest events beyond
 // the configured bound.
 func (d *DB) AppendEvent(ev *orchestratorv1.Event) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		id, err := b.NextSequence()
 		if err != nil {
@@ -55,12 +55,13 @@ func (d *DB) AppendEvent(ev *orchestratorv1.Event) error {
 // EventsAfter returns up to limit stored events with an id above sinceID, oldest first.
 func (d *DB) EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, error) {
 	var out []*orchestratorv1.Event
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Seek(eventKey(sinceID + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			ev := &orchestratorv1.Event{}
 			if err := proto.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+				d.badRecord(bucketEvents, fmt.Sprint(binary.BigEndian.Uint64(k)), err)
+				continue // skipped, counted: one bad record never fails a listing
 			}
 			out = append(out, ev)
 		}
@@ -75,12 +76,13 @@ func (d *DB) EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, er
 // LastEvents returns the last n stored events, oldest first.
 func (d *DB) LastEvents(n int) ([]*orchestratorv1.Event, error) {
 	var out []*orchestratorv1.Event
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
 			ev := &orchestratorv1.Event{}
 			if err := proto.Unmarshal(v, ev); err != nil {
-				return fmt.Errorf("decode event %d: %w", binary.BigEndian.Uint64(k), err)
+				d.badRecord(bucketEvents, fmt.Sprint(binary.BigEndian.Uint64(k)), err)
+				continue // skipped, counted: one bad record never fails a listing
 			}
 			out = append(out, ev)
 		}

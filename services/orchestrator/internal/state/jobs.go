@@ -23,7 +23,7 @@ func (d *DB) PutJob(j *orchestratorv1.Job) error {
 	if err != nil {
 		return fmt.Errorf("encode job: %w", err)
 	}
-	if err := d.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte(j.GetId()), data) }); err != nil {
+	if err := d.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte(j.GetId()), data) }); err != nil {
 		return fmt.Errorf("store job %s: %w", j.GetId(), err)
 	}
 	return nil
@@ -32,13 +32,17 @@ func (d *DB) PutJob(j *orchestratorv1.Job) error {
 // Job returns a stored job, or ErrNotFound.
 func (d *DB) Job(id string) (*orchestratorv1.Job, error) {
 	var out *orchestratorv1.Job
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketJobs).Get([]byte(id))
 		if data == nil {
 			return nil
 		}
 		out = &orchestratorv1.Job{}
-		return proto.Unmarshal(data, out)
+		if err := proto.Unmarshal(data, out); err != nil {
+			d.badRecord(bucketJobs, id, err)
+			return fmt.Errorf("%w: job %s: %v", ErrCorruptRecord, id, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read job %s: %w", id, err)
@@ -51,7 +55,7 @@ func (d *DB) Job(id string) (*orchestratorv1.Job, error) {
 
 // DeleteJob removes a job record; removing a missing one is ErrNotFound.
 func (d *DB) DeleteJob(id string) error {
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJobs)
 		if b.Get([]byte(id)) == nil {
 			return fmt.Errorf("job %s: %w", id, ErrNotFound)
@@ -68,7 +72,7 @@ func (d *DB) DeleteJob(id string) error {
 // `before` (empty starts at the newest), keeping only those keep accepts (nil keeps all).
 // next is the id to pass as `before` for the following page, empty at the end.
 func (d *DB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) bool) (jobs []*orchestratorv1.Job, next string, err error) {
-	err = d.bolt.View(func(tx *bolt.Tx) error {
+	err = d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		var k, v []byte
 		if before == "" {
@@ -90,7 +94,8 @@ func (d *DB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) b
 			}
 			j := &orchestratorv1.Job{}
 			if err := proto.Unmarshal(v, j); err != nil {
-				return fmt.Errorf("decode job %s: %w", k, err)
+				d.badRecord(bucketJobs, string(k), err)
+				continue // skipped, counted: one bad record never fails a listing
 			}
 			if keep == nil || keep(j) {
 				jobs = append(jobs, j)
@@ -104,13 +109,15 @@ func (d *DB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) b
 	return jobs, next, nil
 }
 
-// AllJobs calls fn for every stored job, oldest first.
+// AllJobs calls fn for every stored job, oldest first, skipping (and counting) the records
+// that do not decode.
 func (d *DB) AllJobs(fn func(*orchestratorv1.Job) error) error {
-	return d.bolt.View(func(tx *bolt.Tx) error {
+	return d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			j := &orchestratorv1.Job{}
 			if err := proto.Unmarshal(v, j); err != nil {
-				return fmt.Errorf("decode job %s: %w", k, err)
+				d.badRecord(bucketJobs, string(k), err)
+				return nil
 			}
 			return fn(j)
 		})

@@ -16,7 +16,7 @@ func (d *DB) PutSavedState(s *orchestratorv1.SavedState) error {
 	if err != nil {
 		return fmt.Errorf("encode saved state: %w", err)
 	}
-	err = d.bolt.Update(func(tx *bolt.Tx) error {
+	err = d.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSaved).Put(hostKey(s.GetHost()), data)
 	})
 	if err != nil {
@@ -28,13 +28,17 @@ func (d *DB) PutSavedState(s *orchestratorv1.SavedState) error {
 // SavedState returns the saved state of host, or nil when there is none.
 func (d *DB) SavedState(host string) (*orchestratorv1.SavedState, error) {
 	var out *orchestratorv1.SavedState
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketSaved).Get(hostKey(host))
 		if data == nil {
 			return nil
 		}
 		out = &orchestratorv1.SavedState{}
-		return proto.Unmarshal(data, out)
+		if err := proto.Unmarshal(data, out); err != nil {
+			d.badRecord(bucketSaved, string(hostKey(host)), err)
+			return fmt.Errorf("%w: %v", ErrCorruptRecord, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read saved state of host %q: %w", host, err)
@@ -42,17 +46,19 @@ func (d *DB) SavedState(host string) (*orchestratorv1.SavedState, error) {
 	return out, nil
 }
 
-// SavedStates returns every saved state (host "" means all), sorted by host.
+// SavedStates returns every saved state (host "" means all), sorted by host, skipping (and
+// counting) the records that do not decode.
 func (d *DB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
 	var out []*orchestratorv1.SavedState
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSaved).ForEach(func(k, v []byte) error {
 			if host != "" && string(k) != string(hostKey(host)) {
 				return nil
 			}
 			s := &orchestratorv1.SavedState{}
 			if err := proto.Unmarshal(v, s); err != nil {
-				return fmt.Errorf("decode saved state of host %q: %w", k, err)
+				d.badRecord(bucketSaved, string(k), err)
+				return nil // skipped, counted
 			}
 			out = append(out, s)
 			return nil
@@ -68,7 +74,7 @@ func (d *DB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
 // were removed.
 func (d *DB) ClearSavedState(host string) (int, error) {
 	n := 0
-	err := d.bolt.Update(func(tx *bolt.Tx) error {
+	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSaved)
 		if host != "" {
 			if b.Get(hostKey(host)) == nil {
