@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -12,23 +15,54 @@ import (
 )
 
 // gallery keeps the generated images on disk: <dir>/<job id>.png and, next to it,
-// <job id>.json with the job (parameters, seed, size, times). Both are written to a
-// temporary file, synced and renamed, so a crash never leaves half an image.
-type gallery struct{ dir string }
+// <job id>.json with the job (parameters, seed, size, times). Each is written to a
+// temporary file, synced, renamed, and the directory synced, before the job is marked
+// succeeded: a crash never leaves half an image, and a job never says SUCCEEDED without
+// its image on disk.
+type gallery struct {
+	dir string
+	// createTemp is the file-writing seam (os.CreateTemp; tests inject a full disk).
+	createTemp func(dir, pattern string) (tempFile, error)
+}
+
+// tempFile is what the gallery writes through.
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+func osCreateTemp(dir, pattern string) (tempFile, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
 func (g gallery) pngPath(id string) string  { return filepath.Join(g.dir, id+".png") }
 func (g gallery) jsonPath(id string) string { return filepath.Join(g.dir, id+".json") }
 
-// save writes the image and its record.
-func (g gallery) save(j *orchestratorv1.Job, png []byte) error {
+// save writes the image and its record, durably. On failure nothing of the job is left
+// in the gallery, and the error names a full disk (ENOSPC) as such.
+func (g gallery) save(j *orchestratorv1.Job, png []byte) (err error) {
 	if !ValidID(j.GetId()) {
 		return fmt.Errorf("save image: invalid job id %q", j.GetId())
 	}
+	defer func() {
+		if err != nil {
+			_ = g.remove(j.GetId())
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("the disk is full (ENOSPC): %w", err)
+			}
+		}
+	}()
 	if err := os.MkdirAll(g.dir, 0o700); err != nil {
 		return fmt.Errorf("create image directory: %w", err)
 	}
-	if err := writeAtomic(g.pngPath(j.GetId()), png); err != nil {
-		return fmt.Errorf("save image of job %s: %w", j.GetId(), err)
+	if err := g.writeAtomic(g.pngPath(j.GetId()), png); err != nil {
+		return fmt.Errorf("save the %d-byte image of job %s in %s: %w", len(png), j.GetId(), g.dir, err)
 	}
 	meta, err := protojson.MarshalOptions{Multiline: true}.Marshal(j)
 	if err != nil {
@@ -37,8 +71,12 @@ func (g gallery) save(j *orchestratorv1.Job, png []byte) error {
 	if !json.Valid(meta) {
 		return fmt.Errorf("encode job %s: invalid JSON", j.GetId())
 	}
-	if err := writeAtomic(g.jsonPath(j.GetId()), meta); err != nil {
-		return fmt.Errorf("save parameters of job %s: %w", j.GetId(), err)
+	if err := g.writeAtomic(g.jsonPath(j.GetId()), meta); err != nil {
+		return fmt.Errorf("save parameters of job %s in %s: %w", j.GetId(), g.dir, err)
+	}
+	// The renames are durable once the directory is synced.
+	if err := syncDir(g.dir); err != nil {
+		return fmt.Errorf("sync image directory %s: %w", g.dir, err)
 	}
 	return nil
 }
@@ -68,8 +106,14 @@ func (g gallery) remove(id string) error {
 	return nil
 }
 
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+// writeAtomic writes data to a temporary file next to path, syncs it and renames it to
+// path; the temporary file is removed on failure.
+func (g gallery) writeAtomic(path string, data []byte) error {
+	create := g.createTemp
+	if create == nil {
+		create = osCreateTemp
+	}
+	tmp, err := create(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
@@ -85,6 +129,18 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -85,7 +85,7 @@ func New(db *state.DB, ev *events.Log, run Runner, o Options, log *slog.Logger) 
 	if o.Workers <= 0 {
 		o.Workers = 1
 	}
-	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir}, o: o, log: log, live: map[string]*entry{}, base: context.Background()}
+	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir, createTemp: osCreateTemp}, o: o, log: log, live: map[string]*entry{}, base: context.Background()}
 	m.q = queue.New(o.QueueSize, m.positionsChanged)
 	return m
 }
@@ -285,25 +285,29 @@ func (m *Manager) runJob(e *entry) {
 	<-out.ReloadDone
 }
 
-// finish ends a job: stores its image and record, emits its last event, delivers the
-// final update and applies the retention limit.
+// finish ends a job: stores its image (durably, before the job may say it succeeded: an
+// image that cannot be stored fails the job with the reason), its record, emits its last
+// event, delivers the final update and applies the retention limit.
 func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool, err error) {
 	now := timestamppb.Now()
+	if err == nil && res != nil {
+		if serr := m.saveImage(e, res, offloaded, now); serr != nil {
+			m.log.Error("image not stored: the job fails", "job", e.snapshot().GetId(), "error", serr)
+			err = fmt.Errorf("the image was generated but could not be stored: %w", serr)
+			res = nil
+		}
+	}
 	var typ orchestratorv1.EventType
 	var msg string
 	var stored *orchestratorv1.Job
 	e.mutate(func(j *orchestratorv1.Job) {
-		j.FinishedAt = now
-		j.QueuePosition = 0
-		j.Offloaded = offloaded
 		switch {
 		case err == nil && res != nil:
-			j.Status = orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
-			j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
-			j.Result.Png = nil
+			succeed(j, res, offloaded, now)
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, fmt.Sprintf("Job finished: %dx%d image, seed %d.", res.GetWidth(), res.GetHeight(), res.GetSeed())
 			e.png = res.GetPng()
 		case errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled):
+			end(j, offloaded, now)
 			j.Status = orchestratorv1.JobStatus_JOB_STATUS_CANCELLED
 			j.Error = ErrCancelled.Error()
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_CANCELLED, "Job cancelled."
@@ -311,6 +315,7 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 			if err == nil {
 				err = errors.New("no image was produced")
 			}
+			end(j, offloaded, now)
 			j.Status = orchestratorv1.JobStatus_JOB_STATUS_FAILED
 			j.Error = err.Error()
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, "Job failed: "+err.Error()
@@ -322,25 +327,45 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	}
 	defer close(e.settled)
 	ev := m.ev.Emit(typ, stored.Host, stored.Id, msg, nil)
-	succeeded := stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
-	if succeeded {
+	if stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		err = nil
 	} else {
 		res = nil
 	}
-	// The waiting client gets its image first; storing it follows (the live entry serves
-	// the PNG from memory meanwhile).
 	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
-	if succeeded {
-		if serr := m.gal.save(stored, res.GetPng()); serr != nil {
-			m.log.Warn("image not stored", "job", stored.Id, "error", serr)
-			stored.Error = "the image was generated but not stored: " + serr.Error()
-		}
-	}
 	m.store(stored)
 	m.applyRetention()
 	m.forget(stored.Id)
 	e.cancel()
+}
+
+// saveImage stores the image of a job that is about to succeed, with its record as it will
+// be once succeeded. A job that has already ended stores nothing.
+func (m *Manager) saveImage(e *entry, res *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) error {
+	e.mu.Lock()
+	if e.final {
+		e.mu.Unlock()
+		return nil
+	}
+	j := proto.Clone(e.job).(*orchestratorv1.Job)
+	e.mu.Unlock()
+	succeed(j, res, offloaded, now)
+	return m.gal.save(j, res.GetPng())
+}
+
+// end sets what every finished job records.
+func end(j *orchestratorv1.Job, offloaded bool, now *timestamppb.Timestamp) {
+	j.FinishedAt = now
+	j.QueuePosition = 0
+	j.Offloaded = offloaded
+}
+
+// succeed marks j succeeded with res (without its PNG, which lives in the gallery).
+func succeed(j *orchestratorv1.Job, res *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) {
+	end(j, offloaded, now)
+	j.Status = orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
+	j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
+	j.Result.Png = nil
 }
 
 func (m *Manager) store(j *orchestratorv1.Job) {
