@@ -51,6 +51,16 @@ type Options struct {
 	// PeakInterval is the monitor sampling interval for the diffusion engine's peak
 	// memory during generation; default 250 ms; negative disables learning.
 	PeakInterval time.Duration
+	// GenerationTimeout, when positive, is the fixed total deadline of one generation
+	// (-generation-timeout). Zero derives it from the steps and the measured step time
+	// (deadline.go): GenerationTimeoutFactor × (time before sampling + steps × step time +
+	// time after), at least GenerationTimeoutMin (default 3 min), at most the hard cap
+	// GenerationTimeoutMax (-generation-timeout-max, default 1 h), which alone applies
+	// before any step time is known. Factor default 4.
+	GenerationTimeout       time.Duration
+	GenerationTimeoutMax    time.Duration
+	GenerationTimeoutMin    time.Duration
+	GenerationTimeoutFactor float64
 }
 
 func (o *Options) defaults() {
@@ -68,6 +78,12 @@ func (o *Options) defaults() {
 	def(&o.BackoffMin, 500*time.Millisecond)
 	def(&o.BackoffMax, 10*time.Second)
 	def(&o.PeakInterval, 250*time.Millisecond)
+	def(&o.GenerationTimeoutMax, DefaultGenerationTimeoutMax)
+	def(&o.GenerationTimeoutMin, DefaultGenerationTimeoutMin)
+	if o.GenerationTimeoutFactor <= 0 {
+		o.GenerationTimeoutFactor = DefaultGenerationTimeoutFactor
+	}
+	o.GenerationTimeoutMin = min(o.GenerationTimeoutMin, o.GenerationTimeoutMax)
 }
 
 // Cycle runs offload cycles. One image at a time: the caller (the job worker) serialises.
@@ -78,6 +94,8 @@ type Cycle struct {
 	ev     *events.Log
 	o      Options
 	log    *slog.Logger
+	// timing is the step time measured on the host's last image, for the next deadline.
+	timing timings
 }
 
 // New returns a Cycle.

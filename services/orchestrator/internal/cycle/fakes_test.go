@@ -4,12 +4,15 @@ package cycle_test
 // to them exactly as it talks to the real services.
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -97,10 +100,41 @@ func (f *fakeLLM) isRunning() bool {
 
 type fakeDiffusion struct {
 	diffusionv1.UnimplementedDiffusionServiceServer
-	mode     string // "", "fail", "block"
+	// mode: "", "fail", "block"; "endless" keeps sending progress (steps 1 to 3, over and
+	// over) until the stream is cancelled; "loading" keeps sending loading progress.
+	mode     string
 	started  chan struct{}
 	llm      *fakeLLM
 	llmSeenD chan bool // whether the LLM was running when generation began
+	// killed is closed when an endless generation's stream was cancelled (the diffusion
+	// service kills its engine then).
+	killed chan struct{}
+	sent   atomic.Int64  // progress messages of endless generations
+	every  time.Duration // between endless progress messages; default 1 ms
+}
+
+// endless sends progress every f.every until the stream is cancelled.
+func (f *fakeDiffusion) endless(s diffusionv1.DiffusionService_GenerateImageServer, stage diffusionv1.Stage) error {
+	t := time.NewTicker(cmp.Or(f.every, time.Millisecond))
+	defer t.Stop()
+	for i := 0; ; i++ {
+		p := &diffusionv1.Progress{Stage: stage, Step: int32(i%3) + 1, TotalSteps: 3, Message: "still printing"}
+		if stage != diffusionv1.Stage_STAGE_SAMPLING {
+			p.Step, p.TotalSteps = 0, 0
+		}
+		if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: p}}); err != nil {
+			return err
+		}
+		f.sent.Add(1)
+		select {
+		case <-s.Context().Done():
+			if f.killed != nil {
+				close(f.killed)
+			}
+			return status.Error(codes.Canceled, "generation cancelled: engine killed")
+		case <-t.C:
+		}
+	}
 }
 
 func (f *fakeDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
@@ -113,6 +147,12 @@ func (f *fakeDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s dif
 	}
 	if f.started != nil {
 		close(f.started)
+	}
+	switch f.mode {
+	case "endless":
+		return f.endless(s, diffusionv1.Stage_STAGE_SAMPLING)
+	case "loading":
+		return f.endless(s, diffusionv1.Stage_STAGE_LOADING)
 	}
 	for i := int32(1); i <= 3; i++ {
 		if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: i, TotalSteps: 3}}}); err != nil {

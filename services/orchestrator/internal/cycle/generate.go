@@ -23,17 +23,43 @@ import (
 var ErrNoResult = errors.New("the diffusion service ended the stream without a result")
 
 // generate runs the image on the diffusion service, passing progress through, while
-// sampling the diffusion engine's memory to learn from its peak.
+// sampling the diffusion engine's memory to learn from its peak. Past its deadline
+// (deadline.go) the stream is cancelled — the diffusion service then kills the engine —
+// and the image fails with a *DeadlineError.
 func (c *Cycle) generate(ctx context.Context, params *diffusionv1.ImageParams, f probe.Facts, d decide.Decision, h Hooks) (*diffusionv1.ImageResult, error) {
-	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w, hgt := int(params.GetWidth()), int(params.GetHeight())
+	if w == 0 {
+		w = 512
+	}
+	if hgt == 0 {
+		hgt = 512
+	}
+	start := time.Now()
+	dl := newGenDeadline(c.o, params, w, hgt, c.timing.get(), start)
+	limit, _ := dl.limit()
+	timer := time.AfterFunc(limit, func() { cancel(dl.err()) })
+	defer timer.Stop()
 	var peak peakMeter
 	if c.o.PeakInterval > 0 && f.DiffusionModel != "" && d.Image.TotalBytes > 0 {
 		peak.start(gctx, c.c.Monitor, c.o.PeakInterval, f.GPUIndex)
 	}
+	// A deadline that passes before the stream opens ends it the same way.
+	failure := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var de *DeadlineError
+		if errors.As(context.Cause(gctx), &de) {
+			c.log.Warn("generation cancelled at its deadline", "limit", de.Limit, "basis", de.Basis, "step", de.Step, "total_steps", de.TotalSteps)
+			return de
+		}
+		return err
+	}
 	stream, err := c.c.Diffusion.GenerateImage(gctx, &diffusionv1.GenerateImageRequest{Params: params})
 	if err != nil {
-		return nil, fmt.Errorf("generate on the diffusion service: %w", err)
+		return nil, failure(fmt.Errorf("generate on the diffusion service: %w", err))
 	}
 	for {
 		msg, err := stream.Recv()
@@ -41,18 +67,22 @@ func (c *Cycle) generate(ctx context.Context, params *diffusionv1.ImageParams, f
 			return nil, status.Error(codes.Internal, ErrNoResult.Error())
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
+			return nil, failure(err)
 		}
 		switch ev := msg.Event.(type) {
 		case *diffusionv1.GenerateImageResponse_Progress:
+			if dl.progress(ev.Progress, time.Now()) && c.o.GenerationTimeout <= 0 {
+				limit, _ := dl.limit()
+				timer.Reset(time.Until(start.Add(limit)))
+			}
 			if h.Progress != nil {
 				h.Progress(ev.Progress)
 			}
 		case *diffusionv1.GenerateImageResponse_Result:
-			cancel()
+			cancel(nil)
+			if t, ok := dl.timing(time.Now()); ok {
+				c.timing.set(t)
+			}
 			if p := peak.wait(); p > 0 {
 				c.learn(f.DiffusionModel, f.Uncorrected.TotalBytes, p)
 			}

@@ -6,6 +6,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/dispatch"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
@@ -58,6 +60,8 @@ type agentDiffusion struct {
 	busy  int
 	calls int
 	die   func()
+	// endless keeps sending progress until the stream is cancelled.
+	endless bool
 }
 
 func (*agentDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
@@ -75,6 +79,19 @@ func (f *agentDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s di
 	f.mu.Unlock()
 	if busy {
 		return busyErr
+	}
+	if f.endless {
+		for i := 0; ; i++ {
+			p := &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: int32(i%2) + 1, TotalSteps: 2}
+			if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: p}}); err != nil {
+				return err
+			}
+			select {
+			case <-s.Context().Done():
+				return s.Context().Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
 	}
 	if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: 1, TotalSteps: 2}}}); err != nil {
 		return err
@@ -155,6 +172,13 @@ type lab struct {
 // newLab follows the agents (named a, b, … in order) and returns a dispatcher over them.
 func newLab(t *testing.T, o dispatch.Options, agents ...*agent) *lab {
 	t.Helper()
+	return newLabWith(t, o, cycle.Options{}, agents...)
+}
+
+// newLabWith is newLab with the hosts' cycles timed by co.
+func newLabWith(t *testing.T, o dispatch.Options, co cycle.Options, agents ...*agent) *lab {
+	t.Helper()
+	co.PeakInterval, co.FreePoll = -1, 5*time.Millisecond
 	db, err := state.Open(filepath.Join(t.TempDir(), "o.db"), state.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +193,7 @@ func newLab(t *testing.T, o dispatch.Options, agents ...*agent) *lab {
 	reg, err := hosts.New(specs, hosts.Options{
 		Dial:          []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
 		CheckInterval: 50 * time.Millisecond, CheckTimeout: time.Second, DiffusionModel: "demo",
-		Cycle: cycle.Options{PeakInterval: -1, FreePoll: 5 * time.Millisecond},
+		Cycle: co,
 		DB:    db, Events: ev, Log: log,
 	})
 	if err != nil {
@@ -293,5 +317,28 @@ func TestUnreachableHostFailsOver(t *testing.T) {
 	}
 	if st := hostState(t, l, "a"); st != orchestratorv1.HostState_HOST_STATE_UNREACHABLE {
 		t.Fatalf("a is %s after its services went away, want unreachable", st)
+	}
+}
+
+// Regression (issue 14 item 10): an engine that keeps printing is cancelled at the
+// generation deadline; the job fails with DeadlineExceeded on its host — a deadline is the
+// image's failure, not the host's: no failover, no retry, the host stays ready.
+func TestEndlessEngineOutputFailsTheJobAtItsDeadlineWithoutFailover(t *testing.T) {
+	a := startAgent(t, &agentDiffusion{endless: true})
+	b := startAgent(t, &agentDiffusion{})
+	l := newLabWith(t, dispatch.Options{BusyBackoff: 10 * time.Millisecond}, cycle.Options{GenerationTimeout: 150 * time.Millisecond}, a, b)
+	start := time.Now()
+	out, placed, _, err := l.run(t)
+	if !errors.Is(err, cycle.ErrGenerationDeadline) || grpcerr.Code(err) != codes.DeadlineExceeded || out.Result != nil {
+		t.Fatalf("endless engine: %v (code %v), want DeadlineExceeded", err, grpcerr.Code(err))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	if len(placed) != 1 || a.diff.generations()+b.diff.generations() != 1 {
+		t.Fatalf("placed on %v (%d + %d generations), want one attempt", placed, a.diff.generations(), b.diff.generations())
+	}
+	if st := hostState(t, l, placed[0]); st != orchestratorv1.HostState_HOST_STATE_READY {
+		t.Fatalf("%s is %s after a deadline, want ready", placed[0], st)
 	}
 }
