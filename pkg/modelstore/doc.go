@@ -11,9 +11,12 @@
 //
 // A model exists once its record exists; List, Get, Delete, Verify and
 // StorageUsage read the disk on every call, so they never serve a stale cache.
-// Downloads resume with HTTP Range and If-Range requests, check sha256 sums,
-// check free disk space first, and make final files appear only by an atomic
-// rename. Each engine service owns one Store for its type, so two processes
+// Downloads resume with HTTP Range requests only under a strong validator (a
+// strong ETag sent as If-Range, or a known sha256 checked at the end; never
+// Last-Modified alone), check sha256 sums, check free disk space first (keeping
+// a reserve: Options.MinFreeBytes, by default 5 % of the volume, at most 1 GiB),
+// remove the partial file of a download that filled the disk, and make final
+// files appear only by an atomic rename. Each engine service owns one Store for its type, so two processes
 // never write the same directory.
 //
 // Every file of the store is reached through an os.Root opened on

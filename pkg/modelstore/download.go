@@ -22,9 +22,11 @@ type Request struct {
 // Download fetches every file of a model one after another, with one
 // aggregate progress, and stores its record. Files already complete in the
 // model's directory with the right checksum (or, without one, the size the
-// server reports) are reused; a .partial file is resumed. When ctx is
+// server reports) are reused; a .partial file is resumed when a strong ETag or
+// the sha256 guards it, and downloaded again whole otherwise. When ctx is
 // canceled (or CancelDownload is called) the download stops and leaves only
-// resumable .partial files and completed parts.
+// resumable .partial files and completed parts; a download that fills the disk
+// removes its partial file (ErrInsufficientSpace, telling the space needed).
 func (s *Store) Download(ctx context.Context, req Request, onProgress ProgressFunc) (rec *Record, err error) {
 	jobs, id, err := s.plan(req)
 	if err != nil {

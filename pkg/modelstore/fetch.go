@@ -100,10 +100,19 @@ func stripURLFromErr(err error) error {
 // fetchFile downloads one file into the directory of model id, resuming a
 // .partial left by an earlier attempt, and retrying interrupted transfers.
 func (s *Store) fetchFile(ctx context.Context, id string, job *fileJob, token string, tr *progressTracker) (FileRecord, error) {
+	restarted := false
 	for attempt := 0; ; attempt++ {
 		fr, err := s.fetchOnce(ctx, id, job, token, tr)
 		if err == nil {
 			return fr, nil
+		}
+		if errors.Is(err, errResumeMismatch) && !restarted {
+			// The resumed file is not the file: its partial is gone; download it whole,
+			// once, without counting it as a retry.
+			restarted = true
+			attempt--
+			s.log.Warn("resumed download does not match the file; downloading it again from the start", "file", job.name, "err", err)
+			continue
 		}
 		var se *SourceError
 		retry := errors.Is(err, ErrInterrupted) || (errors.As(err, &se) && se.Temporary())
@@ -142,21 +151,34 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return FileRecord{}, fmt.Errorf("resume %s: %w", s.abs(partial), outside(err))
 	}
-	validator := ""
+	// A partial file is resumed only with a strong validator: a strong ETag (sent as
+	// If-Range: a server whose file changed answers the whole new file), or a known sha256,
+	// checked at the end (a resume that does not match is downloaded again whole).
+	// Last-Modified alone is not one: a file changed within the same second, or by a server
+	// that keeps the date, would be spliced from two versions.
+	validator, etag := "", ""
 	if offset > 0 {
 		var m partialMeta
+		same := false
 		if b, err := s.dir.ReadFile(metaPath); err == nil && json.Unmarshal(b, &m) == nil && m.URL == src {
-			if m.ETag != "" && !strings.HasPrefix(m.ETag, "W/") {
-				validator = m.ETag
-			} else {
-				validator = m.LastModified
+			same = true
+			switch {
+			case strongETag(m.ETag):
+				validator, etag = m.ETag, m.ETag
+			case job.sha256 != "":
+				validator = m.LastModified // a server that honours it answers 200 on a change
 			}
 		}
-		if validator == "" || (m.Size >= 0 && offset > m.Size) {
-			s.log.Info("partial download cannot be resumed safely; starting over", "file", job.name)
+		switch {
+		case !same || (validator == "" && job.sha256 == ""):
+			s.log.Info("partial download cannot be resumed safely (no strong ETag, no known sha256); starting over", "file", job.name)
+			offset = 0
+		case m.Size >= 0 && offset > m.Size:
+			s.log.Info("partial download is longer than the file; starting over", "file", job.name)
 			offset = 0
 		}
 	}
+	resumedFrom := offset
 	tr.setDone(offset)
 
 	// The watchdog cancels the request when no byte arrives for the idle timeout.
@@ -170,7 +192,9 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 	}
 	if offset > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
-		req.Header.Set("If-Range", validator)
+		if validator != "" {
+			req.Header.Set("If-Range", validator)
+		}
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -197,6 +221,11 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 		if !ok || start != offset {
 			removeQuietly(s.dir, partial, metaPath)
 			return FileRecord{}, fmt.Errorf("%w: %s answered range %q for offset %d", ErrInterrupted, src, resp.Header.Get("Content-Range"), offset)
+		}
+		if got := resp.Header.Get("ETag"); etag != "" && got != "" && got != etag {
+			// The rest of another version: the server ignored If-Range.
+			removeQuietly(s.dir, partial, metaPath)
+			return FileRecord{}, fmt.Errorf("%w: %s answered the rest of ETag %s for a partial file of ETag %s", errResumeMismatch, src, got, etag)
 		}
 		total = size
 		if total < 0 && resp.ContentLength >= 0 {
@@ -243,6 +272,12 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 	written, copyErr := s.copyBody(ctx, f, h, resp.Body, offset, tr, func() { watchdog.Reset(s.idle) })
 	syncErr := f.Sync()
 	closeErr := f.Close()
+	if err := cmpErr(copyErr, syncErr, closeErr); noSpace(err) {
+		// A full disk: the partial file would only keep it full; it is removed, and the
+		// error says how much the file needs.
+		removeQuietly(s.dir, partial, metaPath)
+		return FileRecord{}, s.spaceError(id, job.name, offset+written, total, err)
+	}
 	if copyErr != nil {
 		if ctx.Err() == nil && errors.Is(context.Cause(reqCtx), errStalled) {
 			return FileRecord{}, fmt.Errorf("%w: %s after %d bytes: %v", ErrInterrupted, src, offset+written, errStalled)
@@ -263,6 +298,9 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 	sum := hex.EncodeToString(h.Sum(nil))
 	if job.sha256 != "" && sum != job.sha256 {
 		removeQuietly(s.dir, partial, metaPath)
+		if resumedFrom > 0 {
+			return FileRecord{}, fmt.Errorf("%w: %s resumed at byte %d: expected sha256 %s, got %s (partial deleted)", errResumeMismatch, job.name, resumedFrom, job.sha256, sum)
+		}
 		return FileRecord{}, fmt.Errorf("%w: %s: expected sha256 %s, got %s (file deleted)", ErrChecksumMismatch, job.name, job.sha256, sum)
 	}
 	// rename replaces whatever stands at final (a link included), never writing
@@ -278,6 +316,44 @@ func (s *Store) fetchOnce(ctx context.Context, id string, job *fileJob, token st
 }
 
 var errStalled = errors.New("no data received within the idle timeout")
+
+// errResumeMismatch is a resumed download that is not the file (the file changed since
+// the partial was written); fetchFile downloads it again whole, once.
+var errResumeMismatch = fmt.Errorf("%w: the resumed download does not match the file", ErrChecksumMismatch)
+
+// strongETag reports whether an ETag is a strong validator (RFC 9110 8.8.3): quoted, not W/.
+func strongETag(tag string) bool {
+	return len(tag) >= 2 && tag[0] == '"' && tag[len(tag)-1] == '"'
+}
+
+// noSpace reports whether err is a full disk or an exhausted quota.
+func noSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
+
+// cmpErr is the first non-nil error.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spaceError is the error of a file whose download filled the disk: how much it needed,
+// how much was written, what is free now.
+func (s *Store) spaceError(id, name string, written, total int64, cause error) error {
+	done := humanBytes(uint64(max(written, 0)))
+	need := fmt.Sprintf("more than the %s written (the server told no size)", done)
+	if total >= 0 {
+		need = humanBytes(uint64(total))
+	}
+	free := "unknown"
+	if n, err := s.freeSpace(s.abs(id)); err == nil {
+		free = humanBytes(n)
+	}
+	return fmt.Errorf("%w: the disk filled while downloading %s after %s: it needs %s plus the %s reserve (-min-free-bytes), %s free now; the partial file was removed: %w",
+		ErrInsufficientSpace, name, done, need, humanBytes(s.reserve(s.abs(id))), free, cause)
+}
 
 // hashPrefix feeds the first n bytes of an existing partial file (relative to
 // s.dir) to h.
@@ -314,15 +390,20 @@ func (s *Store) copyBody(ctx context.Context, f *os.File, h hash.Hash, body io.R
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("seek %s: %w", f.Name(), err)
 	}
+	var w io.Writer = f
+	if s.wrapWriter != nil {
+		w = s.wrapWriter(f)
+	}
 	buf := make([]byte, 256<<10)
 	var written int64
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			alive()
-			if _, err := f.Write(buf[:n]); err != nil {
-				if errors.Is(err, syscall.ENOSPC) {
-					return written, fmt.Errorf("%w: write %s: %v", ErrInsufficientSpace, f.Name(), err)
+			if _, err := w.Write(buf[:n]); err != nil {
+				// A full disk (ENOSPC, EDQUOT) is told by fetchOnce.
+				if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+					return written, err // it names the file
 				}
 				return written, fmt.Errorf("write %s: %w", f.Name(), err)
 			}
@@ -375,11 +456,25 @@ func (s *Store) checkSpace(dir string, need uint64) error {
 	if err != nil {
 		return fmt.Errorf("check free space: %w", err)
 	}
-	if need+s.minFree > free {
-		return fmt.Errorf("%w: need %s plus %s reserve, %s available in %s",
-			ErrInsufficientSpace, humanBytes(need), humanBytes(s.minFree), humanBytes(free), s.root)
+	if reserve := s.reserve(dir); need+reserve > free {
+		return fmt.Errorf("%w: need %s plus the %s reserve (-min-free-bytes), %s available in %s",
+			ErrInsufficientSpace, humanBytes(need), humanBytes(reserve), humanBytes(free), s.root)
 	}
 	return nil
+}
+
+// reserve is the free space a download must leave on the file system of dir: MinFreeBytes
+// when set, else DefaultMinFreePercent of the volume, at most DefaultMinFreeMax (a small
+// disk keeps a small reserve instead of refusing every download).
+func (s *Store) reserve(dir string) uint64 {
+	if s.minFree > 0 {
+		return s.minFree
+	}
+	total, err := s.volumeSize(dir)
+	if err != nil || total == 0 {
+		return min(fallbackMinFree, DefaultMinFreeMax)
+	}
+	return min(total/100*DefaultMinFreePercent, DefaultMinFreeMax)
 }
 
 func humanBytes(n uint64) string {

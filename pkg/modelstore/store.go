@@ -25,8 +25,13 @@ type Options struct {
 	HFBaseURL  string       // default DefaultHFBaseURL
 	HFToken    string       // sent only to the Hugging Face host, when a request has no token of its own
 
-	FreeSpace    FreeSpaceFunc // default StatfsFreeSpace
-	MinFreeBytes uint64        // kept free after a download; default 256 MiB
+	FreeSpace FreeSpaceFunc // default StatfsFreeSpace
+	// VolumeSize reports the size of the file system holding a directory (for the default
+	// reserve); default StatfsVolumeSize.
+	VolumeSize FreeSpaceFunc
+	// MinFreeBytes is kept free after a download (the services' -min-free-bytes); 0: 5 %
+	// of the volume, at most 1 GiB (DefaultMinFreePercent, DefaultMinFreeMax).
+	MinFreeBytes uint64
 
 	// InUse reports whether a running engine uses the model; Delete refuses
 	// such a model unless forced. Default: never in use.
@@ -45,22 +50,26 @@ type Options struct {
 
 // Store holds the models of one type. Its methods are safe for concurrent use.
 type Store struct {
-	typ       Type
-	root      string   // DataDir/models/<type>
-	dir       *os.Root // root, through which every file of the store is reached (root.go)
-	client    *http.Client
-	hfBase    string
-	hfHost    string
-	hfToken   string
-	freeSpace FreeSpaceFunc
-	minFree   uint64
-	inUse     func(string) bool
-	retries   int
-	backoff   time.Duration
-	interval  time.Duration
-	idle      time.Duration
-	log       *slog.Logger
-	now       func() time.Time
+	typ        Type
+	root       string   // DataDir/models/<type>
+	dir        *os.Root // root, through which every file of the store is reached (root.go)
+	client     *http.Client
+	hfBase     string
+	hfHost     string
+	hfToken    string
+	freeSpace  FreeSpaceFunc
+	volumeSize FreeSpaceFunc
+	minFree    uint64 // 0: the default reserve (reserve)
+	inUse      func(string) bool
+	retries    int
+	backoff    time.Duration
+	interval   time.Duration
+	idle       time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+
+	// wrapWriter, when set (tests), wraps the file a download writes to.
+	wrapWriter func(io.Writer) io.Writer
 
 	mu   sync.Mutex
 	busy map[string]*operation // model id -> download or delete in progress
@@ -83,21 +92,22 @@ func Open(o Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: empty data dir", ErrInvalidArgument)
 	}
 	s := &Store{
-		typ:       o.Type,
-		root:      filepath.Join(o.DataDir, "models", string(o.Type)),
-		client:    o.HTTPClient,
-		hfBase:    o.HFBaseURL,
-		hfToken:   o.HFToken,
-		freeSpace: o.FreeSpace,
-		minFree:   o.MinFreeBytes,
-		inUse:     o.InUse,
-		retries:   o.Retries,
-		backoff:   o.RetryBackoff,
-		interval:  o.ProgressInterval,
-		idle:      o.IdleTimeout,
-		log:       o.Logger,
-		now:       o.Now,
-		busy:      map[string]*operation{},
+		typ:        o.Type,
+		root:       filepath.Join(o.DataDir, "models", string(o.Type)),
+		client:     o.HTTPClient,
+		hfBase:     o.HFBaseURL,
+		hfToken:    o.HFToken,
+		freeSpace:  o.FreeSpace,
+		volumeSize: o.VolumeSize,
+		minFree:    o.MinFreeBytes,
+		inUse:      o.InUse,
+		retries:    o.Retries,
+		backoff:    o.RetryBackoff,
+		interval:   o.ProgressInterval,
+		idle:       o.IdleTimeout,
+		log:        o.Logger,
+		now:        o.Now,
+		busy:       map[string]*operation{},
 	}
 	if s.client == nil {
 		s.client = defaultHTTPClient()
@@ -113,8 +123,8 @@ func Open(o Options) (*Store, error) {
 	if s.freeSpace == nil {
 		s.freeSpace = StatfsFreeSpace
 	}
-	if s.minFree == 0 {
-		s.minFree = 256 << 20
+	if s.volumeSize == nil {
+		s.volumeSize = StatfsVolumeSize
 	}
 	if s.inUse == nil {
 		s.inUse = func(string) bool { return false }
