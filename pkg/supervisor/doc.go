@@ -9,9 +9,18 @@
 //	                      │                   │
 //	                      └──exit/timeout─────┴──exit──▶ crashed ──(auto-restart)──▶ starting
 //
+// Automatic restarts (RestartPolicy) never give up by default: the delay
+// doubles with every crash of a streak up to a cap, and a stable run ends the
+// streak, as Kubernetes' CrashLoopBackOff does; a process that keeps crashing
+// is reported as crash looping (Snapshot.CrashLooping, Event.CrashLoop).
+//
 // Callers talk to it through methods (Start, Stop, Restart, Close); readers
 // take a Snapshot or follow the Events and Logs rings. Every transition emits
 // an Event.
+//
+// An engine inherits the service's environment only as far as Spec.KeepEnv
+// allows: EngineEnv keeps PATH, HOME, locale and GPU selection and never a
+// token or a GENAILAB_* setting.
 //
 // Processes are started without a shell, in their own process group, with
 // SIGKILL as the parent-death signal. Linux delivers the parent-death signal

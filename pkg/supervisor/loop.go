@@ -69,7 +69,7 @@ type loop struct {
 	healthCancel context.CancelFunc
 	healthBusy   bool
 
-	stopAlarm, readyAlarm, restartAlarm, healthAlarm alarm
+	stopAlarm, readyAlarm, restartAlarm, healthAlarm, stableAlarm alarm
 
 	budget  restartBudget
 	closing bool
@@ -104,6 +104,9 @@ func (l *loop) run(ctx context.Context) {
 		case <-l.healthAlarm.c():
 			l.healthAlarm.fired()
 			l.onHealthDue()
+		case <-l.stableAlarm.c():
+			l.stableAlarm.fired()
+			l.onStable()
 		}
 		l.publish()
 	}
@@ -212,7 +215,7 @@ func (l *loop) begin(spec *Spec, w *waiter, auto bool) {
 		l.restartAlarm.stop()
 		l.snap.NextRestartAt = time.Time{}
 		l.budget.reset()
-		l.snap.Restarts = 0
+		l.snap.Restarts, l.snap.ConsecutiveCrashes = 0, 0
 	}
 	l.spec, l.auto, l.failing, l.stopStage = spec, auto, nil, 0
 	if spec.Port > 0 {
@@ -286,6 +289,20 @@ func (l *loop) onReady(gen uint64) {
 	if l.spec.HealthInterval > 0 && l.spec.Health != nil {
 		l.healthAlarm.set(l.spec.HealthInterval)
 	}
+	if l.budget.streak > 0 {
+		l.stableAlarm.set(l.spec.Restart.ResetAfter)
+	}
+}
+
+// onStable ends the crash streak of a process that has run ready for
+// RestartPolicy.ResetAfter: its next crash is restarted after the initial
+// delay again.
+func (l *loop) onStable() {
+	if l.state != StateRunning {
+		return
+	}
+	l.budget.stable()
+	l.snap.ConsecutiveCrashes = 0
 }
 
 func (l *loop) onReadyTimeout() {
@@ -350,6 +367,7 @@ func (l *loop) onExit(m exitMsg) {
 	l.readyAlarm.stop()
 	l.readyCancel()
 	l.stopAlarm.stop()
+	l.stableAlarm.stop()
 	l.stopHealth()
 	if p.pidFile != "" {
 		if err := removePidFile(p.pidFile); err != nil {
@@ -401,6 +419,9 @@ func (l *loop) onExit(m exitMsg) {
 			l.emit(Event{Kind: EventStartFailed, Pid: p.pid, Exit: &exit, Err: se})
 		}
 	case l.state == StateRunning:
+		if !l.snap.ReadyAt.IsZero() && exit.At.Sub(l.snap.ReadyAt) >= l.spec.Restart.ResetAfter {
+			l.onStable() // the stable alarm may not have fired yet
+		}
 		err := fmt.Errorf("%s exited unexpectedly (%s)%s", l.name(), exit, formatTail(tail))
 		l.snap.LastError = err
 		l.state = StateCrashed
@@ -461,15 +482,17 @@ func (l *loop) scheduleRestart() {
 	if !ok {
 		err := fmt.Errorf("%s: gave up after %d restarts within %s: %w", l.name(), attempt, pol.Window, l.snap.LastError)
 		l.snap.LastError = err
-		l.emit(Event{Kind: EventGaveUp, Attempt: attempt, Err: err})
+		l.emit(Event{Kind: EventGaveUp, Attempt: attempt, Err: err, Exit: l.snap.LastExit})
 		return
 	}
-	l.budget.record(now)
+	l.budget.record(pol, now)
 	l.attempt = attempt
 	l.snap.Restarts++
+	l.snap.ConsecutiveCrashes = l.budget.streak
 	l.snap.NextRestartAt = now.Add(delay)
-	l.emit(Event{Kind: EventRestarting, Attempt: attempt, Delay: delay})
 	l.restartAlarm.set(delay)
+	l.emit(Event{Kind: EventRestarting, Attempt: attempt, Delay: delay, Exit: l.snap.LastExit,
+		Err: l.snap.LastError, CrashLoop: l.budget.streak >= CrashLoopThreshold})
 }
 
 func (l *loop) onRestartDue() {
@@ -578,10 +601,29 @@ func (l *loop) emit(e Event) {
 	if e.Delay != 0 {
 		attrs = append(attrs, "attempt", e.Attempt, "delay", e.Delay)
 	}
+	if e.CrashLoop {
+		attrs = append(attrs, "crash_loop", true, "next_attempt_at", e.Time.Add(e.Delay).Round(time.Millisecond).Format(time.RFC3339Nano))
+	}
 	if e.Err != nil {
 		attrs = append(attrs, "err", firstLine(e.Err.Error()))
 	}
 	l.s.log.Log(context.Background(), level, "engine "+string(e.Kind), attrs...)
+}
+
+// crashLooping reports whether the process is in a crash loop: it crashed
+// CrashLoopThreshold times in a row or more, and its next automatic restart
+// is pending or starting.
+func (l *loop) crashLooping() bool {
+	if l.spec == nil || !l.spec.Restart.Enabled || l.budget.streak < CrashLoopThreshold {
+		return false
+	}
+	switch l.state {
+	case StateCrashed:
+		return l.restartAlarm.armed
+	case StateStarting:
+		return l.auto
+	}
+	return false
 }
 
 func firstLine(s string) string {
@@ -591,6 +633,7 @@ func firstLine(s string) string {
 
 func (l *loop) publish() {
 	l.snap.State = l.state
+	l.snap.CrashLooping = l.crashLooping()
 	snap := l.snap
 	l.s.snap.Store(&snap)
 }

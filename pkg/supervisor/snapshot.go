@@ -18,6 +18,14 @@ type Snapshot struct {
 	LastExit *ExitStatus
 	// Restarts counts the automatic restarts since the last Start.
 	Restarts int
+	// ConsecutiveCrashes counts the crashes in a row, each followed by an
+	// automatic restart, since the last Start or the last stable run (see
+	// RestartPolicy.ResetAfter); it drives the restart delay.
+	ConsecutiveCrashes int
+	// CrashLooping: ConsecutiveCrashes reached CrashLoopThreshold and the
+	// next automatic restart is pending (NextRestartAt) or starting.
+	// LastExit and LastError say how the last attempt ended.
+	CrashLooping bool
 	// NextRestartAt is when a pending automatic restart fires (zero if none).
 	NextRestartAt time.Time
 	// LastError is the latest failure (start failure, crash, give-up); nil

@@ -23,10 +23,12 @@ type Spec struct {
 	Dir string
 
 	// Env is the process environment. With InheritEnv the service's own
-	// environment comes first, minus the names DropEnv returns true for;
-	// entries of Env win over inherited ones.
+	// environment comes first: only the names KeepEnv accepts when it is set
+	// (an allow-list such as EngineEnv), minus the names DropEnv returns true
+	// for; entries of Env win over inherited ones.
 	Env        []string
 	InheritEnv bool
+	KeepEnv    func(key string) bool
 	DropEnv    func(key string) bool
 
 	// Host and Port the engine will listen on. A non-zero Port is checked to
@@ -108,31 +110,50 @@ func (b Backoff) next(d time.Duration) time.Duration {
 // exit the supervisor did not ask for while running, or the failure of an
 // automatic restart attempt. A failed Start by the caller is reported to the
 // caller and not restarted.
+//
+// Restarts go on like Kubernetes' CrashLoopBackOff: by default the
+// supervisor never gives up, and the delay doubles with every crash of a
+// streak, up to Backoff.Max. A process that ran ready for ResetAfter before
+// it crashed ends the streak: the next delay is Backoff.Initial again. From
+// CrashLoopThreshold crashes in a row the process is crash looping
+// (Snapshot.CrashLooping, Event.CrashLoop).
 type RestartPolicy struct {
 	Enabled bool
-	// MaxRestarts within Window; once spent the supervisor gives up
-	// (EventGaveUp). Defaults 5 within 5 minutes.
+	// MaxRestarts, when positive, is a budget: once MaxRestarts restarts
+	// happened within Window the supervisor gives up (EventGaveUp) and the
+	// process stays crashed until the next Start. The default, 0, never
+	// gives up. Window defaults to 5 minutes.
 	MaxRestarts int
 	Window      time.Duration
-	// Backoff before restart k (k restarts already in the window) is
-	// Initial*2^k, at most Max. Defaults 500ms and 30s.
+	// Backoff before restart k of a streak (k crashes already in it) is
+	// Initial*2^k, at most Max. Defaults 500ms and 5 minutes.
 	Backoff Backoff
+	// ResetAfter is how long a process must have run ready for its crash to
+	// start a new streak. Default 10 minutes.
+	ResetAfter time.Duration
 }
+
+// CrashLoopThreshold is the number of crashes in a row (without a run of
+// RestartPolicy.ResetAfter between them) from which a process whose
+// restart is pending or in progress is crash looping.
+const CrashLoopThreshold = 2
 
 // Defaults.
 const (
-	DefaultReadyTimeout    = 60 * time.Second
-	DefaultProbeTimeout    = 2 * time.Second
-	DefaultTermGrace       = 5 * time.Second
-	DefaultMaxLineBytes    = 64 << 10
-	DefaultTailLines       = 20
-	DefaultOutputDrain     = time.Second
-	DefaultProbeInitial    = time.Millisecond
-	DefaultProbeMax        = 50 * time.Millisecond
-	DefaultMaxRestarts     = 5
-	DefaultRestartWindow   = 5 * time.Minute
-	DefaultRestartInitial  = 500 * time.Millisecond
-	DefaultRestartMaxDelay = 30 * time.Second
+	DefaultReadyTimeout = 60 * time.Second
+	DefaultProbeTimeout = 2 * time.Second
+	DefaultTermGrace    = 5 * time.Second
+	DefaultMaxLineBytes = 64 << 10
+	DefaultTailLines    = 20
+	DefaultOutputDrain  = time.Second
+	DefaultProbeInitial = time.Millisecond
+	DefaultProbeMax     = 50 * time.Millisecond
+	// DefaultMaxRestarts 0: never give up.
+	DefaultMaxRestarts       = 0
+	DefaultRestartWindow     = 5 * time.Minute
+	DefaultRestartInitial    = 500 * time.Millisecond
+	DefaultRestartMaxDelay   = 5 * time.Minute
+	DefaultRestartResetAfter = 10 * time.Minute
 )
 
 // withDefaults returns a copy of s with zero values replaced by defaults, or
@@ -183,7 +204,7 @@ func (s Spec) withDefaults() (Spec, error) {
 		s.LogFileKeep = 0
 	}
 	r := &s.Restart
-	if r.MaxRestarts <= 0 {
+	if r.MaxRestarts < 0 {
 		r.MaxRestarts = DefaultMaxRestarts
 	}
 	if r.Window <= 0 {
@@ -194,6 +215,9 @@ func (s Spec) withDefaults() (Spec, error) {
 	}
 	if r.Backoff.Max < r.Backoff.Initial {
 		r.Backoff.Max = max(DefaultRestartMaxDelay, r.Backoff.Initial)
+	}
+	if r.ResetAfter <= 0 {
+		r.ResetAfter = DefaultRestartResetAfter
 	}
 	return s, nil
 }

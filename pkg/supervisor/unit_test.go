@@ -46,7 +46,7 @@ func TestRestartBudget(t *testing.T) {
 		if !ok || attempt != i+1 {
 			t.Fatalf("restart %d: ok %v attempt %d", i, ok, attempt)
 		}
-		b.record(t0)
+		b.record(p, t0)
 		delays = append(delays, d)
 	}
 	if delays[0] != 100*time.Millisecond || delays[1] != 200*time.Millisecond || delays[2] != 300*time.Millisecond {
@@ -55,14 +55,51 @@ func TestRestartBudget(t *testing.T) {
 	if _, attempt, ok := b.next(p, t0.Add(time.Second)); ok || attempt != 3 {
 		t.Fatalf("budget not spent: ok %v attempt %d", ok, attempt)
 	}
-	// Once the window has passed, restarts are allowed again from the start.
-	if d, attempt, ok := b.next(p, t0.Add(time.Minute)); !ok || attempt != 1 || d != 100*time.Millisecond {
+	// Once the window has passed, restarts are allowed again, but the streak
+	// goes on: the delay stays at its cap (a window alone used to reset it,
+	// so a crash loop never backed off for long).
+	if d, attempt, ok := b.next(p, t0.Add(time.Minute)); !ok || attempt != 4 || d != 300*time.Millisecond {
 		t.Fatalf("after window: %v %d %v", d, attempt, ok)
 	}
-	b.record(t0)
+	// A stable run ends the streak.
+	b.stable()
+	if d, attempt, ok := b.next(p, t0.Add(time.Minute)); !ok || attempt != 1 || d != 100*time.Millisecond {
+		t.Fatalf("after a stable run: %v %d %v", d, attempt, ok)
+	}
+	b.record(p, t0)
 	b.reset()
 	if _, attempt, _ := b.next(p, t0); attempt != 1 {
 		t.Fatal("reset kept history")
+	}
+}
+
+// The default policy never gives up: a thousand crashes in a second are
+// all restarted, with the delay doubling up to its cap and staying there.
+func TestRestartBudgetNeverGivesUpByDefault(t *testing.T) {
+	sp, err := (Spec{Path: "x", Restart: RestartPolicy{Enabled: true}}).withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sp.Restart
+	if p.MaxRestarts != 0 || p.Backoff.Max != 5*time.Minute || p.ResetAfter != 10*time.Minute {
+		t.Fatalf("defaults %+v", p)
+	}
+	var b restartBudget
+	t0 := time.Unix(1000, 0)
+	var last time.Duration
+	for i := range 1000 {
+		d, attempt, ok := b.next(p, t0.Add(time.Duration(i)*time.Millisecond))
+		if !ok || attempt != i+1 {
+			t.Fatalf("restart %d: ok %v attempt %d", i, ok, attempt)
+		}
+		if want := min(DefaultRestartInitial<<min(i, 20), DefaultRestartMaxDelay); d != want {
+			t.Fatalf("restart %d: delay %v, want %v", i, d, want)
+		}
+		b.record(p, t0)
+		last = d
+	}
+	if last != DefaultRestartMaxDelay || len(b.times) != 0 {
+		t.Fatalf("last delay %v, %d times kept", last, len(b.times))
 	}
 }
 
