@@ -99,6 +99,7 @@ func (c *Client) ChatStream(ctx context.Context, r ChatRequest) (*Stream, error)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
+	c.authorize(req)
 	// llama-server closes idle keep-alive connections; a request written on one it has
 	// just closed fails with EOF before any response byte. Marking the request idempotent
 	// (an empty Idempotency-Key is not sent) lets net/http retry it on a fresh connection

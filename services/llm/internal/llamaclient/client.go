@@ -21,6 +21,24 @@ import (
 type Client struct {
 	base *url.URL
 	hc   *http.Client
+	// key is llama-server's API key (--api-key, LLAMA_API_KEY), sent as a
+	// bearer token on every request; "" sends none.
+	key string
+}
+
+// WithAPIKey returns a copy of c that authenticates with llama-server's API
+// key (an empty key sends none).
+func (c *Client) WithAPIKey(key string) *Client {
+	cp := *c
+	cp.key = key
+	return &cp
+}
+
+// authorize adds the API key to req.
+func (c *Client) authorize(req *http.Request) {
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 }
 
 // New returns a client for the server at baseURL (e.g. "http://127.0.0.1:8080"). A nil hc gets a client of

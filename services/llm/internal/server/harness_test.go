@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -24,6 +25,7 @@ import (
 	"github.com/genailab/genailab/pkg/ggufgen"
 	"github.com/genailab/genailab/pkg/llamabin"
 	"github.com/genailab/genailab/pkg/modelstore"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/llm/internal/server"
 )
 
@@ -54,6 +56,7 @@ type harness struct {
 	store   *modelstore.Store // the test's own handle on the service's store
 	llm     llmv1.LLMServiceClient
 	models  modelsv1.ModelServiceClient
+	health  healthpb.HealthClient
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -67,6 +70,10 @@ type harnessOpts struct {
 	// and configured as its default; autostart starts it at boot.
 	defaultModel string
 	autostart    bool
+	// allowRemoteBind is -allow-engine-remote-bind; restart tunes the
+	// automatic restarts (zero: the defaults).
+	allowRemoteBind bool
+	restart         supervisor.RestartPolicy
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -92,6 +99,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			GRPCAddr: "127.0.0.1:0", AddrFile: addrFile, DataDir: h.dataDir, LlamaServer: bin,
 			ChatWaitTimeout: o.chatWait, TermGrace: o.termGrace, Logger: testLogger(),
 			DefaultModel: o.defaultModel, Autostart: o.autostart, HealthInterval: o.healthInterval,
+			AllowEngineRemoteBind: o.allowRemoteBind, Restart: o.restart,
 		})
 	}()
 	addr := waitAddr(t, addrFile, h.done)
@@ -101,6 +109,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.llm = llmv1.NewLLMServiceClient(conn)
 	h.models = modelsv1.NewModelServiceClient(conn)
+	h.health = healthpb.NewHealthClient(conn)
 	t.Cleanup(func() {
 		h.shutdown()
 		conn.Close()

@@ -67,7 +67,14 @@ type Options struct {
 	// period of health checks while running (zero: service defaults).
 	TermGrace      time.Duration
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// Restart tunes the automatic restarts of llama-server (see
+	// service.Options.Restart); zero values take the defaults.
+	Restart supervisor.RestartPolicy
+	// AllowEngineRemoteBind lets Start ask llama-server for a non-loopback
+	// host; llama-server then requires an API key only the service holds
+	// (see service.Options.AllowRemoteBind).
+	AllowEngineRemoteBind bool
+	Logger                *slog.Logger
 }
 
 // Run serves until ctx is done, then stops llama-server and returns.
@@ -108,6 +115,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	var svc atomic.Pointer[service.Service]
+	var grpcSrv atomic.Pointer[grpcserver.Server]
+	var notServing atomic.Bool
 	store, err := modelstore.Open(modelstore.Options{
 		DataDir: o.DataDir, Type: modelstore.TypeLLM, Logger: log,
 		InUse: func(id string) bool {
@@ -124,11 +133,31 @@ func Run(ctx context.Context, o Options) error {
 		Store: store, LlamaServer: o.LlamaServer, DefaultModel: o.DefaultModel,
 		LogDir: runDir, PidDir: runDir,
 		ReadyTimeout: o.ReadyTimeout, ChatWaitTimeout: o.ChatWaitTimeout, TermGrace: o.TermGrace,
-		HealthInterval: o.HealthInterval,
-		Logger:         log,
+		HealthInterval: o.HealthInterval, Restart: o.Restart, AllowRemoteBind: o.AllowEngineRemoteBind,
+		// A crash-looping llama-server makes LLMService NOT_SERVING in the
+		// grpc health service (the server as a whole, "", stays SERVING:
+		// the service is up and says what is wrong in GetInfo). Applied
+		// after every engine event, so the SERVING that Serve sets at its
+		// start cannot hide a crash loop for more than one attempt.
+		OnServing: func(serving bool, reason string) {
+			if was := notServing.Swap(!serving); was != !serving {
+				if serving {
+					log.Info("LLM serving again")
+				} else {
+					log.Warn("LLM not serving", "reason", reason)
+				}
+			}
+			if srv := grpcSrv.Load(); srv != nil {
+				srv.SetServing(llmv1.LLMService_ServiceDesc.ServiceName, serving)
+			}
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return err
+	}
+	if o.AllowEngineRemoteBind {
+		log.Warn("llama-server may be started on non-loopback addresses (-allow-engine-remote-bind); it then requires an API key that only this service holds")
 	}
 	svc.Store(s)
 	defer func() {
@@ -144,6 +173,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	llmv1.RegisterLLMServiceServer(srv.GRPC(), s)
+	grpcSrv.Store(srv)
 	modelservice.New(store, log).Register(srv.GRPC())
 
 	if o.Autostart {

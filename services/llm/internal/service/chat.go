@@ -54,6 +54,7 @@ func (s *Service) relay(a *admission, creq llamaclient.ChatRequest, stream grpc.
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
+	client = client.WithAPIKey(s.apiKey)
 	sent := time.Now()
 	st, err := client.ChatStream(a.ctx, creq)
 	if err != nil {

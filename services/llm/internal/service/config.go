@@ -70,6 +70,29 @@ func validate(c *llmv1.LLMConfig) error {
 	return validateExtraArgs(c.GetExtraArgs())
 }
 
+// checkBind refuses a host that is not loopback unless the operator allowed
+// it (Options.AllowRemoteBind).
+func (s *Service) checkBind(host string) error {
+	if loopbackHost(host) || s.opts.AllowRemoteBind {
+		return nil
+	}
+	return fmt.Errorf("%w: host %q is not a loopback address; the LLM service relays chat itself, so "+
+		"llama-server listens on 127.0.0.1 (leave host empty). To let llama-server listen on other addresses, "+
+		"the operator starts the LLM service with -allow-engine-remote-bind (llama-server then requires an API key)",
+		ErrRemoteBind, host)
+}
+
+// loopbackHost reports whether host ("" means ports.DefaultHost) binds
+// loopback only: localhost, 127.0.0.0/8 or ::1. Wildcards (0.0.0.0, ::)
+// and every other address are not.
+func loopbackHost(host string) bool {
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // resolve validates req, finds its model in the store and fills in every
 // automatic value. An unknown model is ErrModelNotFound. The model file is
 // not checked beyond its record: a broken file is llama-server's to report.
@@ -82,6 +105,9 @@ func (s *Service) resolve(ctx context.Context, req *llmv1.LLMConfig) (*resolved,
 		requested.ModelId = s.opts.DefaultModel
 	}
 	if err := validate(requested); err != nil {
+		return nil, err
+	}
+	if err := s.checkBind(requested.GetHost()); err != nil {
 		return nil, err
 	}
 	rec, err := s.opts.Store.Get(ctx, requested.GetModelId())

@@ -30,11 +30,15 @@ var (
 	ErrInterrupted = errors.New("llm server went away during the request")
 	// ErrStartInProgress: Start or Restart while another is in progress.
 	ErrStartInProgress = errors.New("a start is already in progress")
+	// ErrRemoteBind: a Start or Restart asks llama-server to listen on a
+	// non-loopback address, and the operator did not allow it.
+	ErrRemoteBind = errors.New("llama-server binds loopback only")
 )
 
 // rules map domain errors to gRPC codes and reasons (first match wins); a retry delay
 // where the same request may succeed soon.
 var rules = []grpcerr.Rule{
+	{Target: ErrRemoteBind, Code: codes.PermissionDenied, Reason: "ENGINE_REMOTE_BIND_NOT_ALLOWED"},
 	{Target: ErrInvalidConfig, Code: codes.InvalidArgument, Reason: "INVALID_CONFIG"},
 	{Target: ErrInvalidRequest, Code: codes.InvalidArgument, Reason: "INVALID_REQUEST"},
 	{Target: modelstore.ErrInvalidID, Code: codes.InvalidArgument, Reason: "INVALID_MODEL_ID"},

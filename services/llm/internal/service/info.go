@@ -2,6 +2,9 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -39,6 +42,12 @@ func (s *Service) infoFrom(snap supervisor.Snapshot) *llmv1.LLMInfo {
 	if snap.LastError != nil {
 		info.LastError = snap.LastError.Error()
 	}
+	if snap.CrashLooping {
+		// The health of the LLM as a whole: it cannot serve, and says
+		// when it tries again.
+		info.Health = commonv1.HealthStatus_HEALTH_STATUS_ERROR
+		info.LastError = crashLoopMessage(snap, time.Now())
+	}
 	if cur != nil {
 		info.Config = proto.CloneOf(cur.cfg)
 	}
@@ -52,6 +61,42 @@ func (s *Service) infoFrom(snap supervisor.Snapshot) *llmv1.LLMInfo {
 		}
 	}
 	return info
+}
+
+// crashLoopMessage says that the server is crash looping, how the last
+// attempt ended and when the next one is due.
+func crashLoopMessage(snap supervisor.Snapshot, now time.Time) string {
+	msg := fmt.Sprintf("crash looping: llama-server failed %d times in a row", snap.ConsecutiveCrashes)
+	if e := snap.LastExit; e != nil {
+		msg += fmt.Sprintf(" (last exit: %s at %s)", e, e.At.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case snap.State == supervisor.StateStarting:
+		msg += "; an attempt to restart it is in progress"
+	case !snap.NextRestartAt.IsZero():
+		msg += fmt.Sprintf("; next attempt at %s (in %s)", snap.NextRestartAt.UTC().Format(time.RFC3339),
+			max(snap.NextRestartAt.Sub(now), 0).Round(time.Millisecond))
+	}
+	if snap.LastError != nil {
+		msg += "; last error: " + snap.LastError.Error()
+	}
+	return msg
+}
+
+// Serving reports whether the LLM can serve, and why not: false only while
+// crash looping (stopped, offloaded or starting are normal states of an
+// LLM that is managed, not failures).
+func (s *Service) Serving() (bool, string) {
+	snap := s.sup.Snapshot()
+	if snap.CrashLooping {
+		return false, firstLine(crashLoopMessage(snap, time.Now()))
+	}
+	return true, ""
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 func serverStatus(st supervisor.State) commonv1.ServerStatus {

@@ -30,6 +30,7 @@ func (s *Service) healthProbe(base string) supervisor.Probe {
 	if err != nil {
 		return func(context.Context) (bool, error) { return false, err }
 	}
+	c = c.WithAPIKey(s.apiKey)
 	return func(ctx context.Context) (bool, error) {
 		h, err := c.Health(ctx)
 		switch {

@@ -18,6 +18,8 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,8 +77,23 @@ type Options struct {
 	// TermGrace is the wait after each SIGTERM before escalating.
 	TermGrace time.Duration
 	// Restart tunes automatic restarts (enabled per start by
-	// LLMConfig.auto_restart); zero values take the supervisor's defaults.
+	// LLMConfig.auto_restart); zero values take the supervisor's defaults:
+	// never give up, back off up to 5 minutes, a 10-minute run ends a crash
+	// streak.
 	Restart supervisor.RestartPolicy
+	// AllowRemoteBind lets a Start ask llama-server to listen on an address
+	// other than loopback (LLMConfig.host). Without it such a Start is
+	// refused (PermissionDenied) before anything is stopped: llama-server
+	// has no authentication of its own by default, and the service relays
+	// everything callers need. With it, every llama-server gets an API key
+	// only this service holds (generated at New, passed in the engine's
+	// environment as LLAMA_API_KEY, never on its command line), and the
+	// service's own requests carry it.
+	AllowRemoteBind bool
+	// OnServing, when set, is called after every engine event with whether
+	// the LLM can serve (false while crash looping) and why not; the server
+	// reflects it in the grpc health status of LLMService.
+	OnServing func(serving bool, reason string)
 	// LogLines is the capacity of the log ring.
 	LogLines int
 	// HostFacts reads the machine for automatic configuration (default
@@ -129,6 +146,7 @@ type Service struct {
 	log    *slog.Logger
 	sup    *supervisor.Supervisor
 	hc     *http.Client // to llama-server
+	apiKey string       // llama-server's API key ("" without AllowRemoteBind)
 	events *logring.Ring[*llmv1.WatchInfoResponse]
 	bridge chan struct{} // closed when the event bridge ended
 
@@ -159,8 +177,17 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm service: %w", err)
 	}
+	var apiKey string
+	if opts.AllowRemoteBind {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("llm service: generate llama-server's API key: %w", err)
+		}
+		apiKey = hex.EncodeToString(b[:])
+	}
 	s := &Service{
 		opts:    opts,
+		apiKey:  apiKey,
 		log:     opts.Logger,
 		sup:     sup,
 		hc:      newHTTPClient(),

@@ -31,10 +31,13 @@ func (s *Service) spec(r *resolved, bin string, readyTimeout time.Duration) supe
 	restart := s.opts.Restart
 	restart.Enabled = r.cfg.GetAutoRestart()
 	sp := supervisor.Spec{
-		Path:       bin,
-		Args:       r.args,
-		Dir:        s.opts.LogDir,
+		Path: bin,
+		Args: r.args,
+		Dir:  s.opts.LogDir,
+		// Only PATH, HOME, locale, GPU selection and the like: the
+		// service's tokens and GENAILAB_* settings stay with it.
 		InheritEnv: true,
+		KeepEnv:    supervisor.EngineEnv,
 		// LLAMA_ARG_* and friends would silently change llama-server's
 		// settings.
 		DropEnv:         llamabin.Stripped,
@@ -55,6 +58,11 @@ func (s *Service) spec(r *resolved, bin string, readyTimeout time.Duration) supe
 	}
 	if s.opts.LogDir != "" {
 		sp.LogFile = filepath.Join(s.opts.LogDir, logFileName)
+	}
+	if s.apiKey != "" {
+		// In the environment, which only this user can read, not on the
+		// command line, which every local user can (ps).
+		sp.Env = append(sp.Env, "LLAMA_API_KEY="+s.apiKey)
 	}
 	return sp
 }

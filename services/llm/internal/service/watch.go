@@ -30,6 +30,9 @@ func (s *Service) runBridge() {
 		if ev := s.toWatchEvent(e.Value); ev != nil {
 			s.events.Append(ev)
 		}
+		if f := s.opts.OnServing; f != nil {
+			f(s.Serving())
+		}
 	}
 }
 
@@ -84,7 +87,15 @@ func eventMessage(e supervisor.Event) string {
 			return fmt.Sprintf("llama-server crashed (%s); its last output is in last_error and StreamLogs", e.Exit)
 		}
 	case supervisor.EventRestarting:
-		return fmt.Sprintf("restart %d in %s", e.Attempt, e.Delay.Round(time.Millisecond))
+		msg := fmt.Sprintf("restart %d in %s, at %s", e.Attempt, e.Delay.Round(time.Millisecond),
+			e.Time.Add(e.Delay).UTC().Format(time.RFC3339))
+		if e.Exit != nil {
+			msg += fmt.Sprintf(" (last exit: %s)", e.Exit)
+		}
+		if e.CrashLoop {
+			msg = fmt.Sprintf("crash looping: llama-server failed %d times in a row; ", e.Attempt) + msg
+		}
+		return msg
 	case supervisor.EventRestarted:
 		return fmt.Sprintf("restarted (attempt %d, pid %d)", e.Attempt, e.Pid)
 	case supervisor.EventHealthChanged:
