@@ -9,7 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
+	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 )
 
 // helpTimeout bounds `--help` of an engine binary (it answers in milliseconds).
@@ -39,7 +41,7 @@ func (c *flagCache) offered(ctx context.Context, bin Binary, env []string) (sdar
 	ctx, cancel := context.WithTimeout(ctx, helpTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin.Path, "--help")
-	cmd.Env = append(append(os.Environ(), env...), bin.Env...)
+	cmd.Env = append(append(supervisor.FilterEnv(os.Environ(), sdcli.EngineEnv), env...), bin.Env...)
 	cmd.Dir = os.TempDir()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second

@@ -18,6 +18,7 @@ import (
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/pngcheck"
+	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 	"github.com/genailab/genailab/services/diffusion/internal/sdserver"
 )
@@ -107,6 +108,7 @@ func (b *serverBackend) start(ctx context.Context) error {
 		Dir:        dir,
 		Env:        append(append([]string(nil), b.e.opts.Env...), b.bin.Env...),
 		InheritEnv: true,
+		KeepEnv:    sdcli.EngineEnv, // the service's tokens and settings stay with it
 		Host:       serverHost,
 		Port:       port,
 		// No /health: connections are refused until `listening on` is printed, then GET /

@@ -15,11 +15,20 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/pngcheck"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
+
+// EngineEnv is what an engine (sd-cli, sd-server, their --help) inherits of
+// the service's environment: supervisor.EngineEnv (PATH, HOME, locale, GPU
+// selection; never a token or a GENAILAB_* setting), and the SDSTANDIN_*
+// knobs of the demo stand-ins, which the real engines ignore.
+func EngineEnv(key string) bool {
+	return supervisor.EngineEnv(key) || strings.HasPrefix(key, "SDSTANDIN_")
+}
 
 // Stream names the output a line came from.
 type Stream uint8
@@ -42,7 +51,7 @@ type Job struct {
 	StallTimeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 2 s.
 	KillGrace time.Duration
-	// Env is added to the service's environment.
+	// Env is added to what the engine inherits of the service's environment (EngineEnv).
 	Env []string
 	// ExtraArgs are appended to the command line before -o.
 	ExtraArgs []string
@@ -98,7 +107,8 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	}
 	cmd := exec.Command(j.Binary, args...)
 	cmd.Dir = dir // sd-cli reads LoRAs from "." by default: keep that private
-	cmd.Env = append(os.Environ(), j.Env...)
+	// The service's tokens and settings stay with it (EngineEnv).
+	cmd.Env = append(supervisor.FilterEnv(os.Environ(), EngineEnv), j.Env...)
 	cmd.Stdout = &streamWriter{r: r, stream: Stdout}
 	cmd.Stderr = &streamWriter{r: r, stream: Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/modelstore"
 )
 
@@ -81,7 +82,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
-	fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
+	auth.TokenFlags(fs, &o.Token, "token", "bearer token required from callers")
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
 	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")
 	fs.StringVar(&o.SDServer, "sd-server", "", "path of stable-diffusion.cpp's sd-server; default: PATH")
