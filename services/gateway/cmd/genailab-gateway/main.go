@@ -7,6 +7,7 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
@@ -26,8 +27,8 @@ func main() {
 			fs.StringVar(&o.Backends.Diffusion, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 			fs.StringVar(&o.Backends.Monitor, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")
 			fs.StringVar(&o.Backends.Orchestrator, "orchestrator-addr", "127.0.0.1:50054", "gRPC address of the orchestrator")
-			fs.StringVar(&o.Token, "token", "", "bearer token required from HTTP clients (required off loopback)")
-			fs.StringVar(&o.BackendToken, "backend-token", "", "bearer token sent to the gRPC services")
+			auth.TokenFlags(fs, &o.Token, "token", "bearer token required from HTTP clients (required off loopback)")
+			auth.TokenFlags(fs, &o.BackendToken, "backend-token", "bearer token sent to the gRPC services")
 			tlsFlags.Register(fs)
 			backendTLS.Register(fs, "services")
 			fs.BoolVar(&o.AllowInsecureRemote, "allow-insecure-remote", false, "allow a non-loopback address without a token")

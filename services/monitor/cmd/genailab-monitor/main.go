@@ -8,6 +8,7 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/monitor/internal/server"
@@ -24,7 +25,7 @@ func main() {
 			fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 			fs.StringVar(&o.HealthAddr, "health-addr", "", "plaintext gRPC health-only listen address for probes (empty: none)")
 			fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
-			fs.StringVar(&o.Token, "token", "", "bearer token required from callers")
+			auth.TokenFlags(fs, &o.Token, "token", "bearer token required from callers")
 			tlsFlags.Register(fs)
 			fs.StringVar(&o.MetricsAddr, "metrics-addr", server.DefaultMetricsAddr, `HTTP listen address of /metrics ("off" disables it)`)
 			fs.StringVar(&o.MetricsAddrFile, "metrics-addr-file", "", "write the bound metrics address to this file once listening")

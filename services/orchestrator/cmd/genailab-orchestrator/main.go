@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
@@ -30,7 +31,7 @@ func main() {
 			fs.StringVar(&o.GRPCAddr, "grpc-addr", server.DefaultGRPCAddr, "gRPC listen address")
 			fs.StringVar(&o.HealthAddr, "health-addr", "", "plaintext gRPC health-only listen address for probes (empty: none)")
 			fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
-			fs.StringVar(&o.Token, "token", "", "bearer token required from callers and sent to the services")
+			auth.TokenFlags(fs, &o.Token, "token", "bearer token required from callers and sent to the services")
 			tlsFlags.Register(fs)
 			dialTLS.Register(fs, "services")
 			fs.StringVar(&o.LLMAddr, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
