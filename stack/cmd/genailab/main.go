@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
 	"github.com/genailab/genailab/stack/internal/stack"
@@ -62,7 +63,7 @@ func up(args []string) error {
 	diffFile := fs.String("diffusion-model-file", "", "a diffusion model file (.gguf, .safetensors) to import into the store and run")
 	fs.StringVar(&o.DiffusionMode, "diffusion-mode", "cli", "diffusion engine mode: cli (one sd-cli per image) or server (a persistent sd-server, the model kept loaded)")
 	fs.BoolVar(&o.Ephemeral, "ephemeral-ports", false, "start every service on a free port")
-	fs.StringVar(&o.Token, "token", "", "bearer token for every service and the gateway")
+	auth.TokenFlags(fs, &o.Token, "token", "bearer token for every service and the gateway")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := config.Parse(fs, args, "GENAILAB_"); err != nil {
 		return err

@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/genailab/genailab/pkg/addrfile"
+	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/supervisor"
 )
 
@@ -43,7 +45,9 @@ type Options struct {
 	Diffusion DiffusionChoice
 	// DiffusionMode is the engine mode started at boot: "cli" (default) or "server".
 	DiffusionMode string
-	// Token protects every service and the gateway when set.
+	// Token protects every service and the gateway when set. The services get it
+	// through a file (run/token in DataDir, mode 0600, removed by Stop), never on
+	// their command lines, which every local user can read.
 	Token string
 	// Logger receives the launcher's logs; LogOutput every service's log lines.
 	Logger    *slog.Logger
@@ -57,7 +61,12 @@ type Stack struct {
 	svcs  []*service
 	sups  []*supervisor.Supervisor
 	addrs map[string]string
+	// tokenFile holds Options.Token for the services ("" without a token).
+	tokenFile string
 }
+
+// TokenFileName is the file in DataDir/run that holds the token for the services.
+const TokenFileName = "token"
 
 // Addr returns the bound address of a service: "llm", "diffusion", "monitor",
 // "orchestrator" (gRPC), "gateway" (HTTP), or "diffusion-http" (the seed wrapper).
@@ -93,7 +102,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s := &Stack{opts: opts, log: log, addrs: map[string]string{}}
 	common := []string{"-data-dir", opts.DataDir}
 	if opts.Token != "" {
-		common = append(common, "-token", opts.Token)
+		s.tokenFile = filepath.Join(runDir, TokenFileName)
+		if err := auth.WriteTokenFile(s.tokenFile, opts.Token); err != nil {
+			return nil, err
+		}
+		common = append(common, "-token-file", s.tokenFile)
 	}
 	llmArgs := append([]string{"-grpc-addr", opts.port(50051)}, common...)
 	if opts.LlamaServer != "" {
@@ -142,7 +155,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	gwArgs := []string{"-http-addr", gwAddr, "-llm-addr", s.addrs["llm"], "-diffusion-addr", s.addrs["diffusion"],
 		"-monitor-addr", s.addrs["monitor"], "-orchestrator-addr", s.addrs["orchestrator"]}
 	if opts.Token != "" {
-		gwArgs = append(gwArgs, "-token", opts.Token, "-backend-token", opts.Token)
+		gwArgs = append(gwArgs, "-token-file", s.tokenFile, "-backend-token-file", s.tokenFile)
 	}
 	if err := s.launch(ctx, runDir, []*service{{name: "gateway", binary: "genailab-gateway", args: gwArgs}}); err != nil {
 		s.Stop(context.Background())
@@ -171,6 +184,7 @@ func (s *Stack) launch(ctx context.Context, runDir string, svcs []*service) erro
 			Path:         path,
 			Args:         append(append([]string{}, svc.args...), "-addr-file", svc.addrFile),
 			InheritEnv:   true,
+			DropEnv:      s.dropEnv,
 			Ready:        svc.probe,
 			ReadyTimeout: waitTimeout,
 			ProbeBackoff: supervisor.Backoff{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond},
@@ -207,12 +221,26 @@ func (s *Stack) launch(ctx context.Context, runDir string, svcs []*service) erro
 	return nil
 }
 
+// dropEnv keeps the launcher's own token settings (GENAILAB_<SERVICE>_TOKEN and
+// _TOKEN_FILE, e.g. GENAILAB_GATEWAY_BACKEND_TOKEN) from the services when the stack
+// hands them its token: a service given both a -token-file and a token in its
+// environment refuses to start.
+func (s *Stack) dropEnv(key string) bool {
+	return s.tokenFile != "" && strings.HasPrefix(key, "GENAILAB_") &&
+		(strings.HasSuffix(key, "_TOKEN") || strings.HasSuffix(key, "_TOKEN_FILE"))
+}
+
 // Stop stops the services in reverse order (gateway first, engines' services last),
-// each with the full SIGTERM/SIGKILL sequence.
+// each with the full SIGTERM/SIGKILL sequence, then removes the token file.
 func (s *Stack) Stop(ctx context.Context) {
 	for i := len(s.sups) - 1; i >= 0; i-- {
 		if err := s.sups[i].Close(ctx); err != nil {
 			s.log.Warn("stop service", "service", s.sups[i].Name(), "err", err)
+		}
+	}
+	if s.tokenFile != "" {
+		if err := os.Remove(s.tokenFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("remove token file", "err", err)
 		}
 	}
 }
