@@ -41,6 +41,9 @@ type Options struct {
 	TLS *tls.Config
 	// DataDir holds the model store (models/diffusion) and the demo model.
 	DataDir string
+	// MinFreeBytes is the free disk space a model download must leave (0: 5 % of the volume,
+	// at most 1 GiB).
+	MinFreeBytes uint64
 
 	// SDCLI and SDServer are the stable-diffusion.cpp executables; empty means PATH (sd-cli,
 	// then sd; sd-server).
@@ -84,6 +87,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
 	auth.TokenFlags(fs, &o.Token, "token", "bearer token required from callers")
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
+	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
 	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")
 	fs.StringVar(&o.SDServer, "sd-server", "", "path of stable-diffusion.cpp's sd-server; default: PATH")
 	fs.BoolVar(&o.DemoEngines, "demo-engines", false, "use the built-in stable-diffusion.cpp stand-ins (synthetic images, marked as demo)")

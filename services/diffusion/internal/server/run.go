@@ -82,9 +82,10 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 	log := opts.Logger
 	var eng *engine.Engine
 	store, err := modelstore.Open(modelstore.Options{
-		DataDir: opts.DataDir,
-		Type:    modelstore.TypeDiffusion,
-		Logger:  log,
+		DataDir:      opts.DataDir,
+		Type:         modelstore.TypeDiffusion,
+		MinFreeBytes: opts.MinFreeBytes,
+		Logger:       log,
 		InUse: func(id string) bool {
 			if eng == nil {
 				return false

@@ -52,6 +52,9 @@ type Options struct {
 	TLS *tls.Config
 	// DataDir holds models, logs and the pid file (default .data).
 	DataDir string
+	// MinFreeBytes is the free disk space a model download must leave (0: 5 % of the volume,
+	// at most 1 GiB).
+	MinFreeBytes uint64
 	// LlamaServer is the llama-server executable; "" resolves it through
 	// GENAILAB_LLAMA_SERVER, PATH and <repo>/.engines.
 	LlamaServer string
@@ -118,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 	var grpcSrv atomic.Pointer[grpcserver.Server]
 	var notServing atomic.Bool
 	store, err := modelstore.Open(modelstore.Options{
-		DataDir: o.DataDir, Type: modelstore.TypeLLM, Logger: log,
+		DataDir: o.DataDir, Type: modelstore.TypeLLM, Logger: log, MinFreeBytes: o.MinFreeBytes,
 		InUse: func(id string) bool {
 			s := svc.Load()
 			return s != nil && s.ModelInUse(id)

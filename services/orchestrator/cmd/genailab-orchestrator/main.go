@@ -14,6 +14,7 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
@@ -65,6 +66,8 @@ func main() {
 			fs.DurationVar(&o.Cycle.ReadyTimeout, "ready-timeout", 0, "readiness wait of each reload attempt (0: 2m)")
 			fs.DurationVar(&o.Cycle.BackoffMin, "reload-backoff", 0, "first wait between reload attempts, doubling (0: 500ms)")
 			fs.DurationVar(&o.Cycle.BackoffMax, "reload-backoff-max", 0, "longest wait between reload attempts (0: 10s)")
+			fs.DurationVar(&o.Cycle.GenerationTimeout, "generation-timeout", 0, "total deadline of one generation (0: 4 × the measured time of its steps, at least 3m, at most -generation-timeout-max)")
+			fs.DurationVar(&o.Cycle.GenerationTimeoutMax, "generation-timeout-max", cycle.DefaultGenerationTimeoutMax, "hard cap of a generation's derived deadline")
 		},
 		Run: func(ctx context.Context, log *slog.Logger) (err error) {
 			if o.Hosts, err = hosts.ParseSpecs(hostsFlag); err != nil {
