@@ -146,7 +146,7 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 	if hgt == 0 {
 		hgt = 512
 	}
-	d, facts, err := c.prober.Decide(ctx, w, hgt)
+	d, facts, err := c.prober.GatherAndDecide(ctx, w, hgt)
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()

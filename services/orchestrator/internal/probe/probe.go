@@ -77,8 +77,9 @@ func Running(info *llmv1.LLMInfo) bool {
 	return false
 }
 
-// Decide gathers the facts for an image of width × height and decides.
-func (p *Prober) Decide(ctx context.Context, width, height int) (decide.Decision, Facts, error) {
+// GatherAndDecide gathers the facts for an image of width × height and hands them to the pure
+// decide.Decide.
+func (p *Prober) GatherAndDecide(ctx context.Context, width, height int) (decide.Decision, Facts, error) {
 	var f Facts
 	usage, err := p.c.Monitor.GetUsage(ctx, &monitorv1.GetUsageRequest{})
 	if err != nil {

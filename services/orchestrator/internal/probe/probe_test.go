@@ -120,7 +120,7 @@ func newProber(t *testing.T, h *host, o probe.Options) (*probe.Prober, *state.DB
 func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 	p, db := newProber(t, &host{}, probe.Options{GPUIndex: 1, HeadroomBytes: GiB})
 	// 4 GiB × 1.0 + 40 MiB + 1024² × 1936 B ≈ 5.9 GiB; + 1 GiB headroom ≤ 15 GiB free.
-	d, f, err := p.Decide(context.Background(), 1024, 1024)
+	d, f, err := p.GatherAndDecide(context.Background(), 1024, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 	}
 	// A budget of 10 GiB with 6 GiB used by the engines leaves 4: offload, which frees 6.
 	p2, _ := newProber(t, &host{}, probe.Options{GPUIndex: 1, HeadroomBytes: GiB, BudgetBytes: 10 * GiB})
-	d, _, _ = p2.Decide(context.Background(), 1024, 1024)
+	d, _, _ = p2.GatherAndDecide(context.Background(), 1024, 1024)
 	if !d.NeedsOffload || !d.Fits || d.AvailableBytes != 4*GiB || d.AvailableAfterOffloadBytes != 10*GiB {
 		t.Fatalf("budgeted decision %+v: %s", d, d.Explanation)
 	}
@@ -142,7 +142,7 @@ func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 	if err := db.UpdateCorrection("sdxl", func(c state.Correction) state.Correction { return state.Correction{DeltaBytes: GiB, Samples: 1} }); err != nil {
 		t.Fatal(err)
 	}
-	d, f, _ = p.Decide(context.Background(), 1024, 1024)
+	d, f, _ = p.GatherAndDecide(context.Background(), 1024, 1024)
 	if d.Image.CorrectionBytes != GiB || d.Image.TotalBytes != f.Uncorrected.TotalBytes+GiB {
 		t.Fatalf("corrected %+v uncorrected %+v", d.Image, f.Uncorrected)
 	}
@@ -150,7 +150,7 @@ func TestGPUDecisionUsesNVMLNumbersOfTheEnginesGPU(t *testing.T) {
 
 func TestLLMReleaseEstimatedWhenNVMLListsNoProcesses(t *testing.T) {
 	p, _ := newProber(t, &host{noNVMLPs: true}, probe.Options{GPUIndex: 1})
-	d, _, err := p.Decide(context.Background(), 512, 512)
+	d, _, err := p.GatherAndDecide(context.Background(), 512, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +169,11 @@ func TestServerModeCountsTheResidentSDServer(t *testing.T) {
 	o := probe.Options{GPUIndex: 1, HeadroomBytes: GiB}
 	cli, _ := newProber(t, &host{}, o)
 	srv, _ := newProber(t, &host{server: true}, o)
-	dc, fc, err := cli.Decide(context.Background(), 512, 512)
+	dc, fc, err := cli.GatherAndDecide(context.Background(), 512, 512)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, fs, err := srv.Decide(context.Background(), 512, 512)
+	ds, fs, err := srv.GatherAndDecide(context.Background(), 512, 512)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.Woul
 		}
 	}
 	w, hgt := int(p.GetWidth()), int(p.GetHeight())
-	d, _, err := h.Prober.Decide(ctx, max(w, 0), max(hgt, 0))
+	d, _, err := h.Prober.GatherAndDecide(ctx, max(w, 0), max(hgt, 0))
 	if err != nil {
 		return nil, errStatus(err)
 	}
