@@ -8,6 +8,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/queue"
@@ -20,13 +21,11 @@ var rules = []grpcerr.Rule{
 	{Target: jobs.ErrNotFound, Code: codes.NotFound, Reason: "JOB_NOT_FOUND"},
 	{Target: jobs.ErrCancelled, Code: codes.Canceled, Reason: "JOB_CANCELLED"},
 	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument, Reason: "INVALID_JOB_REQUEST"},
-	{Target: errUnknownHost, Code: codes.NotFound, Reason: "UNKNOWN_HOST"},
+	{Target: hosts.ErrUnknownHost, Code: codes.NotFound, Reason: "UNKNOWN_HOST"},
 	{Target: place.ErrNoHost, Code: codes.FailedPrecondition, Reason: "NO_HOST"},
 	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted, Reason: "SLOW_SUBSCRIBER"},
 	{Target: events.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
 }
-
-var errUnknownHost = errors.New("unknown host")
 
 func errStatus(err error) error { return grpcerr.Status(err, rules...) }
 

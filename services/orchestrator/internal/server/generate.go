@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 )
 
@@ -17,7 +18,7 @@ func (s *Service) resolveHost(host string) (string, error) {
 		return s.o.Host, nil
 	}
 	if _, err := s.reg.Get(host); err != nil {
-		return "", fmt.Errorf("%w %q: the hosts are listed by ListHosts", errUnknownHost, host)
+		return "", fmt.Errorf("%w %q: the hosts are listed by ListHosts", hosts.ErrUnknownHost, host)
 	}
 	return host, nil
 }

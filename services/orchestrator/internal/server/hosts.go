@@ -28,7 +28,7 @@ func (s *Service) decisionHost(name string) (*hosts.Host, error) {
 		}
 	}
 	if len(all) == 0 {
-		return nil, fmt.Errorf("%w: no host is known yet", errUnknownHost)
+		return nil, fmt.Errorf("%w: no host is known yet", hosts.ErrUnknownHost)
 	}
 	return all[0], nil
 }
@@ -68,11 +68,11 @@ func (s *Service) setDraining(name string, draining bool) (*orchestratorv1.Host,
 		return nil, err
 	}
 	if name == "" {
-		return nil, fmt.Errorf("%w \"\": name a host", errUnknownHost)
+		return nil, fmt.Errorf("%w \"\": name a host", hosts.ErrUnknownHost)
 	}
 	h, err := s.reg.SetDraining(pin, draining)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q", errUnknownHost, name)
+		return nil, fmt.Errorf("%w %q", hosts.ErrUnknownHost, name)
 	}
 	msg := ""
 	if draining {
