@@ -135,7 +135,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	first := []*service{
 		{name: "llm", binary: "genailab-llm", args: llmArgs, grpc: true},
 		{name: "diffusion", binary: "genailab-diffusion", args: diffArgs, grpc: true},
-		{name: "monitor", binary: "genailab-monitor", args: append([]string{"-grpc-addr", opts.port(50053), "-metrics-addr", opts.port(9403)}, common...), grpc: true},
+		// The monitor counts an engine as the stack's only if it descends
+		// from a service (pid files in runDir), not another user's sd-cli.
+		{name: "monitor", binary: "genailab-monitor", args: append([]string{"-grpc-addr", opts.port(50053), "-metrics-addr", opts.port(9403),
+			"-managed-pid-dir", runDir}, common...), grpc: true},
 	}
 	if err := s.launch(ctx, runDir, first); err != nil {
 		s.Stop(context.Background())

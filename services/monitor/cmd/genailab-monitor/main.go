@@ -33,6 +33,8 @@ func main() {
 			fs.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir, "data directory whose free disk space is reported")
 			fs.StringVar(&managed, "managed-names", server.FormatManagedNames(telemetry.DefaultManagedNames()),
 				"engine executables attributed to this host's services, as name=role pairs")
+			fs.StringVar(&o.ManagedPIDDir, "managed-pid-dir", "",
+				"directory of the host's services' pid files: a process matched by -managed-names counts only if it descends from one (empty: the name suffices)")
 		},
 		Run: func(ctx context.Context, log *slog.Logger) (err error) {
 			if o.ManagedProcessNames, err = server.ParseManagedNames(managed); err != nil {

@@ -46,9 +46,11 @@ func NewMonitor(opts Options) (*Monitor, error) {
 	} else {
 		gpus = telemetry.OpenSystemGPUs(log)
 	}
-	collector := telemetry.NewCollector(
-		telemetry.NewHost(opts.DataDir), gpus,
-		telemetry.NewProcessTable(opts.ManagedProcessNames, opts.ManagedPIDs), log)
+	procs := telemetry.NewProcessTable(opts.ManagedProcessNames, opts.ManagedPIDs)
+	if opts.ManagedPIDDir != "" {
+		procs.RequireAncestor(telemetry.PIDFileRoots(opts.ManagedPIDDir))
+	}
+	collector := telemetry.NewCollector(telemetry.NewHost(opts.DataDir), gpus, procs, log)
 
 	newCollect := func() func(context.Context) *sample {
 		stream := collector.NewStream()

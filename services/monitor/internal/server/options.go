@@ -50,6 +50,13 @@ type Options struct {
 	// host's services. nil means telemetry.DefaultManagedNames (llama-server,
 	// sd-cli, sd, sd-server); an empty map disables matching by name.
 	ManagedProcessNames map[string]string
+	// ManagedPIDDir, when set, is a directory of pid files (as
+	// pkg/supervisor writes them, e.g. the stack's <data>/run) of the
+	// host's services: a process matched by name is then managed only if
+	// it is one of them or descends from one, so other users' engines on
+	// the same host are foreign. Re-read on every sample. Empty: a name
+	// match suffices.
+	ManagedPIDDir string
 	// ManagedPIDs, when set, reports the PIDs the host's services run; they
 	// count as managed whatever their name.
 	ManagedPIDs telemetry.PIDProvider

@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -372,5 +375,35 @@ func TestShutdownEndsOpenStreams(t *testing.T) {
 	}
 	if dgx.Shutdowns() != 1 {
 		t.Fatalf("NVML shut down %d times", dgx.Shutdowns())
+	}
+}
+
+// TestManagedPIDDirExcludesOtherUsersEngines: with a pid dir, an sd-cli
+// that does not descend from a process listed there (another user's) is
+// foreign, while the listed process itself (and its descendants) is managed.
+func TestManagedPIDDirExcludesOtherUsersEngines(t *testing.T) {
+	llama := proctest.Start(t, "llama-server", proctest.Sleep)
+	otherSD := proctest.Start(t, "sd-cli", proctest.Sleep) // not llama-server's descendant
+	llamaPID, otherPID := uint32(llama.Process.Pid), uint32(otherSD.Process.Pid)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "llm.pid"), fmt.Appendf(nil, `{"name":"llm","pid":%d}`+"\n", llamaPID), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dgx := dgxtest.New()
+	dgx.Set(0, dgxtest.GPU{UsedBytes: 3 * gib, PowerLimitMW: 400_000,
+		Compute: []nvml.ProcessInfo{{Pid: llamaPID, UsedGpuMemory: 2 * gib}, {Pid: otherPID, UsedGpuMemory: gib}}})
+	h := start(t, Options{NVML: dgx, ManagedPIDDir: dir, NewTicker: samplertest.NewClock().NewTicker})
+	resp, err := h.client.GetUsage(context.Background(), &monitorv1.GetUsageRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := resp.GetUsage()
+	if g0 := u.GetGpus()[0]; g0.GetManagedMemoryBytes() != 2*gib || g0.GetForeignMemoryBytes() != gib {
+		t.Fatalf("GPU0 managed %d foreign %d", g0.GetManagedMemoryBytes(), g0.GetForeignMemoryBytes())
+	}
+	for _, p := range u.GetManagedProcesses() {
+		if p.GetPid() == int32(otherPID) {
+			t.Fatalf("another user's sd-cli reported as managed: %v", u.GetManagedProcesses())
+		}
 	}
 }

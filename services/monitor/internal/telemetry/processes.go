@@ -52,6 +52,7 @@ const nameTTL = 10 * time.Second
 type ProcessTable struct {
 	names map[string]string // executable name -> role
 	pids  PIDProvider
+	roots RootProvider // nil: a name match suffices
 	now   func() time.Time
 
 	mu    sync.Mutex
@@ -96,6 +97,62 @@ func NewProcessTable(names map[string]string, pids PIDProvider) *ProcessTable {
 	}
 }
 
+// RootProvider returns the PIDs of the host's services (see PIDFileRoots).
+// It is called once per sampling pass and must be fast.
+type RootProvider func() (map[int32]bool, error)
+
+// RequireAncestor makes a process found by name count as managed only if it
+// is, or descends from, one of the processes roots returns: another user's
+// sd-cli on the same host is not this host's services' engine. PIDs from the
+// PIDProvider still count whatever their ancestry. Call it before the first
+// Scan.
+func (t *ProcessTable) RequireAncestor(roots RootProvider) { t.roots = roots }
+
+// ProcFact is what attribution knows of one process. PPID 0 means unknown
+// (it is read only along the parent chains of processes matched by name).
+type ProcFact struct {
+	PID, PPID int32
+	Name      string
+}
+
+// Attribute returns the role of each managed process among procs: the
+// provided PIDs (PID -> role) whatever their name, and the processes whose
+// name is a key of names (name -> role) that, when roots is not nil, are or
+// descend from a root through PPID links within procs. A chain that reaches
+// PID 1 or 0 (the process, or an ancestor, was reparented when its parent
+// died), loops, or leaves procs does not descend.
+func Attribute(procs map[int32]ProcFact, names map[string]string, provided map[int32]string, roots map[int32]bool) map[int32]string {
+	out := make(map[int32]string)
+	for pid, p := range procs {
+		if role, ok := provided[pid]; ok {
+			out[pid] = role
+			continue
+		}
+		role, ok := names[p.Name]
+		if !ok {
+			continue
+		}
+		if roots == nil || descends(procs, pid, roots) {
+			out[pid] = role
+		}
+	}
+	return out
+}
+
+func descends(procs map[int32]ProcFact, pid int32, roots map[int32]bool) bool {
+	for range len(procs) + 1 { // bounds a (corrupt) loop
+		if roots[pid] {
+			return true
+		}
+		p, ok := procs[pid]
+		if !ok || p.PPID <= 1 {
+			return false
+		}
+		pid = p.PPID
+	}
+	return false
+}
+
 // Scan lists the managed processes running now and names the PIDs in
 // onGPU (those NVML reports on a GPU). An unrecognised PID on a GPU has its
 // name re-read, so an engine that just exec'd is attributed at once.
@@ -113,11 +170,20 @@ func (t *ProcessTable) Scan(ctx context.Context, onGPU map[int32]bool) (Scan, er
 		}
 	}
 
+	var roots map[int32]bool
+	var rootsErr error
+	if t.roots != nil {
+		if roots, rootsErr = t.roots(); roots == nil {
+			roots = map[int32]bool{} // unreadable: nothing descends
+		}
+	}
+
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pass++
 	now := t.now()
 	scan := Scan{Names: make(map[int32]string, len(onGPU))}
+	facts := make(map[int32]ProcFact, len(pids))
 	for _, pid := range pids {
 		e := t.cache[pid]
 		_, known := t.names[nameOf(e)]
@@ -130,13 +196,13 @@ func (t *ProcessTable) Scan(ctx context.Context, onGPU map[int32]bool) (Scan, er
 		if onGPU[pid] {
 			scan.Names[pid] = e.name
 		}
-		role, byName := t.names[e.name]
-		if r, ok := provided[pid]; ok {
-			role = r
-		} else if !byName {
-			continue
-		}
-		if r, ok := readProcess(ctx, e); ok {
+		facts[pid] = ProcFact{PID: pid, Name: e.name}
+	}
+	if roots != nil {
+		t.readParents(ctx, facts, provided, roots)
+	}
+	for pid, role := range Attribute(facts, t.names, provided, roots) {
+		if r, ok := readProcess(ctx, t.cache[pid]); ok {
 			r.Role = role
 			scan.Managed = append(scan.Managed, r)
 		}
@@ -147,7 +213,40 @@ func (t *ProcessTable) Scan(ctx context.Context, onGPU map[int32]bool) (Scan, er
 		}
 	}
 	slices.SortFunc(scan.Managed, func(a, b ProcessReading) int { return cmp.Compare(a.PID, b.PID) })
-	return scan, nil
+	return scan, rootsErr
+}
+
+// readParents fills in the PPIDs along the parent chain of each process
+// matched by name (the others' ancestry does not matter), fresh on every
+// pass: a process whose parent died is reparented at once.
+func (t *ProcessTable) readParents(ctx context.Context, facts map[int32]ProcFact, provided map[int32]string, roots map[int32]bool) {
+	read := make(map[int32]bool)
+	for pid, f := range facts {
+		if _, ok := t.names[f.Name]; !ok {
+			continue
+		}
+		if _, ok := provided[pid]; ok {
+			continue
+		}
+		for !roots[pid] && !read[pid] {
+			read[pid] = true
+			f, listed := facts[pid]
+			e := t.cache[pid]
+			if !listed || e == nil {
+				break
+			}
+			ppid, err := e.proc.PpidWithContext(ctx)
+			if err != nil {
+				break
+			}
+			f.PPID = ppid
+			facts[pid] = f
+			if ppid <= 1 {
+				break
+			}
+			pid = ppid
+		}
+	}
 }
 
 func nameOf(e *procEntry) string {
