@@ -65,24 +65,9 @@ var Packages = []string{
 // Names are the services whose address a started stack knows.
 var Names = []string{"llm", "diffusion", "monitor", "orchestrator", "gateway", "diffusion-http"}
 
-// Root returns the repository root: the nearest directory above the working directory
-// that holds go.work.
-func Root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stacktest: no go.work above the working directory (run the tests inside the genailab repository)")
-		}
-		dir = parent
-	}
-}
+// Root returns the repository root: the nearest directory above the working directory that
+// holds go.work (testenv.RepoRoot).
+func Root() (string, error) { return testenv.RepoRoot() }
 
 // Build compiles the packages (import paths of the workspace) into dir, using the
 // repository's go.work even when GOWORK=off is set for the module under test.
