@@ -267,3 +267,20 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	return strings.Join(t.lines, "\n")
 }
+
+// ImageEngines picks the image engine of a client test's stack: the demo options given when
+// forceDemo is set or RealSD finds no real engine, else the real stable-diffusion.cpp. It
+// returns the options, the real engine (nil for the demo) and the note to print.
+func ImageEngines(forceDemo bool, demo Options) (Options, *testenv.RealSD, string, error) {
+	if forceDemo {
+		return demo, nil, "images: the demo stand-in (-demo-engines)", nil
+	}
+	sd, note, err := RealSD()
+	if err != nil {
+		return Options{}, nil, "", err
+	}
+	if sd == nil {
+		return demo, nil, note, nil
+	}
+	return Options{SD: sd}, sd, note, nil
+}

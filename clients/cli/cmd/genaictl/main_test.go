@@ -60,20 +60,14 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	var err error
-	opts := stacktest.Options{DemoEngines: true, Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", demoStepMS)}}
-	if *demoEngines {
-		fmt.Fprintln(os.Stderr, "images: the demo stand-in (-demo-engines)")
-	} else {
-		var note string
-		if sd, note, err = stacktest.RealSD(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, note)
-		if sd != nil {
-			opts = stacktest.Options{SD: sd}
-		}
+	opts, found, note, err := stacktest.ImageEngines(*demoEngines,
+		stacktest.Options{DemoEngines: true, Env: []string{fmt.Sprintf("SDSTANDIN_STEP_MS=%d", demoStepMS)}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	fmt.Fprintln(os.Stderr, note)
+	sd = found
 	diffusionModel = stacktest.DiffusionModelID(sd)
 	if bin, err = os.MkdirTemp("", "genaictl-test-bin-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
