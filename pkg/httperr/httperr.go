@@ -71,6 +71,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,32 +105,33 @@ type Error struct {
 
 func (e Error) Error() string { return e.Message }
 
+// statuses is the table of the package doc: each gRPC code's HTTP status, with the OpenAI
+// error type of that status. A code not listed (Canceled, Unknown, Internal, DataLoss) is 500.
+var statuses = []struct {
+	codes      []codes.Code
+	status     int
+	openAIType string
+}{
+	{[]codes.Code{codes.OK}, http.StatusOK, "invalid_request_error"},
+	{[]codes.Code{codes.InvalidArgument, codes.OutOfRange}, http.StatusBadRequest, "invalid_request_error"},
+	{[]codes.Code{codes.Unauthenticated}, http.StatusUnauthorized, "authentication_error"},
+	{[]codes.Code{codes.PermissionDenied}, http.StatusForbidden, "permission_error"},
+	{[]codes.Code{codes.NotFound}, http.StatusNotFound, "not_found_error"},
+	{[]codes.Code{codes.AlreadyExists, codes.Aborted}, http.StatusConflict, "invalid_request_error"},
+	{[]codes.Code{codes.ResourceExhausted}, http.StatusTooManyRequests, "rate_limit_error"},
+	{[]codes.Code{codes.Unimplemented}, http.StatusNotImplemented, "server_error"},
+	{[]codes.Code{codes.Unavailable, codes.FailedPrecondition}, http.StatusServiceUnavailable, "service_unavailable_error"},
+	{[]codes.Code{codes.DeadlineExceeded}, http.StatusGatewayTimeout, "server_error"},
+}
+
 // HTTPStatus is the HTTP status of a gRPC code (the table of the package doc).
 func HTTPStatus(c codes.Code) int {
-	switch c {
-	case codes.OK:
-		return http.StatusOK
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	case codes.Unavailable, codes.FailedPrecondition:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	default: // Canceled, Unknown, Internal, DataLoss
-		return http.StatusInternalServerError
+	for _, row := range statuses {
+		if slices.Contains(row.codes, c) {
+			return row.status
+		}
 	}
+	return http.StatusInternalServerError
 }
 
 // From is the answer to err: 413 for an *http.MaxBytesError in its chain, an Error in its
@@ -304,22 +306,16 @@ func (e Error) reason() string {
 	return grpcerr.CodeName(e.Code)
 }
 
-// openAIType is OpenAI's error type for an HTTP status.
+// openAIType is OpenAI's error type for an HTTP status: the table's, else (a status the
+// edge makes itself: 405, 413) invalid_request_error below 500 and server_error above.
 func openAIType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusNotFound:
-		return "not_found_error"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status < 500:
-		return "invalid_request_error"
-	case status == http.StatusServiceUnavailable:
-		return "service_unavailable_error"
-	default:
-		return "server_error"
+	for _, row := range statuses {
+		if row.status == status {
+			return row.openAIType
+		}
 	}
+	if status < 500 {
+		return "invalid_request_error"
+	}
+	return "server_error"
 }

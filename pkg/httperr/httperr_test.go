@@ -33,6 +33,43 @@ func TestHTTPStatusTable(t *testing.T) {
 	}
 }
 
+// The OpenAI error type follows the HTTP status, including the statuses the edge makes
+// itself (405, 413), which no gRPC code maps to.
+func TestOpenAIErrorTypes(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPut, "/x", nil)
+	cases := []struct {
+		e    httperr.Error
+		want string
+	}{
+		{httperr.New(codes.OK, "", "ok"), "invalid_request_error"},
+		{httperr.New(codes.InvalidArgument, "", "bad"), "invalid_request_error"},
+		{httperr.New(codes.OutOfRange, "", "bad"), "invalid_request_error"},
+		{httperr.New(codes.Unauthenticated, "", "who"), "authentication_error"},
+		{httperr.New(codes.PermissionDenied, "", "no"), "permission_error"},
+		{httperr.New(codes.NotFound, "", "none"), "not_found_error"},
+		{httperr.New(codes.AlreadyExists, "", "dup"), "invalid_request_error"},
+		{httperr.New(codes.Aborted, "", "dup"), "invalid_request_error"},
+		{httperr.New(codes.ResourceExhausted, "", "full"), "rate_limit_error"},
+		{httperr.New(codes.Canceled, "", "x"), "server_error"},
+		{httperr.New(codes.Unknown, "", "x"), "server_error"},
+		{httperr.New(codes.Internal, "", "x"), "server_error"},
+		{httperr.New(codes.DataLoss, "", "x"), "server_error"},
+		{httperr.New(codes.Unimplemented, "", "x"), "server_error"},
+		{httperr.New(codes.Unavailable, "", "x"), "service_unavailable_error"},
+		{httperr.New(codes.FailedPrecondition, "", "x"), "service_unavailable_error"},
+		{httperr.New(codes.DeadlineExceeded, "", "x"), "server_error"},
+		{httperr.MethodNotAllowed(req), "invalid_request_error"},
+		{httperr.TooLarge(10), "invalid_request_error"},
+	}
+	for _, c := range cases {
+		_, out := answer(c.e, httperr.OpenAI)
+		o, _ := out["error"].(map[string]any)
+		if o["type"] != c.want {
+			t.Errorf("%d %v: type %v, want %s", c.e.Status, c.e.Code, o["type"], c.want)
+		}
+	}
+}
+
 func answer(e httperr.Error, style httperr.Style) (*httptest.ResponseRecorder, map[string]any) {
 	w := httptest.NewRecorder()
 	e.Write(w, style)
