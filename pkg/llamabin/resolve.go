@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/genailab/genailab/pkg/execfile"
 )
 
 const (
@@ -69,21 +71,21 @@ func (l Lookup) Find() (Found, error) {
 		lookPath = exec.LookPath
 	}
 	if l.Configured != "" {
-		p, err := executable(l.Configured)
+		p, err := execfile.Check(l.Configured)
 		if err != nil {
 			return Found{}, fmt.Errorf("configured llama-server: %w", err)
 		}
 		return Found{p, SourceConfig}, nil
 	}
 	if v := getenv(EnvVar); v != "" {
-		p, err := executable(v)
+		p, err := execfile.Check(v)
 		if err != nil {
 			return Found{}, fmt.Errorf("%s: %w", EnvVar, err)
 		}
 		return Found{p, SourceEnv}, nil
 	}
 	if p, err := lookPath(Name); err == nil {
-		if p, err := executable(p); err == nil {
+		if p, err := execfile.Check(p); err == nil {
 			return Found{p, SourcePath}, nil
 		}
 	}
@@ -108,7 +110,7 @@ func FindEngine(dir string) (string, bool) {
 		return "", false
 	}
 	for {
-		if p, err := executable(filepath.Join(dir, EngineRelPath)); err == nil {
+		if p, err := execfile.Check(filepath.Join(dir, EngineRelPath)); err == nil {
 			return p, true
 		}
 		parent := filepath.Dir(dir)
@@ -117,23 +119,4 @@ func FindEngine(dir string) (string, bool) {
 		}
 		dir = parent
 	}
-}
-
-// executable returns the absolute path of p if it is (or links to) a regular file with an execute bit.
-func executable(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", abs)
-	}
-	if fi.Mode().Perm()&0o111 == 0 {
-		return "", fmt.Errorf("%s is not executable", abs)
-	}
-	return abs, nil
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/genailab/genailab/pkg/execfile"
 )
 
 // SDCPP is a real stable-diffusion.cpp build.
@@ -43,12 +45,8 @@ func sdcppIn(dir string) (SDCPP, error) {
 	}
 	s := SDCPP{Dir: abs, CLI: filepath.Join(abs, "sd-cli"), Server: filepath.Join(abs, "sd-server")}
 	for _, p := range []string{s.CLI, s.Server} {
-		st, err := os.Stat(p)
-		if err != nil {
+		if _, err := execfile.Check(p); err != nil {
 			return SDCPP{}, fmt.Errorf("stable-diffusion.cpp: %w", err)
-		}
-		if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-			return SDCPP{}, fmt.Errorf("stable-diffusion.cpp: %s is not an executable file", p)
 		}
 	}
 	return s, nil

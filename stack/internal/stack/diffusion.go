@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/genailab/genailab/pkg/execfile"
 	"github.com/genailab/genailab/pkg/modelfile"
 	"github.com/genailab/genailab/pkg/modelstore"
 )
@@ -70,13 +70,13 @@ func FindSDCPP(cli, server, dir string) (foundCLI, foundServer, source string, e
 			if p == "" {
 				continue
 			}
-			if err := isExecutable(p); err != nil {
+			if _, err := execfile.Check(p); err != nil {
 				return "", "", "", fmt.Errorf("stable-diffusion.cpp: %w", err)
 			}
 		}
 		if server == "" && cli != "" {
 			// sd-server beside the configured sd-cli, when there is one.
-			if p := filepath.Join(filepath.Dir(cli), "sd-server"); isExecutable(p) == nil {
+			if p := filepath.Join(filepath.Dir(cli), "sd-server"); execfile.Is(p) {
 				server = p
 			}
 		}
@@ -90,9 +90,9 @@ func FindSDCPP(cli, server, dir string) (foundCLI, foundServer, source string, e
 	}
 	for d := dir; d != ""; {
 		bin := filepath.Join(d, SDCPPRelDir)
-		if isExecutable(filepath.Join(bin, "sd-cli")) == nil {
+		if execfile.Is(filepath.Join(bin, "sd-cli")) {
 			s := filepath.Join(bin, "sd-server")
-			if isExecutable(s) != nil {
+			if !execfile.Is(s) {
 				s = ""
 			}
 			return filepath.Join(bin, "sd-cli"), s, SDCPPRelDir, nil
@@ -114,17 +114,6 @@ func abs(p string) string {
 		return a
 	}
 	return p
-}
-
-func isExecutable(p string) error {
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable file", p)
-	}
-	return nil
 }
 
 // EnsureDiffusionModel returns the diffusion model to run: id when given (it must exist), else

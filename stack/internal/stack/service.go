@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/genailab/genailab/pkg/addrfile"
+	"github.com/genailab/genailab/pkg/execfile"
 )
 
 // service is one process of the stack.
@@ -70,7 +71,7 @@ func findBinary(binDir, name string) (string, error) {
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if execfile.Is(p) {
 			return p, nil
 		}
 	}

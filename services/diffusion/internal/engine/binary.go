@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/genailab/genailab/pkg/execfile"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 )
 
@@ -61,7 +62,7 @@ func (b Binaries) Resolve(mode Mode, hints Hints) (Binary, error) {
 		return b.resolveDemo(standin, look, hints)
 	}
 	if configured != "" {
-		p, err := executable(configured)
+		p, err := execfile.Check(configured)
 		if err != nil {
 			return Binary{}, fmt.Errorf("%w: configured %s %q: %v", enginerr.ErrNoEngine, names[0], configured, err)
 		}
@@ -88,7 +89,7 @@ func (b Binaries) resolveDemo(name string, look func(string) (string, error), hi
 		dirs = append(dirs, filepath.Dir(exe))
 	}
 	for _, d := range dirs {
-		if p, err := executable(filepath.Join(d, name)); err == nil {
+		if p, err := execfile.Check(filepath.Join(d, name)); err == nil {
 			return Binary{Path: p, Demo: true}, nil
 		}
 	}
@@ -97,25 +98,6 @@ func (b Binaries) resolveDemo(name string, look func(string) (string, error), hi
 	}
 	return Binary{}, fmt.Errorf("%w: demo mode (%s) needs the demo engine %s: `make build` puts it in bin/ next to the service (or build it with `go build -o bin/ ./services/diffusion/cmd/%s`; -demo-dir or PATH work too)",
 		enginerr.ErrNoEngine, hints.Demo, name, name)
-}
-
-// executable checks that p is a regular executable file and returns its absolute path.
-func executable(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	if st.Mode().Perm()&0o111 == 0 {
-		return "", errors.New("not executable")
-	}
-	return abs, nil
 }
 
 // DemoCLI returns the demo sd-cli stand-in's path (demo mode only).
