@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/llamabin"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 // Server is a real llama-server started for a test.
@@ -29,14 +30,14 @@ type Server struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
-// Start runs the real llama-server (skipping the test when there is none, see Binary) with model on a
+// Start runs the real llama-server (testenv.RequireLlamaServer: skipping the test when there is none) with model on a
 // kernel-chosen loopback port (--port 0; the port is read from its "listening on" log line) and waits for
 // /health 200. extra arguments are appended (e.g. "-c", "4096"); the defaults are -t 2 -c 256 -np 1. The
 // process group is killed when the test ends. The environment is the test's minus llama-server settings
 // (llamabin.Env).
 func Start(t testing.TB, model string, extra ...string) *Server {
 	t.Helper()
-	bin := Binary(t)
+	bin := testenv.RequireLlamaServer(t)
 	args := append([]string{"-m", model, "--host", "127.0.0.1", "--port", "0", "-t", "2", "-c", "256", "-np", "1"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = llamabin.Env(os.Environ())

@@ -23,29 +23,17 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
-	"github.com/genailab/genailab/pkg/llamabin"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/supervisor"
+	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/llm/internal/server"
 )
 
-// skipEnv lets a machine without llama-server skip the engine tests
-// explicitly; without it a missing engine fails them (CI installs one).
-const skipEnv = "GENAILAB_SKIP_ENGINE_TESTS"
-
-// llamaServer returns the real llama-server (resolved like the service
-// does: GENAILAB_LLAMA_SERVER, PATH, <repo>/.engines).
+// llamaServer returns the real llama-server (testenv's policy: resolved like the service
+// does, skipped without one, failed under GENAILAB_REQUIRE_LLAMA=1).
 func llamaServer(t testing.TB) string {
 	t.Helper()
-	f, err := llamabin.Resolve("")
-	if err == nil {
-		return f.Path
-	}
-	if os.Getenv(skipEnv) == "1" {
-		t.Skipf("skipping: no llama-server (%v) and %s=1", err, skipEnv)
-	}
-	t.Fatalf("no llama-server: %v\nInstall it with scripts/install-llama-server.sh, or set %s=1 to skip the engine tests", err, skipEnv)
-	return ""
+	return testenv.RequireLlamaServer(t)
 }
 
 // harness is one LLM service process (server.Run) on a loopback port with
