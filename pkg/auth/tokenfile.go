@@ -18,6 +18,12 @@ const MaxTokenFileBytes = 64 << 10
 // a file larger than MaxTokenFileBytes, and a file other users may read or
 // write are refused: a secret in a world-readable file is no secret. Write
 // one with `umask 077` or chmod 600 (genailab up writes its own so).
+//
+// The owner and the group may read it: a Kubernetes Secret volume gives
+// root-owned files, group-owned by the pod's fsGroup and group-readable
+// (defaultMode 0440, or 0400 that fsGroup widens), reached through a symlink
+// into its ..data directory; path is followed to the file the links name.
+// The Secret's default mode (0644) is refused.
 func ReadTokenFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -32,7 +38,8 @@ func ReadTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("token file %s: not a regular file", path)
 	}
 	if perm := st.Mode().Perm(); perm&0o006 != 0 {
-		return "", fmt.Errorf("token file %s: mode %04o lets every user of this machine read or change it; chmod 600 it", path, perm)
+		return "", fmt.Errorf("token file %s: mode %04o lets every user of this machine read or change it; chmod 600 it "+
+			"(a Kubernetes Secret volume: set defaultMode: 0400, or 0440 with the pod's fsGroup)", path, perm)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxTokenFileBytes+1))
 	if err != nil {
