@@ -41,7 +41,7 @@ type origin struct {
 	hold   map[string]chan struct{} // closed by the test, or the request ends
 }
 
-func newOrigin(t *testing.T) *origin {
+func newOrigin(t testing.TB) *origin {
 	o := &origin{files: map[string][]byte{}, ranges: map[string][]string{}, hold: map[string]chan struct{}{}}
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
@@ -103,7 +103,7 @@ func sum(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func tinyGGUF(t *testing.T) []byte {
+func tinyGGUF(t testing.TB) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if _, err := ggufgen.Write(&b, ggufgen.Config{Seed: 3, Layers: 2, Dim: 64, Heads: 4, KVHeads: 2, Context: 512}); err != nil {
@@ -120,7 +120,7 @@ type fixture struct {
 }
 
 // serve starts the service on a real loopback socket and returns a client.
-func serve(t *testing.T, typ modelstore.Type, mod func(*modelstore.Options)) *fixture {
+func serve(t testing.TB, typ modelstore.Type, mod func(*modelstore.Options)) *fixture {
 	t.Helper()
 	inUse := &atomic.Bool{}
 	o := modelstore.Options{
