@@ -33,6 +33,11 @@
 // (llama-server ignores one while a request is in flight), waits, then sends
 // SIGKILL.
 //
+// RunOnce runs a process once, to its end (a program run per job, such as
+// sd-cli), with the same rules: no shell, scrubbed environment, own process
+// group, parent-death signal from a locked thread, no orphan, the same stop
+// sequence when its context ends, and its exit returned as an ExitStatus.
+//
 // A pid file (pid, start time, executable, boot id) lets ReapStale kill an
 // engine left running by a previous instance of the service that died
 // without cleaning up, without ever killing an unrelated process that reuses

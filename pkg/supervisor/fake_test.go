@@ -71,13 +71,29 @@ func runFake(mode string, o fakeOptions) {
 		select {}
 	case "sleep":
 		select {}
+	case "stubborn": // as sleep, but survives SIGTERM
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGTERM)
+		logf("child: ignoring SIGTERM")
+		for range ch {
+			logf("child: got a SIGTERM, ignored")
+		}
 	case "env":
 		env := os.Environ()
 		sort.Strings(env)
 		for _, kv := range env {
 			fmt.Println("ENV " + kv)
 		}
+		if o["exit"] == "1" {
+			return
+		}
 		select {}
+	case "argv": // prints its arguments verbatim, one a line, and exits
+		for _, a := range os.Args[3:] {
+			fmt.Println("ARG " + a)
+		}
+	case "once":
+		fakeOnce(o)
 	case "progress":
 		fakeProgress(o)
 	case "host":
@@ -168,6 +184,37 @@ func fakeServe(o fakeOptions) {
 		os.Exit(4)
 	}
 	select {}
+}
+
+// fakeOnce is a one-shot job (RunOnce): with child=<mode> it starts a child
+// of that mode in its own process group and prints "child pid N"; it prints
+// out= on stdout and err= on stderr; then it exits with code=, dies by
+// die=SEGV, or, with hang=1, waits (SIGTERM as term=, see handleTerm).
+func fakeOnce(o fakeOptions) {
+	handleTerm(o["term"])
+	if m := o["child"]; m != "" {
+		c := exec.Command(os.Args[0], "fake", m) // same process group
+		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		if err := c.Start(); err != nil {
+			errf("child: %v", err)
+			os.Exit(3)
+		}
+		logf("main: child pid %d", c.Process.Pid)
+	}
+	if v := o["out"]; v != "" {
+		fmt.Println(v)
+	}
+	if v := o["err"]; v != "" {
+		fmt.Fprintln(os.Stderr, v)
+	}
+	if o["die"] == "SEGV" {
+		_ = syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -SEGV $$"}, os.Environ())
+	}
+	if o["hang"] == "1" {
+		select {}
+	}
+	code, _ := strconv.Atoi(o["code"])
+	os.Exit(code)
 }
 
 // fakeProgress prints sd.cpp-style in-place progress updates. Step k is

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/genailab/genailab/pkg/ports"
 )
 
@@ -323,32 +325,40 @@ func (l *loop) failStart(se *StartError) {
 	}
 }
 
-// beginStop starts the SIGTERM, SIGTERM, SIGKILL sequence.
+// beginStop starts the stop sequence (SIGTERM, SIGTERM, SIGKILL).
 func (l *loop) beginStop() {
 	l.readyAlarm.stop()
 	l.readyCancel()
 	l.stopHealth()
 	l.state = StateStopping
-	l.stopStage = 1
+	l.stopStage = 0
 	l.emit(Event{Kind: EventStopping, Pid: l.proc.pid})
-	l.sendSignal(syscall.SIGTERM)
-	l.stopAlarm.set(l.spec.TermGrace)
+	l.stopStep()
 }
 
+// escalate moves on to the next step of the stop sequence.
 func (l *loop) escalate() {
 	if l.proc == nil || l.state != StateStopping {
 		return
 	}
-	switch l.stopStage {
-	case 1:
-		l.s.log.Info("still running after SIGTERM; sending a second SIGTERM", "pid", l.proc.pid, "grace", l.spec.TermGrace)
-		l.stopStage = 2
-		l.sendSignal(syscall.SIGTERM)
-		l.stopAlarm.set(l.spec.SecondTermGrace)
-	case 2:
-		l.s.log.Warn("still running after two SIGTERMs; sending SIGKILL", "pid", l.proc.pid)
-		l.stopStage = 3
-		l.sendSignal(syscall.SIGKILL)
+	steps := l.spec.stopSequence()
+	if l.stopStage+1 >= len(steps) {
+		return
+	}
+	prev := steps[l.stopStage]
+	l.stopStage++
+	l.s.log.Warn("still running; escalating the stop", "pid", l.proc.pid, "after", unix.SignalName(prev.sig),
+		"waited", prev.grace, "sending", unix.SignalName(steps[l.stopStage].sig))
+	l.stopStep()
+}
+
+// stopStep sends the signal of the current stop step and arms the wait for
+// the next one.
+func (l *loop) stopStep() {
+	st := l.spec.stopSequence()[l.stopStage]
+	l.sendSignal(st.sig)
+	if st.grace > 0 {
+		l.stopAlarm.set(st.grace)
 	}
 }
 

@@ -65,15 +65,36 @@ func (p *proc) lastProbeErr() error {
 // launch starts the process described by spec. It returns once the process
 // runs (or failed to). Exit is reported on s.exits.
 func (s *Supervisor) launch(spec *Spec, gen uint64) (*proc, error) {
-	outR, outW, err := os.Pipe()
+	p := &proc{gen: gen, spec: spec, trigger: make(chan struct{}, 1), startSeq: s.logs.NextSeq()}
+	p.readyPending.Store(true) // before the first line can arrive
+	err := p.launch(func(l Line) { s.deliver(p, l) }, func(exit ExitStatus) {
+		select {
+		case s.exits <- exitMsg{gen: gen, exit: exit}:
+		case <-s.done:
+		}
+	})
 	if err != nil {
 		return nil, err
+	}
+	return p, nil
+}
+
+// launch starts p's process. It returns once the process runs (or failed
+// to). Every output line goes to the log file (if any) and then to deliver,
+// calls never overlapping; exited receives how the process ended once it is
+// reaped and its output drained. Both run the supervised and the one-shot
+// processes (RunOnce) alike.
+func (p *proc) launch(deliver func(Line), exited func(ExitStatus)) error {
+	spec := p.spec
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return nil, err
+		return err
 	}
 	closeAll := func() {
 		for _, f := range []*os.File{outR, outW, errR, errW} {
@@ -84,7 +105,7 @@ func (s *Supervisor) launch(spec *Spec, gen uint64) (*proc, error) {
 	if spec.LogFile != "" {
 		if lf, err = logring.OpenFile(spec.LogFile, spec.LogFileMaxBytes, spec.LogFileKeep); err != nil {
 			closeAll()
-			return nil, err
+			return err
 		}
 	}
 
@@ -97,27 +118,25 @@ func (s *Supervisor) launch(spec *Spec, gen uint64) (*proc, error) {
 	// copying to wait for; WaitDelay only bounds it should that change.
 	cmd.WaitDelay = spec.OutputDrain
 
-	p := &proc{gen: gen, spec: spec, trigger: make(chan struct{}, 1), startSeq: s.logs.NextSeq()}
-	p.readyPending.Store(true) // before the first line can arrive
 	started := make(chan error, 1)
-	go s.runProcess(p, cmd, lf, outR, outW, errR, errW, started)
+	go p.run(cmd, lf, outR, outW, errR, errW, started, deliver, exited)
 	if err := <-started; err != nil {
 		if lf != nil {
 			lf.Close()
 		}
-		return nil, err
+		return err
 	}
-	return p, nil
+	return nil
 }
 
-// runProcess starts cmd on a locked OS thread and stays on it, blocked in
-// wait, for the child's life: the parent-death signal (SIGKILL) fires when
-// the thread that forked the child ends, so that thread must not end while
-// the child lives. When the child exits, the rest of its process group is
-// killed while the exited leader still pins the group id, then the leader is
-// reaped, the output drained, and the exit reported to the loop.
-func (s *Supervisor) runProcess(p *proc, cmd *exec.Cmd, lf *logring.File,
-	outR, outW, errR, errW *os.File, started chan<- error) {
+// run starts cmd on a locked OS thread and stays on it, blocked in wait, for
+// the child's life: the parent-death signal (SIGKILL) fires when the thread
+// that forked the child ends, so that thread must not end while the child
+// lives. When the child exits, the rest of its process group is killed while
+// the exited leader still pins the group id, then the leader is reaped, the
+// output drained, and the exit handed to exited.
+func (p *proc) run(cmd *exec.Cmd, lf *logring.File, outR, outW, errR, errW *os.File,
+	started chan<- error, deliver func(Line), exited func(ExitStatus)) {
 	runtime.LockOSThread()
 	err := cmd.Start()
 	outW.Close()
@@ -131,6 +150,9 @@ func (s *Supervisor) runProcess(p *proc, cmd *exec.Cmd, lf *logring.File,
 	}
 	p.pid = cmd.Process.Pid
 	p.startedAt = time.Now()
+	if p.spec.OnStart != nil {
+		p.spec.OnStart(p.pid)
+	}
 
 	lb := lineBuilder{pid: p.pid, parse: p.spec.Parse}
 	// Both readers hold p.outMu while handling what they read, so the
@@ -139,7 +161,12 @@ func (s *Supervisor) runProcess(p *proc, cmd *exec.Cmd, lf *logring.File,
 	sink := func(stream Stream, text []byte) {
 		p.outMu.Lock()
 		defer p.outMu.Unlock()
-		s.deliver(p, lf, lb.build(stream, text, time.Now()))
+		l := lb.build(stream, text, time.Now())
+		if lf != nil {
+			buf := make([]byte, 0, len(l.Text)+1)
+			_, _ = lf.Write(append(append(buf, l.Text...), '\n'))
+		}
+		deliver(l)
 	}
 	var onChunk func(Stream, []byte)
 	if p.spec.OnChunk != nil {
@@ -187,10 +214,7 @@ func (s *Supervisor) runProcess(p *proc, cmd *exec.Cmd, lf *logring.File,
 	if lf != nil {
 		lf.Close()
 	}
-	select {
-	case s.exits <- exitMsg{gen: p.gen, exit: exit}:
-	case <-s.done:
-	}
+	exited(exit)
 }
 
 // waitExited blocks until pid has exited, without reaping it.
@@ -204,14 +228,10 @@ func waitExited(pid int) {
 	}
 }
 
-// deliver records one output line: ring, log file, OnLine consumer and the
-// readiness trigger.
-func (s *Supervisor) deliver(p *proc, lf *logring.File, l Line) {
+// deliver records one output line of a supervised process: ring, OnLine
+// consumer and the readiness trigger (the log file has it already).
+func (s *Supervisor) deliver(p *proc, l Line) {
 	s.logs.Append(l)
-	if lf != nil {
-		buf := make([]byte, 0, len(l.Text)+1)
-		_, _ = lf.Write(append(append(buf, l.Text...), '\n'))
-	}
 	if p.spec.OnLine != nil {
 		p.spec.OnLine(l)
 	}

@@ -55,12 +55,19 @@ type Spec struct {
 	HealthInterval time.Duration
 
 	// Stop: SIGTERM, wait TermGrace, SIGTERM again, wait SecondTermGrace,
-	// SIGKILL. Defaults 5s and 5s.
+	// SIGKILL. Defaults 5s and TermGrace. A negative SecondTermGrace sends
+	// no second SIGTERM: SIGKILL follows TermGrace after the first (an
+	// engine without a SIGTERM handler, which the first one ends).
 	TermGrace       time.Duration
 	SecondTermGrace time.Duration
 
 	// Restart is the automatic restart policy after a crash.
 	Restart RestartPolicy
+
+	// OnStart, if set, is called with the pid once the process runs, before
+	// any of its output is handled. It must be quick: it runs on the
+	// thread that owns the process.
+	OnStart func(pid int)
 
 	// Output handling. Split cuts the output into lines (default ScanLines;
 	// ScanTerminal also cuts at '\r' and after ESC[K). Lines longer than
@@ -183,7 +190,7 @@ func (s Spec) withDefaults() (Spec, error) {
 	if s.TermGrace <= 0 {
 		s.TermGrace = DefaultTermGrace
 	}
-	if s.SecondTermGrace <= 0 {
+	if s.SecondTermGrace == 0 {
 		s.SecondTermGrace = s.TermGrace
 	}
 	if s.Split == nil {
