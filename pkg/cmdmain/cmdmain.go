@@ -1,11 +1,12 @@
 // Package cmdmain is the frame every genailab service command shares: the -log-level and
 // -log-format flags, options from flags, GENAILAB_* environment and a YAML file (pkg/config),
 // a context cancelled by SIGINT or SIGTERM, and one "name: error" line with exit status 1
-// on failure.
+// on failure. Help (-h, -help, --help) prints the usage and exits 0: asking is no failure.
 package cmdmain
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -29,12 +30,28 @@ type Command struct {
 	Run func(ctx context.Context, log *slog.Logger) error
 }
 
-// Main parses the command line and runs c; it exits with status 1 after printing the error.
+// Main parses the command line and runs c, then exits (Exit).
 func Main(c Command) {
-	if err := run(c, os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", c.Name, err)
-		os.Exit(1)
+	Exit(c.Name, run(c, os.Args[1:]))
+}
+
+// Exit ends a command whose run returned err: status 0 for nil and for flag.ErrHelp (the flag
+// set has printed the usage), else "name: err" on stderr and status 1. Every genailab command
+// ends through it, so none reports "flag: help requested" as an error.
+func Exit(name string, err error) {
+	code := ExitCode(err)
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 	}
+	os.Exit(code)
+}
+
+// ExitCode is Exit's status for err.
+func ExitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 func run(c Command, args []string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"testing"
 )
@@ -39,5 +40,23 @@ func TestRunErrors(t *testing.T) {
 	}
 	if err := run(c, []string{"-nope"}); err == nil {
 		t.Fatal("an unknown flag must fail")
+	}
+}
+
+// Asking for help is no failure: the flag set prints the usage and the status is 0.
+func TestHelpExitsZero(t *testing.T) {
+	ran := false
+	c := Command{Name: "x", Service: "x", EnvPrefix: "GENAILAB_X_", Run: func(context.Context, *slog.Logger) error { ran = true; return nil }}
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		err := run(c, []string{arg})
+		if !errors.Is(err, flag.ErrHelp) || ExitCode(err) != 0 {
+			t.Errorf("%s: %v, exit code %d", arg, err, ExitCode(err))
+		}
+	}
+	if ran {
+		t.Error("help ran the command")
+	}
+	if ExitCode(nil) != 0 || ExitCode(errors.New("boom")) != 1 || ExitCode(fmt.Errorf("parse: %w", flag.ErrHelp)) != 0 {
+		t.Error("exit codes: want 0 for nil and help, 1 for an error")
 	}
 }

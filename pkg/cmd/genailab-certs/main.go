@@ -21,16 +21,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig/pki"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "genailab-certs:", err)
-		}
-		os.Exit(2)
-	}
+	cmdmain.Exit("genailab-certs", run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 const usage = `usage:

@@ -11,14 +11,12 @@ import (
 	"io"
 	"os"
 
+	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/ggufgen"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "genailab-tinymodel:", err)
-		os.Exit(2)
-	}
+	cmdmain.Exit("genailab-tinymodel", run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) error {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
 	"github.com/genailab/genailab/stack/internal/stack"
@@ -27,14 +28,23 @@ and the REST gateway (HTTP 8080). Run "genailab up -h" for the flags.
 `
 
 func main() {
+	if len(os.Args) == 2 && isHelp(os.Args[1]) {
+		fmt.Fprint(os.Stdout, usage)
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "up" {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	if err := up(os.Args[2:]); err != nil {
-		fmt.Fprintln(os.Stderr, "genailab:", err)
-		os.Exit(1)
+	cmdmain.Exit("genailab", up(os.Args[2:]))
+}
+
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
 	}
+	return false
 }
 
 func defaultDataDir() string {

@@ -1,0 +1,12 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/genailab/genailab/pkg/cmdmain/cmdmaintest"
+)
+
+// -h and --help print the usage and exit 0 (they exited 1 with "flag: help requested").
+func TestHelpExitsZero(t *testing.T) {
+	cmdmaintest.HelpExitsZero(t, main, "-vocab-pieces")
+}
