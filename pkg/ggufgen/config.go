@@ -18,10 +18,12 @@ import (
 // TensorType is the storage type of the weight matrices (norm vectors are always F32).
 type TensorType uint32
 
-// GGML tensor types written by this package (values are the GGML type ids).
+// GGML tensor types written by this package (values are the GGML type ids). A Config's
+// weights are F32 or F16; a Layout's tensors may also be Q4_0 (its data is zeros).
 const (
-	F32 TensorType = 0
-	F16 TensorType = 1
+	F32  TensorType = 0
+	F16  TensorType = 1
+	Q4_0 TensorType = 2
 )
 
 func (t TensorType) String() string {
@@ -30,6 +32,8 @@ func (t TensorType) String() string {
 		return "f32"
 	case F16:
 		return "f16"
+	case Q4_0:
+		return "q4_0"
 	default:
 		return fmt.Sprintf("TensorType(%d)", uint32(t))
 	}
@@ -46,11 +50,18 @@ func ParseTensorType(s string) (TensorType, error) {
 	return 0, fmt.Errorf("tensor type %q: want f32 or f16", s)
 }
 
-func (t TensorType) elemSize() int64 {
-	if t == F16 {
-		return 2
+// block is the type's block: elems elements stored in bytes bytes (ok false for a type this
+// package does not write).
+func (t TensorType) block() (elems, bytes int64, ok bool) {
+	switch t {
+	case F32:
+		return 1, 4, true
+	case F16:
+		return 1, 2, true
+	case Q4_0:
+		return 32, 18, true // 32 4-bit values and one f16 scale
 	}
-	return 4
+	return 0, 0, false
 }
 
 // DefaultName is the general.name written when Config.Name is empty.

@@ -22,7 +22,10 @@ func (t tensor) elems() int64 {
 	return n
 }
 
-func (t tensor) bytes() int64 { return t.elems() * t.typ.elemSize() }
+func (t tensor) bytes() int64 {
+	elems, bytes, _ := t.typ.block()
+	return t.elems() / elems * bytes
+}
 
 func alignUp(n int64) int64 { return (n + Alignment - 1) / Alignment * Alignment }
 
@@ -61,9 +64,12 @@ func (c Config) tensors() []tensor {
 }
 
 // tensorBytes is the size of the aligned tensor data section.
-func (c Config) tensorBytes() int64 {
+func (c Config) tensorBytes() int64 { return dataBytes(c.tensors()) }
+
+// dataBytes is the size of the aligned data section of ts.
+func dataBytes(ts []tensor) int64 {
 	var n int64
-	for _, t := range c.tensors() {
+	for _, t := range ts {
 		n = alignUp(n) + t.bytes()
 	}
 	return alignUp(n)

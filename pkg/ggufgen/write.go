@@ -20,7 +20,7 @@ func Size(c Config) (int64, error) {
 		return 0, err
 	}
 	c = c.withDefaults()
-	n, err := writeHeader(io.Discard, c)
+	n, err := writeHeader(io.Discard, c.metadata(buildVocab(c.VocabPieces)), c.tensors())
 	if err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func Write(w io.Writer, c Config) (int64, error) {
 	}
 	c = c.withDefaults()
 	bw := bufio.NewWriterSize(w, 1<<20)
-	n, err := writeHeader(bw, c)
+	n, err := writeHeader(bw, c.metadata(buildVocab(c.VocabPieces)), c.tensors())
 	if err != nil {
 		return n, fmt.Errorf("write gguf header: %w", err)
 	}
@@ -54,6 +54,11 @@ func WriteFile(path string, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	return writeFile(path, func(w io.Writer) (int64, error) { return Write(w, c) })
+}
+
+// writeFile writes path atomically with write (mode 0644).
+func writeFile(path string, write func(io.Writer) (int64, error)) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -66,7 +71,7 @@ func WriteFile(path string, c Config) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := Write(tmp, c); err != nil {
+	if _, err := write(tmp); err != nil {
 		return fmt.Errorf("write model %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -86,10 +91,8 @@ func WriteFile(path string, c Config) error {
 }
 
 // writeHeader writes magic, version, counts, metadata and tensor infos, padded to the alignment.
-func writeHeader(w io.Writer, c Config) (int64, error) {
+func writeHeader(w io.Writer, md []kv, ts []tensor) (int64, error) {
 	e := &encoder{w: w}
-	ts := c.tensors()
-	md := c.metadata(buildVocab(c.VocabPieces))
 	e.write([]byte(Magic))
 	e.u32(Version)
 	e.u64(uint64(len(ts)))
