@@ -227,7 +227,16 @@ func (d Decision) Values() map[string]float64 {
 		"need_bytes":               float64(d.NeedBytes),
 		"diffusion_resident_bytes": float64(d.DiffusionResidentBytes),
 		"diffusion_kept_bytes":     float64(d.KeptBytes),
+		"needs_offload":            b2f(d.NeedsOffload),
+		"fits":                     b2f(d.Fits),
 	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Bytes formats a byte count for people: "512 MiB", "3.2 GiB".

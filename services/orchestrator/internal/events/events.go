@@ -34,6 +34,8 @@ type Log struct {
 
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	// observers see every event, in order, under mu (the metrics).
+	observers []func(*orchestratorv1.Event)
 	// closed ends every Watch (on shutdown).
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -53,6 +55,14 @@ type subscriber struct {
 // New returns a log writing to db.
 func New(db *state.DB, log *slog.Logger) *Log {
 	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}, closed: make(chan struct{})}
+}
+
+// Observe has fn called with every event appended from now on, in order, with the log's
+// lock held: fn must be quick and must not call the log.
+func (l *Log) Observe(fn func(*orchestratorv1.Event)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.observers = append(l.observers, fn)
 }
 
 // Emit records an event of type typ with a message and its numbers, and returns it (with
@@ -75,6 +85,9 @@ func (l *Log) Append(ev *orchestratorv1.Event) {
 		l.log.Warn("event not stored", "type", ev.Type.String(), "error", err)
 	}
 	l.log.Info("event", "id", ev.Id, "type", ev.Type.String(), "job", ev.JobId, "message", ev.Message)
+	for _, fn := range l.observers {
+		fn(ev)
+	}
 	for s := range l.subs {
 		select {
 		case s.ch <- ev:
