@@ -23,6 +23,7 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/pkg/testenv"
@@ -84,7 +85,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	ctx, h.cancel = context.WithCancel(context.Background())
 	go func() {
 		h.done <- server.Run(ctx, server.Options{
-			GRPCAddr: "127.0.0.1:0", AddrFile: addrFile, DataDir: h.dataDir, LlamaServer: bin,
+			GRPC: grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: addrFile}, DataDir: h.dataDir, LlamaServer: bin,
 			ChatWaitTimeout: o.chatWait, TermGrace: o.termGrace, Logger: testLogger(),
 			DefaultModel: o.defaultModel, Autostart: o.autostart, HealthInterval: o.healthInterval,
 			AllowEngineRemoteBind: o.allowRemoteBind, Restart: o.restart,

@@ -12,8 +12,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,16 +38,9 @@ const (
 
 // Options configure the LLM service process.
 type Options struct {
-	// GRPCAddr is the listen address (default 127.0.0.1:50051); AddrFile
-	// receives the bound address once listening.
-	GRPCAddr string
-	AddrFile string
-	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
-	HealthAddr string
-	// Token is required from callers when set.
-	Token string
-	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
-	TLS *tls.Config
+	// GRPC is the gRPC listener (address, default 127.0.0.1:50051; health-only
+	// address; address file; the token required from callers; TLS).
+	GRPC grpcserver.Flags
 	// DataDir holds models, logs and the pid file (default .data).
 	DataDir string
 	// MinFreeBytes is the free disk space a model download must leave (0: 5 % of the volume,
@@ -86,19 +77,15 @@ func Run(ctx context.Context, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.GRPCAddr == "" {
-		o.GRPCAddr = DefaultGRPCAddr
-	}
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir
 	}
-	if o.Autostart && o.DefaultModel == "" {
-		return errors.New("autostart needs a default model (-default-model)")
+	if err := o.Validate(); err != nil {
+		return err
 	}
-	if o.DefaultModel != "" {
-		if err := modelstore.ValidateID(o.DefaultModel); err != nil {
-			return fmt.Errorf("default model: %w", err)
-		}
+	listen, err := o.GRPC.Options(DefaultGRPCAddr, log)
+	if err != nil {
+		return err
 	}
 	// Absolute: llama-server runs in runDir and gets model paths from the
 	// store.
@@ -171,7 +158,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: o.GRPCAddr, AddrFile: o.AddrFile, HealthAddr: o.HealthAddr, Token: o.Token, TLS: o.TLS, Logger: log})
+	srv, err := grpcserver.Listen(listen)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/llm/internal/server"
 	"github.com/genailab/genailab/services/llm/internal/service"
 )
@@ -536,7 +537,7 @@ func TestAutostartDefaultModel(t *testing.T) {
 }
 
 func TestAutostartNeedsADefaultModel(t *testing.T) {
-	err := server.Run(context.Background(), server.Options{GRPCAddr: "127.0.0.1:0", DataDir: t.TempDir(), Autostart: true})
+	err := server.Run(context.Background(), server.Options{GRPC: grpcserver.Flags{Addr: "127.0.0.1:0"}, DataDir: t.TempDir(), Autostart: true})
 	if err == nil || !strings.Contains(err.Error(), "default model") {
 		t.Fatalf("Run with -autostart and no default model: %v", err)
 	}
