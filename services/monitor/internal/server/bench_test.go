@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/monitor/internal/sampler/samplertest"
 )
 
@@ -86,14 +87,14 @@ func BenchmarkWatchUsageGRPC(b *testing.B) {
 			dir := b.TempDir()
 			opts := Options{
 				NVML: busyDGX(), NewTicker: clock.NewTicker, DataDir: dir, MetricsAddr: MetricsOff,
-				GRPCAddr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr"),
+				GRPC: grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr")},
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- Run(ctx, opts) }()
 			var closing atomic.Bool
 			defer func() { closing.Store(true); cancel(); <-done }()
-			addr := waitFileB(b, opts.AddrFile)
+			addr := waitFileB(b, opts.GRPC.AddrFile)
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				b.Fatal(err)

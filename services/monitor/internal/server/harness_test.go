@@ -42,8 +42,8 @@ func start(t *testing.T, opts Options, dial ...grpc.DialOption) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	logs := &logBuffer{}
-	opts.GRPCAddr = "127.0.0.1:0"
-	opts.AddrFile = filepath.Join(dir, "grpc.addr")
+	opts.GRPC.Addr = "127.0.0.1:0"
+	opts.GRPC.AddrFile = filepath.Join(dir, "grpc.addr")
 	if opts.MetricsAddr == "" {
 		opts.MetricsAddr = "127.0.0.1:0"
 		opts.MetricsAddrFile = filepath.Join(dir, "metrics.addr")
@@ -81,7 +81,7 @@ func start(t *testing.T, opts Options, dial ...grpc.DialOption) *harness {
 		}
 	})
 
-	addr := waitFile(t, opts.AddrFile, done)
+	addr := waitFile(t, opts.GRPC.AddrFile, done)
 	if opts.MetricsAddrFile != "" {
 		h.metricsURL = "http://" + waitFile(t, opts.MetricsAddrFile, done) + "/metrics"
 	}

@@ -1,13 +1,13 @@
 package server
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/monitor/internal/history"
 	"github.com/genailab/genailab/services/monitor/internal/sampler"
 	"github.com/genailab/genailab/services/monitor/internal/telemetry"
@@ -24,16 +24,9 @@ const (
 
 // Options configure the monitor.
 type Options struct {
-	// GRPCAddr is the gRPC listen address (default 127.0.0.1:50053).
-	GRPCAddr string
-	// AddrFile receives the bound gRPC address once listening.
-	AddrFile string
-	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
-	HealthAddr string
-	// Token, when set, is required as a bearer token on every gRPC call.
-	Token string
-	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
-	TLS *tls.Config
+	// GRPC is the gRPC listener (address, default 127.0.0.1:50053; health-only address;
+	// address file; the token required on every call; TLS).
+	GRPC grpcserver.Flags
 	// MetricsAddr is the HTTP listen address of /metrics (default
 	// 127.0.0.1:9403); "off" disables it. A non-loopback address needs
 	// AllowRemoteMetrics, since /metrics is not authenticated.
@@ -78,9 +71,6 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.GRPCAddr == "" {
-		o.GRPCAddr = DefaultGRPCAddr
-	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = DefaultMetricsAddr
 	}

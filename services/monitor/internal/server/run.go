@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
@@ -27,8 +26,12 @@ var ErrRemoteMetrics = errors.New("refusing to serve unauthenticated /metrics on
 func Run(ctx context.Context, opts Options) error {
 	opts = opts.withDefaults()
 	log := opts.Logger
-	if opts.MetricsAddr != MetricsOff && !grpcserver.IsLoopback(opts.MetricsAddr) && !opts.AllowRemoteMetrics {
-		return fmt.Errorf("metrics address %s: %w", opts.MetricsAddr, ErrRemoteMetrics)
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	listen, err := opts.GRPC.Options(DefaultGRPCAddr, log)
+	if err != nil {
+		return err
 	}
 	m, err := NewMonitor(opts)
 	if err != nil {
@@ -40,7 +43,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, HealthAddr: opts.HealthAddr, Token: opts.Token, TLS: opts.TLS, Logger: log})
+	srv, err := grpcserver.Listen(listen)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/monitor/internal/dgxtest"
 	"github.com/genailab/genailab/services/monitor/internal/proctest"
 	"github.com/genailab/genailab/services/monitor/internal/sampler/samplertest"
@@ -345,7 +346,7 @@ func TestMetricsOverHTTP(t *testing.T) {
 }
 
 func TestRunRefusesRemoteMetrics(t *testing.T) {
-	err := Run(context.Background(), Options{GRPCAddr: "127.0.0.1:0", MetricsAddr: "0.0.0.0:0", NVML: dgxtest.New()})
+	err := Run(context.Background(), Options{GRPC: grpcserver.Flags{Addr: "127.0.0.1:0"}, MetricsAddr: "0.0.0.0:0", NVML: dgxtest.New()})
 	if !errors.Is(err, ErrRemoteMetrics) {
 		t.Fatalf("got %v, want ErrRemoteMetrics", err)
 	}
