@@ -54,6 +54,9 @@ const (
 	ReasonEngineStopped = "ENGINE_STOPPED"
 	// ReasonShuttingDown: the service is shutting down.
 	ReasonShuttingDown = "SHUTTING_DOWN"
+	// ReasonSourceUnavailable: the service was reached, but the source it downloads a
+	// model from was not (no network, a name that does not resolve, a 5xx answer).
+	ReasonSourceUnavailable = "SOURCE_UNAVAILABLE"
 )
 
 // Rule maps every error that errors.Is Target to Code, with Reason (default: the

@@ -27,7 +27,7 @@ var rules = []grpcerr.Rule{
 	{Target: modelstore.ErrInterrupted, Code: codes.Unavailable, Reason: "DOWNLOAD_INTERRUPTED"},
 	{Target: modelstore.ErrSourceNotFound, Code: codes.NotFound, Reason: "SOURCE_NOT_FOUND"},
 	{Target: modelstore.ErrSourceUnauthorized, Code: codes.PermissionDenied, Reason: "SOURCE_UNAUTHORIZED"},
-	{Target: modelstore.ErrSourceUnavailable, Code: codes.Unavailable, Reason: "SOURCE_UNAVAILABLE"},
+	{Target: modelstore.ErrSourceUnavailable, Code: codes.Unavailable, Reason: grpcerr.ReasonSourceUnavailable},
 	{Target: modelstore.ErrSourceRejected, Code: codes.FailedPrecondition, Reason: "SOURCE_REJECTED"},
 }
 

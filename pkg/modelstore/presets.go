@@ -1,5 +1,7 @@
 package modelstore
 
+import "github.com/genailab/genailab/pkg/modelstore/presetid"
+
 // Preset is a well-known model the clients can offer for one-click download.
 // Sizes are approximate (as the Hugging Face file listings show them, in
 // decimal units); sums are given only where the Hub's LFS details were
@@ -74,7 +76,7 @@ func PresetByID(id string) (Preset, bool) {
 func builtinPresets() []Preset {
 	return []Preset{
 		{
-			ID:          "qwen2.5-0.5b-instruct-q4_k_m",
+			ID:          presetid.Qwen25Instruct05BQ4KM,
 			Name:        "Qwen2.5 0.5B Instruct (Q4_K_M)",
 			Type:        TypeLLM,
 			Description: "Smallest Qwen2.5 chat model, 494M parameters, 32K context; runs on any CPU.",
@@ -88,7 +90,7 @@ func builtinPresets() []Preset {
 			LLM: &LLMSettings{ContextSize: 8192, GPULayers: -1, Temperature: 0.7},
 		},
 		{
-			ID:          "llama-3.2-1b-instruct-q4_k_m",
+			ID:          presetid.Llama32Instruct1BQ4KM,
 			Name:        "Llama 3.2 1B Instruct (Q4_K_M)",
 			Type:        TypeLLM,
 			Description: "Meta's small multilingual chat model, 1.2B parameters, 128K context.",
@@ -104,7 +106,7 @@ func builtinPresets() []Preset {
 			LLM: &LLMSettings{ContextSize: 8192, GPULayers: -1, Temperature: 0.6},
 		},
 		{
-			ID:          "stable-diffusion-v1-5-q5_1",
+			ID:          presetid.StableDiffusion15Q51,
 			Name:        "Stable Diffusion 1.5 (GGUF Q5_1)",
 			Type:        TypeDiffusion,
 			Description: "The classic 512x512 text-to-image model in one file, quantized for stable-diffusion.cpp.",
@@ -120,7 +122,7 @@ func builtinPresets() []Preset {
 			Diffusion: &DiffusionSettings{Width: 512, Height: 512, Steps: 20, CFGScale: 7, Sampler: "euler_a"},
 		},
 		{
-			ID:          "flux.1-schnell-q4_k",
+			ID:          presetid.Flux1SchnellQ4K,
 			Name:        "FLUX.1 schnell (GGUF Q4_K)",
 			Type:        TypeDiffusion,
 			Description: "Fast 4-step FLUX model made of four parts (diffusion model, VAE, CLIP-L, T5-XXL), quantized for stable-diffusion.cpp.",
