@@ -75,6 +75,19 @@ func (l *eventLog) has(typ orchestratorv1.EventType, job string) bool {
 	return false
 }
 
+// all returns the events of job (every event when job is empty), in order.
+func (l *eventLog) all(job string) []*orchestratorv1.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*orchestratorv1.Event
+	for _, e := range l.events {
+		if job == "" || e.JobId == job {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // types lists the types of the events of job, in order.
 func (l *eventLog) types(job string) []orchestratorv1.EventType {
 	l.mu.Lock()

@@ -46,7 +46,10 @@ func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = c
+		// CancelJob answers once the job has ended: what the caller can rely on.
+		if st := c.GetJob().GetStatus(); st != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED {
+			t.Fatalf("CancelJob of the running job answered %s, want CANCELLED", st)
+		}
 		s.events.wait(t, evCancelled, id, 30*time.Second)
 		s.events.wait(t, evRelDone, id, reloadWithin)
 		s.requireLLMHealthy()

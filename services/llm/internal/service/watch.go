@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
-	"github.com/genailab/genailab/pkg/enginepb"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/pkg/supervisor"
 )
@@ -60,13 +59,13 @@ func (s *Service) toWatchEvent(e supervisor.Event) *llmv1.WatchInfoResponse {
 		return nil
 	}
 	info := s.info()
-	info.Status = enginepb.Status(e.State)
+	info.Status = serverStatus(e.State)
 	if e.Kind == supervisor.EventHealthChanged {
-		info.Health = enginepb.Health(e.Health)
+		info.Health = healthStatus(e.Health)
 	}
 	out := &llmv1.WatchInfoResponse{Type: typ, Time: timestamppb.New(e.Time), Info: info, Message: eventMessage(e)}
 	if e.Exit != nil {
-		out.Exit = enginepb.Exit(e.Exit)
+		out.Exit = processExit(e.Exit)
 	}
 	return out
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
-	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/server"
 )
@@ -49,7 +49,7 @@ func main() {
 			fs.StringVar(&o.Placement.DiffusionModel, "diffusion-model", "", "the lab's diffusion model: only hosts that have it take images (empty: each host's configured model)")
 			fs.IntVar(&o.Workers, "workers", 0, "images run at once (0: one per host; 64 with -hosts-dns)")
 			fs.StringVar(&o.DataDir, "data-dir", server.DefaultDataDir, "data directory: state database and images in <dir>/orchestrator")
-			fs.StringVar(&o.Host, "host-name", "", "name of this host in events, jobs and saved states (empty: the local host)")
+			fs.StringVar(&o.Host, "host-name", "", "name of this host in events, jobs and saved states (empty: local)")
 			fs.IntVar(&o.QueueSize, "queue-size", 8, "images that may wait in the queue; more are refused (429)")
 			fs.IntVar(&o.Retain, "retain-jobs", 500, "finished jobs (and their images) kept in the gallery")
 			fs.IntVar(&o.MaxEvents, "max-events", 5000, "events kept in the database for the timeline")
@@ -70,10 +70,10 @@ func main() {
 			fs.DurationVar(&o.Cycle.GenerationTimeoutMax, "generation-timeout-max", cycle.DefaultGenerationTimeoutMax, "hard cap of a generation's derived deadline")
 		},
 		Run: func(ctx context.Context, log *slog.Logger) (err error) {
-			if o.Hosts, err = hosts.ParseSpecs(hostsFlag); err != nil {
+			if o.Hosts, err = agent.ParseSpecs(hostsFlag); err != nil {
 				return fmt.Errorf("-hosts: %w", err)
 			}
-			if o.DNSPorts, err = hosts.ParsePorts(agentPorts); err != nil {
+			if o.DNSPorts, err = agent.ParsePorts(agentPorts); err != nil {
 				return fmt.Errorf("-agent-ports: %w", err)
 			}
 			if o.Placement.Policy, err = place.ParsePolicy(policy); err != nil {

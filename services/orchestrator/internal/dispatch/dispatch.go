@@ -20,6 +20,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
@@ -42,6 +43,9 @@ type Options struct {
 	// it again, doubling up to 8×; default 500 ms.
 	BusyRetries int
 	BusyBackoff time.Duration
+	// Queued, when set, counts the images waiting for each pinned host (the job
+	// manager's): placement weighs a host's queue with its running images.
+	Queued func() map[string]int
 }
 
 // Dispatcher runs images on the registry's hosts.
@@ -196,7 +200,7 @@ func (d *Dispatcher) classify(ctx context.Context, host *hosts.Host, err error) 
 // acquire places the image, waiting while the hosts able to take it are busy (or for a
 // bounded time while none is reachable).
 func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *diffusionv1.ImageParams, exclude map[string]bool) (*hosts.Host, place.Choice, error) {
-	req := hosts.ImageRequest{Width: int(params.GetWidth()), Height: int(params.GetHeight())}
+	req := agent.ImageRequest{Width: int(params.GetWidth()), Height: int(params.GetHeight())}
 	if req.Width == 0 {
 		req.Width = 512
 	}
@@ -212,7 +216,11 @@ func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *dif
 	refreshed := false
 	for {
 		changed := d.reg.Changed()
-		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy}, exclude)
+		var queued map[string]int
+		if d.o.Queued != nil {
+			queued = d.o.Queued()
+		}
+		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy}, queued, exclude)
 		if err == nil {
 			return h, ch, nil
 		}

@@ -29,11 +29,13 @@ import (
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
+	hostagent "github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/dispatch"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -186,15 +188,23 @@ func newLabWith(t *testing.T, o dispatch.Options, co cycle.Options, agents ...*a
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.DiscardHandler)
 	ev := events.New(db, log)
-	var specs []hosts.Spec
+	var specs []hostagent.Spec
 	for i, a := range agents {
-		specs = append(specs, hosts.Spec{Name: string(rune('a' + i)), LLMAddr: a.addr, DiffusionAddr: a.addr, MonitorAddr: a.addr})
+		specs = append(specs, hostagent.Spec{Name: string(rune('a' + i)), LLMAddr: a.addr, DiffusionAddr: a.addr, MonitorAddr: a.addr})
+	}
+	// What server.Run composes on each host: its prober and offload cycle.
+	compose := func(a *hostagent.Agent) (hosts.Parts, error) {
+		pr := probe.New(a.Clients, probe.Options{}, db)
+		hc := co
+		hc.Host = a.Name()
+		return hosts.Parts{Prober: pr, Cycle: cycle.New(a.Clients, pr, db, ev, hc, log)}, nil
 	}
 	reg, err := hosts.New(specs, hosts.Options{
 		Dial:          []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		CheckInterval: 50 * time.Millisecond, CheckTimeout: time.Second, DiffusionModel: "demo",
-		Cycle: co,
-		DB:    db, Events: ev, Log: log,
+		Compose:       compose,
+		CheckInterval: 50 * time.Millisecond, CheckTimeout: time.Second,
+		Place: hostagent.PlaceOptions{DiffusionModel: "demo"},
+		DB:    db, ReloadTimeout: co.ReloadTimeout, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func (r *Registry) syncDNS(addrs []string) {
 		if _, ok := r.hosts[a]; ok {
 			continue
 		}
-		if err := r.add(r.o.DNSPorts.specFor(a)); err != nil {
+		if err := r.add(r.o.DNSPorts.SpecFor(a)); err != nil {
 			r.o.Log.Warn("add host found by DNS", "host", a, "error", err)
 			continue
 		}
@@ -45,9 +45,7 @@ func (r *Registry) syncDNS(addrs []string) {
 	}
 	keep := r.order[:0]
 	for _, h := range r.order {
-		h.mu.Lock()
 		idle := h.busy == 0
-		h.mu.Unlock()
 		if want[h.Spec.Name] || !isDNSHost(h) || !idle {
 			keep = append(keep, h)
 			continue
@@ -56,7 +54,7 @@ func (r *Registry) syncDNS(addrs []string) {
 		if h.cancel != nil {
 			h.cancel()
 		}
-		h.close()
+		h.Close()
 		delete(r.hosts, h.Spec.Name)
 	}
 	r.order = keep

@@ -1,8 +1,10 @@
 // Package hosts is the orchestrator's registry of GPU hosts (each running the LLM,
-// diffusion and monitor services): hosts from the configuration and/or found by DNS (a
-// Kubernetes headless service), each checked with grpc health, followed through the
-// monitor's WatchUsage stream, and kept ready, unreachable or draining. Placement reads
-// the cached telemetry only, so a decision never waits on a host.
+// diffusion and monitor services, followed by an agent.Agent): hosts from the
+// configuration and/or found by DNS (a Kubernetes headless service), each checked with
+// grpc health, followed through the monitor's WatchUsage stream, and kept ready,
+// unreachable or draining. Placement reads the cached telemetry only, so a decision never
+// waits on a host. What runs on a host (its offload cycle, its event relay) is composed by
+// the caller (Options.Compose), once per host.
 //
 // A host that becomes ready with an LLM state saved before an offload (the host died or
 // the orchestrator stopped before the reload) gets its LLM reloaded before it takes an
@@ -10,6 +12,7 @@
 package hosts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,23 +25,48 @@ import (
 	"google.golang.org/grpc"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
-	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
-	"github.com/genailab/genailab/services/orchestrator/internal/relay"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
-const readyState = orchestratorv1.HostState_HOST_STATE_READY
-
 // ErrUnknownHost is returned for a host name the registry does not know.
 var ErrUnknownHost = errors.New("unknown host")
+
+// Host is one host of the registry: its agent (clients, health, telemetry) and what the
+// composition runs on it.
+type Host struct {
+	*agent.Agent
+	// Prober decides for an image on the host; Cycle runs images on it (offload,
+	// generation, reload).
+	Prober *probe.Prober
+	Cycle  *cycle.Cycle
+
+	run    func(ctx context.Context) // the composition's loops, while the host is followed
+	busy   int                       // images (and LLM reloads) running on it; Registry.mu
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Parts are what the composition runs on one host.
+type Parts struct {
+	// Prober decides for the host's images; Cycle runs them (both required).
+	Prober *probe.Prober
+	Cycle  *cycle.Cycle
+	// Run, when set, runs while the host is followed (e.g. its engine-event relay) and
+	// returns when ctx ends.
+	Run func(ctx context.Context)
+}
 
 // Options configure the registry.
 type Options struct {
 	// Dial are the options every host connection is made with (TLS, token).
 	Dial []grpc.DialOption
+	// Compose builds what runs on a host, for each host the registry adds (configured
+	// or found by DNS).
+	Compose func(a *agent.Agent) (Parts, error)
 	// CheckInterval is the time between health checks of a host; default 2 s.
 	CheckInterval time.Duration
 	// CheckTimeout bounds one health check; default 2 s.
@@ -47,26 +75,22 @@ type Options struct {
 	UsageInterval time.Duration
 	// ModelsEvery refreshes a host's diffusion model list every this many checks; default 5.
 	ModelsEvery int
-	// DiffusionModel is the lab's diffusion model ("" : each host's configured one).
-	DiffusionModel string
+	// Place is what placement estimates images with (the lab's model, the decision's tuning).
+	Place agent.PlaceOptions
 	// DNSName and DNSPorts find hosts by DNS: each address of DNSName is a host whose
 	// services listen on DNSPorts. DNSInterval is the time between lookups; default 30 s.
 	DNSName     string
-	DNSPorts    Ports
+	DNSPorts    agent.Ports
 	DNSInterval time.Duration
 	// Resolver looks DNSName up (default net.DefaultResolver).
 	Resolver interface {
 		LookupHost(ctx context.Context, host string) ([]string, error)
 	}
-	// Probe and Cycle configure each host's decision and offload cycle.
-	Probe probe.Options
-	Cycle cycle.Options
-	// DB and Events are shared by all hosts.
-	DB     *state.DB
-	Events *events.Log
-	// Relay, when set, turns each host's engine lifecycle into events.
-	Relay bool
-	Log   *slog.Logger
+	// DB holds the LLM states saved before an offload (reloaded when a host comes back).
+	DB *state.DB
+	// ReloadTimeout bounds the reload of such a state; default 5 min.
+	ReloadTimeout time.Duration
+	Log           *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -103,13 +127,14 @@ type Registry struct {
 	changed chan struct{}
 	ctx     context.Context // set by Run
 	wg      sync.WaitGroup
-	// queued counts the images waiting for each pinned host (set by the job manager).
-	queued func() map[string]int
 }
 
 // New returns a registry with the configured hosts; Run starts following them.
-func New(specs []Spec, o Options) (*Registry, error) {
+func New(specs []agent.Spec, o Options) (*Registry, error) {
 	o.defaults()
+	if o.Compose == nil {
+		return nil, errors.New("hosts: Options.Compose is required")
+	}
 	r := &Registry{o: o, hosts: map[string]*Host{}, changed: make(chan struct{})}
 	for _, sp := range specs {
 		if err := r.add(sp); err != nil {
@@ -120,29 +145,23 @@ func New(specs []Spec, o Options) (*Registry, error) {
 	return r, nil
 }
 
-// SetQueued tells the registry how to count the images queued for each pinned host.
-func (r *Registry) SetQueued(f func() map[string]int) {
-	r.mu.Lock()
-	r.queued = f
-	r.mu.Unlock()
-}
-
-func (r *Registry) add(sp Spec) error {
+func (r *Registry) add(sp agent.Spec) error {
 	if _, ok := r.hosts[sp.Name]; ok {
 		return fmt.Errorf("host %q is configured twice", sp.Name)
 	}
-	h, err := dialHost(sp, r.o.Dial)
+	a, err := agent.Dial(sp, r.o.Dial)
 	if err != nil {
 		return err
 	}
-	po := r.o.Probe
-	if sp.BudgetBytes > 0 {
-		po.BudgetBytes = sp.BudgetBytes
+	parts, err := r.o.Compose(a)
+	if err == nil && (parts.Cycle == nil || parts.Prober == nil) {
+		err = errors.New("no prober or offload cycle")
 	}
-	h.Prober = probe.New(h.Clients, po, r.o.DB)
-	co := r.o.Cycle
-	co.Host = sp.Name
-	h.Cycle = cycle.New(h.Clients, h.Prober, r.o.DB, r.o.Events, co, r.o.Log.With("host", sp.Name))
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("host %s: %w", sp.Name, err)
+	}
+	h := &Host{Agent: a, Prober: parts.Prober, Cycle: parts.Cycle, run: parts.Run, done: make(chan struct{})}
 	r.hosts[sp.Name] = h
 	r.order = append(r.order, h)
 	sort.Slice(r.order, func(i, j int) bool { return r.order[i].Spec.Name < r.order[j].Spec.Name })
@@ -210,7 +229,7 @@ func (r *Registry) closeAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, h := range r.order {
-		h.close()
+		h.Close()
 	}
 }
 
@@ -219,12 +238,11 @@ func (r *Registry) start(h *Host) {
 	hctx, cancel := context.WithCancel(r.ctx)
 	h.cancel = cancel
 	r.wg.Add(2)
-	go func() { defer r.wg.Done(); h.followUsage(hctx, r.o.UsageInterval, r.o.Log) }()
+	go func() { defer r.wg.Done(); h.FollowUsage(hctx, r.o.UsageInterval, r.o.Log) }()
 	go func() { defer r.wg.Done(); defer close(h.done); r.check(hctx, h) }()
-	if r.o.Relay {
-		rel := &relay.Relay{LLM: h.Clients.LLM, Diffusion: h.Clients.Diffusion, Events: r.o.Events, Host: h.Spec.Name, Log: r.o.Log}
+	if h.run != nil {
 		r.wg.Add(1)
-		go func() { defer r.wg.Done(); rel.Run(hctx) }()
+		go func() { defer r.wg.Done(); h.run(hctx) }()
 	}
 }
 
@@ -234,7 +252,7 @@ func (r *Registry) check(ctx context.Context, h *Host) {
 	defer t.Stop()
 	poked := false
 	for n := 0; ; n++ {
-		ok, why := h.checkOnce(ctx, r.o.CheckTimeout, n%r.o.ModelsEvery == 0)
+		ok, why := h.Check(ctx, r.o.CheckTimeout, n%r.o.ModelsEvery == 0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -248,7 +266,7 @@ func (r *Registry) check(ctx context.Context, h *Host) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-h.poke:
+		case <-h.Poked():
 			n = -1 // refresh the models too
 			poked = true
 		}
@@ -267,18 +285,11 @@ func (r *Registry) setReachable(h *Host, ok bool, why string) {
 		}
 	}
 	r.mu.Lock()
-	h.mu.Lock()
-	was := h.checked && h.reachable
-	changed := !h.checked || h.reachable != ok || (!ok && h.reason != why)
-	h.checked, h.reachable = true, ok
-	if !ok {
-		h.reason = why
-	}
+	was, changed := h.RecordHealth(ok, why)
 	reload := ok && !was && saved != nil && h.busy == 0 // else a job's own reload is still trying
 	if reload {
 		h.busy++
 	}
-	h.mu.Unlock()
 	if changed {
 		r.broadcastLocked()
 	}
@@ -299,7 +310,7 @@ func (r *Registry) setReachable(h *Host, ok bool, why string) {
 // result as a periodic check does: it tells a host that cannot be reached (its connections
 // fail or its services do not answer SERVING) from one that answered a call with an error.
 func (r *Registry) CheckNow(ctx context.Context, h *Host) (ok bool, why string) {
-	ok, why = h.checkOnce(ctx, r.o.CheckTimeout, false)
+	ok, why = h.Check(ctx, r.o.CheckTimeout, false)
 	if ctx.Err() == nil {
 		r.setReachable(h, ok, why)
 	}
@@ -314,48 +325,34 @@ func (r *Registry) reload(h *Host, saved *orchestratorv1.SavedState) {
 		return
 	}
 	r.o.Log.Warn("host is reachable with its LLM offloaded; reloading it", "host", h.Name(), "model", saved.GetLlmConfig().GetModelId(), "job", saved.GetReason())
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), reloadBound(r.o.Cycle))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), cmp.Or(r.o.ReloadTimeout, 5*time.Minute))
 	defer cancel()
 	if err := h.Cycle.Reload(ctx, saved, nil); err != nil {
 		r.o.Log.Error("reload of the LLM failed; the saved state is kept", "host", h.Name(), "error", err)
 	}
 }
 
-func reloadBound(o cycle.Options) time.Duration {
-	if o.ReloadTimeout > 0 {
-		return o.ReloadTimeout
-	}
-	return 5 * time.Minute
-}
-
 // Release ends a job (or reload) on the host and asks for fresh telemetry.
 func (r *Registry) Release(h *Host) {
 	r.mu.Lock()
-	h.mu.Lock()
 	if h.busy > 0 {
 		h.busy--
 	}
-	h.mu.Unlock()
 	r.broadcastLocked()
 	r.mu.Unlock()
 	h.Refresh()
 }
 
 // Acquire places an image: it chooses a host from the cached telemetry and marks it busy
-// (Release ends that). exclude lists hosts not to use (those that already failed the
-// job). It does not wait: place.ErrAllBusy says to wait for Changed and try again.
-func (r *Registry) Acquire(req ImageRequest, pr place.Request, exclude map[string]bool) (*Host, place.Choice, error) {
+// (Release ends that). queued counts the images waiting for each pinned host; exclude
+// lists hosts not to use (those that already failed the job). It does not wait:
+// place.ErrAllBusy says to wait for Changed and try again.
+func (r *Registry) Acquire(req agent.ImageRequest, pr place.Request, queued map[string]int, exclude map[string]bool) (*Host, place.Choice, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var queued map[string]int
-	if r.queued != nil {
-		queued = r.queued()
-	}
 	cands := make([]place.Candidate, 0, len(r.order))
 	for _, h := range r.order {
-		h.mu.Lock()
-		c := h.candidateLocked(&r.o, req, queued[h.Spec.Name])
-		h.mu.Unlock()
+		c := h.Candidate(r.o.Place, req, h.busy, queued[h.Spec.Name])
 		if exclude[c.Name] {
 			c.Usable, c.Busy, c.Why = false, false, "failed this job already"
 		}
@@ -365,11 +362,8 @@ func (r *Registry) Acquire(req ImageRequest, pr place.Request, exclude map[strin
 	if err != nil {
 		return nil, ch, err
 	}
-	h := r.hosts[ch.Name]
-	h.mu.Lock()
-	h.busy++
-	h.mu.Unlock()
-	return h, ch, nil
+	r.hosts[ch.Name].busy++
+	return r.hosts[ch.Name], ch, nil
 }
 
 // RefreshAll asks every host for a health check and fresh telemetry now; Changed fires
@@ -387,32 +381,26 @@ func (r *Registry) SetDraining(name string, draining bool) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	h.draining = draining
-	h.mu.Unlock()
+	h.Agent.SetDraining(draining)
 	r.o.Log.Info("host drain changed", "host", name, "draining", draining)
 	r.broadcast()
 	return h, nil
 }
 
-// View renders one host for the API.
-func (r *Registry) View(h *Host) *orchestratorv1.Host {
+// View renders one host for the API; queued counts the images waiting for it alone.
+func (r *Registry) View(h *Host, queued int) *orchestratorv1.Host {
 	r.mu.Lock()
-	q := r.queued
+	running := h.busy
 	r.mu.Unlock()
-	n := 0
-	if q != nil {
-		n = q()[h.Spec.Name]
-	}
 	saved, _ := r.o.DB.SavedState(h.Spec.Name)
-	return h.view(n, saved != nil, r.o.Probe.GPUIndex)
+	return h.Agent.View(agent.Load{Running: running, Queued: queued, Offloaded: saved != nil}, r.o.Place.Probe.GPUIndex)
 }
 
-// List renders every host for the API.
-func (r *Registry) List() []*orchestratorv1.Host {
+// List renders every host for the API; queued counts the images waiting for each pinned host.
+func (r *Registry) List(queued map[string]int) []*orchestratorv1.Host {
 	var out []*orchestratorv1.Host
 	for _, h := range r.Hosts() {
-		out = append(out, r.View(h))
+		out = append(out, r.View(h, queued[h.Spec.Name]))
 	}
 	return out
 }

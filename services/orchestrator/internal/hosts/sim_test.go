@@ -25,8 +25,13 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/agent"
+	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/relay"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -175,13 +180,20 @@ func startSim(tb testing.TB, n int) *Registry {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	var specs []Spec
+	var specs []agent.Spec
 	for i, a := range addrs {
-		specs = append(specs, Spec{Name: fmt.Sprintf("host-%03d", i), LLMAddr: a, DiffusionAddr: a, MonitorAddr: a})
+		specs = append(specs, agent.Spec{Name: fmt.Sprintf("host-%03d", i), LLMAddr: a, DiffusionAddr: a, MonitorAddr: a})
 	}
 	log := slog.New(slog.DiscardHandler)
+	ev := events.New(db, log)
+	// What server.Run composes on each host: its prober, cycle and event relay.
+	compose := func(a *agent.Agent) (Parts, error) {
+		pr := probe.New(a.Clients, probe.Options{}, db)
+		rel := &relay.Relay{LLM: a.Clients.LLM, Diffusion: a.Clients.Diffusion, Events: ev, Host: a.Name(), Log: log}
+		return Parts{Prober: pr, Cycle: cycle.New(a.Clients, pr, db, ev, cycle.Options{Host: a.Name()}, log), Run: rel.Run}, nil
+	}
 	reg, err := New(specs, Options{Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		DiffusionModel: "sdxl", DB: db, Events: events.New(db, log), Relay: true, Log: log})
+		Compose: compose, Place: agent.PlaceOptions{DiffusionModel: "sdxl"}, DB: db, Log: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -192,11 +204,9 @@ func startSim(tb testing.TB, n int) *Registry {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ready := 0
 		for _, h := range reg.Hosts() {
-			h.mu.Lock()
-			if st, _ := h.stateLocked(); st == readyState && h.tel.usage != nil && h.tel.models != nil {
+			if st, _ := h.State(); st == orchestratorv1.HostState_HOST_STATE_READY && h.HasTelemetry() {
 				ready++
 			}
-			h.mu.Unlock()
 		}
 		if ready == n {
 			return reg
@@ -209,7 +219,7 @@ func startSim(tb testing.TB, n int) *Registry {
 
 func TestSimulatedHostsArePlaced(t *testing.T) {
 	reg := startSim(t, 20)
-	h, ch, err := reg.Acquire(ImageRequest{Width: 1024, Height: 1024}, place.Request{}, nil)
+	h, ch, err := reg.Acquire(agent.ImageRequest{Width: 1024, Height: 1024}, place.Request{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,14 +233,14 @@ func TestSimulatedHostsArePlaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.Release(h)
-	h2, _, err := reg.Acquire(ImageRequest{Width: 1024, Height: 1024}, place.Request{}, nil)
+	h2, _, err := reg.Acquire(agent.ImageRequest{Width: 1024, Height: 1024}, place.Request{}, nil, nil)
 	if err != nil || h2 == h {
 		t.Fatalf("after draining %s: placed on %v (%v)", h.Name(), h2, err)
 	}
-	if _, _, err := reg.Acquire(ImageRequest{Width: 64, Height: 64}, place.Request{Pin: h2.Name()}, nil); err == nil {
+	if _, _, err := reg.Acquire(agent.ImageRequest{Width: 64, Height: 64}, place.Request{Pin: h2.Name()}, nil, nil); err == nil {
 		t.Fatal("a busy pinned host was acquired twice")
 	}
-	if l := reg.List(); len(l) != 20 || l[0].GetName() != "host-000" || len(l[1].GetGpus()) != 1 {
+	if l := reg.List(nil); len(l) != 20 || l[0].GetName() != "host-000" || len(l[1].GetGpus()) != 1 {
 		t.Fatalf("List: %d hosts", len(l))
 	}
 }
@@ -240,16 +250,16 @@ func TestSimulatedHostsArePlaced(t *testing.T) {
 // of a core), measured with getrusage over a 5 s window after the benchmark loop.
 func BenchmarkPlacement100SimulatedHosts(b *testing.B) {
 	reg := startSim(b, 100)
-	req := ImageRequest{Width: 1024, Height: 1024}
+	req := agent.ImageRequest{Width: 1024, Height: 1024}
 	b.ResetTimer()
 	for b.Loop() {
-		h, _, err := reg.Acquire(req, place.Request{}, nil)
+		h, _, err := reg.Acquire(req, place.Request{}, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.mu.Lock()
+		reg.mu.Lock()
 		h.busy--
-		h.mu.Unlock()
+		reg.mu.Unlock()
 	}
 	b.StopTimer()
 	var before, after syscall.Rusage

@@ -114,6 +114,27 @@ func (m *Manager) Cancel(id string) (*orchestratorv1.Job, error) {
 	return e.snapshot(), nil
 }
 
+// CancelAndWait cancels a queued or running job and returns it once it has ended: CANCELLED,
+// or the end it reached first (SUCCEEDED, FAILED); its record and events no longer change
+// after that. A running job ends once its generation has stopped (the diffusion service
+// stops the engine as its stream is cancelled); the LLM reload of an offload goes on after.
+// An ended job is returned unchanged; ctx bounds the wait.
+func (m *Manager) CancelAndWait(ctx context.Context, id string) (*orchestratorv1.Job, error) {
+	e := m.entry(id)
+	if e == nil {
+		return m.Get(id, false)
+	}
+	if _, err := m.Cancel(id); err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.settled:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("job %s: cancelled, but not ended yet: %w", id, ctx.Err())
+	}
+	return e.snapshot(), nil
+}
+
 // Wait blocks until a job ends (or ctx does) and returns its last update.
 func (m *Manager) Wait(ctx context.Context, id string) (Update, error) {
 	var last Update

@@ -167,10 +167,12 @@ func (m *Manager) failLeftovers() error {
 	return nil
 }
 
-// Submit validates params and queues a job. It fails with queue.ErrFull when the queue is
-// full (nothing is stored then).
+// Submit validates params and queues a job with them resolved (Resolve: the job records
+// and runs 512x512, 20 steps and a drawn seed for a request that left them out). It fails
+// with queue.ErrFull when the queue is full (nothing is stored then).
 func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchestratorv1.Job, error) {
-	if err := Validate(params); err != nil {
+	params, err := Resolve(params)
+	if err != nil {
 		return nil, err
 	}
 	// Ids are taken and jobs queued under one lock, so that the queue's order is the ids'
@@ -178,7 +180,7 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.submitMu.Lock()
 	j := &orchestratorv1.Job{
 		Id: m.ids.next(), Status: orchestratorv1.JobStatus_JOB_STATUS_QUEUED,
-		Params: proto.Clone(params).(*diffusionv1.ImageParams), CreatedAt: timestamppb.Now(), Host: cmp.Or(host, m.o.Host),
+		Params: params, CreatedAt: timestamppb.Now(), Host: cmp.Or(host, m.o.Host),
 	}
 	e := newEntry(m.base, j)
 	e.pin = host
@@ -199,7 +201,8 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.submitMu.Unlock()
 	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, j.Host, j.Id,
 		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
-		map[string]float64{"queue_length": float64(m.q.Len())})
+		map[string]float64{"queue_length": float64(m.q.Len()), "width": float64(params.GetWidth()), "height": float64(params.GetHeight()),
+			"steps": float64(params.GetSteps()), "seed": float64(params.GetSeed())})
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 	close(e.admitted)
 	return e.snapshot(), nil

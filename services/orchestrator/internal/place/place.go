@@ -6,7 +6,7 @@
 // (or the one pinned host), the order is:
 //
 //  1. the image fits without any offload;
-//  2. the diffusion engine already has the model loaded;
+//  2. the diffusion engine (an sd-server) already has the model loaded;
 //  3. the least disruptive offload: an idle LLM before a busy one, a smaller one before a larger one;
 //  4. the policy: binpack (the tightest fit, keeping large hosts free for large images)
 //     or spread (the most memory left, fewest queued images);
@@ -63,8 +63,11 @@ type Candidate struct {
 	// NoModelWhy says why not, for the error when no host has it.
 	HasModel   bool
 	NoModelWhy string
-	// ModelLoaded tells whether its diffusion engine runs with the model now.
+	// ModelLoaded tells whether its diffusion engine (an sd-server) holds the model now.
 	ModelLoaded bool
+	// LoadsPerImage tells that its diffusion engine runs one sd-cli per image, which loads
+	// the model for that image (no process holds a model between images).
+	LoadsPerImage bool
 	// NeedBytes is what the image needs on this host (estimate plus headroom).
 	NeedBytes uint64
 	// AvailableBytes and AfterOffloadBytes are the memory usable now and once its LLM is
@@ -253,9 +256,12 @@ func explain(c *Candidate, r rank, req Request, considered int) string {
 	default:
 		fmt.Fprintf(&b, "no host has the %s it needs even after an offload; this one comes closest (%s after offload)", decide.Bytes(c.NeedBytes), decide.Bytes(c.AfterOffloadBytes))
 	}
-	if c.ModelLoaded {
-		b.WriteString(", and its diffusion engine already has the model loaded.")
-	} else {
+	switch {
+	case c.ModelLoaded:
+		b.WriteString(", and its diffusion engine (sd-server) already has the model loaded.")
+	case c.LoadsPerImage:
+		b.WriteString("; its diffusion engine runs sd-cli, which loads the model for this image.")
+	default:
 		b.WriteString("; its diffusion engine has to load the model.")
 	}
 	return b.String()

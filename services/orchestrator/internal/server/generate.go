@@ -14,7 +14,7 @@ func (s *Service) resolveHost(host string) (string, error) {
 	if host == "" {
 		return "", nil
 	}
-	if s.single && (host == s.o.Host || host == "local" || host == "localhost") {
+	if s.single && (host == s.o.Host || host == LocalHost || host == "localhost") {
 		return s.o.Host, nil
 	}
 	if _, err := s.reg.Get(host); err != nil {

@@ -35,13 +35,7 @@ func (s *Service) decisionHost(name string) (*hosts.Host, error) {
 
 // ListHosts lists the hosts with their state and telemetry.
 func (s *Service) ListHosts(context.Context, *orchestratorv1.ListHostsRequest) (*orchestratorv1.ListHostsResponse, error) {
-	list := s.reg.List()
-	for _, h := range list {
-		if h.Name == "" {
-			h.Name = "local"
-		}
-	}
-	return &orchestratorv1.ListHostsResponse{Hosts: list}, nil
+	return &orchestratorv1.ListHostsResponse{Hosts: s.reg.List(s.jobs.QueuedPins())}, nil
 }
 
 // DrainHost stops placing images on a host; its running image finishes.
@@ -81,9 +75,5 @@ func (s *Service) setDraining(name string, draining bool) (*orchestratorv1.Host,
 		msg = "Host undrained: it takes images again."
 	}
 	s.log.Info(msg, "host", name)
-	v := s.reg.View(h)
-	if v.Name == "" {
-		v.Name = "local"
-	}
-	return v, nil
+	return s.reg.View(h, s.jobs.QueuedPins()[h.Name()]), nil
 }

@@ -44,9 +44,11 @@ func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream orchestra
 	return errStatus(err)
 }
 
-// CancelJob cancels a job.
-func (s *Service) CancelJob(_ context.Context, req *orchestratorv1.CancelJobRequest) (*orchestratorv1.CancelJobResponse, error) {
-	j, err := s.jobs.Cancel(req.GetId())
+// CancelJob cancels a job and answers once it has ended (jobs.Manager.CancelAndWait): a
+// queued or running job answers CANCELLED, never RUNNING, so the caller can rely on the
+// answer; a job that ended first answers its end.
+func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRequest) (*orchestratorv1.CancelJobResponse, error) {
+	j, err := s.jobs.CancelAndWait(ctx, req.GetId())
 	if err != nil {
 		return nil, errStatus(err)
 	}

@@ -1,6 +1,6 @@
 // Package server is the orchestrator process: its gRPC OrchestratorService and Run, which
-// wires the database, the event log, the host registry (each host's probe, offload cycle and
-// reload of an LLM left offloaded), the dispatcher and the job manager. It talks to the
+// composes the database, the event log, the host registry (and, for each host, its probe,
+// offload cycle and event relay: composeHost), the dispatcher and the job manager. It talks to the
 // hosts' services only through their gRPC addresses.
 package server
 
@@ -20,12 +20,14 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/dispatch"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
+	"github.com/genailab/genailab/services/orchestrator/internal/relay"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -34,6 +36,9 @@ const (
 	DefaultGRPCAddr = "127.0.0.1:50054"
 	DefaultDataDir  = ".data"
 	DefaultHeadroom = 512 << 20
+	// LocalHost names the one host of LLMAddr, DiffusionAddr and MonitorAddr when Host is
+	// empty: in events, jobs, placement messages, saved states and ListHosts alike.
+	LocalHost = "local"
 	// DefaultKeepaliveTime and DefaultKeepaliveTimeout are the keepalive of the connections
 	// to the hosts (the services accept pings every 5 s: pkg/grpcserver).
 	DefaultKeepaliveTime    = 10 * time.Second
@@ -58,11 +63,11 @@ type Options struct {
 	// orchestrator drives one host (no Hosts, no DNS): that host is named Host.
 	DiffusionAddr, LLMAddr, MonitorAddr string
 	// Hosts are the lab's hosts (-hosts).
-	Hosts []hosts.Spec
+	Hosts []agent.Spec
 	// DNSName, when set, finds hosts by DNS (every address is a host with its services on
 	// DNSPorts), e.g. a Kubernetes headless service.
 	DNSName  string
-	DNSPorts hosts.Ports
+	DNSPorts agent.Ports
 	// HostCheckInterval is the time between health checks of each host (0: 2 s).
 	HostCheckInterval time.Duration
 	// KeepaliveTime and KeepaliveTimeout are the keepalive of the connections to the
@@ -78,7 +83,7 @@ type Options struct {
 	// DataDir holds <dir>/orchestrator/state.db and the image gallery.
 	DataDir string
 	// Host names the one host of LLMAddr, DiffusionAddr and MonitorAddr (no Hosts, no DNS)
-	// in events, jobs and saved states, and names jobs not placed yet ("" is the local host).
+	// in events, jobs and saved states (default LocalHost), and names jobs not placed yet.
 	Host string
 	// QueueSize bounds waiting images; default 8.
 	QueueSize int
@@ -138,19 +143,34 @@ func Run(ctx context.Context, opts Options) error {
 	specs := opts.Hosts
 	single := len(specs) == 0 && opts.DNSName == ""
 	if single {
-		specs = []hosts.Spec{{Name: opts.Host, LLMAddr: opts.LLMAddr, DiffusionAddr: opts.DiffusionAddr, MonitorAddr: opts.MonitorAddr}}
+		if opts.Host == "" {
+			opts.Host = LocalHost
+			// Before the local host had a name, its saved LLM state was kept under "".
+			if moved, err := db.MoveSavedState("", LocalHost); err != nil {
+				log.Warn("saved LLM state of the unnamed local host not moved to "+LocalHost, "error", err)
+			} else if moved {
+				log.Info("saved LLM state of the unnamed local host moved to " + LocalHost)
+			}
+		}
+		specs = []agent.Spec{{Name: opts.Host, LLMAddr: opts.LLMAddr, DiffusionAddr: opts.DiffusionAddr, MonitorAddr: opts.MonitorAddr}}
 	}
 	ev := events.New(db, log)
 	announceRecovery(db, ev, opts.Host)
 	reg, err := hosts.New(specs, hosts.Options{
-		Dial: dial, CheckInterval: opts.HostCheckInterval, DiffusionModel: opts.Placement.DiffusionModel,
+		Dial: dial, Compose: composeHost(opts, db, ev, log), CheckInterval: opts.HostCheckInterval,
+		Place:   agent.PlaceOptions{DiffusionModel: opts.Placement.DiffusionModel, Probe: opts.Probe},
 		DNSName: opts.DNSName, DNSPorts: opts.DNSPorts,
-		Probe: opts.Probe, Cycle: opts.Cycle, DB: db, Events: ev, Relay: true, Log: log,
+		DB: db, ReloadTimeout: opts.Cycle.ReloadTimeout, Log: log,
 	})
 	if err != nil {
 		return err
 	}
-	disp := dispatch.New(reg, db, ev, opts.Placement, log)
+	// The dispatcher weighs the images waiting for each pinned host, which the job manager
+	// (built on the dispatcher) counts.
+	var mgr *jobs.Manager
+	placement := opts.Placement
+	placement.Queued = func() map[string]int { return mgr.QueuedPins() }
+	disp := dispatch.New(reg, db, ev, placement, log)
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = max(len(specs), 1)
@@ -158,8 +178,7 @@ func Run(ctx context.Context, opts Options) error {
 			workers = 64
 		}
 	}
-	mgr := jobs.New(db, ev, disp, jobs.Options{QueueSize: opts.QueueSize, ImageDir: filepath.Join(dir, "images"), Retain: opts.Retain, Host: opts.Host, Workers: workers}, log)
-	reg.SetQueued(mgr.QueuedPins)
+	mgr = jobs.New(db, ev, disp, jobs.Options{QueueSize: opts.QueueSize, ImageDir: filepath.Join(dir, "images"), Retain: opts.Retain, Host: opts.Host, Workers: workers}, log)
 	if opts.DNSName == "" {
 		warnOrphans(db, reg, log)
 	}
@@ -197,6 +216,24 @@ func Run(ctx context.Context, opts Options) error {
 	stopHosts()
 	<-hostsDone
 	return err
+}
+
+// composeHost builds what runs on each host: its prober (the decision, with the host's
+// own budget when it has one), its offload cycle, and the relay that turns its engines'
+// lifecycle into events.
+func composeHost(opts Options, db *state.DB, ev *events.Log, log *slog.Logger) func(*agent.Agent) (hosts.Parts, error) {
+	return func(a *agent.Agent) (hosts.Parts, error) {
+		po := opts.Probe
+		if a.Spec.BudgetBytes > 0 {
+			po.BudgetBytes = a.Spec.BudgetBytes
+		}
+		pr := probe.New(a.Clients, po, db)
+		co := opts.Cycle
+		co.Host = a.Name()
+		cy := cycle.New(a.Clients, pr, db, ev, co, log.With("host", a.Name()))
+		rel := &relay.Relay{LLM: a.Clients.LLM, Diffusion: a.Clients.Diffusion, Events: ev, Host: a.Name(), Log: log}
+		return hosts.Parts{Prober: pr, Cycle: cy, Run: rel.Run}, nil
+	}
 }
 
 // announceRecovery tells, as an event (the log line comes from state.Open; GetHealth

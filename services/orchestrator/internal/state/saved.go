@@ -103,3 +103,35 @@ func (d *DB) ClearSavedState(host string) (int, error) {
 
 // hostKey is the key of a host's saved state ("" is the local host; bbolt keys cannot be empty).
 func hostKey(host string) []byte { return []byte("host:" + host) }
+
+// MoveSavedState gives the saved state of host from (if any) to host to, unless to has
+// one already: for a host that was renamed (the local host was once named ""). It reports
+// whether a state was moved.
+func (d *DB) MoveSavedState(from, to string) (bool, error) {
+	moved := false
+	err := d.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSaved)
+		data := b.Get(hostKey(from))
+		if data == nil || b.Get(hostKey(to)) != nil {
+			return nil
+		}
+		s := &orchestratorv1.SavedState{}
+		if err := proto.Unmarshal(data, s); err != nil {
+			return fmt.Errorf("%w: %v", ErrCorruptRecord, err)
+		}
+		s.Host = to
+		out, err := proto.Marshal(s)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(hostKey(to), out); err != nil {
+			return err
+		}
+		moved = true
+		return b.Delete(hostKey(from))
+	})
+	if err != nil {
+		return false, fmt.Errorf("move saved state of host %q to %q: %w", from, to, err)
+	}
+	return moved, nil
+}

@@ -1,14 +1,21 @@
-package hosts
+package agent
 
 import (
-	"sort"
-
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/decide"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 )
+
+// PlaceOptions are what placement estimates an image on a host with.
+type PlaceOptions struct {
+	// DiffusionModel is the lab's diffusion model ("": each host's configured one).
+	DiffusionModel string
+	// Probe tunes the estimate and the decision (headroom, budget, GPU, factors).
+	Probe probe.Options
+}
 
 // ImageRequest is what placement estimates an image from.
 type ImageRequest struct {
@@ -19,39 +26,42 @@ type ImageRequest struct {
 
 // modelLocked is the diffusion model an image would use on this host: the lab's model when
 // configured, else the one its engine is configured with.
-func (h *Host) modelLocked(lab string) string {
+func (a *Agent) modelLocked(lab string) string {
 	if lab != "" {
 		return lab
 	}
-	return h.engineModelLocked()
+	return a.engineModelLocked()
 }
 
 // engineModelLocked is the diffusion model the host's engine has loaded, else the one it is
 // configured with ("" when unknown).
-func (h *Host) engineModelLocked() string {
-	di := h.tel.diffusion
+func (a *Agent) engineModelLocked() string {
+	di := a.tel.diffusion
 	if m := di.GetModelId(); m != "" {
 		return m
 	}
 	return di.GetConfig().GetModelId()
 }
 
-// candidateLocked is the host as placement sees it, from the cached telemetry only.
-func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.Candidate {
-	c := place.Candidate{Name: h.Spec.Name, Queued: queued + h.busy}
-	st, why := h.stateLocked()
+// Candidate is the host as placement sees it, from the cached telemetry only: running
+// images (and LLM reloads) run on it now, queued images wait for it alone.
+func (a *Agent) Candidate(o PlaceOptions, req ImageRequest, running, queued int) place.Candidate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := place.Candidate{Name: a.Spec.Name, Queued: queued + running}
+	st, why := a.stateLocked()
 	switch {
-	case st != 0 && st != readyState:
+	case st != 0 && st != orchestratorv1.HostState_HOST_STATE_READY:
 		c.Why = why
-	case h.busy > 0:
+	case running > 0:
 		c.Busy, c.Why = true, "busy"
 	default:
 		c.Usable = true
 	}
-	model := h.modelLocked(o.DiffusionModel)
-	di := h.tel.diffusion
-	engineModel := h.engineModelLocked()
-	size, installed := h.tel.models[model]
+	model := a.modelLocked(o.DiffusionModel)
+	di := a.tel.diffusion
+	engineModel := a.engineModelLocked()
+	size, installed := a.tel.models[model]
 	c.HasModel = model != "" && (installed || engineModel == model)
 	switch {
 	case c.HasModel:
@@ -60,22 +70,25 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 	default:
 		c.NoModelWhy = "diffusion model " + model + " is not installed"
 	}
-	c.ModelLoaded = c.HasModel && di != nil && di.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && engineModel == model
-
+	// Only a running sd-server holds a model: in CLI mode every image starts an sd-cli
+	// that loads the model for that image alone.
 	mode := probe.DiffusionMode(di)
+	c.LoadsPerImage = mode == estimate.ModeCLI
+	c.ModelLoaded = c.HasModel && mode == estimate.ModeServer && di.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && engineModel == model
+
 	img := estimate.EstimateDiffusion(estimate.DiffusionParams{
 		ComponentBytes: size, Width: req.Width, Height: req.Height, Mode: mode,
 		WeightsFactor: o.Probe.WeightsFactor, BytesPerPixel: o.Probe.BytesPerPixel, CorrectionBytes: req.CorrectionBytes,
 	})
 	in := decide.Input{Image: img, HeadroomBytes: o.Probe.HeadroomBytes, BudgetBytes: o.Probe.BudgetBytes, DiffusionMode: mode}
-	if h.Spec.BudgetBytes > 0 {
-		in.BudgetBytes = h.Spec.BudgetBytes
+	if a.Spec.BudgetBytes > 0 {
+		in.BudgetBytes = a.Spec.BudgetBytes
 	}
-	li := h.tel.llm
+	li := a.tel.llm
 	in.LLMRunning = li != nil && probe.Running(li)
 	c.LLMRunning, c.LLMBusy = in.LLMRunning, li.GetInFlightRequests() > 0
 	pid := li.GetPid()
-	u := h.tel.usage
+	u := a.tel.usage
 	if g := probe.PickGPU(u.GetGpus(), o.Probe.GPUIndex); g != nil {
 		in.GPUIndex, in.FreeBytes, in.ManagedBytes = int(g.GetIndex()), g.GetMemoryFreeBytes(), g.GetManagedMemoryBytes()
 		for _, gp := range g.GetProcesses() {
@@ -103,12 +116,10 @@ func (h *Host) candidateLocked(o *Options, req ImageRequest, queued int) place.C
 
 // freeLocked is the memory the engines can use now (budget ignored): free memory of the
 // engines' GPU, or available RAM.
-func (h *Host) freeLocked(gpuIndex int) uint64 {
-	u := h.tel.usage
+func (a *Agent) freeLocked(gpuIndex int) uint64 {
+	u := a.tel.usage
 	if g := probe.PickGPU(u.GetGpus(), gpuIndex); g != nil {
 		return g.GetMemoryFreeBytes()
 	}
 	return u.GetMemory().GetAvailableBytes()
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -1,4 +1,4 @@
-package hosts
+package agent
 
 import (
 	"fmt"
@@ -93,8 +93,8 @@ func ParsePorts(s string) (Ports, error) {
 	return Ports{n[0], n[1], n[2]}, nil
 }
 
-// specFor is the host found at ip by DNS.
-func (p Ports) specFor(ip string) Spec {
+// SpecFor is the host found at ip by DNS: named by its address, its services on p.
+func (p Ports) SpecFor(ip string) Spec {
 	a := func(port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 	return Spec{Name: ip, LLMAddr: a(p.LLM), DiffusionAddr: a(p.Diffusion), MonitorAddr: a(p.Monitor), Discovered: true}
 }
