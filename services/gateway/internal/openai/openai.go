@@ -12,8 +12,13 @@ package openai
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 
@@ -39,9 +44,9 @@ func New(orch orchestratorv1.OrchestratorServiceClient, llm llmv1.LLMServiceClie
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{orch: orch, llm: llm, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("POST "+Prefix+"images/generations", h.images)
-	h.mux.HandleFunc("POST "+Prefix+"chat/completions", h.chat)
-	h.mux.HandleFunc("GET "+Prefix+"models", h.models)
+	for pattern, handle := range h.routeTable() {
+		h.mux.HandleFunc(pattern, handle)
+	}
 	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := routes[r.URL.Path]; ok {
 			writeError(w, httperr.MethodNotAllowed(r))
@@ -55,8 +60,29 @@ func New(orch orchestratorv1.OrchestratorServiceClient, llm llmv1.LLMServiceClie
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// routeTable is the surface's routes: http.ServeMux patterns ("METHOD path") and their
+// handlers.
+func (h *Handler) routeTable() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST " + Prefix + "images/generations": h.images,
+		"POST " + Prefix + "chat/completions":   h.chat,
+		"GET " + Prefix + "models":              h.models,
+	}
+}
+
+// Routes lists the surface's routes as "METHOD path", sorted (for the gateway's route
+// checks, such as the auth refusals of every route).
+func Routes() []string { return slices.Sorted(maps.Keys((*Handler)(nil).routeTable())) }
+
 // routes are the surface's paths, for 405 on a known path asked with another method.
-var routes = map[string]bool{Prefix + "images/generations": true, Prefix + "chat/completions": true, Prefix + "models": true}
+var routes = func() map[string]bool {
+	paths := map[string]bool{}
+	for _, r := range Routes() {
+		_, path, _ := strings.Cut(r, " ")
+		paths[path] = true
+	}
+	return paths
+}()
 
 // writeError answers e as OpenAI's error object.
 func writeError(w http.ResponseWriter, e httperr.Error) { e.Write(w, httperr.OpenAI) }
@@ -72,17 +98,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decode reads a JSON body into v, answering 400 (or 413, for a body over the gateway's
-// limit) itself on failure.
+// decode reads a JSON body, one JSON value and nothing after it but white space, into v,
+// answering 400 (or 413, for a body over the gateway's limit) itself on failure.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		e := httperr.From(err) // 413 for an *http.MaxBytesError
-		if e.Status != http.StatusRequestEntityTooLarge {
-			e = httperr.InvalidBody(err)
+	err := dec.Decode(v)
+	if err == nil {
+		// A decoder stops after the first value: what follows it is refused, not ignored.
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return true
 		}
-		writeError(w, e)
-		return false
+		if err == nil || httperr.From(err).Status != http.StatusRequestEntityTooLarge {
+			writeError(w, httperr.Invalid("unexpected data after the JSON body: send one JSON object"))
+			return false
+		}
 	}
-	return true
+	e := httperr.From(err) // 413 for an *http.MaxBytesError
+	if e.Status != http.StatusRequestEntityTooLarge {
+		e = httperr.InvalidBody(err)
+	}
+	writeError(w, e)
+	return false
 }
