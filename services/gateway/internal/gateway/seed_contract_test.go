@@ -48,7 +48,7 @@ func (o *recordingOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHe
 	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: o.busy}, nil
 }
 
-func startGateway(t *testing.T, orch *recordingOrchestrator, token string) string {
+func startGateway(t testing.TB, orch orchestratorv1.OrchestratorServiceServer, token string) string {
 	t.Helper()
 	s, err := grpcserver.Listen(grpcserver.Options{Addr: "127.0.0.1:0"})
 	if err != nil {
