@@ -11,6 +11,7 @@ import (
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/enginepb"
 	"github.com/genailab/genailab/pkg/supervisor"
 )
 
@@ -31,13 +32,13 @@ func (s *Service) infoFrom(snap supervisor.Snapshot) *llmv1.LLMInfo {
 	cur, binary, offloaded, inflight := s.cur, s.binary, s.offloaded, len(s.chats)
 	s.mu.Unlock()
 	info := &llmv1.LLMInfo{
-		Status:           serverStatus(snap.State),
-		Health:           healthStatus(snap.Health),
+		Status:           enginepb.Status(snap.State),
+		Health:           enginepb.Health(snap.Health),
 		Restarts:         int32(snap.Restarts),
 		InFlightRequests: int32(inflight),
 		Offloaded:        offloaded,
 		BinaryPath:       binary,
-		LastExit:         processExit(snap.LastExit),
+		LastExit:         enginepb.Exit(snap.LastExit),
 	}
 	if snap.LastError != nil {
 		info.LastError = snap.LastError.Error()
@@ -97,37 +98,4 @@ func (s *Service) Serving() (bool, string) {
 func firstLine(s string) string {
 	first, _, _ := strings.Cut(s, "\n")
 	return first
-}
-
-func serverStatus(st supervisor.State) commonv1.ServerStatus {
-	switch st {
-	case supervisor.StateStopped:
-		return commonv1.ServerStatus_SERVER_STATUS_STOPPED
-	case supervisor.StateStarting:
-		return commonv1.ServerStatus_SERVER_STATUS_STARTING
-	case supervisor.StateRunning:
-		return commonv1.ServerStatus_SERVER_STATUS_RUNNING
-	case supervisor.StateStopping:
-		return commonv1.ServerStatus_SERVER_STATUS_STOPPING
-	case supervisor.StateCrashed:
-		return commonv1.ServerStatus_SERVER_STATUS_CRASHED
-	}
-	return commonv1.ServerStatus_SERVER_STATUS_UNSPECIFIED
-}
-
-func healthStatus(h supervisor.Health) commonv1.HealthStatus {
-	switch h {
-	case supervisor.HealthOK:
-		return commonv1.HealthStatus_HEALTH_STATUS_OK
-	case supervisor.HealthError:
-		return commonv1.HealthStatus_HEALTH_STATUS_ERROR
-	}
-	return commonv1.HealthStatus_HEALTH_STATUS_UNKNOWN
-}
-
-func processExit(e *supervisor.ExitStatus) *commonv1.ProcessExit {
-	if e == nil {
-		return nil
-	}
-	return &commonv1.ProcessExit{ExitCode: int32(e.Code), Signal: e.SignalName(), Time: timestamppb.New(e.At)}
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
+	"github.com/genailab/genailab/pkg/enginepb"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/pkg/supervisor"
 )
@@ -59,13 +60,13 @@ func (s *Service) toWatchEvent(e supervisor.Event) *llmv1.WatchInfoResponse {
 		return nil
 	}
 	info := s.info()
-	info.Status = serverStatus(e.State)
+	info.Status = enginepb.Status(e.State)
 	if e.Kind == supervisor.EventHealthChanged {
-		info.Health = healthStatus(e.Health)
+		info.Health = enginepb.Health(e.Health)
 	}
 	out := &llmv1.WatchInfoResponse{Type: typ, Time: timestamppb.New(e.Time), Info: info, Message: eventMessage(e)}
 	if e.Exit != nil {
-		out.Exit = processExit(e.Exit)
+		out.Exit = enginepb.Exit(e.Exit)
 	}
 	return out
 }
