@@ -10,15 +10,23 @@ type Stream int
 
 // Streams.
 const (
-	Stdout Stream = 1
-	Stderr Stream = 2
+	// Service is not the process's output: a line the supervising service
+	// wrote itself next to it (the supervisor never sets it).
+	Service Stream = 0
+	Stdout  Stream = 1
+	Stderr  Stream = 2
 )
 
 func (s Stream) String() string {
-	if s == Stderr {
+	switch s {
+	case Stdout:
+		return "stdout"
+	case Stderr:
 		return "stderr"
+	case Service:
+		return "service"
 	}
-	return "stdout"
+	return "unknown"
 }
 
 // Line is one line (or, with a terminal splitter, one in-place update) of

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
@@ -39,12 +40,8 @@ func (b *cliBackend) generate(g *generation) (Result, error) {
 		Env:          append(append([]string(nil), o.Env...), b.bin.Env...),
 		ExtraArgs:    o.ExtraArgs,
 		OnStart:      g.setPID,
-		OnEvent: func(s sdcli.Stream, ev sdprogress.Event, at time.Time) {
-			st := StreamStdout
-			if s == sdcli.Stderr {
-				st = StreamStderr
-			}
-			b.e.output(st, ev, at, g)
+		OnEvent: func(s supervisor.Stream, ev sdprogress.Event, at time.Time) {
+			b.e.output(s, ev, at, g)
 		},
 	})
 	g.setPID(0)

@@ -15,6 +15,7 @@ import (
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/logring"
 	"github.com/genailab/genailab/pkg/modelfile"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
@@ -98,7 +99,7 @@ type backend interface {
 	// (sd-server under its supervisor, until it gives up).
 	restarting() bool
 	// queues reports whether a generation waits in the engine's own queue before it starts
-	// (sd-server's job queue): its progress then starts at StageQueued.
+	// (sd-server's job queue): its progress then starts at sdprogress.StageQueued.
 	queues() bool
 	// pid and port of the persistent process, 0 when none.
 	pid() int
@@ -113,8 +114,8 @@ type Engine struct {
 	events *logring.Ring[Event]
 
 	mu        sync.Mutex
-	status    Status
-	health    Health
+	status    supervisor.State
+	health    supervisor.Health
 	changed   chan struct{} // closed and replaced on every status change
 	cfg       Config
 	bin       Binary
@@ -135,8 +136,8 @@ func New(opts Options) *Engine {
 		log:     opts.Logger,
 		logs:    logring.New[LogLine](opts.LogLines),
 		events:  logring.New[Event](256),
-		status:  StatusStopped,
-		health:  HealthUnknown,
+		status:  supervisor.StateStopped,
+		health:  supervisor.HealthUnknown,
 		changed: make(chan struct{}),
 		est:     sdprogress.DefaultEstimates(),
 	}
@@ -195,13 +196,13 @@ func (e *Engine) infoLocked() Info {
 }
 
 // setStatus changes the status and records an event; called with e.mu held.
-func (e *Engine) setStatusLocked(s Status, h Health) {
+func (e *Engine) setStatusLocked(s supervisor.State, h supervisor.Health) {
 	e.status, e.health = s, h
 	close(e.changed)
 	e.changed = make(chan struct{})
 }
 
-func (e *Engine) eventLocked(t EventType, msg string, exit *Exit) {
+func (e *Engine) eventLocked(t supervisor.EventKind, msg string, exit *supervisor.ExitStatus) {
 	e.events.Append(Event{Type: t, Time: time.Now(), Info: e.infoLocked(), Message: msg, Exit: exit})
 }
 
@@ -226,7 +227,7 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 		cfg.Memory.Offered = offered
 	}
 	e.mu.Lock()
-	if e.status != StatusStopped && e.status != StatusCrashed {
+	if e.status != supervisor.StateStopped && e.status != supervisor.StateCrashed {
 		defer e.mu.Unlock()
 		return e.infoLocked(), fmt.Errorf("start %s engine: %w (%s)", cfg.Mode, enginerr.ErrAlreadyRunning, e.status)
 	}
@@ -266,7 +267,7 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 		return refuse(fmt.Errorf("%w: unknown mode %d", imagereq.ErrInvalid, cfg.Mode))
 	}
 	e.be = be
-	e.setStatusLocked(StatusStarting, HealthUnknown)
+	e.setStatusLocked(supervisor.StateStarting, supervisor.HealthUnknown)
 	e.mu.Unlock()
 
 	e.log.Info("starting diffusion engine", "mode", cfg.Mode, "binary", bin.Path, "demo", bin.Demo, "model", cfg.ModelID)
@@ -276,15 +277,15 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 		defer e.mu.Unlock()
 		e.be = nil
 		e.lastErr = err.Error()
-		e.setStatusLocked(StatusStopped, HealthError)
-		e.eventLocked(EventStopped, "start failed: "+err.Error(), nil)
+		e.setStatusLocked(supervisor.StateStopped, supervisor.HealthError)
+		e.eventLocked(supervisor.EventStopped, "start failed: "+err.Error(), nil)
 		return e.infoLocked(), fmt.Errorf("start %s engine: %w", cfg.Mode, err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.startedAt = time.Now()
-	e.setStatusLocked(StatusRunning, HealthOK)
-	e.eventLocked(EventStarted, fmt.Sprintf("%s engine started (%s)", cfg.Mode, bin.Path), nil)
+	e.setStatusLocked(supervisor.StateRunning, supervisor.HealthOK)
+	e.eventLocked(supervisor.EventReady, fmt.Sprintf("%s engine started (%s)", cfg.Mode, bin.Path), nil)
 	return e.infoLocked(), nil
 }
 
@@ -292,12 +293,12 @@ func (e *Engine) Start(ctx context.Context, cfg Config) (Info, error) {
 // stopped engine succeeds.
 func (e *Engine) Stop(ctx context.Context) (Info, error) {
 	e.mu.Lock()
-	if e.status == StatusStopped || e.status == StatusCrashed && e.be == nil {
+	if e.status == supervisor.StateStopped || e.status == supervisor.StateCrashed && e.be == nil {
 		defer e.mu.Unlock()
 		return e.infoLocked(), nil
 	}
 	be, g := e.be, e.gen
-	e.setStatusLocked(StatusStopping, e.health)
+	e.setStatusLocked(supervisor.StateStopping, e.health)
 	e.mu.Unlock()
 
 	if g != nil {
@@ -316,8 +317,8 @@ func (e *Engine) Stop(ctx context.Context) (Info, error) {
 	defer e.mu.Unlock()
 	e.be = nil
 	e.startedAt = time.Time{}
-	e.setStatusLocked(StatusStopped, HealthUnknown)
-	e.eventLocked(EventStopped, "stopped", nil)
+	e.setStatusLocked(supervisor.StateStopped, supervisor.HealthUnknown)
+	e.eventLocked(supervisor.EventStopped, "stopped", nil)
 	if err != nil {
 		return e.infoLocked(), fmt.Errorf("stop: %w", err)
 	}
@@ -330,7 +331,7 @@ func (e *Engine) Stop(ctx context.Context) (Info, error) {
 // Stop: context.Canceled), and the backend's errors.
 func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressFunc) (Result, error) {
 	e.mu.Lock()
-	for e.be != nil && (e.status == StatusStarting || e.status == StatusCrashed && e.be.restarting()) {
+	for e.be != nil && (e.status == supervisor.StateStarting || e.status == supervisor.StateCrashed && e.be.restarting()) {
 		// server mode restarting after a cancel or a crash: wait for it
 		ch := e.changed
 		e.mu.Unlock()
@@ -341,7 +342,7 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 		}
 		e.mu.Lock()
 	}
-	if e.status != StatusRunning || e.be == nil {
+	if e.status != supervisor.StateRunning || e.be == nil {
 		st := e.status
 		e.mu.Unlock()
 		return Result{}, fmt.Errorf("%w (%s): start it first", enginerr.ErrNotRunning, st)
@@ -448,8 +449,8 @@ func (e *Engine) CancelGeneration(ctx context.Context) (bool, error) {
 
 // output handles one line or bar of engine output: it goes to the log ring and, when a
 // generation is given, to its progress.
-func (e *Engine) output(s Stream, ev sdprogress.Event, at time.Time, g *generation) {
-	if g != nil && s == StreamStdout {
+func (e *Engine) output(s supervisor.Stream, ev sdprogress.Event, at time.Time, g *generation) {
+	if g != nil && s == supervisor.Stdout {
 		g.observe(ev, at)
 	}
 	switch ev.Kind {
@@ -463,7 +464,7 @@ func (e *Engine) output(s Stream, ev sdprogress.Event, at time.Time, g *generati
 	if ev.Kind != sdprogress.KindLog {
 		line.Message = strings.TrimSpace(ev.Text)
 	}
-	if s == StreamStderr && line.Level == sdprogress.LevelUnknown {
+	if s == supervisor.Stderr && line.Level == sdprogress.LevelUnknown {
 		line.Level = sdprogress.LevelError
 	}
 	e.logs.Append(line)
@@ -471,31 +472,31 @@ func (e *Engine) output(s Stream, ev sdprogress.Event, at time.Time, g *generati
 
 // serviceLog records a line written by the service itself.
 func (e *Engine) serviceLog(level sdprogress.Level, msg string) {
-	e.logs.Append(LogLine{Time: time.Now(), Level: level, Message: msg, Raw: msg, Stream: StreamService})
+	e.logs.Append(LogLine{Time: time.Now(), Level: level, Message: msg, Raw: msg, Stream: supervisor.Service})
 }
 
 // backendChanged applies a state change reported by be (server mode), unless be is no longer
-// the engine's backend or the engine is stopping. A zero event type records no event.
-func (e *Engine) backendChanged(be backend, s Status, h Health, t EventType, msg string, exit *Exit) {
+// the engine's backend or the engine is stopping. An empty event kind records no event.
+func (e *Engine) backendChanged(be backend, s supervisor.State, h supervisor.Health, t supervisor.EventKind, msg string, exit *supervisor.ExitStatus) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.be != be || e.status == StatusStopping || e.status == StatusStopped {
+	if e.be != be || e.status == supervisor.StateStopping || e.status == supervisor.StateStopped {
 		return
 	}
-	if exit != nil && s == StatusCrashed {
+	if exit != nil && s == supervisor.StateCrashed {
 		e.lastErr = msg
 	}
 	e.setStatusLocked(s, h)
-	if t != 0 {
+	if t != "" {
 		e.eventLocked(t, msg, exit)
 	}
 }
 
 // backendHealth records a health probe result.
-func (e *Engine) backendHealth(be backend, h Health) {
+func (e *Engine) backendHealth(be backend, h supervisor.Health) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.be == be && e.status == StatusRunning {
+	if e.be == be && e.status == supervisor.StateRunning {
 		e.health = h
 	}
 }

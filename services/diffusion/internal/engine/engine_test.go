@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
+	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 	"github.com/genailab/genailab/services/diffusion/internal/standin/sdmodel"
 	"github.com/genailab/genailab/services/diffusion/internal/standinbin"
 )
@@ -106,7 +108,7 @@ func TestStartValidation(t *testing.T) {
 	if _, err := e.Generate(context.Background(), params(2), nil); !errors.Is(err, enginerr.ErrNotRunning) {
 		t.Errorf("generate while stopped: %v", err)
 	}
-	if in := e.Info(); in.Status != StatusStopped || in.Busy {
+	if in := e.Info(); in.Status != supervisor.StateStopped || in.Busy {
 		t.Errorf("info %+v", in)
 	}
 	m := testModel(t)
@@ -174,7 +176,7 @@ func TestCLIGenerate(t *testing.T) {
 	checkOrdered(t, ps)
 	var steps []int
 	for _, p := range ps {
-		if p.Stage == StageSampling && p.Step > 0 && (len(steps) == 0 || steps[len(steps)-1] != p.Step) {
+		if p.Stage == sdprogress.StageSampling && p.Step > 0 && (len(steps) == 0 || steps[len(steps)-1] != p.Step) {
 			steps = append(steps, p.Step)
 		}
 	}
@@ -182,10 +184,10 @@ func TestCLIGenerate(t *testing.T) {
 		t.Errorf("steps %v", steps)
 	}
 	last := ps[len(ps)-1]
-	if last.Stage != StageDone || last.Percent != 100 || last.Step != 8 || last.TotalSteps != 8 {
+	if last.Stage != sdprogress.StageDone || last.Percent != 100 || last.Step != 8 || last.TotalSteps != 8 {
 		t.Errorf("last progress %+v", last)
 	}
-	if ps[0].Stage != StageLoading {
+	if ps[0].Stage != sdprogress.StageLoading {
 		t.Errorf("first progress %+v", ps[0])
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
@@ -199,7 +201,7 @@ func TestCLIGenerate(t *testing.T) {
 	if !sawSave {
 		t.Errorf("log ring misses the save line (%d lines)", len(logs))
 	}
-	if in := e.Info(); in.Busy || in.Current != nil || in.Status != StatusRunning {
+	if in := e.Info(); in.Busy || in.Current != nil || in.Status != supervisor.StateRunning {
 		t.Errorf("info after generation %+v", in)
 	}
 }
@@ -228,7 +230,7 @@ func TestCLIBusyAndCancel(t *testing.T) {
 		t.Fatal("no step progress")
 	}
 	in := e.Info()
-	if !in.Busy || in.PID == 0 || in.Current == nil || in.Current.Stage != StageSampling {
+	if !in.Busy || in.PID == 0 || in.Current == nil || in.Current.Stage != sdprogress.StageSampling {
 		t.Fatalf("info while generating %+v", in)
 	}
 	pid := in.PID
@@ -275,7 +277,7 @@ func TestCLIStopDuringGeneration(t *testing.T) {
 	<-started
 	pid := e.Info().PID
 	in, err := e.Stop(context.Background())
-	if err != nil || in.Status != StatusStopped || in.Busy {
+	if err != nil || in.Status != supervisor.StateStopped || in.Busy {
 		t.Fatalf("stop: %+v %v", in, err)
 	}
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -289,9 +291,9 @@ func TestCLIStopDuringGeneration(t *testing.T) {
 	}
 	var kinds []string
 	for _, ev := range e.Events().Tail(100) {
-		kinds = append(kinds, ev.Type.String())
+		kinds = append(kinds, string(ev.Type))
 	}
-	if got := strings.Join(kinds, ","); got != "started,generation-started,generation-finished,stopped" {
+	if got := strings.Join(kinds, ","); got != "ready,generation_started,generation_finished,stopped" {
 		t.Errorf("events %s", got)
 	}
 }
@@ -306,7 +308,7 @@ func TestCLIFailureReportsExit(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Signal != "SIGSEGV" {
 		t.Fatalf("got %v", err)
 	}
-	if in := e.Info(); in.LastError == "" || in.Status != StatusRunning {
+	if in := e.Info(); in.LastError == "" || in.Status != supervisor.StateRunning {
 		t.Errorf("info %+v", in)
 	}
 }
@@ -328,7 +330,7 @@ func TestFailedStartReportsItsOwnCause(t *testing.T) {
 	if _, err := e.Start(context.Background(), Config{Mode: ModeCLI, Model: sdargs.Model{Path: cut}}); err == nil {
 		t.Fatal("a truncated model started")
 	}
-	if in := e.Info(); !strings.Contains(in.LastError, "cut.gguf") || in.Status != StatusStopped {
+	if in := e.Info(); !strings.Contains(in.LastError, "cut.gguf") || in.Status != supervisor.StateStopped {
 		t.Fatalf("after the truncated model: %+v", in)
 	}
 	missing := filepath.Join(dir, "missing.gguf")

@@ -44,7 +44,7 @@ func newGeneration(ctx context.Context, p imagereq.Params, est sdprogress.Estima
 		tracker: sdprogress.NewTracker(sdprogress.Plan{Width: p.Width, Height: p.Height, Steps: p.Steps},
 			est, now),
 	}
-	g.last = Progress{Stage: StageLoading, TotalSteps: p.Steps, Message: "starting"}
+	g.last = Progress{Stage: sdprogress.StageLoading, TotalSteps: p.Steps, Message: "starting"}
 	return g
 }
 
@@ -108,7 +108,7 @@ func (g *generation) finish(at time.Time) {
 func (g *generation) publish(at time.Time, changed bool) {
 	p := g.tracker.Progress(at)
 	next := Progress{
-		Stage:          stageOf(p.Stage),
+		Stage:          p.Stage,
 		Step:           p.Step,
 		TotalSteps:     p.TotalSteps,
 		Percent:        p.Percent,
@@ -118,7 +118,7 @@ func (g *generation) publish(at time.Time, changed bool) {
 		StepsPerSecond: g.rate,
 	}
 	if g.queued {
-		next.Stage = StageQueued
+		next.Stage = sdprogress.StageQueued
 	}
 	next.Message = message(next)
 	if !changed && next.Percent-g.last.Percent < 1 {
@@ -144,16 +144,16 @@ func (g *generation) measurement() sdprogress.Measurement {
 
 func message(p Progress) string {
 	switch p.Stage {
-	case StageQueued:
+	case sdprogress.StageQueued:
 		return "queued"
-	case StageLoading:
+	case sdprogress.StageLoading:
 		if p.LoadingWeights {
 			return fmt.Sprintf("loading model weights (%.0f%%)", p.StagePercent)
 		}
 		return "loading model"
-	case StageEncoding:
+	case sdprogress.StageEncoding:
 		return "encoding the prompt"
-	case StageSampling:
+	case sdprogress.StageSampling:
 		if p.Step == 0 {
 			if p.LoadingWeights {
 				return "loading the diffusion model's weights"
@@ -161,12 +161,12 @@ func message(p Progress) string {
 			return "sampling"
 		}
 		return fmt.Sprintf("sampling step %d/%d", p.Step, p.TotalSteps)
-	case StageDecoding:
+	case sdprogress.StageDecoding:
 		if p.LoadingWeights {
 			return "loading the VAE's weights"
 		}
 		return "decoding"
-	case StageDone:
+	case sdprogress.StageDone:
 		return "done"
 	}
 	return ""

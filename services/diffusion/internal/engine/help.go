@@ -1,12 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/genailab/genailab/pkg/supervisor"
@@ -14,8 +13,12 @@ import (
 	"github.com/genailab/genailab/services/diffusion/internal/sdcli"
 )
 
-// helpTimeout bounds `--help` of an engine binary (it answers in milliseconds).
-const helpTimeout = 10 * time.Second
+const (
+	// helpTimeout bounds `--help` of an engine binary (it answers in milliseconds).
+	helpTimeout = 10 * time.Second
+	// maxHelpBytes bounds how much of its output is kept (sd-cli's is about 20 KiB).
+	maxHelpBytes = 1 << 20
+)
 
 // flagCache remembers the flags each binary offers, keyed by path, size and modification time
 // (a replaced binary is asked again).
@@ -40,16 +43,28 @@ func (c *flagCache) offered(ctx context.Context, bin Binary, env []string) (sdar
 	}
 	ctx, cancel := context.WithTimeout(ctx, helpTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.Path, "--help")
-	cmd.Env = append(append(supervisor.FilterEnv(os.Environ(), sdcli.EngineEnv), env...), bin.Env...)
-	cmd.Dir = os.TempDir()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
+	var out bytes.Buffer
+	res, err := supervisor.RunOnce(ctx, supervisor.Spec{
+		Path:       bin.Path,
+		Args:       []string{"--help"},
+		Dir:        os.TempDir(),
+		Env:        append(append([]string(nil), env...), bin.Env...),
+		InheritEnv: true,
+		KeepEnv:    sdcli.EngineEnv, // the service's tokens and settings stay with it
+		TermGrace:  time.Second,
+		OnChunk: func(s supervisor.Stream, b []byte) {
+			if s == supervisor.Stdout && out.Len() < maxHelpBytes {
+				out.Write(b)
+			}
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s --help: %w", bin.Path, err)
 	}
-	f = sdargs.ParseHelp(string(out))
+	if res.Exit.Code != 0 {
+		return nil, fmt.Errorf("%s --help: %s", bin.Path, res.Exit)
+	}
+	f = sdargs.ParseHelp(out.String())
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[string]sdargs.Flags{}

@@ -3,96 +3,15 @@ package engine
 import (
 	"time"
 
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 
-// Status is the lifecycle state of an engine.
-type Status uint8
-
-const (
-	StatusStopped Status = iota + 1
-	StatusStarting
-	StatusRunning
-	StatusStopping
-	StatusCrashed
-)
-
-func (s Status) String() string {
-	switch s {
-	case StatusStopped:
-		return "stopped"
-	case StatusStarting:
-		return "starting"
-	case StatusRunning:
-		return "running"
-	case StatusStopping:
-		return "stopping"
-	case StatusCrashed:
-		return "crashed"
-	default:
-		return "unknown"
-	}
-}
-
-// Health is the result of the latest health check.
-type Health uint8
-
-const (
-	HealthUnknown Health = iota + 1
-	HealthOK
-	HealthError
-)
-
-// Stage is the phase of a generation: sdprogress's stages plus Queued (server mode, before
-// sd-server picks the job up).
-type Stage uint8
-
-const (
-	StageQueued Stage = iota + 1
-	StageLoading
-	StageEncoding
-	StageSampling
-	StageDecoding
-	StageDone
-)
-
-func (s Stage) String() string {
-	switch s {
-	case StageQueued:
-		return "queued"
-	case StageLoading:
-		return "loading"
-	case StageEncoding:
-		return "encoding"
-	case StageSampling:
-		return "sampling"
-	case StageDecoding:
-		return "decoding"
-	case StageDone:
-		return "done"
-	default:
-		return "unknown"
-	}
-}
-
-func stageOf(s sdprogress.Stage) Stage {
-	switch s {
-	case sdprogress.StageEncoding:
-		return StageEncoding
-	case sdprogress.StageSampling:
-		return StageSampling
-	case sdprogress.StageDecoding:
-		return StageDecoding
-	case sdprogress.StageDone:
-		return StageDone
-	default:
-		return StageLoading
-	}
-}
-
 // Progress is the state of a generation in progress.
 type Progress struct {
-	Stage      Stage
+	// Stage is sdprogress's stage, or StageQueued (server mode, before sd-server picks the job
+	// up).
+	Stage      sdprogress.Stage
 	Step       int
 	TotalSteps int
 	Percent    float64
@@ -105,10 +24,11 @@ type Progress struct {
 	Message        string
 }
 
-// Info is a snapshot of an engine.
+// Info is a snapshot of an engine. Status and Health are the supervisor's: a CLI-mode engine
+// has no process between images but goes through the same states as sd-server.
 type Info struct {
-	Status  Status
-	Health  Health
+	Status  supervisor.State
+	Health  supervisor.Health
 	Busy    bool
 	PID     int
 	Port    int
@@ -124,67 +44,35 @@ type Info struct {
 	Current *Progress
 }
 
-// EventType is the kind of a lifecycle event.
-type EventType uint8
-
+// The engine's own event kinds. Its lifecycle events are the supervisor's kinds with their
+// meaning: supervisor.EventReady (the engine runs: started, or sd-server restarted on request),
+// EventStopped (also a failed Start), EventCrashed (also a failed restart), EventRestarted and
+// EventGaveUp (sd-server's automatic restarts).
 const (
-	EventStarted EventType = iota + 1
-	EventStopped
-	EventCrashed
-	EventGenerationStarted
-	EventGenerationFinished
+	// EventGenerationStarted: a generation started.
+	EventGenerationStarted supervisor.EventKind = "generation_started"
+	// EventGenerationFinished: a generation finished (successfully or not; the message says).
+	EventGenerationFinished supervisor.EventKind = "generation_finished"
 )
-
-func (t EventType) String() string {
-	switch t {
-	case EventStarted:
-		return "started"
-	case EventStopped:
-		return "stopped"
-	case EventCrashed:
-		return "crashed"
-	case EventGenerationStarted:
-		return "generation-started"
-	case EventGenerationFinished:
-		return "generation-finished"
-	default:
-		return "unknown"
-	}
-}
-
-// Exit is how an engine process ended.
-type Exit struct {
-	// Code is the exit code, -1 when killed by Signal.
-	Code   int
-	Signal string
-	Time   time.Time
-}
 
 // Event is one lifecycle event, with the snapshot right after it.
 type Event struct {
-	Type    EventType
+	Type    supervisor.EventKind
 	Time    time.Time
 	Info    Info
 	Message string
-	Exit    *Exit
+	// Exit is how the engine process ended (crashes).
+	Exit *supervisor.ExitStatus
 }
 
-// Stream names the output a log line came from.
-type Stream uint8
-
-const (
-	StreamService Stream = iota // written by the service itself
-	StreamStdout
-	StreamStderr
-)
-
-// LogLine is one line of engine output.
+// LogLine is one line of engine output, or of the service about it (Stream is
+// supervisor.Service).
 type LogLine struct {
 	Time    time.Time
 	Level   sdprogress.Level
 	Message string
 	Raw     string
-	Stream  Stream
+	Stream  supervisor.Stream
 }
 
 // Result is a finished image.

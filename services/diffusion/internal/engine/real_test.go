@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
+	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 
 var modes = []Mode{ModeCLI, ModeServer}
@@ -92,12 +94,12 @@ func TestRealGenerateEveryStepInOrder(t *testing.T) {
 			ps := l.get()
 			checkOrdered(t, ps)
 			var steps []int
-			var stages []Stage
+			var stages []sdprogress.Stage
 			for _, p := range ps {
 				if len(stages) == 0 || stages[len(stages)-1] != p.Stage {
 					stages = append(stages, p.Stage)
 				}
-				if p.Stage == StageSampling && p.Step > 0 && (len(steps) == 0 || steps[len(steps)-1] != p.Step) {
+				if p.Stage == sdprogress.StageSampling && p.Step > 0 && (len(steps) == 0 || steps[len(steps)-1] != p.Step) {
 					steps = append(steps, p.Step)
 				}
 			}
@@ -105,10 +107,10 @@ func TestRealGenerateEveryStepInOrder(t *testing.T) {
 				t.Errorf("sampling steps %v, want each of 1..6 as its own update", steps)
 			}
 			t.Logf("stages %v", stages)
-			if last := ps[len(ps)-1]; last.Stage != StageDone || last.Percent != 100 {
+			if last := ps[len(ps)-1]; last.Stage != sdprogress.StageDone || last.Percent != 100 {
 				t.Errorf("last progress %+v", last)
 			}
-			if in := e.Info(); in.Status != StatusRunning || in.Health != HealthOK || in.Busy || in.LastError != "" {
+			if in := e.Info(); in.Status != supervisor.StateRunning || in.Health != supervisor.HealthOK || in.Busy || in.LastError != "" {
 				t.Errorf("info after the image %+v", in)
 			}
 			if mode == ModeCLI {
@@ -178,7 +180,7 @@ func waitStep(t *testing.T, e *Engine, steps int) (<-chan error, int) {
 	started := make(chan struct{})
 	var once sync.Once
 	l := progressLog{on: func(p Progress) {
-		if p.Stage == StageSampling && p.Step >= 1 {
+		if p.Stage == sdprogress.StageSampling && p.Step >= 1 {
 			once.Do(func() { close(started) })
 		}
 	}}
@@ -222,14 +224,14 @@ func TestRealCancelMidSampling(t *testing.T) {
 			}
 			// A cancel is not a crash.
 			in := e.Info()
-			if in.Status == StatusCrashed || in.Health == HealthError || in.LastError != "" {
+			if in.Status == supervisor.StateCrashed || in.Health == supervisor.HealthError || in.LastError != "" {
 				t.Errorf("after a cancel: status %v health %v lastError %q", in.Status, in.Health, in.LastError)
 			}
 			// The next job waits for a restarting sd-server instead of failing.
 			if _, err := e.Generate(context.Background(), realParams(2, 9), nil); err != nil {
 				t.Fatalf("generation after the cancel: %v", err)
 			}
-			if in := e.Info(); in.Status != StatusRunning || in.LastError != "" {
+			if in := e.Info(); in.Status != supervisor.StateRunning || in.LastError != "" {
 				t.Errorf("after the next image: %+v", in)
 			}
 		})
@@ -295,7 +297,7 @@ func TestRealBadModelFiles(t *testing.T) {
 					t.Fatalf("a %s model made an image", name)
 				}
 				t.Logf("%s: %v", name, err)
-				if in := e.Info(); in.Status == StatusRunning && in.Health == HealthOK && in.LastError == "" {
+				if in := e.Info(); in.Status == supervisor.StateRunning && in.Health == supervisor.HealthOK && in.LastError == "" {
 					t.Errorf("engine reports running and healthy with a %s model: %+v", name, in)
 				}
 			})

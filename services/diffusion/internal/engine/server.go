@@ -156,15 +156,15 @@ func (b *serverBackend) stop(ctx context.Context) error {
 func (b *serverBackend) onChunk(s supervisor.Stream, chunk []byte) {
 	now := time.Now()
 	b.activity.Store(now.UnixNano())
-	st := StreamStdout
+	st := supervisor.Stdout
 	if s == supervisor.Stderr {
-		st = StreamStderr
+		st = supervisor.Stderr
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	g := b.cur
 	b.parsers[st].Feed(chunk, func(ev sdprogress.Event) {
-		if st == StreamStderr && strings.TrimSpace(ev.Text) != "" {
+		if st == supervisor.Stderr && strings.TrimSpace(ev.Text) != "" {
 			b.errTail = append(b.errTail, strings.TrimSpace(ev.Text))
 			if len(b.errTail) > 8 {
 				b.errTail = b.errTail[1:]
@@ -199,27 +199,21 @@ func (b *serverBackend) watch(c *logring.Cursor[supervisor.Event]) {
 				}
 			}
 			b.mu.Unlock()
-			var exit *Exit
 			msg := "sd-server crashed"
 			if ev.Exit != nil {
-				exit = &Exit{Code: ev.Exit.Code, Signal: ev.Exit.SignalName(), Time: ev.Exit.At}
 				msg += " (" + ev.Exit.String() + ")"
 			}
-			b.e.backendChanged(b, StatusCrashed, HealthError, EventCrashed, msg, exit)
+			b.e.backendChanged(b, supervisor.StateCrashed, supervisor.HealthError, supervisor.EventCrashed, msg, ev.Exit)
 		case supervisor.EventRestarting:
-			b.e.backendChanged(b, StatusStarting, HealthUnknown, 0, "", nil)
+			b.e.backendChanged(b, supervisor.StateStarting, supervisor.HealthUnknown, "", "", nil)
 		case supervisor.EventRestarted:
 			b.gaveUp.Store(false)
-			b.e.backendChanged(b, StatusRunning, HealthOK, EventStarted, "sd-server restarted after a crash", nil)
+			b.e.backendChanged(b, supervisor.StateRunning, supervisor.HealthOK, supervisor.EventRestarted, "sd-server restarted after a crash", nil)
 		case supervisor.EventGaveUp:
 			b.gaveUp.Store(true)
-			b.e.backendChanged(b, StatusCrashed, HealthError, EventCrashed, "sd-server keeps crashing; gave up restarting", nil)
+			b.e.backendChanged(b, supervisor.StateCrashed, supervisor.HealthError, supervisor.EventGaveUp, "sd-server keeps crashing; gave up restarting", nil)
 		case supervisor.EventHealthChanged:
-			h := HealthOK
-			if ev.Health == supervisor.HealthError {
-				h = HealthError
-			}
-			b.e.backendHealth(b, h)
+			b.e.backendHealth(b, ev.Health)
 		}
 	}
 }
@@ -333,7 +327,7 @@ func (b *serverBackend) cancel(id string, cause error) error {
 // Generate waits for it).
 func (b *serverBackend) restart(why string) {
 	b.e.serviceLog(sdprogress.LevelWarn, "restarting sd-server: "+why)
-	b.e.backendChanged(b, StatusStarting, HealthUnknown, 0, "", nil)
+	b.e.backendChanged(b, supervisor.StateStarting, supervisor.HealthUnknown, "", "", nil)
 	if err := b.sup.Stop(context.Background()); err != nil {
 		b.e.log.Warn("stop sd-server for restart", "err", err)
 	}
@@ -341,10 +335,10 @@ func (b *serverBackend) restart(why string) {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ReadyTimeout+5*time.Second)
 		defer cancel()
 		if err := b.sup.Restart(ctx); err != nil {
-			b.e.backendChanged(b, StatusCrashed, HealthError, EventCrashed, "sd-server restart failed: "+err.Error(), nil)
+			b.e.backendChanged(b, supervisor.StateCrashed, supervisor.HealthError, supervisor.EventCrashed, "sd-server restart failed: "+err.Error(), nil)
 			return
 		}
-		b.e.backendChanged(b, StatusRunning, HealthOK, EventStarted, "sd-server restarted ("+why+")", nil)
+		b.e.backendChanged(b, supervisor.StateRunning, supervisor.HealthOK, supervisor.EventReady, "sd-server restarted ("+why+")", nil)
 	}()
 }
 

@@ -13,15 +13,17 @@ import (
 
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/ports"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
+	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 
 // startServer starts the real sd-server (testenv) with the tiny model.
 func startServer(t *testing.T) *Engine {
 	t.Helper()
 	e, _ := startReal(t, ModeServer)
-	if in := e.Info(); in.Status != StatusRunning || in.PID == 0 || in.Port == 0 || in.Health != HealthOK {
+	if in := e.Info(); in.Status != supervisor.StateRunning || in.PID == 0 || in.Port == 0 || in.Health != supervisor.HealthOK {
 		t.Fatalf("info after start %+v", in)
 	}
 	return e
@@ -40,7 +42,7 @@ func startStandinServer(t *testing.T, env ...string) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Status != StatusRunning || in.PID == 0 || in.Port == 0 || in.Health != HealthOK {
+	if in.Status != supervisor.StateRunning || in.PID == 0 || in.Port == 0 || in.Health != supervisor.HealthOK {
 		t.Fatalf("info after start %+v", in)
 	}
 	return e
@@ -68,9 +70,9 @@ func TestServerGenerate(t *testing.T) {
 		last := ps[len(ps)-1]
 		var sawStep bool
 		for _, p := range ps {
-			sawStep = sawStep || p.Stage == StageSampling && p.Step > 0 && p.Step < 8
+			sawStep = sawStep || p.Stage == sdprogress.StageSampling && p.Step > 0 && p.Step < 8
 		}
-		if !sawStep || last.Stage != StageDone || last.Percent != 100 || last.Step != 8 {
+		if !sawStep || last.Stage != sdprogress.StageDone || last.Percent != 100 || last.Step != 8 {
 			t.Errorf("generation %d: progress from sd-server's stdout: %d updates, last %+v", i, len(ps), last)
 		}
 	}
@@ -103,7 +105,7 @@ func TestServerPortInUse(t *testing.T) {
 	if !errors.Is(err, ports.ErrPortInUse) {
 		t.Fatalf("start on a busy port: %v", err)
 	}
-	if in := e.Info(); in.Status != StatusStopped || in.PID != 0 {
+	if in := e.Info(); in.Status != supervisor.StateStopped || in.PID != 0 {
 		t.Errorf("info %+v", in)
 	}
 }
@@ -148,7 +150,7 @@ func TestServerCancelGeneratingRestarts(t *testing.T) {
 	if _, err := e.Generate(context.Background(), params(2), nil); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
-	if in := e.Info(); in.PID == pid || in.PID == 0 || in.Status != StatusRunning {
+	if in := e.Info(); in.PID == pid || in.PID == 0 || in.Status != supervisor.StateRunning {
 		t.Errorf("info after restart %+v (old pid %d)", in, pid)
 	}
 	if !strings.Contains(logText(e), "restarting sd-server: cancel of generating job") {
@@ -181,7 +183,7 @@ func TestServerStopDuringGeneration(t *testing.T) {
 	}()
 	<-started
 	in, err := e.Stop(context.Background())
-	if err != nil || in.Status != StatusStopped {
+	if err != nil || in.Status != supervisor.StateStopped {
 		t.Fatalf("stop %+v %v", in, err)
 	}
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -241,14 +243,14 @@ func TestServerFailures(t *testing.T) {
 			if c.name == "segv" {
 				var crashed bool
 				for _, ev := range e.Events().Tail(100) {
-					crashed = crashed || ev.Type == EventCrashed && ev.Exit != nil && ev.Exit.Signal == "SIGSEGV"
+					crashed = crashed || ev.Type == supervisor.EventCrashed && ev.Exit != nil && ev.Exit.SignalName() == "SIGSEGV"
 				}
 				if !crashed {
 					t.Error("no crashed event")
 				}
 				// The supervisor restarts it.
 				deadline := time.Now().Add(20 * time.Second)
-				for e.Info().Status != StatusRunning {
+				for e.Info().Status != supervisor.StateRunning {
 					if time.Now().After(deadline) {
 						t.Fatalf("not running again after the crash: %+v", e.Info())
 					}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
@@ -30,14 +28,6 @@ func EngineEnv(key string) bool {
 	return supervisor.EngineEnv(key) || strings.HasPrefix(key, "SDSTANDIN_")
 }
 
-// Stream names the output a line came from.
-type Stream uint8
-
-const (
-	Stdout Stream = iota + 1
-	Stderr
-)
-
 // Job is one sd-cli run.
 type Job struct {
 	Binary  string
@@ -49,7 +39,7 @@ type Job struct {
 	TempDir string
 	// StallTimeout kills the run when the process prints nothing for that long; 0 disables it.
 	StallTimeout time.Duration
-	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 2 s.
+	// KillGrace is the time between SIGTERM and SIGKILL of the process group; 0 means 2 s.
 	KillGrace time.Duration
 	// Env is added to what the engine inherits of the service's environment (EngineEnv).
 	Env []string
@@ -60,7 +50,7 @@ type Job struct {
 	OnStart func(pid int)
 	// OnEvent receives every line and bar of output with the time its bytes were read. Calls
 	// are serialised and must not block for long: the process's output waits meanwhile.
-	OnEvent func(s Stream, ev sdprogress.Event, at time.Time)
+	OnEvent func(s supervisor.Stream, ev sdprogress.Event, at time.Time)
 }
 
 // Result is a finished image.
@@ -74,7 +64,6 @@ type Result struct {
 const (
 	stderrLines = 8
 	stdoutLines = 4
-	waitDelay   = 2 * time.Second
 )
 
 // Run generates one image. It returns ctx's error when cancelled, an error matching
@@ -105,76 +94,40 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		// before "-o out", which Args puts last
 		args = append(append(args[:len(args)-2:len(args)-2], j.ExtraArgs...), args[len(args)-2:]...)
 	}
-	cmd := exec.Command(j.Binary, args...)
-	cmd.Dir = dir // sd-cli reads LoRAs from "." by default: keep that private
-	// The service's tokens and settings stay with it (EngineEnv).
-	cmd.Env = append(supervisor.FilterEnv(os.Environ(), EngineEnv), j.Env...)
-	cmd.Stdout = &streamWriter{r: r, stream: Stdout}
-	cmd.Stderr = &streamWriter{r: r, stream: Stderr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = waitDelay // a grandchild holding the pipes must not block Wait
-	if err := cmd.Start(); err != nil {
-		return Result{}, fmt.Errorf("start %s: %w", prog, err)
-	}
-	pid := cmd.Process.Pid
-	if j.OnStart != nil {
-		j.OnStart(pid)
-	}
-
-	exited := make(chan struct{})
-	waitErr := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		close(exited)
-		waitErr <- err
-	}()
-
-	var stallC <-chan time.Time
-	var stallTimer *time.Timer
-	if j.StallTimeout > 0 {
-		stallTimer = time.NewTimer(j.StallTimeout)
-		defer stallTimer.Stop()
-		stallC = stallTimer.C
-	}
 	grace := j.KillGrace
 	if grace <= 0 {
 		grace = 2 * time.Second
 	}
-
-	var stopErr error // why we killed it
-wait:
-	for {
-		select {
-		case <-exited:
-			break wait
-		case <-ctx.Done():
-			stopErr = fmt.Errorf("%s: %w", prog, ctx.Err())
-			killGroup(pid, grace, exited)
-			break wait
-		case <-stallC:
-			quiet := time.Since(r.lastActivity())
-			if quiet < j.StallTimeout {
-				stallTimer.Reset(j.StallTimeout - quiet)
-				continue
-			}
-			stopErr = fmt.Errorf("%s: %w: no output for %s", prog, enginerr.ErrStalled, quiet.Round(time.Millisecond))
-			killGroup(pid, grace, exited)
-			break wait
-		}
-	}
-	err = <-waitErr
-	sweepGroup(pid)
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	watched := r.watchStall(runCtx, stop, prog)
+	res, err := supervisor.RunOnce(runCtx, supervisor.Spec{
+		Path: j.Binary,
+		Args: args,
+		Dir:  dir, // sd-cli reads LoRAs from "." by default: keep that private
+		// The service's tokens and settings stay with it (EngineEnv).
+		Env:        j.Env,
+		InheritEnv: true,
+		KeepEnv:    EngineEnv,
+		// sd-cli has no SIGTERM handler: the first SIGTERM ends it, SIGKILL follows grace.
+		TermGrace:       grace,
+		SecondTermGrace: -1,
+		OnStart:         j.OnStart,
+		OnChunk:         r.feed,
+	})
+	stop(nil)
+	<-watched
 	r.flush()
-
-	if stopErr != nil {
-		return Result{}, stopErr
-	}
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return Result{}, r.exitError(prog, ee)
+	switch {
+	case res.Stopped:
+		if cause := context.Cause(runCtx); errors.Is(cause, enginerr.ErrStalled) {
+			return Result{}, cause
 		}
-		return Result{}, fmt.Errorf("wait for %s: %w", prog, err)
+		return Result{}, fmt.Errorf("%s: %w", prog, ctx.Err())
+	case err != nil:
+		return Result{}, err
+	case res.Exit.Code != 0:
+		return Result{}, r.exitError(prog, res.Exit)
 	}
 
 	data, err := os.ReadFile(out)
@@ -205,7 +158,39 @@ func (r *runner) touch() { r.activity.Store(time.Now().UnixNano()) }
 
 func (r *runner) lastActivity() time.Time { return time.Unix(0, r.activity.Load()) }
 
-func (r *runner) feed(s Stream, b []byte) {
+// watchStall cancels ctx with an enginerr.ErrStalled cause once the process has printed
+// nothing for the job's StallTimeout; the returned channel is closed when it has stopped
+// watching (ctx ended).
+func (r *runner) watchStall(ctx context.Context, cancel context.CancelCauseFunc, prog string) <-chan struct{} {
+	done := make(chan struct{})
+	limit := r.job.StallTimeout
+	if limit <= 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			quiet := time.Since(r.lastActivity())
+			if quiet < limit {
+				t.Reset(limit - quiet)
+				continue
+			}
+			cancel(fmt.Errorf("%s: %w: no output for %s", prog, enginerr.ErrStalled, quiet.Round(time.Millisecond)))
+			return
+		}
+	}()
+	return done
+}
+
+func (r *runner) feed(s supervisor.Stream, b []byte) {
 	now := time.Now()
 	r.activity.Store(now.UnixNano())
 	r.mu.Lock()
@@ -217,14 +202,14 @@ func (r *runner) flush() {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range []Stream{Stdout, Stderr} {
+	for _, s := range []supervisor.Stream{supervisor.Stdout, supervisor.Stderr} {
 		r.parsers[s].Flush(func(ev sdprogress.Event) { r.handle(s, ev, now) })
 	}
 }
 
-func (r *runner) handle(s Stream, ev sdprogress.Event, at time.Time) {
+func (r *runner) handle(s supervisor.Stream, ev sdprogress.Event, at time.Time) {
 	switch {
-	case s == Stderr:
+	case s == supervisor.Stderr:
 		r.errTail.add(strings.TrimSpace(ev.Text))
 	case ev.Kind == sdprogress.KindLog || ev.Kind == sdprogress.KindText:
 		r.outTail.add(strings.TrimSpace(ev.Text))
@@ -234,27 +219,12 @@ func (r *runner) handle(s Stream, ev sdprogress.Event, at time.Time) {
 	}
 }
 
-func (r *runner) exitError(prog string, ee *exec.ExitError) error {
+func (r *runner) exitError(prog string, exit supervisor.ExitStatus) error {
 	r.mu.Lock()
 	lines := r.errTail.get()
 	if len(lines) == 0 {
 		lines = r.outTail.get()
 	}
 	r.mu.Unlock()
-	e := &enginerr.ExitError{Program: prog, Code: ee.ExitCode(), Lines: lines}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		e.Code = -1
-		e.Signal = signalName(ws.Signal())
-	}
-	return e
-}
-
-type streamWriter struct {
-	r      *runner
-	stream Stream
-}
-
-func (w *streamWriter) Write(b []byte) (int, error) {
-	w.r.feed(w.stream, b)
-	return len(b), nil
+	return &enginerr.ExitError{Program: prog, Code: exit.Code, Signal: exit.SignalName(), Lines: lines}
 }

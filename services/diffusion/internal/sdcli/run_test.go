@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
@@ -50,9 +51,9 @@ func (r *recorder) job(t *testing.T, model string, p imagereq.Params, env ...str
 		TempDir: t.TempDir(),
 		Env:     append([]string{"SDSTANDIN_BACKTRACE=none"}, env...),
 		OnStart: func(pid int) { r.mu.Lock(); r.pid = pid; r.mu.Unlock() },
-		OnEvent: func(s Stream, ev sdprogress.Event, _ time.Time) {
+		OnEvent: func(s supervisor.Stream, ev sdprogress.Event, _ time.Time) {
 			r.mu.Lock()
-			if s == Stderr {
+			if s == supervisor.Stderr {
 				r.stderr = append(r.stderr, ev.Text)
 			} else {
 				r.events = append(r.events, ev)

@@ -7,6 +7,9 @@ type Stage uint8
 
 const (
 	StageUnknown Stage = iota
+	// StageQueued: the job waits in the engine's own queue (sd-server's) and has not started;
+	// the Tracker never reports it (it knows nothing of queues), the engine does.
+	StageQueued
 	// StageLoading: from the start of the job until the text encoder's weights are loaded (the
 	// process start, the model header, the first weight-loading bar).
 	StageLoading
@@ -23,6 +26,8 @@ const (
 
 func (s Stage) String() string {
 	switch s {
+	case StageQueued:
+		return "queued"
 	case StageLoading:
 		return "loading"
 	case StageEncoding:

@@ -6,7 +6,9 @@ import (
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/pkg/enginepb"
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
 	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
@@ -59,25 +61,11 @@ func fromConfig(c engine.Config, port int) *diffusionv1.DiffusionConfig {
 	}
 }
 
-var statuses = map[engine.Status]commonv1.ServerStatus{
-	engine.StatusStopped:  commonv1.ServerStatus_SERVER_STATUS_STOPPED,
-	engine.StatusStarting: commonv1.ServerStatus_SERVER_STATUS_STARTING,
-	engine.StatusRunning:  commonv1.ServerStatus_SERVER_STATUS_RUNNING,
-	engine.StatusStopping: commonv1.ServerStatus_SERVER_STATUS_STOPPING,
-	engine.StatusCrashed:  commonv1.ServerStatus_SERVER_STATUS_CRASHED,
-}
-
-var healths = map[engine.Health]commonv1.HealthStatus{
-	engine.HealthUnknown: commonv1.HealthStatus_HEALTH_STATUS_UNKNOWN,
-	engine.HealthOK:      commonv1.HealthStatus_HEALTH_STATUS_OK,
-	engine.HealthError:   commonv1.HealthStatus_HEALTH_STATUS_ERROR,
-}
-
 func fromInfo(in engine.Info) *diffusionv1.DiffusionInfo {
 	out := &diffusionv1.DiffusionInfo{
 		Samplers:          slices.Clone(imagereq.Samplers),
-		Status:            statuses[in.Status],
-		Health:            healths[in.Health],
+		Status:            enginepb.Status(in.Status),
+		Health:            enginepb.Health(in.Health),
 		Busy:              in.Busy,
 		Pid:               int32(in.PID),
 		Port:              int32(in.Port),
@@ -97,13 +85,13 @@ func fromInfo(in engine.Info) *diffusionv1.DiffusionInfo {
 	return out
 }
 
-var stages = map[engine.Stage]diffusionv1.Stage{
-	engine.StageQueued:   diffusionv1.Stage_STAGE_QUEUED,
-	engine.StageLoading:  diffusionv1.Stage_STAGE_LOADING,
-	engine.StageEncoding: diffusionv1.Stage_STAGE_ENCODING,
-	engine.StageSampling: diffusionv1.Stage_STAGE_SAMPLING,
-	engine.StageDecoding: diffusionv1.Stage_STAGE_DECODING,
-	engine.StageDone:     diffusionv1.Stage_STAGE_DONE,
+var stages = map[sdprogress.Stage]diffusionv1.Stage{
+	sdprogress.StageQueued:   diffusionv1.Stage_STAGE_QUEUED,
+	sdprogress.StageLoading:  diffusionv1.Stage_STAGE_LOADING,
+	sdprogress.StageEncoding: diffusionv1.Stage_STAGE_ENCODING,
+	sdprogress.StageSampling: diffusionv1.Stage_STAGE_SAMPLING,
+	sdprogress.StageDecoding: diffusionv1.Stage_STAGE_DECODING,
+	sdprogress.StageDone:     diffusionv1.Stage_STAGE_DONE,
 }
 
 func fromProgress(p engine.Progress) *diffusionv1.Progress {
@@ -119,10 +107,14 @@ func fromProgress(p engine.Progress) *diffusionv1.Progress {
 	}
 }
 
-var eventTypes = map[engine.EventType]diffusionv1.DiffusionEventType{
-	engine.EventStarted:            diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STARTED,
-	engine.EventStopped:            diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STOPPED,
-	engine.EventCrashed:            diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_CRASHED,
+// eventTypes maps the engine's event kinds (see package engine) to the contract's types,
+// which have no restarted or gave-up of their own.
+var eventTypes = map[supervisor.EventKind]diffusionv1.DiffusionEventType{
+	supervisor.EventReady:          diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STARTED,
+	supervisor.EventRestarted:      diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STARTED,
+	supervisor.EventStopped:        diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STOPPED,
+	supervisor.EventCrashed:        diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_CRASHED,
+	supervisor.EventGaveUp:         diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_CRASHED,
 	engine.EventGenerationStarted:  diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_GENERATION_STARTED,
 	engine.EventGenerationFinished: diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_GENERATION_FINISHED,
 }
@@ -133,9 +125,7 @@ func fromEvent(ev engine.Event) *diffusionv1.WatchInfoResponse {
 		Time:    timestamppb.New(ev.Time),
 		Info:    fromInfo(ev.Info),
 		Message: ev.Message,
-	}
-	if ev.Exit != nil {
-		out.Exit = &commonv1.ProcessExit{ExitCode: int32(ev.Exit.Code), Signal: ev.Exit.Signal, Time: timestamppb.New(ev.Exit.Time)}
+		Exit:    enginepb.Exit(ev.Exit),
 	}
 	return out
 }
@@ -147,10 +137,10 @@ var levels = map[sdprogress.Level]commonv1.LogLevel{
 	sdprogress.LevelError: commonv1.LogLevel_LOG_LEVEL_ERROR,
 }
 
-var logStreams = map[engine.Stream]commonv1.LogStream{
-	engine.StreamService: commonv1.LogStream_LOG_STREAM_UNSPECIFIED,
-	engine.StreamStdout:  commonv1.LogStream_LOG_STREAM_STDOUT,
-	engine.StreamStderr:  commonv1.LogStream_LOG_STREAM_STDERR,
+var logStreams = map[supervisor.Stream]commonv1.LogStream{
+	supervisor.Service: commonv1.LogStream_LOG_STREAM_UNSPECIFIED,
+	supervisor.Stdout:  commonv1.LogStream_LOG_STREAM_STDOUT,
+	supervisor.Stderr:  commonv1.LogStream_LOG_STREAM_STDERR,
 }
 
 func fromLogLine(l engine.LogLine, seq uint64) *commonv1.LogLine {

@@ -16,6 +16,7 @@ import (
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/pkg/httperr"
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 )
 
@@ -137,7 +138,7 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 func (h *httpWrapper) classify(ctx context.Context, err error) httperr.Error {
 	in := grpcerr.Classify(err, rules...)
 	if in.Code == codes.Canceled && ctx.Err() == nil {
-		if st := h.eng.Info().Status; st == engine.StatusStopping || st == engine.StatusStopped {
+		if st := h.eng.Info().Status; st == supervisor.StateStopping || st == supervisor.StateStopped {
 			in = grpcerr.Info{Code: codes.Unavailable, Reason: grpcerr.ReasonEngineStopped,
 				Message: "the diffusion engine was stopped during the request: " + strings.TrimSpace(in.Message)}
 		}

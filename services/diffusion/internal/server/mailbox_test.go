@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
+	"github.com/genailab/genailab/services/diffusion/internal/sdprogress"
 )
 
 // Regression: the real sd.cpp prints its last step bar and "sampling completed" together; the
@@ -12,9 +13,9 @@ import (
 // step N/N as its own message.
 func TestLastSamplingStepIsNotLostInTheDecodingUpdate(t *testing.T) {
 	b := newProgressBox()
-	b.put(engine.Progress{Stage: engine.StageSampling, Step: 3, TotalSteps: 4, Percent: 60})
-	b.put(engine.Progress{Stage: engine.StageSampling, Step: 4, TotalSteps: 4, Percent: 70})
-	b.put(engine.Progress{Stage: engine.StageDecoding, Step: 4, TotalSteps: 4, Percent: 80})
+	b.put(engine.Progress{Stage: sdprogress.StageSampling, Step: 3, TotalSteps: 4, Percent: 60})
+	b.put(engine.Progress{Stage: sdprogress.StageSampling, Step: 4, TotalSteps: 4, Percent: 70})
+	b.put(engine.Progress{Stage: sdprogress.StageDecoding, Step: 4, TotalSteps: 4, Percent: 80})
 	var got []string
 	for _, p := range b.take() {
 		got = append(got, fmt.Sprintf("%s/%d", p.Stage, p.Step))
@@ -30,14 +31,14 @@ func TestLastSamplingStepIsNotLostInTheDecodingUpdate(t *testing.T) {
 func TestProgressBoxMergesPercentOnlyUpdatesAndIsBounded(t *testing.T) {
 	b := newProgressBox()
 	for pct := 0.0; pct < 10; pct++ {
-		b.put(engine.Progress{Stage: engine.StageLoading, Percent: pct})
+		b.put(engine.Progress{Stage: sdprogress.StageLoading, Percent: pct})
 	}
 	ps := b.take()
 	if len(ps) != 1 || ps[0].Percent != 9 {
 		t.Fatalf("percent-only updates: %+v", ps)
 	}
 	for i := 1; i <= maxPending+100; i++ {
-		b.put(engine.Progress{Stage: engine.StageSampling, Step: i})
+		b.put(engine.Progress{Stage: sdprogress.StageSampling, Step: i})
 	}
 	ps = b.take()
 	if len(ps) != maxPending || ps[len(ps)-1].Step != maxPending+100 || ps[0].Step != 101 {

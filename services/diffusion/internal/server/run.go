@@ -15,6 +15,7 @@ import (
 	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/pkg/modelservice"
 	"github.com/genailab/genailab/pkg/modelstore"
+	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 )
 
@@ -91,7 +92,7 @@ func build(opts Options) (*Service, *engine.Engine, *modelstore.Store, error) {
 				return false
 			}
 			in := eng.Info()
-			return in.ModelID == id && in.Status != engine.StatusStopped
+			return in.ModelID == id && in.Status != supervisor.StateStopped
 		},
 	})
 	if err != nil {
