@@ -1,10 +1,14 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/services/monitor/internal/sampler"
 	"github.com/genailab/genailab/services/monitor/internal/telemetry"
 )
@@ -52,10 +56,15 @@ var (
 	diskTotal = prometheus.NewDesc("genailab_host_data_disk_total_bytes", "Size of the data directory's file system.", []string{"path"}, nil)
 	diskFree  = prometheus.NewDesc("genailab_host_data_disk_free_bytes", "Free space on the data directory's file system.", []string{"path"}, nil)
 
-	procLabels = []string{"pid", "name", "role"}
-	procRSS    = prometheus.NewDesc("genailab_managed_process_resident_memory_bytes", "Resident memory of a managed engine process.", procLabels, nil)
-	procCPU    = prometheus.NewDesc("genailab_managed_process_cpu_percent", "CPU use of a managed engine process (100 = one core).", procLabels, nil)
-	procVRAM   = prometheus.NewDesc("genailab_managed_process_gpu_memory_bytes", "VRAM of a managed engine process over all GPUs.", procLabels, nil)
+	procLabels = []string{"name", "role"}
+	procCount  = prometheus.NewDesc("genailab_managed_processes", "Managed engine processes running, by executable name and role.", procLabels, nil)
+	procRSS    = prometheus.NewDesc("genailab_managed_process_resident_memory_bytes", "Resident memory of the managed engine processes, by executable name and role.", procLabels, nil)
+	procCPU    = prometheus.NewDesc("genailab_managed_process_cpu_percent", "CPU use of the managed engine processes, by executable name and role (100 = one core).", procLabels, nil)
+	procVRAM   = prometheus.NewDesc("genailab_managed_process_gpu_memory_bytes", "VRAM of the managed engine processes over all GPUs, by executable name and role.", procLabels, nil)
+
+	gpuRole = prometheus.NewDesc("genailab_gpu_memory_by_role_bytes",
+		"VRAM of one GPU by the role of the processes holding it: llm, diffusion (this host's engines), other (other managed processes), foreign (everything else, driver included).",
+		append(append([]string{}, gpuLabels...), "role"), nil)
 
 	watchSubs    = prometheus.NewDesc("genailab_monitor_watch_subscribers", "Open WatchUsage streams (and internal subscribers).", nil, nil)
 	watchSamp    = prometheus.NewDesc("genailab_monitor_samplers", "Running samplers, one per interval in use.", nil, nil)
@@ -63,69 +72,158 @@ var (
 	snapshotTime = prometheus.NewDesc("genailab_monitor_snapshot_timestamp_seconds", "When the reported snapshot was taken (Unix time).", nil, nil)
 )
 
-// collector renders a Source on every scrape; unchecked (Describe sends
-// nothing) because the GPU and process series come and go.
+// errNoSnapshot fails the sources before the first snapshot.
+var errNoSnapshot = errors.New("no snapshot taken yet")
+
+// collector renders a Source on every scrape: the WatchUsage hub's counters, then the
+// sources of the newest snapshot (host, gpu, processes) with their scrape status. It is
+// unchecked (Describe sends nothing) because the GPU and process series come and go.
 type collector struct{ src Source }
 
 func (c collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	if c.src.Stats != nil {
 		st := c.src.Stats()
-		gauge(watchSubs, float64(st.Subscribers))
-		gauge(watchSamp, float64(st.Samplers))
+		gauge(ch, watchSubs, float64(st.Subscribers))
+		gauge(ch, watchSamp, float64(st.Samplers))
 		ch <- prometheus.MustNewConstMetric(watchMissed, prometheus.CounterValue, float64(st.Missed))
 	}
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// sources are the parts of a snapshot, each with its scrape status.
+func (c collector) sources() prometheus.Collector {
+	return metricsserver.Sources(nil,
+		metricsserver.Source{Name: "host", Collect: c.host},
+		metricsserver.Source{Name: "gpu", Collect: c.gpus},
+		metricsserver.Source{Name: "processes", Collect: c.processes},
+	)
+}
+
+// host sends the host's series; it fails before the first snapshot and when a reading of
+// the snapshot failed.
+func (c collector) host(ch chan<- prometheus.Metric) error {
 	snap, ok := c.src.Latest()
 	if !ok {
-		return
+		return errNoSnapshot
 	}
-	gauge(snapshotTime, float64(snap.Time.UnixNano())/1e9)
-	gauge(cpuUtil, snap.CPU.Percent)
-	gauge(memTotal, float64(snap.Memory.Total))
-	gauge(memAvail, float64(snap.Memory.Available))
-	gauge(memUsed, float64(snap.Memory.Used))
-	gauge(swapTotal, float64(snap.Swap.Total))
-	gauge(swapUsed, float64(snap.Swap.Used))
+	gauge(ch, snapshotTime, float64(snap.Time.UnixNano())/1e9)
+	gauge(ch, cpuUtil, snap.CPU.Percent)
+	gauge(ch, memTotal, float64(snap.Memory.Total))
+	gauge(ch, memAvail, float64(snap.Memory.Available))
+	gauge(ch, memUsed, float64(snap.Memory.Used))
+	gauge(ch, swapTotal, float64(snap.Swap.Total))
+	gauge(ch, swapUsed, float64(snap.Swap.Used))
 	if snap.Disk.Path != "" {
-		gauge(diskTotal, float64(snap.Disk.Total), snap.Disk.Path)
-		gauge(diskFree, float64(snap.Disk.Free), snap.Disk.Path)
+		gauge(ch, diskTotal, float64(snap.Disk.Total), snap.Disk.Path)
+		gauge(ch, diskFree, float64(snap.Disk.Free), snap.Disk.Path)
 	}
+	if len(snap.Errors) > 0 {
+		return fmt.Errorf("readings failed: %s", strings.Join(snap.Errors, "; "))
+	}
+	return nil
+}
 
+// gpus sends the dcgm-exporter series and the VRAM by role; it fails when NVML cannot be
+// read (no library, driver or GPU).
+func (c collector) gpus(ch chan<- prometheus.Metric) error {
+	snap, ok := c.src.Latest()
+	if !ok {
+		return errNoSnapshot
+	}
 	available := 0.0
 	if snap.GPUUnavailable == "" {
 		available = 1
 	}
-	gauge(gpuAvailable, available)
+	gauge(ch, gpuAvailable, available)
+	roles := map[int32]string{}
+	for _, p := range snap.Managed {
+		roles[p.PID] = p.Role
+	}
 	for _, d := range snap.GPUs {
 		idx := strconv.Itoa(d.Index)
 		l := []string{idx, d.UUID, "nvidia" + idx, d.Name, c.src.Hostname}
-		gauge(fbUsed, float64(d.MemoryUsed)/mib, l...)
-		gauge(fbFree, float64(d.MemoryFree)/mib, l...)
-		gauge(fbTotal, float64(d.MemoryTotal)/mib, l...)
+		gauge(ch, fbUsed, float64(d.MemoryUsed)/mib, l...)
+		gauge(ch, fbFree, float64(d.MemoryFree)/mib, l...)
+		gauge(ch, fbTotal, float64(d.MemoryTotal)/mib, l...)
 		if d.HasUtilization {
-			gauge(gpuUtil, float64(d.UtilizationGPU), l...)
-			gauge(memUtil, float64(d.UtilizationMemory), l...)
+			gauge(ch, gpuUtil, float64(d.UtilizationGPU), l...)
+			gauge(ch, memUtil, float64(d.UtilizationMemory), l...)
 		}
 		if d.HasTemperature {
-			gauge(gpuTemp, float64(d.TemperatureC), l...)
+			gauge(ch, gpuTemp, float64(d.TemperatureC), l...)
 		}
 		if d.HasPower {
-			gauge(powerUsage, float64(d.PowerDrawMilliwatts)/1000, l...)
+			gauge(ch, powerUsage, float64(d.PowerDrawMilliwatts)/1000, l...)
 		}
 		if d.HasPowerLimit {
-			gauge(powerLimit, float64(d.PowerLimitMilliwatts)/1000, l...)
+			gauge(ch, powerLimit, float64(d.PowerLimitMilliwatts)/1000, l...)
 		}
-		gauge(gpuManaged, float64(d.ManagedMemory), l...)
-		gauge(gpuForeign, float64(d.ForeignMemory), l...)
+		gauge(ch, gpuManaged, float64(d.ManagedMemory), l...)
+		gauge(ch, gpuForeign, float64(d.ForeignMemory), l...)
+		byRole := map[string]uint64{telemetry.RoleLLM: 0, telemetry.RoleDiffusion: 0, "other": 0}
+		var attributed uint64
+		for _, p := range d.Processes {
+			if !p.Managed || !p.MemoryKnown {
+				continue
+			}
+			role, ok := roles[int32(p.PID)]
+			if !ok || (role != telemetry.RoleLLM && role != telemetry.RoleDiffusion) {
+				role = "other"
+			}
+			byRole[role] += p.UsedMemory
+			attributed += p.UsedMemory
+		}
+		// Managed memory NVML does not attribute to a process is "other".
+		if d.ManagedMemory > attributed {
+			byRole["other"] += d.ManagedMemory - attributed
+		}
+		byRole["foreign"] = d.ForeignMemory
+		for role, v := range byRole {
+			gauge(ch, gpuRole, float64(v), append(l, role)...)
+		}
 	}
+	if snap.GPUUnavailable != "" {
+		return errors.New(snap.GPUUnavailable)
+	}
+	return nil
+}
+
+// processes sends the managed processes' series, summed by name and role (a pid label
+// would be unbounded).
+func (c collector) processes(ch chan<- prometheus.Metric) error {
+	snap, ok := c.src.Latest()
+	if !ok {
+		return errNoSnapshot
+	}
+	type key struct{ name, role string }
+	type sums struct {
+		n         int
+		rss, vram uint64
+		cpu       float64
+	}
+	by := map[key]*sums{}
 	for _, p := range snap.Managed {
-		l := []string{strconv.Itoa(int(p.PID)), p.Name, p.Role}
-		gauge(procRSS, float64(p.RSS), l...)
-		gauge(procCPU, p.CPUPercent, l...)
-		gauge(procVRAM, float64(p.GPUMemory), l...)
+		k := key{p.Name, p.Role}
+		s := by[k]
+		if s == nil {
+			s = &sums{}
+			by[k] = s
+		}
+		s.n++
+		s.rss += p.RSS
+		s.vram += p.GPUMemory
+		s.cpu += p.CPUPercent
 	}
+	for k, s := range by {
+		gauge(ch, procCount, float64(s.n), k.name, k.role)
+		gauge(ch, procRSS, float64(s.rss), k.name, k.role)
+		gauge(ch, procCPU, s.cpu, k.name, k.role)
+		gauge(ch, procVRAM, float64(s.vram), k.name, k.role)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/genailab/genailab/pkg/metricsserver/metricstest"
 	"github.com/genailab/genailab/services/monitor/internal/gpu"
 	"github.com/genailab/genailab/services/monitor/internal/sampler"
 	"github.com/genailab/genailab/services/monitor/internal/telemetry"
@@ -85,6 +87,12 @@ func testSnapshot() telemetry.Snapshot {
 				HasPower: true, PowerDrawMilliwatts: 287_250,
 				HasPowerLimit: true, PowerLimitMilliwatts: 400_000,
 				ManagedMemory: 8 << 30, ForeignMemory: 2 << 30,
+				// 1 GiB of the managed memory is not attributed to a process: "other".
+				Processes: []gpu.Process{
+					{PID: 4242, Name: "llama-server", UsedMemory: 6 << 30, MemoryKnown: true, Managed: true},
+					{PID: 4300, Name: "sd-cli", UsedMemory: 1 << 30, MemoryKnown: true, Managed: true},
+					{PID: 7, Name: "Xorg", UsedMemory: 1 << 30, MemoryKnown: true},
+				},
 			},
 			{ // a board without utilisation, temperature or power support
 				Index: 1, UUID: "GPU-1111", Name: "NVIDIA A100-SXM4-40GB",
@@ -93,6 +101,8 @@ func testSnapshot() telemetry.Snapshot {
 		},
 		Managed: []telemetry.ManagedProcess{
 			{PID: 4242, Name: "llama-server", Role: "llm", RSS: 900 << 20, CPUPercent: 180, GPUMemory: 8 << 30},
+			{PID: 4300, Name: "sd-cli", Role: "diffusion", RSS: 100 << 20, GPUMemory: 1 << 30},
+			{PID: 4301, Name: "sd-cli", Role: "diffusion", RSS: 200 << 20},
 		},
 	}
 }
@@ -109,7 +119,7 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	}
 	srv := httptest.NewServer(Handler(reg))
 	defer srv.Close()
-	fams := scrape(t, srv.URL)
+	fams := metricstest.Golden(t, srv.URL, filepath.Join("testdata", "metrics.golden"))
 
 	g0 := map[string]string{"gpu": "0", "UUID": "GPU-0000", "device": "nvidia0", "modelName": "NVIDIA A100-SXM4-40GB", "Hostname": "dgx-1"}
 	checks := []struct {
@@ -137,9 +147,21 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 		{"genailab_host_swap_used_bytes", nil, 1 << 30},
 		{"genailab_host_data_disk_free_bytes", map[string]string{"path": "/data"}, 300 << 30},
 		{"genailab_host_data_disk_total_bytes", map[string]string{"path": "/data"}, 1 << 40},
-		{"genailab_managed_process_resident_memory_bytes", map[string]string{"pid": "4242", "name": "llama-server", "role": "llm"}, 900 << 20},
-		{"genailab_managed_process_cpu_percent", map[string]string{"pid": "4242"}, 180},
-		{"genailab_managed_process_gpu_memory_bytes", map[string]string{"pid": "4242"}, 8 << 30},
+		// Summed by name and role: no pid label (unbounded).
+		{"genailab_managed_processes", map[string]string{"name": "sd-cli", "role": "diffusion"}, 2},
+		{"genailab_managed_process_resident_memory_bytes", map[string]string{"name": "llama-server", "role": "llm"}, 900 << 20},
+		{"genailab_managed_process_resident_memory_bytes", map[string]string{"name": "sd-cli", "role": "diffusion"}, 300 << 20},
+		{"genailab_managed_process_cpu_percent", map[string]string{"name": "llama-server"}, 180},
+		{"genailab_managed_process_gpu_memory_bytes", map[string]string{"name": "llama-server"}, 8 << 30},
+		// GPU memory by role, with the GPU's dcgm labels (UUID joins DCGM_FI_DEV_*).
+		{"genailab_gpu_memory_by_role_bytes", map[string]string{"UUID": "GPU-0000", "role": "llm"}, 6 << 30},
+		{"genailab_gpu_memory_by_role_bytes", map[string]string{"UUID": "GPU-0000", "role": "diffusion"}, 1 << 30},
+		{"genailab_gpu_memory_by_role_bytes", map[string]string{"UUID": "GPU-0000", "role": "other"}, 1 << 30},
+		{"genailab_gpu_memory_by_role_bytes", map[string]string{"UUID": "GPU-0000", "role": "foreign"}, 2 << 30},
+		{"genailab_gpu_memory_by_role_bytes", map[string]string{"UUID": "GPU-1111", "role": "llm"}, 0},
+		{"genailab_scrape_collector_success", map[string]string{"collector": "host"}, 1},
+		{"genailab_scrape_collector_success", map[string]string{"collector": "gpu"}, 1},
+		{"genailab_scrape_collector_success", map[string]string{"collector": "processes"}, 1},
 		{"genailab_monitor_watch_subscribers", nil, 5},
 		{"genailab_monitor_samplers", nil, 2},
 		{"genailab_monitor_watch_missed_snapshots_total", nil, 17},
@@ -179,10 +201,16 @@ func TestMetricsWithoutGPUOrSnapshot(t *testing.T) {
 	if _, ok := fams["genailab_host_memory_total_bytes"]; ok {
 		t.Fatal("host series before any snapshot")
 	}
+	if v := value(t, fams, "genailab_scrape_collector_success", map[string]string{"collector": "host"}); v != 0 {
+		t.Fatalf("host source success = %v before any snapshot, want 0", v)
+	}
 	have.Store(true)
 	fams = scrape(t, srv.URL)
 	if v := value(t, fams, "genailab_gpu_telemetry_available", nil); v != 0 {
 		t.Fatalf("telemetry available = %v", v)
+	}
+	if v := value(t, fams, "genailab_scrape_collector_success", map[string]string{"collector": "gpu"}); v != 0 {
+		t.Fatalf("gpu source success = %v without NVML, want 0", v)
 	}
 	for name := range fams {
 		if len(name) > 5 && name[:5] == "DCGM_" {

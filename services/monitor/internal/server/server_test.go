@@ -330,12 +330,20 @@ func TestMetricsOverHTTP(t *testing.T) {
 	if v, _ := gauge(fams, "genailab_gpu_foreign_memory_bytes", map[string]string{"gpu": "7"}); v != 3*gib {
 		t.Errorf("GPU 7 foreign %v", v)
 	}
-	pid := map[string]string{"pid": strconv.Itoa(llama.Process.Pid), "name": "llama-server", "role": "llm"}
-	if v, n := gauge(fams, "genailab_managed_process_gpu_memory_bytes", pid); n != 1 || v != 5*gib {
+	// By name and role, no pid label (unbounded).
+	llm := map[string]string{"name": "llama-server", "role": "llm"}
+	if v, n := gauge(fams, "genailab_managed_process_gpu_memory_bytes", llm); n != 1 || v != 5*gib {
 		t.Errorf("llama-server VRAM %v (%d series)", v, n)
 	}
-	if v, n := gauge(fams, "genailab_managed_process_resident_memory_bytes", pid); n != 1 || v <= 0 {
+	if v, n := gauge(fams, "genailab_managed_process_resident_memory_bytes", llm); n != 1 || v <= 0 {
 		t.Errorf("llama-server RSS %v (%d series)", v, n)
+	}
+	// The GPU's memory by role, with its dcgm labels.
+	if v, n := gauge(fams, "genailab_gpu_memory_by_role_bytes", map[string]string{"gpu": "7", "role": "llm"}); n != 1 || v != 5*gib {
+		t.Errorf("GPU 7 LLM memory %v (%d series)", v, n)
+	}
+	if v, n := gauge(fams, "genailab_gpu_memory_by_role_bytes", map[string]string{"gpu": "7", "role": "foreign"}); n != 1 || v != 3*gib {
+		t.Errorf("GPU 7 foreign memory %v (%d series)", v, n)
 	}
 	if v, _ := gauge(fams, "genailab_host_memory_total_bytes", nil); v <= 0 {
 		t.Errorf("memory total %v", v)
