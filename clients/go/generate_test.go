@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	genailab "github.com/genailab/genailab/clients/go"
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
@@ -54,7 +55,7 @@ func TestGenerateImageStreamsProgressThenTheImage(t *testing.T) {
 
 	var events []genailab.Event
 	seed := int64(4242)
-	res, err := c.GenerateImage(ctx, &diffusionv1.ImageParams{Prompt: "a red fox", Width: 64, Height: 128, Steps: 3, Seed: &seed, Sampler: "euler"},
+	res, err := c.GenerateImage(ctx, &diffusionv1.ImageParams{Prompt: "a red fox", Width: proto.Int32(64), Height: proto.Int32(128), Steps: proto.Int32(3), Seed: &seed, Sampler: "euler"},
 		func(e genailab.Event) { events = append(events, e) })
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +112,7 @@ func TestGenerateImageStreamsProgressThenTheImage(t *testing.T) {
 func TestGenerateImageBadParamsKeepTheStatus(t *testing.T) {
 	c := dial(t)
 	ctx := testContext(t, 30*time.Second)
-	_, err := c.GenerateImage(ctx, &diffusionv1.ImageParams{Prompt: "x", Width: 65}, nil)
+	_, err := c.GenerateImage(ctx, &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(65)}, nil)
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("width 65: %v, want InvalidArgument", err)
 	}
@@ -131,7 +132,7 @@ func TestGenerateImageCancelledByTheCallerCancelsTheJob(t *testing.T) {
 	var jobID string
 	var cancelledAt time.Time
 	start := time.Now()
-	_, err := c.GenerateImage(gctx, &diffusionv1.ImageParams{Prompt: "slow", Width: cancelSize, Height: cancelSize, Steps: cancelSteps}, func(e genailab.Event) {
+	_, err := c.GenerateImage(gctx, &diffusionv1.ImageParams{Prompt: "slow", Width: proto.Int32(cancelSize), Height: proto.Int32(cancelSize), Steps: proto.Int32(cancelSteps)}, func(e genailab.Event) {
 		if e.JobID != "" {
 			jobID = e.JobID
 		}
@@ -193,7 +194,7 @@ func TestCancellingTheRunningJobRunsTheQueuedOne(t *testing.T) {
 	startDiffusion(t, ctx, c)
 
 	orch := c.Orchestrator()
-	first, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "first", Width: cancelSize, Height: cancelSize, Steps: cancelSteps}})
+	first, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "first", Width: proto.Int32(cancelSize), Height: proto.Int32(cancelSize), Steps: proto.Int32(cancelSteps)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestCancellingTheRunningJobRunsTheQueuedOne(t *testing.T) {
 		return j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_RUNNING && j.GetProgress().GetStage() == diffusionv1.Stage_STAGE_SAMPLING && j.GetProgress().GetStep() >= 1
 	})
 	seed := int64(99)
-	second, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "second", Width: 64, Height: 64, Steps: 2, Seed: &seed}})
+	second, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: &diffusionv1.ImageParams{Prompt: "second", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(2), Seed: &seed}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,13 +40,15 @@ const (
 // Samplers are the sampler names accepted (the seed's ImageSampler; sd.cpp knows them all).
 var Samplers = []string{"euler_a", "euler", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2", "lcm"}
 
-// Request is an image request as a client sends it: zero sizes and steps, and absent
-// cfg scale, seed and sampler, mean the defaults.
+// Request is an image request as a client sends it. A nil field was not sent and takes its
+// default; a field that was sent is checked as it is, so an explicit 0 width, height or
+// steps is refused (the protos carry these fields with explicit presence for this). An
+// empty sampler means the default.
 type Request struct {
 	Prompt         string
 	NegativePrompt string
-	Width, Height  int
-	Steps          int
+	Width, Height  *int
+	Steps          *int
 	CFGScale       *float64
 	Seed           *int64
 	Sampler        string
@@ -126,11 +128,12 @@ func RandomSeed(rng *rand.Rand) int64 {
 	return rng.Int64N(math.MaxInt32)
 }
 
-func orDefault(v, def int) int {
-	if v == 0 {
+// orDefault is *v, or def when the field was not sent.
+func orDefault(v *int, def int) int {
+	if v == nil {
 		return def
 	}
-	return v
+	return *v
 }
 
 func checkText(name, s string) error {

@@ -895,12 +895,13 @@ type ImageParams struct {
 	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// What to avoid.
 	NegativePrompt string `protobuf:"bytes,2,opt,name=negative_prompt,json=negativePrompt,proto3" json:"negative_prompt,omitempty"`
-	// Width in pixels: a multiple of 64 within 64..2048; 0 means 512.
-	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
-	// Height in pixels: a multiple of 64 within 64..2048; 0 means 512.
-	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
-	// Sampling steps, 1..150; 0 means 20.
-	Steps int32 `protobuf:"varint,5,opt,name=steps,proto3" json:"steps,omitempty"`
+	// Width in pixels: a multiple of 64 within 64..2048; unset means 512 (an explicit 0 is invalid).
+	// Explicit presence tells "not sent" (the default) from "sent as 0" (refused).
+	Width *int32 `protobuf:"varint,3,opt,name=width,proto3,oneof" json:"width,omitempty"`
+	// Height in pixels: a multiple of 64 within 64..2048; unset means 512 (an explicit 0 is invalid).
+	Height *int32 `protobuf:"varint,4,opt,name=height,proto3,oneof" json:"height,omitempty"`
+	// Sampling steps, 1..150; unset means 20 (an explicit 0 is invalid).
+	Steps *int32 `protobuf:"varint,5,opt,name=steps,proto3,oneof" json:"steps,omitempty"`
 	// Classifier-free guidance scale, 0..30; unset means 7.5.
 	CfgScale *float32 `protobuf:"fixed32,6,opt,name=cfg_scale,json=cfgScale,proto3,oneof" json:"cfg_scale,omitempty"`
 	// Seed; unset or negative draws a random one (returned in the result).
@@ -956,22 +957,22 @@ func (x *ImageParams) GetNegativePrompt() string {
 }
 
 func (x *ImageParams) GetWidth() int32 {
-	if x != nil {
-		return x.Width
+	if x != nil && x.Width != nil {
+		return *x.Width
 	}
 	return 0
 }
 
 func (x *ImageParams) GetHeight() int32 {
-	if x != nil {
-		return x.Height
+	if x != nil && x.Height != nil {
+		return *x.Height
 	}
 	return 0
 }
 
 func (x *ImageParams) GetSteps() int32 {
-	if x != nil {
-		return x.Steps
+	if x != nil && x.Steps != nil {
+		return *x.Steps
 	}
 	return 0
 }
@@ -1423,11 +1424,12 @@ func (x *CancelGenerationResponse) GetCancelled() bool {
 	return false
 }
 
-// StreamLogsRequest selects log lines.
+// StreamLogsRequest selects log lines (genailab.common.v1.LogService.StreamLogs is the same,
+// shared by every engine service).
 type StreamLogsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many of the most recent lines to send first.
-	TailLines int32 `protobuf:"varint,1,opt,name=tail_lines,json=tailLines,proto3" json:"tail_lines,omitempty"`
+	// How many of the most recent lines to send first; unset sends the last 200, 0 none.
+	TailLines *int32 `protobuf:"varint,1,opt,name=tail_lines,json=tailLines,proto3,oneof" json:"tail_lines,omitempty"`
 	// Keep the stream open and send new lines as they come.
 	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1465,8 +1467,8 @@ func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
 }
 
 func (x *StreamLogsRequest) GetTailLines() int32 {
-	if x != nil {
-		return x.TailLines
+	if x != nil && x.TailLines != nil {
+		return *x.TailLines
 	}
 	return 0
 }
@@ -1587,16 +1589,19 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x128\n" +
 	"\x04info\x18\x03 \x01(\v2$.genailab.diffusion.v1.DiffusionInfoR\x04info\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x123\n" +
-	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"\xfe\x01\n" +
+	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"\xac\x02\n" +
 	"\vImageParams\x12\x16\n" +
 	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x12'\n" +
-	"\x0fnegative_prompt\x18\x02 \x01(\tR\x0enegativePrompt\x12\x14\n" +
-	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\x12\x14\n" +
-	"\x05steps\x18\x05 \x01(\x05R\x05steps\x12 \n" +
-	"\tcfg_scale\x18\x06 \x01(\x02H\x00R\bcfgScale\x88\x01\x01\x12\x17\n" +
-	"\x04seed\x18\a \x01(\x03H\x01R\x04seed\x88\x01\x01\x12\x18\n" +
-	"\asampler\x18\b \x01(\tR\asamplerB\f\n" +
+	"\x0fnegative_prompt\x18\x02 \x01(\tR\x0enegativePrompt\x12\x19\n" +
+	"\x05width\x18\x03 \x01(\x05H\x00R\x05width\x88\x01\x01\x12\x1b\n" +
+	"\x06height\x18\x04 \x01(\x05H\x01R\x06height\x88\x01\x01\x12\x19\n" +
+	"\x05steps\x18\x05 \x01(\x05H\x02R\x05steps\x88\x01\x01\x12 \n" +
+	"\tcfg_scale\x18\x06 \x01(\x02H\x03R\bcfgScale\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\a \x01(\x03H\x04R\x04seed\x88\x01\x01\x12\x18\n" +
+	"\asampler\x18\b \x01(\tR\asamplerB\b\n" +
+	"\x06_widthB\t\n" +
+	"\a_heightB\b\n" +
+	"\x06_stepsB\f\n" +
 	"\n" +
 	"_cfg_scaleB\a\n" +
 	"\x05_seed\"\x95\x02\n" +
@@ -1628,11 +1633,12 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x05event\"\x19\n" +
 	"\x17CancelGenerationRequest\"8\n" +
 	"\x18CancelGenerationResponse\x12\x1c\n" +
-	"\tcancelled\x18\x01 \x01(\bR\tcancelled\"J\n" +
-	"\x11StreamLogsRequest\x12\x1d\n" +
+	"\tcancelled\x18\x01 \x01(\bR\tcancelled\"^\n" +
+	"\x11StreamLogsRequest\x12\"\n" +
 	"\n" +
-	"tail_lines\x18\x01 \x01(\x05R\ttailLines\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"]\n" +
+	"tail_lines\x18\x01 \x01(\x05H\x00R\ttailLines\x88\x01\x01\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06followB\r\n" +
+	"\v_tail_lines\"]\n" +
 	"\x12StreamLogsResponse\x12/\n" +
 	"\x04line\x18\x01 \x01(\v2\x1b.genailab.common.v1.LogLineR\x04line\x12\x16\n" +
 	"\x06missed\x18\x02 \x01(\x04R\x06missed*V\n" +
@@ -1763,6 +1769,7 @@ func file_genailab_diffusion_v1_diffusion_proto_init() {
 		(*GenerateImageResponse_Progress)(nil),
 		(*GenerateImageResponse_Result)(nil),
 	}
+	file_genailab_diffusion_v1_diffusion_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

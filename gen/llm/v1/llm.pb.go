@@ -348,7 +348,14 @@ type LLMInfo struct {
 	// Path of the llama-server executable in use.
 	BinaryPath string `protobuf:"bytes,13,opt,name=binary_path,json=binaryPath,proto3" json:"binary_path,omitempty"`
 	// Base URL of llama-server's own HTTP API (for direct OpenAI-compatible use on the host).
-	BaseUrl       string `protobuf:"bytes,14,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	BaseUrl string `protobuf:"bytes,14,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// True while llama-server is crash looping: it crashed several times in a row and is
+	// restarted with an exponential backoff (last_exit says how the last attempt ended).
+	CrashLooping bool `protobuf:"varint,15,opt,name=crash_looping,json=crashLooping,proto3" json:"crash_looping,omitempty"`
+	// Crashes in a row since the last explicit Start or the last stable run; they set the backoff.
+	ConsecutiveCrashes int32 `protobuf:"varint,16,opt,name=consecutive_crashes,json=consecutiveCrashes,proto3" json:"consecutive_crashes,omitempty"`
+	// When the pending automatic restart is due; unset when none is pending.
+	NextRestartAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=next_restart_at,json=nextRestartAt,proto3" json:"next_restart_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +486,27 @@ func (x *LLMInfo) GetBaseUrl() string {
 		return x.BaseUrl
 	}
 	return ""
+}
+
+func (x *LLMInfo) GetCrashLooping() bool {
+	if x != nil {
+		return x.CrashLooping
+	}
+	return false
+}
+
+func (x *LLMInfo) GetConsecutiveCrashes() int32 {
+	if x != nil {
+		return x.ConsecutiveCrashes
+	}
+	return 0
+}
+
+func (x *LLMInfo) GetNextRestartAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRestartAt
+	}
+	return nil
 }
 
 // StartRequest starts llama-server.
@@ -1013,11 +1041,13 @@ func (x *WatchInfoResponse) GetExit() *v1.ProcessExit {
 	return nil
 }
 
-// StreamLogsRequest selects log lines.
+// StreamLogsRequest selects log lines (genailab.common.v1.LogService.StreamLogs is the same,
+// shared by every engine service).
 type StreamLogsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// How many of the most recent lines to send first (bounded by the buffer size).
-	TailLines int32 `protobuf:"varint,1,opt,name=tail_lines,json=tailLines,proto3" json:"tail_lines,omitempty"`
+	// How many of the most recent lines to send first (bounded by the buffer size); unset
+	// sends the last 200, 0 none.
+	TailLines *int32 `protobuf:"varint,1,opt,name=tail_lines,json=tailLines,proto3,oneof" json:"tail_lines,omitempty"`
 	// Keep the stream open and send new lines as they come.
 	Follow        bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1055,8 +1085,8 @@ func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
 }
 
 func (x *StreamLogsRequest) GetTailLines() int32 {
-	if x != nil {
-		return x.TailLines
+	if x != nil && x.TailLines != nil {
+		return *x.TailLines
 	}
 	return 0
 }
@@ -1535,7 +1565,7 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\n" +
 	"extra_args\x18\f \x03(\tR\textraArgs\x12!\n" +
 	"\fauto_restart\x18\r \x01(\bR\vautoRestartB\r\n" +
-	"\v_gpu_layers\"\xae\x04\n" +
+	"\v_gpu_layers\"\xc8\x05\n" +
 	"\aLLMInfo\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .genailab.common.v1.ServerStatusR\x06status\x128\n" +
 	"\x06health\x18\x02 \x01(\x0e2 .genailab.common.v1.HealthStatusR\x06health\x12\x10\n" +
@@ -1554,7 +1584,10 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\toffloaded\x18\f \x01(\bR\toffloaded\x12\x1f\n" +
 	"\vbinary_path\x18\r \x01(\tR\n" +
 	"binaryPath\x12\x19\n" +
-	"\bbase_url\x18\x0e \x01(\tR\abaseUrl\"l\n" +
+	"\bbase_url\x18\x0e \x01(\tR\abaseUrl\x12#\n" +
+	"\rcrash_looping\x18\x0f \x01(\bR\fcrashLooping\x12/\n" +
+	"\x13consecutive_crashes\x18\x10 \x01(\x05R\x12consecutiveCrashes\x12B\n" +
+	"\x0fnext_restart_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rnextRestartAt\"l\n" +
 	"\fStartRequest\x122\n" +
 	"\x06config\x18\x01 \x01(\v2\x1a.genailab.llm.v1.LLMConfigR\x06config\x12(\n" +
 	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\"\\\n" +
@@ -1585,11 +1618,12 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x04info\x18\x03 \x01(\v2\x18.genailab.llm.v1.LLMInfoR\x04info\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x123\n" +
-	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"J\n" +
-	"\x11StreamLogsRequest\x12\x1d\n" +
+	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"^\n" +
+	"\x11StreamLogsRequest\x12\"\n" +
 	"\n" +
-	"tail_lines\x18\x01 \x01(\x05R\ttailLines\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"]\n" +
+	"tail_lines\x18\x01 \x01(\x05H\x00R\ttailLines\x88\x01\x01\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06followB\r\n" +
+	"\v_tail_lines\"]\n" +
 	"\x12StreamLogsResponse\x12/\n" +
 	"\x04line\x18\x01 \x01(\v2\x1b.genailab.common.v1.LogLineR\x04line\x12\x16\n" +
 	"\x06missed\x18\x02 \x01(\x04R\x06missed\";\n" +
@@ -1699,40 +1733,41 @@ var file_genailab_llm_v1_llm_proto_depIdxs = []int32{
 	2,  // 3: genailab.llm.v1.LLMInfo.config:type_name -> genailab.llm.v1.LLMConfig
 	23, // 4: genailab.llm.v1.LLMInfo.started_at:type_name -> google.protobuf.Timestamp
 	24, // 5: genailab.llm.v1.LLMInfo.last_exit:type_name -> genailab.common.v1.ProcessExit
-	2,  // 6: genailab.llm.v1.StartRequest.config:type_name -> genailab.llm.v1.LLMConfig
-	3,  // 7: genailab.llm.v1.StartResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	3,  // 8: genailab.llm.v1.StopResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	2,  // 9: genailab.llm.v1.StopResponse.previous_config:type_name -> genailab.llm.v1.LLMConfig
-	2,  // 10: genailab.llm.v1.RestartRequest.config:type_name -> genailab.llm.v1.LLMConfig
-	3,  // 11: genailab.llm.v1.RestartResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	3,  // 12: genailab.llm.v1.GetInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	1,  // 13: genailab.llm.v1.WatchInfoResponse.type:type_name -> genailab.llm.v1.LLMEventType
-	23, // 14: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 15: genailab.llm.v1.WatchInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	24, // 16: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
-	25, // 17: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
-	16, // 18: genailab.llm.v1.ChatRequest.messages:type_name -> genailab.llm.v1.ChatMessage
-	18, // 19: genailab.llm.v1.ChatResponse.delta:type_name -> genailab.llm.v1.ChatDelta
-	19, // 20: genailab.llm.v1.ChatResponse.done:type_name -> genailab.llm.v1.ChatDone
-	4,  // 21: genailab.llm.v1.LLMService.Start:input_type -> genailab.llm.v1.StartRequest
-	6,  // 22: genailab.llm.v1.LLMService.Stop:input_type -> genailab.llm.v1.StopRequest
-	8,  // 23: genailab.llm.v1.LLMService.Restart:input_type -> genailab.llm.v1.RestartRequest
-	10, // 24: genailab.llm.v1.LLMService.GetInfo:input_type -> genailab.llm.v1.GetInfoRequest
-	12, // 25: genailab.llm.v1.LLMService.WatchInfo:input_type -> genailab.llm.v1.WatchInfoRequest
-	14, // 26: genailab.llm.v1.LLMService.StreamLogs:input_type -> genailab.llm.v1.StreamLogsRequest
-	17, // 27: genailab.llm.v1.LLMService.Chat:input_type -> genailab.llm.v1.ChatRequest
-	5,  // 28: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
-	7,  // 29: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
-	9,  // 30: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
-	11, // 31: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
-	13, // 32: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
-	15, // 33: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
-	20, // 34: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	23, // 6: genailab.llm.v1.LLMInfo.next_restart_at:type_name -> google.protobuf.Timestamp
+	2,  // 7: genailab.llm.v1.StartRequest.config:type_name -> genailab.llm.v1.LLMConfig
+	3,  // 8: genailab.llm.v1.StartResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	3,  // 9: genailab.llm.v1.StopResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	2,  // 10: genailab.llm.v1.StopResponse.previous_config:type_name -> genailab.llm.v1.LLMConfig
+	2,  // 11: genailab.llm.v1.RestartRequest.config:type_name -> genailab.llm.v1.LLMConfig
+	3,  // 12: genailab.llm.v1.RestartResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	3,  // 13: genailab.llm.v1.GetInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	1,  // 14: genailab.llm.v1.WatchInfoResponse.type:type_name -> genailab.llm.v1.LLMEventType
+	23, // 15: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 16: genailab.llm.v1.WatchInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	24, // 17: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
+	25, // 18: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
+	16, // 19: genailab.llm.v1.ChatRequest.messages:type_name -> genailab.llm.v1.ChatMessage
+	18, // 20: genailab.llm.v1.ChatResponse.delta:type_name -> genailab.llm.v1.ChatDelta
+	19, // 21: genailab.llm.v1.ChatResponse.done:type_name -> genailab.llm.v1.ChatDone
+	4,  // 22: genailab.llm.v1.LLMService.Start:input_type -> genailab.llm.v1.StartRequest
+	6,  // 23: genailab.llm.v1.LLMService.Stop:input_type -> genailab.llm.v1.StopRequest
+	8,  // 24: genailab.llm.v1.LLMService.Restart:input_type -> genailab.llm.v1.RestartRequest
+	10, // 25: genailab.llm.v1.LLMService.GetInfo:input_type -> genailab.llm.v1.GetInfoRequest
+	12, // 26: genailab.llm.v1.LLMService.WatchInfo:input_type -> genailab.llm.v1.WatchInfoRequest
+	14, // 27: genailab.llm.v1.LLMService.StreamLogs:input_type -> genailab.llm.v1.StreamLogsRequest
+	17, // 28: genailab.llm.v1.LLMService.Chat:input_type -> genailab.llm.v1.ChatRequest
+	5,  // 29: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
+	7,  // 30: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
+	9,  // 31: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
+	11, // 32: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
+	13, // 33: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
+	15, // 34: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
+	20, // 35: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_genailab_llm_v1_llm_proto_init() }
@@ -1741,6 +1776,7 @@ func file_genailab_llm_v1_llm_proto_init() {
 		return
 	}
 	file_genailab_llm_v1_llm_proto_msgTypes[0].OneofWrappers = []any{}
+	file_genailab_llm_v1_llm_proto_msgTypes[12].OneofWrappers = []any{}
 	file_genailab_llm_v1_llm_proto_msgTypes[15].OneofWrappers = []any{}
 	file_genailab_llm_v1_llm_proto_msgTypes[18].OneofWrappers = []any{
 		(*ChatResponse_Delta)(nil),

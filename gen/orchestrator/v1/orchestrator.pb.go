@@ -572,12 +572,12 @@ type CreateImageRequest struct {
 	Prompt string `protobuf:"bytes,1,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// What to avoid.
 	NegativePrompt string `protobuf:"bytes,2,opt,name=negative_prompt,json=negativePrompt,proto3" json:"negative_prompt,omitempty"`
-	// Width in pixels (multiple of 64, 64..2048); 0 means 512.
-	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
-	// Height in pixels (multiple of 64, 64..2048); 0 means 512.
-	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
-	// Sampling steps (1..150); 0 means 20.
-	Steps int32 `protobuf:"varint,5,opt,name=steps,proto3" json:"steps,omitempty"`
+	// Width in pixels (multiple of 64, 64..2048); unset means 512 (an explicit 0 is invalid).
+	Width *int32 `protobuf:"varint,3,opt,name=width,proto3,oneof" json:"width,omitempty"`
+	// Height in pixels (multiple of 64, 64..2048); unset means 512 (an explicit 0 is invalid).
+	Height *int32 `protobuf:"varint,4,opt,name=height,proto3,oneof" json:"height,omitempty"`
+	// Sampling steps (1..150); unset means 20 (an explicit 0 is invalid).
+	Steps *int32 `protobuf:"varint,5,opt,name=steps,proto3,oneof" json:"steps,omitempty"`
 	// Guidance scale (0..30); unset means 7.5.
 	CfgScale *float32 `protobuf:"fixed32,6,opt,name=cfg_scale,json=cfgScale,proto3,oneof" json:"cfg_scale,omitempty"`
 	// Seed; unset or negative draws a random one. At most 4294967295.
@@ -633,22 +633,22 @@ func (x *CreateImageRequest) GetNegativePrompt() string {
 }
 
 func (x *CreateImageRequest) GetWidth() int32 {
-	if x != nil {
-		return x.Width
+	if x != nil && x.Width != nil {
+		return *x.Width
 	}
 	return 0
 }
 
 func (x *CreateImageRequest) GetHeight() int32 {
-	if x != nil {
-		return x.Height
+	if x != nil && x.Height != nil {
+		return *x.Height
 	}
 	return 0
 }
 
 func (x *CreateImageRequest) GetSteps() int32 {
-	if x != nil {
-		return x.Steps
+	if x != nil && x.Steps != nil {
+		return *x.Steps
 	}
 	return 0
 }
@@ -2860,16 +2860,19 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x05event\x18\x03 \x01(\v2\x1f.genailab.orchestrator.v1.EventH\x00R\x05event\x12=\n" +
 	"\bprogress\x18\x04 \x01(\v2\x1f.genailab.diffusion.v1.ProgressH\x00R\bprogress\x12<\n" +
 	"\x06result\x18\x05 \x01(\v2\".genailab.diffusion.v1.ImageResultH\x00R\x06resultB\t\n" +
-	"\apayload\"\x85\x02\n" +
+	"\apayload\"\xb3\x02\n" +
 	"\x12CreateImageRequest\x12\x16\n" +
 	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x12'\n" +
-	"\x0fnegative_prompt\x18\x02 \x01(\tR\x0enegativePrompt\x12\x14\n" +
-	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
-	"\x06height\x18\x04 \x01(\x05R\x06height\x12\x14\n" +
-	"\x05steps\x18\x05 \x01(\x05R\x05steps\x12 \n" +
-	"\tcfg_scale\x18\x06 \x01(\x02H\x00R\bcfgScale\x88\x01\x01\x12\x17\n" +
-	"\x04seed\x18\a \x01(\x03H\x01R\x04seed\x88\x01\x01\x12\x18\n" +
-	"\asampler\x18\b \x01(\tR\asamplerB\f\n" +
+	"\x0fnegative_prompt\x18\x02 \x01(\tR\x0enegativePrompt\x12\x19\n" +
+	"\x05width\x18\x03 \x01(\x05H\x00R\x05width\x88\x01\x01\x12\x1b\n" +
+	"\x06height\x18\x04 \x01(\x05H\x01R\x06height\x88\x01\x01\x12\x19\n" +
+	"\x05steps\x18\x05 \x01(\x05H\x02R\x05steps\x88\x01\x01\x12 \n" +
+	"\tcfg_scale\x18\x06 \x01(\x02H\x03R\bcfgScale\x88\x01\x01\x12\x17\n" +
+	"\x04seed\x18\a \x01(\x03H\x04R\x04seed\x88\x01\x01\x12\x18\n" +
+	"\asampler\x18\b \x01(\tR\asamplerB\b\n" +
+	"\x06_widthB\t\n" +
+	"\a_heightB\b\n" +
+	"\x06_stepsB\f\n" +
 	"\n" +
 	"_cfg_scaleB\a\n" +
 	"\x05_seed\"\xa7\x01\n" +

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
@@ -19,7 +21,7 @@ import (
 // the two on one stack. The image: 128×128, 8 steps on the real sd-cli with the tiny model.
 func BenchmarkOffloadCycle(b *testing.B) {
 	s := newStack(b, stackOptions{Budget: 1})
-	params := &diffusionv1.ImageParams{Prompt: "bench", Width: 128, Height: 128, Steps: 8, Seed: ptr(int64(1))}
+	params := &diffusionv1.ImageParams{Prompt: "bench", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(8), Seed: ptr(int64(1))}
 	cfg := s.llmInfo().Config
 	ctx := context.Background()
 	var direct, orch time.Duration

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
@@ -17,7 +18,7 @@ import (
 // to fail a generation on demand (SDSTANDIN_FAIL=error makes the stand-in fail every image).
 func TestEngineFailureStillReloadsTheLLM(t *testing.T) {
 	s := newStack(t, stackOptions{Budget: 1, StandIn: true, StandInEnv: []string{"SDSTANDIN_FAIL=error"}})
-	_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 64, Height: 64, Steps: 4})
+	_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(4)})
 	if err == nil {
 		t.Fatal("a failing engine produced an image")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -74,6 +75,14 @@ func TestSeedContractAndJobsOverHTTP(t *testing.T) {
 	if code != 400 || !strings.Contains(out["error"].(string), "prompt") || len(out) != 1 {
 		t.Fatalf("no prompt: %d %v", code, out)
 	}
+	// Issue 13: "steps": 0, "width": 0 and "height": 0 were taken for the defaults. They
+	// are refused with 400 and the reason, before anything is queued (counted below).
+	for field, want := range map[string]string{"steps": "steps must be within 1-150, got 0", "width": "width must", "height": "height must"} {
+		code, _, out := httpJSON(t, "POST", s.gateway+"/v1/images/generations", fmt.Sprintf(`{"prompt":"a fox",%q:0}`, field))
+		if msg, _ := out["error"].(string); code != 400 || !strings.Contains(msg, want) || !strings.Contains(msg, "got 0") || len(out) != 1 {
+			t.Fatalf("%s 0: %d %v", field, code, out)
+		}
+	}
 	// Async jobs.
 	code, _, sub := httpJSON(t, "POST", s.gateway+"/v1/images/jobs", `{"params":{"prompt":"a boat","width":64,"height":64,"steps":2}}`)
 	if code != 200 {
@@ -81,6 +90,9 @@ func TestSeedContractAndJobsOverHTTP(t *testing.T) {
 	}
 	id := sub["job"].(map[string]any)["id"].(string)
 	s.events.wait(t, evFinished, id, 120*time.Second)
+	if queued := count(s.events.types(""), evQueued); queued != 2 {
+		t.Fatalf("%d jobs queued, want 2 (the refused requests queue nothing): %v", queued, s.events.types(""))
+	}
 	{
 		code, _, got := httpJSON(t, "GET", s.gateway+"/v1/images/jobs/"+id+"?include_image=true", "")
 		job, _ := got["job"].(map[string]any)
@@ -182,7 +194,7 @@ func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
 	go func() {
 		// The real engine loads the model and samples for seconds after the offload: the chat
 		// below is sent in that window.
-		_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 64, Height: 64, Steps: 8})
+		_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(8)})
 		done <- err
 	}()
 	off := s.events.wait(t, evOffDone, "", 30*time.Second)
@@ -269,4 +281,15 @@ func TestOpenAISurfaceWithTheOfficialClient(t *testing.T) {
 	if chunks < 3 || len(acc.Choices) != 1 || acc.Choices[0].FinishReason == "" {
 		t.Fatalf("stream: %d chunks, %+v", chunks, acc.Choices)
 	}
+}
+
+// count is how many of types are typ.
+func count(types []orchestratorv1.EventType, typ orchestratorv1.EventType) int {
+	n := 0
+	for _, t := range types {
+		if t == typ {
+			n++
+		}
+	}
+	return n
 }

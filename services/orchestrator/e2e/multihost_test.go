@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -300,8 +301,8 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	})
 
 	// 1. Placement: b fits without offload.
-	params := &diffusionv1.ImageParams{Prompt: "a lab", Width: 128, Height: 128, Steps: 4}
-	res, err := orch.CreateImage(ctx, &orchestratorv1.CreateImageRequest{Prompt: "a lab", Width: 128, Height: 128, Steps: 4})
+	params := &diffusionv1.ImageParams{Prompt: "a lab", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(4)}
+	res, err := orch.CreateImage(ctx, &orchestratorv1.CreateImageRequest{Prompt: "a lab", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(4)})
 	if err != nil || len(res.GetImage()) == 0 {
 		t.Fatalf("first image: %v", err)
 	}
@@ -323,7 +324,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 	}
 	// A longer real job: a is killed once step 2 is seen, with 22 steps (seconds) to go. The job
 	// then runs again, whole, on b.
-	params.Steps = 24
+	params.Steps = proto.Int32(24)
 	sub, err := orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: params})
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +404,7 @@ func TestMultiHostPlacementFailoverAndRecovery(t *testing.T) {
 		t.Fatalf("start diffusion on a: %v", err)
 	}
 	waitFor(t, "a's diffusion engine seen", 10*time.Second, func() bool { return hostsByName(t, orch)["a"].GetDiffusionModel() == tinySD })
-	params.Steps = 12 // the link goes down at step 2, with 10 steps to go
+	params.Steps = proto.Int32(12) // the link goes down at step 2, with 10 steps to go
 	sub, err = orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: params})
 	if err != nil {
 		t.Fatal(err)

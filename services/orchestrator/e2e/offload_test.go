@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -37,7 +39,7 @@ const (
 // (model load included); the tests that act mid-generation use longSteps and act once step 1
 // has been seen.
 func image(steps int32) *diffusionv1.ImageParams {
-	return &diffusionv1.ImageParams{Prompt: "a lighthouse at dusk", Width: 128, Height: 128, Steps: steps, Seed: ptr(int64(7))}
+	return &diffusionv1.ImageParams{Prompt: "a lighthouse at dusk", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(steps), Seed: ptr(int64(7))}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -183,7 +185,7 @@ func TestNoOffloadWhenTheBudgetAllowsIt(t *testing.T) {
 	if err != nil || wn.NeedsOffload || wn.Explanation == "" {
 		t.Fatalf("would need offload: %v %v", wn, err)
 	}
-	res, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: 128, Height: 64, Steps: 4, Seed: ptr(int64(11))})
+	res, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: proto.Int32(128), Height: proto.Int32(64), Steps: proto.Int32(4), Seed: ptr(int64(11))})
 	if err != nil || res.Width != 128 || res.Height != 64 || res.Seed != 11 || res.Format != "png" {
 		t.Fatalf("create image: %v %v", res, err)
 	}

@@ -22,6 +22,7 @@ func (a *App) generateCmd() *cobra.Command {
 	var out string
 	var cfgScale float32
 	var seed int64
+	var width, height, steps int32
 	cmd := &cobra.Command{
 		Use:   `generate "PROMPT"`,
 		Short: "Generate an image through the orchestrator, with a live progress bar",
@@ -38,6 +39,17 @@ step; Ctrl-C cancels the generation on the server. The PNG is written to -o (def
 			if changed(cmd.Flags(), "seed") {
 				p.Seed = &seed
 			}
+			// Only the flags given are sent: a --steps 0 is the server's to refuse, no
+			// --steps is its default.
+			if changed(cmd.Flags(), "width") {
+				p.Width = &width
+			}
+			if changed(cmd.Flags(), "height") {
+				p.Height = &height
+			}
+			if changed(cmd.Flags(), "steps") {
+				p.Steps = &steps
+			}
 			c, err := a.dial(cmd)
 			if err != nil {
 				return err
@@ -48,9 +60,9 @@ step; Ctrl-C cancels the generation on the server. The PNG is written to -o (def
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "PNG file to write (default: <job id>.png)")
 	fl.StringVar(&p.NegativePrompt, "negative", "", "what to avoid")
-	fl.Int32VarP(&p.Width, "width", "W", 0, "width in pixels, a multiple of 64 (default 512)")
-	fl.Int32VarP(&p.Height, "height", "H", 0, "height in pixels, a multiple of 64 (default 512)")
-	fl.Int32Var(&p.Steps, "steps", 0, "sampling steps, 1..150 (default 20)")
+	fl.Int32VarP(&width, "width", "W", 512, "width in pixels, a multiple of 64")
+	fl.Int32VarP(&height, "height", "H", 512, "height in pixels, a multiple of 64")
+	fl.Int32Var(&steps, "steps", 20, "sampling steps, 1..150")
 	fl.Float32Var(&cfgScale, "cfg-scale", 7.5, "guidance scale, 0..30")
 	fl.Int64Var(&seed, "seed", -1, "seed (default: random; the result says which)")
 	fl.StringVar(&p.Sampler, "sampler", "", "sampler (default euler_a; 'genaictl diffusion status' lists the ones the service accepts)")

@@ -228,7 +228,7 @@ func (a *App) llmLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stream, err := c.LLM().StreamLogs(cmd.Context(), &llmv1.StreamLogsRequest{TailLines: tail, Follow: follow})
+			stream, err := c.LLM().StreamLogs(cmd.Context(), &llmv1.StreamLogsRequest{TailLines: &tail, Follow: follow})
 			if err != nil {
 				return a.at(genailab.ServiceLLM, err)
 			}

@@ -19,6 +19,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
@@ -154,7 +155,7 @@ func BenchmarkStepLatency(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		// Through the service.
 		recv := map[int32]int64{}
-		g := generate(ctx, client, &diffusionv1.ImageParams{Prompt: "x", Width: 64, Height: 64, Steps: benchSteps, Seed: ptr(int64(1))},
+		g := generate(ctx, client, &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(benchSteps), Seed: ptr(int64(1))},
 			func(p *diffusionv1.Progress) {
 				if _, seen := recv[p.Step]; !seen && p.Stage == diffusionv1.Stage_STAGE_SAMPLING {
 					recv[p.Step] = time.Now().UnixNano()

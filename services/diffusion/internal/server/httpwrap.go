@@ -23,13 +23,15 @@ import (
 // maxBody bounds a generation request (a 4000-character prompt is far below it).
 const maxBody = 1 << 20
 
-// seedRequest is the seed's POST /v1/images/generations body (ImageGenerationConfig).
+// seedRequest is the seed's POST /v1/images/generations body (ImageGenerationConfig). The
+// numbers are pointers so that a field left out (the default) differs from one sent as 0
+// (refused by imagereq).
 type seedRequest struct {
 	Prompt         string   `json:"prompt"`
 	NegativePrompt string   `json:"negativePrompt"`
-	Width          int      `json:"width"`
-	Height         int      `json:"height"`
-	Steps          int      `json:"steps"`
+	Width          *int     `json:"width"`
+	Height         *int     `json:"height"`
+	Steps          *int     `json:"steps"`
 	CFGScale       *float64 `json:"cfgScale"`
 	Seed           *int64   `json:"seed"`
 	Sampler        string   `json:"sampler"`

@@ -207,3 +207,27 @@ func TestSeedWrapperShutdownMidRequestIs503(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// Issue 13: "steps": 0, "width": 0 and "height": 0 took the defaults like a field left
+// out. Sent as 0 they are refused (400, the seed's error with the reason) before the
+// engine is asked anything, even while it is stopped; left out, they take 512x512.
+func TestSeedWrapperExplicitZeroIs400(t *testing.T) {
+	s := startService(t, nil)
+	url := s.httpURL + "/v1/images/generations"
+	for field, want := range map[string]string{"width": "width must", "height": "height must", "steps": "steps must"} {
+		body := fmt.Sprintf(`{"prompt":"x","width":64,"height":64,"steps":1,%q:0}`, field)
+		st, out := postJSON(t, url, body)
+		if msg, _ := out["error"].(string); st != 400 || !strings.Contains(msg, want) || !strings.Contains(msg, "got 0") || len(out) != 1 {
+			t.Errorf("%s: %d %v", body, st, out)
+		}
+	}
+	// Left out, the same request passes validation and reaches the (stopped) engine.
+	if st, out := postJSON(t, url, `{"prompt":"x","steps":1}`); st != 503 || !strings.Contains(fmt.Sprint(out["error"]), "not running") {
+		t.Errorf("omitted size, engine stopped: %d %v", st, out)
+	}
+	s.start(t, diffusionv1.EngineMode_ENGINE_MODE_CLI)
+	st, out := postJSON(t, url, `{"prompt":"x","steps":1}`)
+	if st != 200 || out["width"] != float64(512) || out["height"] != float64(512) {
+		t.Errorf("omitted size: %d width %v height %v", st, out["width"], out["height"])
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/testenv"
@@ -97,7 +99,7 @@ func BenchmarkRealStepLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		recv := map[int32]int64{}
-		g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "x", Width: 64, Height: 64, Steps: steps, Seed: ptr(int64(i))},
+		g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(steps), Seed: ptr(int64(i))},
 			func(p *diffusionv1.Progress) {
 				if _, seen := recv[p.Step]; !seen && p.Stage == diffusionv1.Stage_STAGE_SAMPLING && p.Step > 0 {
 					recv[p.Step] = time.Now().UnixNano()
@@ -147,7 +149,7 @@ func BenchmarkRealServiceVsDirectCLI(b *testing.B) {
 		direct = append(direct, time.Since(t0))
 
 		t0 = time.Now()
-		g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "a red fox", Width: 128, Height: 128, Steps: 8, Seed: ptr(seed)}, nil)
+		g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "a red fox", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(8), Seed: ptr(seed)}, nil)
 		if g.err != nil {
 			b.Fatal(g.err)
 		}
@@ -172,7 +174,7 @@ func BenchmarkRealServerVsCLIFiveImages(b *testing.B) {
 	five := func(s *service, round int) time.Duration {
 		t0 := time.Now()
 		for k := 0; k < 5; k++ {
-			g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "a red fox", Width: 128, Height: 128, Steps: 8, Seed: ptr(int64(round*5 + k))}, nil)
+			g := generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "a red fox", Width: proto.Int32(128), Height: proto.Int32(128), Steps: proto.Int32(8), Seed: ptr(int64(round*5 + k))}, nil)
 			if g.err != nil {
 				b.Fatal(g.err)
 			}

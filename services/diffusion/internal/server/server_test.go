@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
@@ -162,7 +163,7 @@ func generate(ctx context.Context, c diffusionv1.DiffusionServiceClient, p *diff
 func ptr[T any](v T) *T { return &v }
 
 func fox(w, h, steps int32) *diffusionv1.ImageParams {
-	return &diffusionv1.ImageParams{Prompt: "a red fox", Width: w, Height: h, Steps: steps, Seed: ptr(int64(42))}
+	return &diffusionv1.ImageParams{Prompt: "a red fox", Width: proto.Int32(w), Height: proto.Int32(h), Steps: proto.Int32(steps), Seed: ptr(int64(42))}
 }
 
 func checkProgress(t *testing.T, ps []*diffusionv1.Progress, steps int32) {
@@ -246,9 +247,12 @@ func TestGRPCChecklistCLI(t *testing.T) {
 
 	// Generate without prompt, and other bad input.
 	for _, p := range []*diffusionv1.ImageParams{
-		{Width: 64, Height: 64},
-		{Prompt: "x", Width: 100},
-		{Prompt: "x", Steps: 151},
+		{Width: proto.Int32(64), Height: proto.Int32(64)},
+		{Prompt: "x", Width: proto.Int32(100)},
+		{Prompt: "x", Steps: proto.Int32(151)},
+		{Prompt: "x", Steps: proto.Int32(0)}, // issue 13: an explicit 0 is not the default
+		{Prompt: "x", Width: proto.Int32(0)},
+		{Prompt: "x", Height: proto.Int32(0)},
 		{Prompt: "x", CfgScale: ptr(float32(31))},
 		{Prompt: "x", Sampler: "ddim"},
 		{Prompt: strings.Repeat("x", 4001)},
@@ -266,7 +270,7 @@ func TestGRPCChecklistCLI(t *testing.T) {
 		t.Errorf("result %v", g.result.Params)
 	}
 	// A random seed is drawn and returned.
-	g = generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "x", Width: 64, Height: 64, Steps: 1, Seed: ptr(int64(-1))}, nil)
+	g = generate(ctx, s.client, &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(1), Seed: ptr(int64(-1))}, nil)
 	if g.err != nil || g.result.Seed < 0 || g.result.Params.GetSeed() != g.result.Seed {
 		t.Errorf("random seed: %v %v", g.err, g.result)
 	}
@@ -354,7 +358,7 @@ func TestGRPCLogsWatchAndModels(t *testing.T) {
 	if got := strings.Join(types, ","); got != "STARTED,GENERATION_STARTED,GENERATION_FINISHED" {
 		t.Errorf("events %s", got)
 	}
-	logs, err := s.client.StreamLogs(ctx, &diffusionv1.StreamLogsRequest{TailLines: 1000})
+	logs, err := s.client.StreamLogs(ctx, &diffusionv1.StreamLogsRequest{TailLines: proto.Int32(1000)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,11 @@ import (
 
 	"google.golang.org/grpc"
 
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/pkg/logring"
+	"github.com/genailab/genailab/pkg/logstream"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 )
 
@@ -34,6 +36,12 @@ func NewService(eng *engine.Engine, m *models, log *slog.Logger) *Service {
 // Register adds the service to r.
 func (s *Service) Register(r grpc.ServiceRegistrar) {
 	diffusionv1.RegisterDiffusionServiceServer(r, s)
+	commonv1.RegisterLogServiceServer(r, logstream.NewServer(s.logs()))
+}
+
+// logs is the engine's log as genailab.common.v1.LogService serves it.
+func (s *Service) logs() logstream.Source[engine.LogLine] {
+	return logstream.Source[engine.LogLine]{Subscribe: s.eng.Logs().Subscribe, Line: fromLogLine}
 }
 
 // Start resolves the model and starts the engine.
@@ -187,33 +195,13 @@ func (s *Service) CancelGeneration(ctx context.Context, _ *diffusionv1.CancelGen
 	return &diffusionv1.CancelGenerationResponse{Cancelled: ok}, nil
 }
 
-// StreamLogs sends the last tail_lines lines, then, with follow, new ones.
+// StreamLogs implements DiffusionService: genailab.common.v1.LogService's StreamLogs
+// (package logstream), in this package's messages.
 func (s *Service) StreamLogs(req *diffusionv1.StreamLogsRequest, stream grpc.ServerStreamingServer[diffusionv1.StreamLogsResponse]) error {
-	if req.GetTailLines() < 0 {
-		return toStatus(fmt.Errorf("%w: tail_lines must not be negative", imagereq.ErrInvalid))
-	}
-	cur := s.eng.Logs().Subscribe(int(req.GetTailLines()))
-	for {
-		var ent logring.Entry[engine.LogLine]
-		if req.GetFollow() {
-			var err error
-			ent, err = cur.Next(stream.Context())
-			if errors.Is(err, logring.ErrClosed) {
-				return nil
-			}
-			if err != nil {
-				return toStatus(err)
-			}
-		} else {
-			var ok bool
-			if ent, ok = cur.TryNext(); !ok {
-				return nil
-			}
-		}
-		if err := stream.Send(&diffusionv1.StreamLogsResponse{Line: fromLogLine(ent.Value, ent.Seq), Missed: ent.Missed}); err != nil {
-			return err
-		}
-	}
+	return logstream.Stream(stream.Context(), s.logs(), &commonv1.StreamLogsRequest{TailLines: req.TailLines, Follow: req.GetFollow()},
+		func(m *commonv1.StreamLogsResponse) error {
+			return stream.Send(&diffusionv1.StreamLogsResponse{Line: m.GetLine(), Missed: m.GetMissed()})
+		})
 }
 
 // autostart starts the engine with the default model and mode (Options.Autostart). A failure

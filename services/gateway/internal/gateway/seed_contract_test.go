@@ -124,8 +124,8 @@ func TestSeedContractRequestAndResponse(t *testing.T) {
 	}
 	sameJSON(t, body, golden(t, "create_image_response.json"))
 	want := &orchestratorv1.CreateImageRequest{
-		Prompt: "a red fox in the snow", NegativePrompt: "blurry", Width: 1024, Height: 1024,
-		Steps: 30, CfgScale: &cfg, Seed: &seed, Sampler: "dpm++2m",
+		Prompt: "a red fox in the snow", NegativePrompt: "blurry", Width: proto.Int32(1024), Height: proto.Int32(1024),
+		Steps: proto.Int32(30), CfgScale: &cfg, Seed: &seed, Sampler: "dpm++2m",
 	}
 	if !proto.Equal(orch.lastReq, want) {
 		t.Fatalf("gRPC request\n got: %v\nwant: %v", orch.lastReq, want)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/httperr"
@@ -25,9 +27,10 @@ type imagesRequest struct {
 	Quality string `json:"quality"`
 	Style   string `json:"style"`
 	User    string `json:"user"`
-	// Extensions: the seed's parameters.
+	// Extensions: the seed's parameters. Steps is a pointer so that "steps": 0 (refused)
+	// differs from no steps (the default).
 	NegativePrompt string   `json:"negative_prompt"`
-	Steps          int32    `json:"steps"`
+	Steps          *int32   `json:"steps"`
 	CfgScale       *float32 `json:"cfg_scale"`
 	Seed           *int64   `json:"seed"`
 	Sampler        string   `json:"sampler"`
@@ -46,21 +49,22 @@ type imagesResponse struct {
 // MaxImages bounds n.
 const MaxImages = 10
 
-// parseSize parses OpenAI's "WxH".
-func parseSize(s string) (int32, int32, error) {
+// parseSize parses OpenAI's "WxH". No size leaves both unset (imagereq's default); the
+// numbers themselves, 0 included, are imagereq's to check.
+func parseSize(s string) (*int32, *int32, error) {
 	if s == "" {
-		return 512, 512, nil
+		return nil, nil, nil
 	}
 	w, h, ok := strings.Cut(strings.ToLower(s), "x")
 	if !ok {
-		return 0, 0, fmt.Errorf("size %q: want WIDTHxHEIGHT, e.g. 512x512", s)
+		return nil, nil, fmt.Errorf("size %q: want WIDTHxHEIGHT, e.g. 512x512", s)
 	}
-	wi, err1 := strconv.Atoi(w)
-	hi, err2 := strconv.Atoi(h)
-	if err1 != nil || err2 != nil || wi <= 0 || hi <= 0 || wi > 4096 || hi > 4096 {
-		return 0, 0, fmt.Errorf("size %q: want WIDTHxHEIGHT with positive numbers, e.g. 512x512", s)
+	wi, err1 := strconv.ParseInt(w, 10, 32)
+	hi, err2 := strconv.ParseInt(h, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, nil, fmt.Errorf("size %q: want WIDTHxHEIGHT with whole numbers, e.g. 512x512", s)
 	}
-	return int32(wi), int32(hi), nil
+	return proto.Int32(int32(wi)), proto.Int32(int32(hi)), nil
 }
 
 // images generates n images, one after another, through the orchestrator's seed contract.

@@ -42,8 +42,8 @@ func (o *orchestrator) CreateImage(_ context.Context, r *orchestratorv1.CreateIm
 	o.mu.Lock()
 	o.seeds = append(o.seeds, r.GetSeed())
 	o.mu.Unlock()
-	img, _ := json.Marshal(map[string]any{"w": r.Width, "h": r.Height, "seed": r.GetSeed()})
-	return &orchestratorv1.CreateImageResponse{Image: img, Format: "png", Width: r.Width, Height: r.Height, Seed: uint32(r.GetSeed())}, nil
+	img, _ := json.Marshal(map[string]any{"w": r.Width, "h": r.Height, "steps": r.Steps, "seed": r.GetSeed()})
+	return &orchestratorv1.CreateImageResponse{Image: img, Format: "png", Width: r.GetWidth(), Height: r.GetHeight(), Seed: uint32(r.GetSeed())}, nil
 }
 
 // llm streams the last user message back in two deltas.
@@ -166,6 +166,37 @@ func TestImagesErrors(t *testing.T) {
 	resp, out := post(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x"}`)
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(out["error"].(map[string]any)["message"].(string), "full") {
 		t.Fatalf("full queue: %d %v %q", resp.StatusCode, out, resp.Header.Get("Retry-After"))
+	}
+}
+
+// Issue 13: "steps": 0 and a size with a 0 were taken for the defaults. They are refused
+// (400, OpenAI's error object with the reason) before the orchestrator is called; left
+// out, they are left unset for the orchestrator to default.
+func TestImagesExplicitZeroIs400(t *testing.T) {
+	srv, o, _ := serve(t)
+	for body, want := range map[string]string{
+		`{"prompt":"x","steps":0}`:      "steps must be within 1-150, got 0",
+		`{"prompt":"x","size":"0x512"}`: "width must be a multiple of 64 within 64-2048, got 0",
+		`{"prompt":"x","size":"512x0"}`: "height must be a multiple of 64 within 64-2048, got 0",
+	} {
+		resp, out := post(t, srv.URL+"/openai/v1/images/generations", body)
+		e, _ := out["error"].(map[string]any)
+		if msg, _ := e["message"].(string); resp.StatusCode != 400 || !strings.Contains(msg, want) || e["type"] != "invalid_request_error" {
+			t.Errorf("%s: %d %v, want 400 %q", body, resp.StatusCode, out, want)
+		}
+	}
+	if len(o.seeds) != 0 {
+		t.Fatalf("the orchestrator was called %d times for refused requests", len(o.seeds))
+	}
+	resp, out := post(t, srv.URL+"/openai/v1/images/generations", `{"prompt":"x"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("omitted: %d %v", resp.StatusCode, out)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(out["data"].([]any)[0].(map[string]any)["b64_json"].(string))
+	var sent map[string]any
+	_ = json.Unmarshal(raw, &sent)
+	if sent["w"] != nil || sent["h"] != nil || sent["steps"] != nil {
+		t.Fatalf("omitted size and steps were sent as %v, want unset", sent)
 	}
 }
 

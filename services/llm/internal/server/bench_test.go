@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	"github.com/genailab/genailab/pkg/llamabin"
 	"github.com/genailab/genailab/pkg/ports"
@@ -88,7 +90,7 @@ func BenchmarkStartReady(b *testing.B) {
 
 // listeningLineAt is when the service read the latest "listening on" line.
 func listeningLineAt(b *testing.B, h *harness) (time.Time, bool) {
-	logs, err := h.llm.StreamLogs(context.Background(), &llmv1.StreamLogsRequest{TailLines: 50})
+	logs, err := h.llm.StreamLogs(context.Background(), &llmv1.StreamLogsRequest{TailLines: proto.Int32(50)})
 	if err != nil {
 		b.Fatal(err)
 	}

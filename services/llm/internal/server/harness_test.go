@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/ggufgen"
@@ -44,6 +45,7 @@ type harness struct {
 	dataDir string
 	store   *modelstore.Store // the test's own handle on the service's store
 	llm     llmv1.LLMServiceClient
+	logs    commonv1.LogServiceClient
 	models  modelsv1.ModelServiceClient
 	health  healthpb.HealthClient
 	cancel  context.CancelFunc
@@ -97,6 +99,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.llm = llmv1.NewLLMServiceClient(conn)
+	h.logs = commonv1.NewLogServiceClient(conn)
 	h.models = modelsv1.NewModelServiceClient(conn)
 	h.health = healthpb.NewHealthClient(conn)
 	t.Cleanup(func() {

@@ -19,8 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/logstream"
 	"github.com/genailab/genailab/pkg/modelservice"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/supervisor"
@@ -163,6 +165,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	llmv1.RegisterLLMServiceServer(srv.GRPC(), s)
+	commonv1.RegisterLogServiceServer(srv.GRPC(), logstream.NewServer(s.Logs()))
 	grpcSrv.Store(srv)
 	modelservice.New(store, log).Register(srv.GRPC())
 

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
@@ -406,7 +407,7 @@ func TestStreamLogsTailAndFollow(t *testing.T) {
 	h.start(&llmv1.LLMConfig{ModelId: tinyID})
 	ctx := ctxTimeout(t, 60*time.Second)
 
-	tail, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: 200})
+	tail, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: proto.Int32(200)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +438,7 @@ func TestStreamLogsTailAndFollow(t *testing.T) {
 	if !listening || !warned || len(lines) < 5 {
 		t.Fatalf("tail of %d lines: listening line parsed %v, a warning %v", len(lines), listening, warned)
 	}
-	three, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: 3})
+	three, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: proto.Int32(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,8 +452,39 @@ func TestStreamLogsTailAndFollow(t *testing.T) {
 	if n != 3 {
 		t.Errorf("tail_lines 3 sent %d lines", n)
 	}
+	// Issue 15: without tail_lines the stream sent nothing (GET /v1/llm/logs answered an
+	// empty 200). It sends the default tail, through this service's RPC and through the
+	// shared genailab.common.v1.LogService alike.
+	count := func(recv func() (*commonv1.LogLine, error)) (int, uint64) {
+		n, last := 0, uint64(0)
+		for {
+			l, err := recv()
+			if err != nil {
+				if err != io.EOF {
+					t.Fatal(err)
+				}
+				return n, last
+			}
+			n, last = n+1, l.GetSeq()
+		}
+	}
+	old, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldN, oldLast := count(func() (*commonv1.LogLine, error) { m, err := old.Recv(); return m.GetLine(), err })
+	shared, err := h.logs.StreamLogs(ctx, &commonv1.StreamLogsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sharedN, sharedLast := count(func() (*commonv1.LogLine, error) { m, err := shared.Recv(); return m.GetLine(), err })
+	// The log only grows (llama-server may log a request meanwhile): at least what the
+	// first tail had, at most the default.
+	if least := min(len(lines), 200); oldN < least || oldN > 200 || sharedN < least || sharedN > 200 || oldLast < lines[len(lines)-1].GetSeq() || sharedLast < oldLast {
+		t.Errorf("omitted tail_lines: %d lines (last %d) and %d through LogService (last %d), want %d..200", oldN, oldLast, sharedN, sharedLast, least)
+	}
 
-	follow, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{Follow: true})
+	follow, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: proto.Int32(0), Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +504,7 @@ func TestStreamLogsTailAndFollow(t *testing.T) {
 			break
 		}
 	}
-	bad, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: -1})
+	bad, err := h.llm.StreamLogs(ctx, &llmv1.StreamLogsRequest{TailLines: proto.Int32(-1)})
 	if err == nil {
 		_, err = bad.Recv() // a server stream's error arrives with its first Recv
 	}

@@ -10,13 +10,14 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 )
 
-var params = &diffusionv1.ImageParams{Prompt: "a fox", Width: 512, Height: 512}
+var params = &diffusionv1.ImageParams{Prompt: "a fox", Width: proto.Int32(512), Height: proto.Int32(512)}
 
 const (
 	tPlaced    = orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
@@ -27,7 +28,7 @@ func runEndless(t *testing.T, r *rig, mode string, within time.Duration) *cycle.
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := r.cycle.Run(ctx, "job-endless", &diffusionv1.ImageParams{Prompt: "fox", Width: 512, Height: 512, Steps: 3}, cycle.Hooks{})
+	out, err := r.cycle.Run(ctx, "job-endless", &diffusionv1.ImageParams{Prompt: "fox", Width: proto.Int32(512), Height: proto.Int32(512), Steps: proto.Int32(3)}, cycle.Hooks{})
 	took := time.Since(start)
 	if ctx.Err() != nil {
 		t.Fatalf("the generation was never ended by its deadline (%s)", took)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
@@ -237,7 +238,7 @@ func (l *lab) run(t *testing.T) (cycle.Outcome, []string, []*orchestratorv1.Even
 	var mu sync.Mutex
 	var placed []string
 	var evs []*orchestratorv1.Event
-	out, err := l.disp.Run(ctx, "j1", &diffusionv1.ImageParams{Prompt: "x", Width: 64, Height: 64, Steps: 2}, cycle.Hooks{
+	out, err := l.disp.Run(ctx, "j1", &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(2)}, cycle.Hooks{
 		Placed: func(h string) { mu.Lock(); placed = append(placed, h); mu.Unlock() },
 		Event:  func(e *orchestratorv1.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() },
 	})

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
@@ -59,7 +61,7 @@ func galleryManager(t *testing.T, imageDir string, seam func(*jobs.Manager)) (*j
 func runImage(t *testing.T, m *jobs.Manager, r pngRunner, size int) jobs.Update {
 	t.Helper()
 	r.sizes <- size
-	j, err := m.Submit(&diffusionv1.ImageParams{Prompt: "fox", Width: 64, Height: 64}, "")
+	j, err := m.Submit(&diffusionv1.ImageParams{Prompt: "fox", Width: proto.Int32(64), Height: proto.Int32(64)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
@@ -49,7 +50,7 @@ func (r *runner) Run(ctx context.Context, id string, p *diffusionv1.ImageParams,
 	if r.fail != nil {
 		return out, r.fail
 	}
-	out.Result = &diffusionv1.ImageResult{Png: []byte("\x89PNG-" + id), Width: p.Width, Height: p.Height}
+	out.Result = &diffusionv1.ImageResult{Png: []byte("\x89PNG-" + id), Width: p.GetWidth(), Height: p.GetHeight()}
 	return out, nil
 }
 
@@ -74,7 +75,7 @@ func setup(t *testing.T, o jobs.Options) (*jobs.Manager, *runner, *state.DB, con
 	return m, r, db, cancel
 }
 
-var p = &diffusionv1.ImageParams{Prompt: "fox", Width: 64, Height: 64}
+var p = &diffusionv1.ImageParams{Prompt: "fox", Width: proto.Int32(64), Height: proto.Int32(64)}
 
 func TestQueueOrderFullAndPositions(t *testing.T) {
 	m, r, _, _ := setup(t, jobs.Options{QueueSize: 2})
@@ -222,7 +223,7 @@ func TestRetentionDeletesOldestImages(t *testing.T) {
 func TestInvalidParamsRefusedAtOnce(t *testing.T) {
 	m, _, _, _ := setup(t, jobs.Options{})
 	for _, bad := range []*diffusionv1.ImageParams{
-		nil, {Prompt: " "}, {Prompt: "x", Width: 100}, {Prompt: "x", Steps: 151}, {Prompt: "x", Sampler: "nope"},
+		nil, {Prompt: " "}, {Prompt: "x", Width: proto.Int32(100)}, {Prompt: "x", Steps: proto.Int32(151)}, {Prompt: "x", Sampler: "nope"},
 	} {
 		if _, err := m.Submit(bad, ""); err == nil {
 			t.Errorf("accepted %v", bad)
@@ -283,8 +284,8 @@ func waitIdle(t *testing.T, m *jobs.Manager) {
 func TestNULInNegativePromptIsRefusedBeforeAnyOffload(t *testing.T) {
 	m, r, db, _ := setup(t, jobs.Options{})
 	for _, bad := range []*diffusionv1.ImageParams{
-		{Prompt: "fox", NegativePrompt: "blur\x00ry", Width: 64, Height: 64},
-		{Prompt: "fox", NegativePrompt: "\xff\xfe", Width: 64, Height: 64},
+		{Prompt: "fox", NegativePrompt: "blur\x00ry", Width: proto.Int32(64), Height: proto.Int32(64)},
+		{Prompt: "fox", NegativePrompt: "\xff\xfe", Width: proto.Int32(64), Height: proto.Int32(64)},
 		{Prompt: "fox", NegativePrompt: strings.Repeat("x", 4001)},
 		{Prompt: "fox\x00"},
 		{Prompt: "fox", Seed: ptr(int64(1) << 33)},
@@ -308,6 +309,37 @@ func TestNULInNegativePromptIsRefusedBeforeAnyOffload(t *testing.T) {
 	}
 	if len(evs) != 0 {
 		t.Fatalf("events emitted for refused requests: %v", evs)
+	}
+}
+
+// Issue 13: "steps": 0, "width": 0 and "height": 0 were taken for the defaults. Sent as 0
+// they are refused at Submit with InvalidArgument and the reason: nothing is queued, the
+// cycle (the offload) never runs, no event. Left out, they take the defaults.
+func TestExplicitZeroIsRefusedBeforeAnyOffload(t *testing.T) {
+	m, r, db, _ := setup(t, jobs.Options{})
+	for want, bad := range map[string]*diffusionv1.ImageParams{
+		"width must":  {Prompt: "fox", Width: proto.Int32(0), Height: proto.Int32(64)},
+		"height must": {Prompt: "fox", Width: proto.Int32(64), Height: proto.Int32(0)},
+		"steps must":  {Prompt: "fox", Steps: proto.Int32(0)},
+	} {
+		_, err := m.Submit(bad, "")
+		if grpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "got 0") {
+			t.Errorf("%v: %v, want InvalidArgument %q", bad, err, want)
+		}
+	}
+	if m.QueueLength() != 0 {
+		t.Fatal("an invalid job was queued")
+	}
+	select {
+	case id := <-r.started:
+		t.Fatalf("the cycle ran job %s", id)
+	default:
+	}
+	if evs, err := db.EventsAfter(0, 100); err != nil || len(evs) != 0 {
+		t.Fatalf("events emitted for refused requests: %v %v", evs, err)
+	}
+	if _, err := m.Submit(&diffusionv1.ImageParams{Prompt: "fox"}, ""); err != nil {
+		t.Fatalf("omitted size and steps: %v", err)
 	}
 }
 

@@ -16,9 +16,10 @@ func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.Woul
 		return nil, errStatus(err)
 	}
 	p := req.GetParams()
-	if p != nil && (p.GetWidth() != 0 || p.GetHeight() != 0) {
-		// Only the size matters here; check it with the same rules as a request.
-		size := &diffusionv1.ImageParams{Prompt: "size check", Width: p.GetWidth(), Height: p.GetHeight()}
+	if p != nil && (p.Width != nil || p.Height != nil) {
+		// Only the size matters here; check it with the same rules as a request (an
+		// explicit 0 is refused, an unset side is the default).
+		size := &diffusionv1.ImageParams{Prompt: "size check", Width: p.Width, Height: p.Height}
 		if err := jobs.Validate(size); err != nil {
 			return nil, errStatus(err)
 		}
