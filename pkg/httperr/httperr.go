@@ -69,6 +69,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -170,6 +171,25 @@ func Invalid(msg string) Error { return New(codes.InvalidArgument, "", msg) }
 // InvalidBody is a 400 for a body that is not the expected JSON.
 func InvalidBody(err error) Error {
 	return New(codes.InvalidArgument, ReasonInvalidBody, "invalid JSON body: "+err.Error())
+}
+
+// ErrTrailingData: a request body holds data after its JSON value. A json.Decoder stops
+// after the first value, so without EndOfBody `{"prompt":"x"}0` is read as `{"prompt":"x"}`.
+var ErrTrailingData = errors.New("unexpected data after the JSON body: send one JSON object")
+
+// EndOfBody checks that nothing but white space follows the value dec has just decoded:
+// nil at the end of the body, ErrTrailingData before it, and an *http.MaxBytesError (413)
+// as it is when the body goes past its limit while looking.
+func EndOfBody(dec *json.Decoder) error {
+	_, err := dec.Token()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case errors.As(err, &tooLarge):
+		return err
+	}
+	return ErrTrailingData
 }
 
 // NotFound is the 404 of an unknown route.

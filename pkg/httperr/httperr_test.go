@@ -170,3 +170,34 @@ func TestEdgeErrors(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 }
+
+// Issue 14's fault suite: data after a body's JSON value was ignored at every JSON edge.
+func TestEndOfBody(t *testing.T) {
+	for body, want := range map[string]error{
+		`{"a":1}`:        nil,
+		"{\"a\":1} \n\t": nil,
+		`{"a":1}0`:       httperr.ErrTrailingData,
+		`{"a":1} {}`:     httperr.ErrTrailingData,
+		`{"a":1}}`:       httperr.ErrTrailingData,
+		`{"a":1}"x"`:     httperr.ErrTrailingData,
+	} {
+		dec := json.NewDecoder(strings.NewReader(body))
+		var v map[string]any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if err := httperr.EndOfBody(dec); !errors.Is(err, want) {
+			t.Errorf("%q: %v, want %v", body, err, want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	dec := json.NewDecoder(http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(`{"a":1}`+strings.Repeat(" ", 64)+"x")), 20))
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	var tooLarge *http.MaxBytesError
+	if err := httperr.EndOfBody(dec); !errors.As(err, &tooLarge) || httperr.From(err).Status != http.StatusRequestEntityTooLarge {
+		t.Errorf("past the limit: %v", err)
+	}
+}

@@ -179,9 +179,6 @@ func (m *streamMarshaler) Marshal(v any) ([]byte, error) {
 	return m.JSONPb.Marshal(v)
 }
 
-// errTrailingData refuses a request body with data after its JSON value.
-var errTrailingData = errors.New("unexpected data after the JSON body: send one JSON object")
-
 // NewDecoder decodes a request body as exactly one JSON value: a decoder stops after the
 // first value, and what followed it (`{"prompt":"x"}0`) was silently ignored. No RPC
 // streams from the client, so a body is always one message.
@@ -196,13 +193,5 @@ func (d oneValue) Decode(v any) error {
 	if err := d.DecoderWrapper.Decode(v); err != nil {
 		return err // io.EOF stays io.EOF: an empty body is an empty request
 	}
-	_, err := d.Token()
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.Is(err, io.EOF):
-		return nil
-	case errors.As(err, &tooLarge):
-		return err
-	}
-	return errTrailingData
+	return httperr.EndOfBody(d.Decoder)
 }

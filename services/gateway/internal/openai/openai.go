@@ -12,8 +12,6 @@ package openai
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -104,13 +102,8 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	err := dec.Decode(v)
 	if err == nil {
-		// A decoder stops after the first value: what follows it is refused, not ignored.
-		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+		if err = httperr.EndOfBody(dec); err == nil {
 			return true
-		}
-		if err == nil || httperr.From(err).Status != http.StatusRequestEntityTooLarge {
-			writeError(w, httperr.Invalid("unexpected data after the JSON body: send one JSON object"))
-			return false
 		}
 	}
 	e := httperr.From(err) // 413 for an *http.MaxBytesError
