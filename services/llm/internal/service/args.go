@@ -20,6 +20,8 @@ func buildArgs(cfg *llmv1.LLMConfig, modelPath string) []string {
 		// The service parses llama-server's own prefix (timestamps, level
 		// letters); colours would garble it.
 		"--log-colors", "off",
+		// /metrics, re-exported by the service's own (metrics.go).
+		"--metrics",
 	}
 	if cfg.GpuLayers != nil {
 		n := cfg.GetGpuLayers()

@@ -24,7 +24,7 @@ func TestBuildArgs(t *testing.T) {
 	got := buildArgs(cfg, "/models/m/model.gguf")
 	want := []string{
 		"-m", "/models/m/model.gguf", "--host", "127.0.0.1", "--port", "8081", "-t", "4", "-c", "2048",
-		"--log-colors", "off", "-ngl", "all", "-np", "2", "-fa", "off",
+		"--log-colors", "off", "--metrics", "-ngl", "all", "-np", "2", "-fa", "off",
 		"--cache-type-k", "q8_0", "--cache-type-v", "f16", "--no-mmap", "--temp", "0.5",
 	}
 	if !slices.Equal(got, want) {

@@ -28,8 +28,11 @@ const maxStopSequences = 16
 // Times: waited_ms is the wait for the server; time_to_first_token_ms is
 // from sending the request to llama-server to the first token; total_ms is
 // the whole call, the wait included.
-func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer[llmv1.ChatResponse]) error {
+func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer[llmv1.ChatResponse]) (err error) {
 	received := time.Now()
+	var done *llmv1.ChatDone
+	var waited time.Duration
+	defer func() { s.metrics.chatEnded(s.modelID(), waited, time.Since(received), done, err) }()
 	creq, err := s.chatRequest(req)
 	if err != nil {
 		return toStatus(err)
@@ -39,10 +42,11 @@ func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer
 		return toStatus(err)
 	}
 	defer a.release()
-	done, err := s.relay(a, creq, stream)
+	done, err = s.relay(a, creq, stream)
 	if err != nil {
 		return toStatus(err)
 	}
+	waited = a.waited
 	done.WaitedMs = a.waited.Milliseconds()
 	done.TotalMs = time.Since(received).Milliseconds()
 	return stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Done{Done: done}})

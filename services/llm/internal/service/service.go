@@ -150,6 +150,9 @@ type Service struct {
 	events *logring.Ring[*llmv1.WatchInfoResponse]
 	bridge chan struct{} // closed when the event bridge ended
 
+	// metrics are the Prometheus series (metrics.go).
+	metrics *metrics
+
 	// startMu serializes Start and Restart (a second one is refused).
 	startMu sync.Mutex
 
@@ -195,8 +198,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		bridge:  make(chan struct{}),
 		chats:   map[uint64]context.CancelCauseFunc{},
 		changed: make(chan struct{}),
+		metrics: newMetrics(),
 	}
 	go s.runBridge()
+	go s.followEngine()
 	return s, nil
 }
 
