@@ -19,28 +19,19 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 
 	"github.com/genailab/genailab/pkg/cmdmain"
-	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/diffusion/internal/server"
 )
 
 func main() {
 	var o server.Options
-	var tlsFlags tlsconfig.ServerFlags
 	cmdmain.Main(cmdmain.Command{
 		Name: "genailab-diffusion", Service: "diffusion", EnvPrefix: "GENAILAB_DIFFUSION_",
-		Flags: func(fs *flag.FlagSet) {
-			o.RegisterFlags(fs)
-			tlsFlags.Register(fs)
-		},
-		Run: func(ctx context.Context, log *slog.Logger) (err error) {
+		Flags: o.RegisterFlags,
+		Run: func(ctx context.Context, log *slog.Logger) error {
 			o.Logger = log
-			if o.TLS, err = tlsFlags.Config(log); err != nil {
-				return err
-			}
 			return server.Run(ctx, o)
 		},
 	})

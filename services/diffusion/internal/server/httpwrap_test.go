@@ -18,6 +18,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/httperr"
 	"github.com/genailab/genailab/services/diffusion/internal/enginerr"
 )
@@ -150,7 +151,7 @@ func TestSeedWrapperShutdownMidRequestIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Options{
-		GRPCAddr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "grpc.addr"),
+		GRPC:     grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "grpc.addr")},
 		HTTPAddr: "127.0.0.1:0", HTTPAddrFile: filepath.Join(dir, "http.addr"),
 		DataDir: filepath.Join(dir, "data"), DemoEngines: true, DemoDir: bins.Dir, TempDir: tmp,
 		StallTimeout: 10 * time.Second, Env: []string{"SDSTANDIN_BACKTRACE=none", "SDSTANDIN_STEP_MS=20"},
@@ -159,7 +160,7 @@ func TestSeedWrapperShutdownMidRequestIs503(t *testing.T) {
 	defer shutdown()
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, o) }()
-	grpcAddr := waitFile(t, o.AddrFile, errc)
+	grpcAddr := waitFile(t, o.GRPC.AddrFile, errc)
 	httpURL := "http://" + waitFile(t, o.HTTPAddrFile, errc)
 	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,7 @@ import (
 	"time"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
-	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/modelstore"
 )
 
@@ -25,20 +24,14 @@ const (
 
 // Options configure the diffusion service.
 type Options struct {
-	// GRPCAddr is the gRPC listen address; AddrFile receives the bound address.
-	GRPCAddr string
-	AddrFile string
-	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
-	HealthAddr string
+	// GRPC is the gRPC listener (address, default 127.0.0.1:50052; health-only address;
+	// address file; TLS; the token required from callers, on the HTTP wrapper too except
+	// GET /health).
+	GRPC grpcserver.Flags
 	// HTTPAddr is the seed's HTTP wrapper (GET /health, POST /v1/images/generations);
 	// "off" disables it. HTTPAddrFile receives its bound address.
 	HTTPAddr     string
 	HTTPAddrFile string
-	// Token, when set, is required as a bearer token on gRPC calls and on the HTTP
-	// wrapper (except GET /health).
-	Token string
-	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
-	TLS *tls.Config
 	// DataDir holds the model store (models/diffusion) and the demo model.
 	DataDir string
 	// MinFreeBytes is the free disk space a model download must leave (0: 5 % of the volume,
@@ -80,12 +73,9 @@ type Options struct {
 // RegisterFlags declares every option as a flag on fs (see pkg/config for the matching
 // GENAILAB_DIFFUSION_* environment variables and YAML keys).
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.GRPCAddr, "grpc-addr", DefaultGRPCAddr, "gRPC listen address")
-	fs.StringVar(&o.HealthAddr, "health-addr", "", "plaintext gRPC health-only listen address for probes (empty: none)")
-	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound gRPC address to this file once listening")
+	o.GRPC.Register(fs, DefaultGRPCAddr, "bearer token required from callers")
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
-	auth.TokenFlags(fs, &o.Token, "token", "bearer token required from callers")
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
 	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
 	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")
@@ -105,9 +95,6 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 }
 
 func (o Options) withDefaults() Options {
-	if o.GRPCAddr == "" {
-		o.GRPCAddr = DefaultGRPCAddr
-	}
 	if o.HTTPAddr == "" {
 		o.HTTPAddr = DefaultHTTPAddr
 	}

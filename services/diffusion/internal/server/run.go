@@ -29,8 +29,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	log := opts.Logger
-	if opts.HTTPAddr != HTTPOff && !grpcserver.IsLoopback(opts.HTTPAddr) && opts.Token == "" {
+	if opts.HTTPAddr != HTTPOff && !grpcserver.IsLoopback(opts.HTTPAddr) && opts.GRPC.Token == "" {
 		return fmt.Errorf("http address %s: %w", opts.HTTPAddr, ErrRemoteHTTP)
+	}
+	listen, err := opts.GRPC.Options(DefaultGRPCAddr, log)
+	if err != nil {
+		return err
 	}
 	svc, eng, store, err := build(opts)
 	if err != nil {
@@ -44,7 +48,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, HealthAddr: opts.HealthAddr, Token: opts.Token, TLS: opts.TLS, Logger: log})
+	srv, err := grpcserver.Listen(listen)
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func serveHTTP(svc *Service, eng *engine.Engine, opts Options) (func(), error) {
 	w := &httpWrapper{svc: svc, eng: eng, log: log}
 	hs, err := httpserver.Start(httpserver.Options{
 		Name: "seed HTTP wrapper", Addr: opts.HTTPAddr, AddrFile: opts.HTTPAddrFile, Logger: log,
-		Handler: auth.NewGuard(opts.Token, log).Middleware(w.handler(), "/health"),
+		Handler: auth.NewGuard(opts.GRPC.Token, log).Middleware(w.handler(), "/health"),
 	})
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/diffusion/internal/standinbin"
 )
 
@@ -62,8 +63,7 @@ func startService(t testing.TB, mutate func(*Options)) *service {
 		t.Fatal(err)
 	}
 	o := Options{
-		GRPCAddr:     "127.0.0.1:0",
-		AddrFile:     filepath.Join(dir, "grpc.addr"),
+		GRPC:         grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "grpc.addr")},
 		HTTPAddr:     "127.0.0.1:0",
 		HTTPAddrFile: filepath.Join(dir, "http.addr"),
 		DataDir:      filepath.Join(dir, "data"),
@@ -85,7 +85,7 @@ func startService(t testing.TB, mutate func(*Options)) *service {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	grpcAddr := waitFile(t, o.AddrFile, errc)
+	grpcAddr := waitFile(t, o.GRPC.AddrFile, errc)
 	s := &service{tmp: tmp}
 	if o.HTTPAddr != HTTPOff {
 		s.httpURL = "http://" + waitFile(t, o.HTTPAddrFile, errc)
@@ -484,7 +484,7 @@ func TestHTTPWrapperCLI(t *testing.T) {
 }
 
 func TestHTTPWrapperToken(t *testing.T) {
-	s := startService(t, func(o *Options) { o.Token = "s3cret" })
+	s := startService(t, func(o *Options) { o.GRPC.Token = "s3cret" })
 	if h := getHealth(t, s); h["status"] != "ok" {
 		t.Errorf("health is open: %v", h)
 	}
