@@ -218,6 +218,12 @@ func TestLLMCrashLoopIsReportedAndNeverGivesUp(t *testing.T) {
 		got.GetRestarts() < attempts {
 		t.Fatalf("GetInfo while crash looping: %v", got)
 	}
+	// The same as fields: crash looping, the crashes in a row, the next attempt (unless
+	// one is starting right now).
+	if !got.GetCrashLooping() || got.GetConsecutiveCrashes() < attempts ||
+		(got.NextRestartAt == nil && got.GetStatus() != commonv1.ServerStatus_SERVER_STATUS_STARTING) {
+		t.Fatalf("GetInfo's backoff fields while crash looping: %v", got)
+	}
 	hc, err := h.health.Check(ctxTimeout(t, 10*time.Second), &healthpb.HealthCheckRequest{Service: llmv1.LLMService_ServiceDesc.ServiceName})
 	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("grpc health of LLMService while crash looping: %v, %v", hc, err)
@@ -234,7 +240,7 @@ func TestLLMCrashLoopIsReportedAndNeverGivesUp(t *testing.T) {
 	waitEvent(t, watch, llmv1.LLMEventType_LLM_EVENT_TYPE_RESTARTED)
 	got = h.info()
 	if got.GetStatus() != commonv1.ServerStatus_SERVER_STATUS_RUNNING || got.GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_OK ||
-		strings.Contains(got.GetLastError(), "crash looping") {
+		strings.Contains(got.GetLastError(), "crash looping") || got.GetCrashLooping() || got.NextRestartAt != nil {
 		t.Fatalf("after the model came back: %v", got)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -43,6 +43,12 @@ func (s *Service) infoFrom(snap supervisor.Snapshot) *llmv1.LLMInfo {
 	if snap.LastError != nil {
 		info.LastError = snap.LastError.Error()
 	}
+	// The restart backoff, as fields (the message below says the same in words).
+	info.CrashLooping = snap.CrashLooping
+	info.ConsecutiveCrashes = int32(snap.ConsecutiveCrashes)
+	if !snap.NextRestartAt.IsZero() {
+		info.NextRestartAt = timestamppb.New(snap.NextRestartAt)
+	}
 	if snap.CrashLooping {
 		// The health of the LLM as a whole: it cannot serve, and says
 		// when it tries again.
