@@ -9,6 +9,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/cmdmain"
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 	"github.com/genailab/genailab/services/gateway/internal/server"
@@ -23,6 +24,7 @@ func main() {
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 			fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
+			o.Metrics.Register(fs, metricsserver.DefaultGatewayAddr)
 			fs.StringVar(&o.Backends.LLM, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 			fs.StringVar(&o.Backends.Diffusion, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 			fs.StringVar(&o.Backends.Monitor, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")

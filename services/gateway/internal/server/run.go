@@ -13,6 +13,7 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/httpserver"
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
@@ -35,7 +36,9 @@ type Options struct {
 	// AllowInsecureRemote allows a non-loopback address without a token.
 	AllowInsecureRemote bool
 	MaxBodyBytes        int64
-	Logger              *slog.Logger
+	// Metrics serves Prometheus /metrics (metrics.go); zero: none.
+	Metrics metricsserver.Options
+	Logger  *slog.Logger
 }
 
 // Run serves until ctx is done, then shuts down gracefully.
@@ -62,8 +65,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer g.Close()
+	h, stopMetrics, err := instrument(g, opts.Metrics, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	hs, err := httpserver.Start(httpserver.Options{
-		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: g, TLS: opts.TLS, Logger: log,
+		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: h, TLS: opts.TLS, Logger: log,
 	})
 	if err != nil {
 		return err
