@@ -7,7 +7,6 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -47,18 +46,11 @@ const (
 
 // Options configure the orchestrator process.
 type Options struct {
-	// GRPCAddr is the listen address, default 127.0.0.1:50054.
-	GRPCAddr string
-	// AddrFile receives the bound address once listening.
-	AddrFile string
-	// HealthAddr, when set, serves plaintext grpc health only there (for probes).
-	HealthAddr string
-	// Token is required from callers when set; also sent to the services it calls.
-	Token string
-	// TLS, when set, serves gRPC over TLS (mutual TLS when it asks for client certificates).
-	TLS *tls.Config
+	// GRPC is the gRPC listener (address, default 127.0.0.1:50054; health-only address;
+	// address file; TLS; the token required from callers, also sent to the services it calls).
+	GRPC grpcserver.Flags
 	// ClientTLS, when set, dials the services over TLS (presenting its client certificate).
-	ClientTLS *tls.Config
+	ClientTLS tlsconfig.ClientFlags
 	// DiffusionAddr, LLMAddr and MonitorAddr are the host's services when the
 	// orchestrator drives one host (no Hosts, no DNS): that host is named Host.
 	DiffusionAddr, LLMAddr, MonitorAddr string
@@ -117,8 +109,16 @@ func Run(ctx context.Context, opts Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.GRPCAddr == "" {
-		opts.GRPCAddr = DefaultGRPCAddr
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	listen, err := opts.GRPC.Options(DefaultGRPCAddr, log)
+	if err != nil {
+		return err
+	}
+	clientTLS, err := opts.ClientTLS.Config()
+	if err != nil {
+		return err
 	}
 	if opts.DataDir == "" {
 		opts.DataDir = DefaultDataDir
@@ -131,14 +131,14 @@ func Run(ctx context.Context, opts Options) error {
 	defer db.Close()
 
 	dial := []grpc.DialOption{
-		grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.ClientTLS)),
+		grpc.WithTransportCredentials(tlsconfig.TransportCredentials(clientTLS)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cmp.Or(opts.KeepaliveTime, DefaultKeepaliveTime), Timeout: cmp.Or(opts.KeepaliveTimeout, DefaultKeepaliveTimeout), PermitWithoutStream: true}),
 		// A host that comes back is reconnected within seconds (grpc's default backoff
 		// reaches 2 min); a few connection attempts a second to a lab's dead hosts cost nothing.
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second}, MinConnectTimeout: 5 * time.Second}),
 	}
-	if opts.Token != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.Token, Secure: opts.ClientTLS != nil}))
+	if opts.GRPC.Token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.GRPC.Token, Secure: clientTLS != nil}))
 	}
 	specs := opts.Hosts
 	single := len(specs) == 0 && opts.DNSName == ""
@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts Options) error {
 		warnOrphans(db, reg, log)
 	}
 
-	srv, err := grpcserver.Listen(grpcserver.Options{Addr: opts.GRPCAddr, AddrFile: opts.AddrFile, HealthAddr: opts.HealthAddr, Token: opts.Token, TLS: opts.TLS, Logger: log})
+	srv, err := grpcserver.Listen(listen)
 	if err != nil {
 		return err
 	}
