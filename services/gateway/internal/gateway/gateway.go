@@ -1,7 +1,7 @@
 // Package gateway is genailab's REST gateway: grpc-gateway handlers for every service,
 // routed to the services' gRPC addresses, with the seed's JSON error shape, a body size
-// cap, optional bearer-token auth, the OpenAPI document at /openapi.json, and the web
-// control panel (package web) at /.
+// cap, optional bearer-token auth, the OpenAPI document at /openapi.json (package
+// apidoc), and the web control panel (package web) at /.
 package gateway
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/genailab/genailab/gen/openapi"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/services/gateway/internal/apidoc"
 	"github.com/genailab/genailab/services/gateway/internal/openai"
 )
 
@@ -135,10 +136,15 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("register gateway handlers: %w", err)
 	}
 
+	doc, err := apidoc.Build(openapi.JSON, apidoc.Fragment{JSON: openai.OpenAPI, ErrorDefinition: openai.ErrorDefinition})
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	top := http.NewServeMux()
 	top.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(openapi.JSON)
+		_, _ = w.Write(doc)
 	})
 	top.Handle("/", mux)
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
