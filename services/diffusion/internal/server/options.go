@@ -10,6 +10,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/modelstore"
 )
 
@@ -67,6 +68,9 @@ type Options struct {
 	// in the flag; no shell involved).
 	EngineArgs []string
 
+	// Metrics serves Prometheus /metrics (metrics.go); zero: none.
+	Metrics metricsserver.Options
+
 	Logger *slog.Logger
 }
 
@@ -76,6 +80,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	o.GRPC.Register(fs, DefaultGRPCAddr, "bearer token required from callers")
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
+	o.Metrics.Register(fs, metricsserver.DefaultDiffusionAddr)
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
 	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
 	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")

@@ -63,6 +63,12 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		defer stop()
 	}
+	stopMetrics, err := startMetrics(svc, opts)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer stopMetrics()
 	if opts.Autostart {
 		svc.autostart(ctx, opts)
 	}

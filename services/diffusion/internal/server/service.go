@@ -26,11 +26,13 @@ type Service struct {
 	log    *slog.Logger
 	// defaultModel is used by a Start that names no model.
 	defaultModel string
+	// metrics are the Prometheus series (metrics.go).
+	metrics *metrics
 }
 
 // NewService returns the gRPC service.
 func NewService(eng *engine.Engine, m *models, log *slog.Logger) *Service {
-	return &Service{eng: eng, models: m, log: log}
+	return &Service{eng: eng, models: m, log: log, metrics: newMetrics()}
 }
 
 // Register adds the service to r.
@@ -182,7 +184,9 @@ func (s *Service) generate(ctx context.Context, r imagereq.Request, sink engine.
 	if err != nil {
 		return engine.Result{}, imagereq.Params{}, err
 	}
+	sink, observed := s.metrics.observe(s.eng.Info().ModelID, p, sink)
 	res, err := s.eng.Generate(ctx, p, sink)
+	observed(res, err)
 	return res, p, err
 }
 
