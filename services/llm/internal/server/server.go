@@ -23,6 +23,7 @@ import (
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/logstream"
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/modelservice"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/supervisor"
@@ -70,7 +71,9 @@ type Options struct {
 	// host; llama-server then requires an API key only the service holds
 	// (see service.Options.AllowRemoteBind).
 	AllowEngineRemoteBind bool
-	Logger                *slog.Logger
+	// Metrics serves Prometheus /metrics (metrics.go); zero: none.
+	Metrics metricsserver.Options
+	Logger  *slog.Logger
 }
 
 // Run serves until ctx is done, then stops llama-server and returns.
@@ -167,6 +170,14 @@ func Run(ctx context.Context, o Options) error {
 	llmv1.RegisterLLMServiceServer(srv.GRPC(), s)
 	commonv1.RegisterLogServiceServer(srv.GRPC(), logstream.NewServer(s.Logs()))
 	grpcSrv.Store(srv)
+	ms, err := startMetrics(s, o.Metrics, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if ms != nil {
+		defer ms.Stop()
+	}
 	modelservice.New(store, log).Register(srv.GRPC())
 
 	if o.Autostart {
