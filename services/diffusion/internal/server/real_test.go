@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,17 +126,7 @@ func TestRealGRPCChecklist(t *testing.T) {
 			}
 
 			// Busy, then cancel mid-sampling.
-			running := make(chan struct{})
-			var once sync.Once
-			done := make(chan generation, 1)
-			go func() {
-				done <- generate(ctx, s.client, fox(128, 128, 60), func(p *diffusionv1.Progress) {
-					if p.Step >= 1 {
-						once.Do(func() { close(running) })
-					}
-				})
-			}()
-			waitOrFail(t, running, done)
+			done := generateUntilSampling(t, ctx, s.client)
 			in, _ := s.client.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
 			if !in.Info.Busy || in.Info.Pid == 0 || in.Info.Current.GetStage() != diffusionv1.Stage_STAGE_SAMPLING {
 				t.Errorf("info while generating: %v", in.Info)

@@ -276,17 +276,7 @@ func TestGRPCChecklistCLI(t *testing.T) {
 	}
 
 	// Stop during generation.
-	running := make(chan struct{})
-	var once sync.Once
-	done := make(chan generation, 1)
-	go func() {
-		done <- generate(ctx, s.client, fox(128, 128, 60), func(p *diffusionv1.Progress) {
-			if p.Step >= 1 {
-				once.Do(func() { close(running) })
-			}
-		})
-	}()
-	waitOrFail(t, running, done)
+	done := generateUntilSampling(t, ctx, s.client)
 	in, _ := s.client.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
 	stop, err := s.client.Stop(ctx, &diffusionv1.StopRequest{})
 	if err != nil || stop.Info.Status.String() != "SERVER_STATUS_STOPPED" || stop.Info.Busy {
@@ -301,8 +291,20 @@ func TestGRPCChecklistCLI(t *testing.T) {
 	}
 }
 
-func waitOrFail(t *testing.T, running chan struct{}, done chan generation) {
+// generateUntilSampling starts a long generation (128x128, 60 steps) and returns once its
+// first sampling step has reached the client, with the channel that receives how it ended.
+func generateUntilSampling(t *testing.T, ctx context.Context, client diffusionv1.DiffusionServiceClient) <-chan generation {
 	t.Helper()
+	running := make(chan struct{})
+	var once sync.Once
+	done := make(chan generation, 1)
+	go func() {
+		done <- generate(ctx, client, fox(128, 128, 60), func(p *diffusionv1.Progress) {
+			if p.Step >= 1 {
+				once.Do(func() { close(running) })
+			}
+		})
+	}()
 	select {
 	case <-running:
 	case g := <-done:
@@ -310,6 +312,7 @@ func waitOrFail(t *testing.T, running chan struct{}, done chan generation) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no progress")
 	}
+	return done
 }
 
 // assertNoProcess checks that pid is gone (/proc) and that no temporary file is left.
