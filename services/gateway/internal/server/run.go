@@ -3,15 +3,12 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"google.golang.org/grpc"
 
 	"github.com/genailab/genailab/pkg/auth"
-	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
@@ -29,10 +26,11 @@ type Options struct {
 	Token string
 	// BackendToken is sent to the gRPC services.
 	BackendToken string
-	// TLS, when set, serves HTTPS (asking for client certificates when it says so).
-	TLS *tls.Config
+	// TLS are the certificate files of HTTPS (asking for client certificates with a client
+	// CA); none: plain HTTP.
+	TLS tlsconfig.ServerFlags
 	// BackendTLS, when set, dials the gRPC services over TLS (with its client certificate).
-	BackendTLS *tls.Config
+	BackendTLS tlsconfig.ClientFlags
 	// AllowInsecureRemote allows a non-loopback address without a token.
 	AllowInsecureRemote bool
 	MaxBodyBytes        int64
@@ -48,14 +46,22 @@ func Run(ctx context.Context, opts Options) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if opts.HTTPAddr == "" {
-		opts.HTTPAddr = "127.0.0.1:8080"
+		opts.HTTPAddr = DefaultHTTPAddr
 	}
-	if !grpcserver.IsLoopback(opts.HTTPAddr) && opts.Token == "" && !opts.AllowInsecureRemote {
-		return fmt.Errorf("gateway on %s: %w", opts.HTTPAddr, grpcserver.ErrInsecureRemote)
+	if err := opts.Validate(); err != nil {
+		return err
 	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(tlsconfig.TransportCredentials(opts.BackendTLS))}
+	serverTLS, err := opts.TLS.Config(log)
+	if err != nil {
+		return err
+	}
+	backendTLS, err := opts.BackendTLS.Config()
+	if err != nil {
+		return err
+	}
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(tlsconfig.TransportCredentials(backendTLS))}
 	if opts.BackendToken != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.BackendToken, Secure: opts.BackendTLS != nil}))
+		dial = append(dial, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: opts.BackendToken, Secure: backendTLS != nil}))
 	}
 	g, err := gateway.New(ctx, gateway.Options{
 		Backends: opts.Backends, DialOptions: dial, Token: opts.Token,
@@ -71,7 +77,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer stopMetrics()
 	hs, err := httpserver.Start(httpserver.Options{
-		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: h, TLS: opts.TLS, Logger: log,
+		Name: "REST gateway", Addr: opts.HTTPAddr, AddrFile: opts.AddrFile, Handler: h, TLS: serverTLS, Logger: log,
 	})
 	if err != nil {
 		return err
