@@ -114,6 +114,9 @@ func (m *Manager) QueuedPins() map[string]int {
 // QueueLength returns the number of waiting jobs.
 func (m *Manager) QueueLength() int { return m.q.Len() }
 
+// QueueCapacity returns how many jobs may wait.
+func (m *Manager) QueueCapacity() int { return m.q.Capacity() }
+
 // Run marks jobs left unfinished by a previous process as failed, then runs queued jobs
 // (Workers at a time, in queue order) until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {

@@ -68,7 +68,7 @@ func New(src Sources, log *slog.Logger) *Metrics {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Metrics{
+	m := &Metrics{
 		src: src, log: log,
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "genailab_orchestrator_jobs_total",
 			Help: "Image jobs ended, by outcome (succeeded, failed, cancelled)."}, []string{"outcome"}),
@@ -96,6 +96,15 @@ func New(src Sources, log *slog.Logger) *Metrics {
 			Help: "Engine crashes the hosts reported, by engine (llm, diffusion)."}, []string{"host", "engine"}),
 		queuedAt: map[string]time.Time{}, startedAt: map[string]time.Time{}, offloadedAt: map[string]time.Time{},
 	}
+	// The label values known in advance start at 0, so that a rate over them has data
+	// before the first such event.
+	for _, o := range []string{"succeeded", "failed", "cancelled"} {
+		m.jobs.WithLabelValues(o)
+	}
+	for _, r := range []string{"failover", "busy"} {
+		m.replaced.WithLabelValues(r)
+	}
+	return m
 }
 
 // Collectors are the collectors to register.

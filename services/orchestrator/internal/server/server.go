@@ -18,6 +18,7 @@ import (
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
@@ -86,8 +87,10 @@ type Options struct {
 	// Probe tunes the decision (headroom, budget, GPU, estimate factors).
 	Probe probe.Options
 	// Cycle times the offload cycle.
-	Cycle  cycle.Options
-	Logger *slog.Logger
+	Cycle cycle.Options
+	// Metrics serves Prometheus /metrics (metrics.go); zero: none.
+	Metrics metricsserver.Options
+	Logger  *slog.Logger
 }
 
 // Service implements OrchestratorService.
@@ -186,6 +189,14 @@ func Run(ctx context.Context, opts Options) error {
 	srv, err := grpcserver.Listen(listen)
 	if err != nil {
 		return err
+	}
+	ms, err := startMetrics(opts, ev, mgr, reg)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	if ms != nil {
+		defer ms.Stop()
 	}
 	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single}
 	orchestratorv1.RegisterOrchestratorServiceServer(srv.GRPC(), s)
