@@ -236,7 +236,7 @@ func (l *loop) begin(spec *Spec, w *waiter, auto bool) {
 	l.snap.Pid, l.snap.Port, l.snap.StartedAt, l.snap.ReadyAt = p.pid, spec.Port, p.startedAt, time.Time{}
 	l.snap.Health, l.snap.HealthError, l.snap.HealthCheckedAt = HealthUnknown, nil, time.Time{}
 	if l.s.cfg.PidDir != "" {
-		if path, err := writePidFile(l.s.cfg.PidDir, l.name(), p.pid); err != nil {
+		if path, err := WritePidFile(l.s.cfg.PidDir, l.name(), p.pid); err != nil {
 			l.s.log.Warn("no pid file: a crash of this service would leave the engine running", "err", err)
 		} else {
 			p.pidFile = path

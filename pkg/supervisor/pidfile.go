@@ -12,9 +12,11 @@ import (
 	"time"
 )
 
-// pidRecord is the content of a pid file. Pid is also the process group id
-// (processes are started with Setpgid).
-type pidRecord struct {
+// PidRecord is the content of a pid file. Pid is also the process group id
+// (processes are started with Setpgid). StartTicks (the start time in
+// /proc/PID/stat) and BootID identify the process even after its pid is
+// reused; files written before they were recorded lack them.
+type PidRecord struct {
 	Name       string `json:"name"`
 	Pid        int    `json:"pid"`
 	StartTicks uint64 `json:"start_ticks"`
@@ -22,8 +24,46 @@ type pidRecord struct {
 	Exe        string `json:"exe"`
 }
 
-// writePidFile records pid under dir/<name>.pid (temp file + rename).
-func writePidFile(dir, name string, pid int) (string, error) {
+// ReadPidFile reads a pid file a supervisor wrote.
+func ReadPidFile(path string) (PidRecord, error) {
+	var rec PidRecord
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return rec, fmt.Errorf("read pid file: %w", err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("pid file %s: %w", path, err)
+	}
+	if rec.Pid <= 1 {
+		return rec, fmt.Errorf("pid file %s: pid %d", path, rec.Pid)
+	}
+	return rec, nil
+}
+
+// Current tells whether the process running under r.Pid now is the one
+// recorded: same boot and same start time (/proc/PID/stat), so that a pid
+// reused by another process after the recorded one ended (a stale pid file)
+// does not count. A record without a start time (older files) is taken by
+// its pid alone. When it is not, why says so.
+func (r PidRecord) Current() (ok bool, why string) {
+	st, err := readStat(r.Pid)
+	if err != nil || st.Zombie() {
+		return false, "process gone"
+	}
+	if r.BootID != "" && r.BootID != bootID() {
+		return false, "recorded in an earlier boot"
+	}
+	if r.StartTicks != 0 && st.StartTicks != r.StartTicks {
+		return false, "pid reused by an unrelated process"
+	}
+	return true, ""
+}
+
+// WritePidFile records pid under dir/<name>.pid (temp file + rename), with
+// its start time, boot and executable: what the supervisor writes for each
+// process it starts, for ReapStale and for whoever identifies its
+// processes (the monitor's -managed-pid-dir).
+func WritePidFile(dir, name string, pid int) (string, error) {
 	st, err := readStat(pid)
 	if err != nil {
 		return "", fmt.Errorf("write pid file: %w", err)
@@ -32,7 +72,7 @@ func writePidFile(dir, name string, pid int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("write pid file: %w", err)
 	}
-	b, err := json.Marshal(pidRecord{Name: name, Pid: pid, StartTicks: st.StartTicks, BootID: bootID(), Exe: exe})
+	b, err := json.Marshal(PidRecord{Name: name, Pid: pid, StartTicks: st.StartTicks, BootID: bootID(), Exe: exe})
 	if err != nil {
 		return "", fmt.Errorf("write pid file: %w", err)
 	}
@@ -118,7 +158,7 @@ func reapOne(path string) (Reaped, error) {
 	if err != nil {
 		return r, fmt.Errorf("reap %s: %w", path, err)
 	}
-	var rec pidRecord
+	var rec PidRecord
 	if err := json.Unmarshal(b, &rec); err != nil || rec.Pid <= 1 {
 		r.Note = "unreadable pid file"
 		return r, removePidFile(path)
@@ -140,7 +180,7 @@ func reapOne(path string) (Reaped, error) {
 }
 
 // staleVictims returns the pids to kill for rec, or none and why.
-func staleVictims(rec pidRecord) ([]int, string) {
+func staleVictims(rec PidRecord) ([]int, string) {
 	members, err := liveGroupMembers(rec.Pid)
 	if err != nil {
 		return nil, "cannot list processes: " + err.Error()

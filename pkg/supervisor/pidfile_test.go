@@ -59,7 +59,7 @@ func TestReapStaleKillsLeftEngineAndGroup(t *testing.T) {
 	dir := t.TempDir()
 	cmd, child := startStale(t, "serve", "port=0", "child=1")
 	pid := cmd.Process.Pid
-	path, err := writePidFile(dir, "llm", pid)
+	path, err := WritePidFile(dir, "llm", pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestReapStaleKillsLeftoversOfDeadEngine(t *testing.T) {
 	dir := t.TempDir()
 	cmd, child := startStale(t, "serve", "port=0", "child=1")
 	pid := cmd.Process.Pid
-	if _, err := writePidFile(dir, "llm", pid); err != nil {
+	if _, err := WritePidFile(dir, "llm", pid); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Process.Kill() // the leader only
@@ -117,7 +117,7 @@ func TestReapStaleSparesUnrelatedProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := map[string]pidRecord{
+	cases := map[string]PidRecord{
 		"reused pid":      {Name: "a", Pid: pid, StartTicks: st.StartTicks - 1, BootID: bootID(), Exe: exe},
 		"other exe":       {Name: "b", Pid: pid, StartTicks: st.StartTicks, BootID: bootID(), Exe: "/usr/bin/llama-server"},
 		"earlier boot":    {Name: "c", Pid: pid, StartTicks: st.StartTicks, BootID: "00000000-0000-0000-0000-000000000000", Exe: exe},
@@ -160,7 +160,7 @@ func TestReapStaleGarbageAndGone(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(pidRecord{Name: "gone", Pid: cmd.Process.Pid, StartTicks: 1, BootID: bootID(), Exe: "/bin/true"})
+	b, _ := json.Marshal(PidRecord{Name: "gone", Pid: cmd.Process.Pid, StartTicks: 1, BootID: bootID(), Exe: "/bin/true"})
 	if err := os.WriteFile(filepath.Join(dir, "gone.pid"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestReapStaleGarbageAndGone(t *testing.T) {
 func TestPidFileContent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path, err := writePidFile(dir, "self", os.Getpid())
+	path, err := WritePidFile(dir, "self", os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestPidFileContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec pidRecord
+	var rec PidRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
 		t.Fatal(err)
 	}
@@ -205,5 +205,52 @@ func TestPidFileContent(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("temp files left: %v", entries)
+	}
+}
+
+// TestStalePidFileWithARecycledPidIsNotCurrent: a pid file whose pid now belongs to another
+// process (recorded start time differs from /proc/PID/stat) is not current; nor is one of a
+// process that is gone; one written before start times were recorded is taken by its pid.
+func TestStalePidFileWithARecycledPidIsNotCurrent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path, err := WritePidFile(dir, "self", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ReadPidFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := rec.Current(); !ok {
+		t.Fatalf("this process's own record is not current: %s", why)
+	}
+	recycled := rec
+	recycled.StartTicks++ // the recorded process started at another time: the pid was reused
+	if ok, why := recycled.Current(); ok || why != "pid reused by an unrelated process" {
+		t.Fatalf("recycled pid: %v %q", ok, why)
+	}
+	otherBoot := rec
+	otherBoot.BootID = "another-boot"
+	if ok, _ := otherBoot.Current(); ok {
+		t.Fatal("a record of an earlier boot is current")
+	}
+	old := PidRecord{Name: "old", Pid: os.Getpid()}
+	if ok, why := old.Current(); !ok {
+		t.Fatalf("a record without start time: %s", why)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := PidRecord{Name: "gone", Pid: cmd.Process.Pid, StartTicks: 1}
+	if ok, _ := gone.Current(); ok {
+		t.Fatal("an exited process's record is current")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.pid"), []byte(`{"pid":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPidFile(filepath.Join(dir, "bad.pid")); err == nil {
+		t.Fatal("pid 1 accepted")
 	}
 }

@@ -2,11 +2,16 @@ package telemetry
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/genailab/genailab/pkg/supervisor"
 )
 
 // A host with the stack (launcher 100 -> services llm 200, diffusion 300),
@@ -74,13 +79,18 @@ func TestPIDFileRoots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("llm.pid", `{"name":"llm","pid":200,"start_ticks":5,"boot_id":"x","exe":"/bin/genailab-llm"}`+"\n")
-	write("diffusion.pid", `{"name":"diffusion","pid":300}`)
+	// The supervisor's own record of a live process (this test), and an older file
+	// without start time of another live process: both are roots.
+	if _, err := supervisor.WritePidFile(dir, "llm", os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	svc := startHelper(t, "genailab-diffusion", "sleep")
+	write("diffusion.pid", fmt.Sprintf(`{"name":"diffusion","pid":%d}`, svc.Process.Pid))
 	write("llm.addr", "127.0.0.1:1")
 	write("llm.pid.tmp123", `{"pid":777}`)
 	write("bad.pid", `not json`)
 	roots, err := PIDFileRoots(dir)()
-	if !maps.Equal(roots, map[int32]bool{200: true, 300: true}) {
+	if !maps.Equal(roots, map[int32]bool{int32(os.Getpid()): true, int32(svc.Process.Pid): true}) {
 		t.Fatalf("roots %v", roots)
 	}
 	if err == nil || !strings.Contains(err.Error(), "bad.pid") {
@@ -89,6 +99,48 @@ func TestPIDFileRoots(t *testing.T) {
 	roots, err = PIDFileRoots(filepath.Join(dir, "missing"))()
 	if err == nil || roots == nil || len(roots) != 0 {
 		t.Fatalf("missing dir: %v %v", roots, err)
+	}
+}
+
+// TestStalePidFileWithARecycledPidIsNotARoot (issue 15, edge 1): a pid file left behind by
+// a service that is gone, whose pid now belongs to another process (another start time
+// than the one recorded), does not make that process — nor the engines under it — this
+// host's; a pid file of a process that exited is skipped.
+func TestStalePidFileWithARecycledPidIsNotARoot(t *testing.T) {
+	dir := t.TempDir()
+	foreign := startHelper(t, "bash", "sleep") // holds the pid the stale file names
+	path, err := supervisor.WritePidFile(dir, "llm", foreign.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := supervisor.ReadPidFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roots, _ := PIDFileRoots(dir)(); !roots[int32(foreign.Process.Pid)] {
+		t.Fatalf("the recorded process itself is not a root: %v", roots)
+	}
+	// The recorded service started at another time: the pid was reused since.
+	rec.StartTicks--
+	b, _ := json.Marshal(rec)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := PIDFileRoots(dir)()
+	if err != nil || roots[int32(foreign.Process.Pid)] || len(roots) != 0 {
+		t.Fatalf("a stale pid file with a recycled pid: roots %v, %v", roots, err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec.Name, rec.Pid = "gone", gone.Process.Pid
+	b, _ = json.Marshal(rec)
+	if err := os.WriteFile(filepath.Join(dir, "gone.pid"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if roots, err := PIDFileRoots(dir)(); err != nil || len(roots) != 0 {
+		t.Fatalf("an exited process's pid file: roots %v, %v", roots, err)
 	}
 }
 
