@@ -8,6 +8,7 @@ import (
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/enginepb"
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/logstream"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 	"github.com/genailab/genailab/services/diffusion/internal/sdargs"
@@ -120,14 +121,13 @@ var eventTypes = map[supervisor.EventKind]diffusionv1.DiffusionEventType{
 }
 
 func fromEvent(ev engine.Event) *diffusionv1.WatchInfoResponse {
-	out := &diffusionv1.WatchInfoResponse{
+	return &diffusionv1.WatchInfoResponse{
 		Type:    eventTypes[ev.Type],
 		Time:    timestamppb.New(ev.Time),
 		Info:    fromInfo(ev.Info),
 		Message: ev.Message,
 		Exit:    enginepb.Exit(ev.Exit),
 	}
-	return out
 }
 
 var levels = map[sdprogress.Level]commonv1.LogLevel{
@@ -137,19 +137,13 @@ var levels = map[sdprogress.Level]commonv1.LogLevel{
 	sdprogress.LevelError: commonv1.LogLevel_LOG_LEVEL_ERROR,
 }
 
-var logStreams = map[supervisor.Stream]commonv1.LogStream{
-	supervisor.Service: commonv1.LogStream_LOG_STREAM_UNSPECIFIED,
-	supervisor.Stdout:  commonv1.LogStream_LOG_STREAM_STDOUT,
-	supervisor.Stderr:  commonv1.LogStream_LOG_STREAM_STDERR,
-}
-
 func fromLogLine(l engine.LogLine, seq uint64) *commonv1.LogLine {
 	return &commonv1.LogLine{
 		Time:    timestamppb.New(l.Time),
 		Level:   levels[l.Level],
 		Message: l.Message,
 		Raw:     l.Raw,
-		Stream:  logStreams[l.Stream],
+		Stream:  logstream.StreamOf(l.Stream),
 		Seq:     seq,
 	}
 }
