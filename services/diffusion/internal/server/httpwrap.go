@@ -99,7 +99,11 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 	}
 	var req seedRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if err == nil {
+		err = httperr.EndOfBody(dec) // `{"prompt":"x"}0` is not a request
+	}
+	if err != nil {
 		e := httperr.From(err) // 413 for the reader's *http.MaxBytesError
 		switch {
 		case e.Status == http.StatusRequestEntityTooLarge:
