@@ -78,11 +78,12 @@ before(async () => {
       // The engines' memory budget and no headroom (see IMAGE).
       GENAILAB_ORCHESTRATOR_BUDGET_BYTES: String(IMAGE.budget),
       GENAILAB_ORCHESTRATOR_HEADROOM_BYTES: '0',
-      // The monitor attributes processes to the stack's engines by executable name (sd-cli,
-      // sd-server, llama-server), so on a shared machine every other sd-cli counts as this
-      // stack's engine: its memory fills the small budget (and is learnt into the image
-      // estimate), and images that fit would be offloaded. Attribute none by name: the
-      // decisions then rest on the estimates alone, whatever else runs here.
+      // Another user's engines no longer count as this stack's (the monitor's
+      // -managed-pid-dir: only the stack's services' descendants). This attributes none of
+      // the stack's own by name either, so that the decisions rest on the estimates alone:
+      // otherwise the real sd-cli's measured peaks (141 MiB at 128x128 against an estimate
+      // of 150 MiB) are learnt into the estimates as the tests run, and move the line the
+      // 256 MiB budget draws between IMAGE.size (no offload) and IMAGE.offloadSize (offload).
       GENAILAB_MONITOR_MANAGED_NAMES: '',
     },
     logFile: join(artifacts, 'stack.log'),
