@@ -65,6 +65,10 @@ var Packages = []string{
 // Names are the services whose address a started stack knows.
 var Names = []string{"llm", "diffusion", "monitor", "orchestrator", "gateway", "diffusion-http"}
 
+// MetricsNames are the services that serve Prometheus /metrics; Stack.MetricsAddrs has
+// their addresses (each service writes run/<name>-metrics.addr).
+var MetricsNames = []string{"llm", "diffusion", "monitor", "orchestrator", "gateway"}
+
 // Root returns the repository root: the nearest directory above the working directory that
 // holds go.work (testenv.RepoRoot).
 func Root() (string, error) { return testenv.RepoRoot() }
@@ -114,8 +118,10 @@ type Options struct {
 // Stack is a running `genailab up`.
 type Stack struct {
 	// Addrs maps Names to their bound addresses.
-	Addrs   map[string]string
-	DataDir string
+	Addrs map[string]string
+	// MetricsAddrs maps MetricsNames to their /metrics addresses.
+	MetricsAddrs map[string]string
+	DataDir      string
 
 	cmd    *exec.Cmd
 	out    *tail
@@ -163,7 +169,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start genailab up: %w", err)
 	}
-	s := &Stack{DataDir: o.DataDir, cmd: cmd, out: &tail{max: 400}, exited: make(chan struct{}), Addrs: map[string]string{}}
+	s := &Stack{DataDir: o.DataDir, cmd: cmd, out: &tail{max: 400}, exited: make(chan struct{}), Addrs: map[string]string{}, MetricsAddrs: map[string]string{}}
 	up := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -203,6 +209,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, fmt.Errorf("address of %s: %w", name, err)
 		}
 		s.Addrs[name] = strings.TrimSpace(string(b))
+	}
+	for _, name := range MetricsNames {
+		b, err := os.ReadFile(filepath.Join(o.DataDir, "run", name+"-metrics.addr"))
+		if err != nil {
+			s.Stop()
+			return nil, fmt.Errorf("metrics address of %s: %w", name, err)
+		}
+		s.MetricsAddrs[name] = strings.TrimSpace(string(b))
 	}
 	return s, nil
 }

@@ -27,8 +27,8 @@ type Options struct {
 	// BinDir holds the service binaries; empty looks next to the running executable, then PATH.
 	BinDir string
 	// Ephemeral starts every service on a free port (tests); otherwise the default ports are used:
-	// LLM 50051, diffusion 50052 (its seed HTTP wrapper 8081), monitor 50053 (/metrics 9403), orchestrator 50054,
-	// gateway 8080.
+	// LLM 50051, diffusion 50052 (its seed HTTP wrapper 8081), monitor 50053, orchestrator 50054,
+	// gateway 8080; their Prometheus /metrics on 9401, 9402, 9403, 9404 and 9405.
 	Ephemeral bool
 	// GatewayAddr overrides the gateway's HTTP address.
 	GatewayAddr string
@@ -69,7 +69,8 @@ type Stack struct {
 const TokenFileName = "token"
 
 // Addr returns the bound address of a service: "llm", "diffusion", "monitor",
-// "orchestrator" (gRPC), "gateway" (HTTP), or "diffusion-http" (the seed wrapper).
+// "orchestrator" (gRPC), "gateway" (HTTP), "diffusion-http" (the seed wrapper), or a
+// service's Prometheus /metrics: "llm-metrics", ..., "gateway-metrics" (MetricsName).
 func (s *Stack) Addr(name string) string { return s.addrs[name] }
 
 func (o Options) port(def int) string {
@@ -108,15 +109,19 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 		common = append(common, "-token-file", s.tokenFile)
 	}
-	llmArgs := append([]string{"-grpc-addr", opts.port(50051)}, common...)
+	// Every service serves /metrics and writes its address to run/<name>-metrics.addr.
+	metrics := func(name string, def int) []string {
+		return []string{"-metrics-addr", opts.port(def), "-metrics-addr-file", filepath.Join(runDir, MetricsName(name)+".addr")}
+	}
+	llmArgs := append(append([]string{"-grpc-addr", opts.port(50051)}, metrics("llm", 9401)...), common...)
 	if opts.LlamaServer != "" {
 		llmArgs = append(llmArgs, "-llama-server", opts.LlamaServer)
 	}
 	if opts.LLMModel != "" {
 		llmArgs = append(llmArgs, "-default-model", opts.LLMModel, "-autostart")
 	}
-	diffArgs := append([]string{"-grpc-addr", opts.port(50052), "-http-addr", opts.port(8081),
-		"-http-addr-file", filepath.Join(runDir, "diffusion-http.addr")}, common...)
+	diffArgs := append(append([]string{"-grpc-addr", opts.port(50052), "-http-addr", opts.port(8081),
+		"-http-addr-file", filepath.Join(runDir, "diffusion-http.addr")}, metrics("diffusion", 9402)...), common...)
 	switch d := opts.Diffusion; {
 	case d.Demo || d == (DiffusionChoice{}) && opts.DemoEngines:
 		diffArgs = append(diffArgs, "-demo-engines")
@@ -137,16 +142,16 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		{name: "diffusion", binary: "genailab-diffusion", args: diffArgs, grpc: true},
 		// The monitor counts an engine as the stack's only if it descends
 		// from a service (pid files in runDir), not another user's sd-cli.
-		{name: "monitor", binary: "genailab-monitor", args: append([]string{"-grpc-addr", opts.port(50053), "-metrics-addr", opts.port(9403),
-			"-managed-pid-dir", runDir}, common...), grpc: true},
+		{name: "monitor", binary: "genailab-monitor", args: append(append([]string{"-grpc-addr", opts.port(50053),
+			"-managed-pid-dir", runDir}, metrics("monitor", 9403)...), common...), grpc: true},
 	}
 	if err := s.launch(ctx, runDir, first); err != nil {
 		s.Stop(context.Background())
 		return nil, err
 	}
 	s.addrs["diffusion-http"] = addrfile.Read(filepath.Join(runDir, "diffusion-http.addr"))
-	orchArgs := append([]string{"-grpc-addr", opts.port(50054),
-		"-llm-addr", s.addrs["llm"], "-diffusion-addr", s.addrs["diffusion"], "-monitor-addr", s.addrs["monitor"]}, common...)
+	orchArgs := append(append([]string{"-grpc-addr", opts.port(50054),
+		"-llm-addr", s.addrs["llm"], "-diffusion-addr", s.addrs["diffusion"], "-monitor-addr", s.addrs["monitor"]}, metrics("orchestrator", 9404)...), common...)
 	if err := s.launch(ctx, runDir, []*service{{name: "orchestrator", binary: "genailab-orchestrator", args: orchArgs, grpc: true}}); err != nil {
 		s.Stop(context.Background())
 		return nil, err
@@ -157,6 +162,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	gwArgs := []string{"-http-addr", gwAddr, "-llm-addr", s.addrs["llm"], "-diffusion-addr", s.addrs["diffusion"],
 		"-monitor-addr", s.addrs["monitor"], "-orchestrator-addr", s.addrs["orchestrator"]}
+	gwArgs = append(gwArgs, metrics("gateway", 9405)...)
 	if opts.Token != "" {
 		gwArgs = append(gwArgs, "-token-file", s.tokenFile, "-backend-token-file", s.tokenFile)
 	}
@@ -219,10 +225,14 @@ func (s *Stack) launch(ctx context.Context, runDir string, svcs []*service) erro
 	}
 	for _, svc := range svcs {
 		s.addrs[svc.name] = svc.readAddr()
+		s.addrs[MetricsName(svc.name)] = addrfile.Read(filepath.Join(runDir, MetricsName(svc.name)+".addr"))
 		s.log.Info("service ready", "service", svc.name, "addr", s.addrs[svc.name])
 	}
 	return nil
 }
+
+// MetricsName is the name of a service's /metrics address (Addr, and run/<it>.addr).
+func MetricsName(service string) string { return service + "-metrics" }
 
 // dropEnv keeps the launcher's own token settings (GENAILAB_<SERVICE>_TOKEN and
 // _TOKEN_FILE, e.g. GENAILAB_GATEWAY_BACKEND_TOKEN) from the services when the stack
