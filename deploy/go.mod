@@ -2,7 +2,15 @@ module github.com/genailab/genailab/deploy
 
 go 1.26.0
 
+replace (
+	github.com/genailab/genailab/clients/go => ../clients/go
+	github.com/genailab/genailab/gen => ../gen
+	github.com/genailab/genailab/pkg => ../pkg
+)
+
 require (
+	github.com/genailab/genailab/clients/go v0.0.0
+	github.com/genailab/genailab/pkg v0.0.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730
