@@ -153,10 +153,15 @@ func newRunner(t *testing.T, root string) *runner {
 		t.Fatalf("go env: %v", err)
 	}
 	vals := strings.Fields(string(goenv))
+	// A reader's shell: no GENAILAB_ settings but the llama-server the tests use, and none of
+	// the make variables of a `make test` that runs this test.
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(name, "GENAILAB_") || name == "GENAILAB_LLAMA_SERVER" {
-			r.env = append(r.env, kv)
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "GENAILAB_") && name != "GENAILAB_LLAMA_SERVER" ||
+			name == "MAKEFLAGS" || name == "MAKELEVEL" || name == "MFLAGS" {
+			continue
 		}
+		r.env = append(r.env, kv)
 	}
 	// The internet of needs-network blocks: any *.gguf is the generated tiny model.
 	gguf := filepath.Join(tmp, "tiny.gguf")
