@@ -234,7 +234,7 @@ test('failed calls show clear messages in the page', async () => {
   consoleErrors.length = 0;
 });
 
-test('Diffusion: start, generate with a live progress bar to 100%, the image appears, re-run with the same seed', async () => {
+test('Diffusion: start, generate with a live progress bar to 100% (the status card shows the same stage), the image appears, re-run with the same seed', async () => {
   await openTab('diffusion', () => page.waitForSelector('#diffusion-status-field [data-status]'));
   // genailab up starts the engine at boot with its model (the id the stack reports).
   if (!(await page.$('#diffusion-status-field [data-status="running"]'))) {
@@ -263,8 +263,13 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   await page.evaluate(() => {
     window.__progress = [];
     const bar = document.querySelector('#gen-progress');
-    new MutationObserver(() => window.__progress.push({ p: Number(bar.getAttribute('aria-valuenow')), stage: bar.dataset.stage, step: Number(bar.dataset.step || 0) }))
-      .observe(bar, { attributes: true, attributeFilter: ['aria-valuenow', 'data-step'] });
+    new MutationObserver(() => {
+      const busy = document.querySelector('#diffusion-busy');
+      window.__progress.push({
+        p: Number(bar.getAttribute('aria-valuenow')), stage: bar.dataset.stage, step: Number(bar.dataset.step || 0),
+        label: bar.querySelector('.progress-label').textContent, busyStage: busy.dataset.stage, busyText: busy.textContent,
+      });
+    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow', 'data-step'] });
   });
   await page.click('#gen-start');
   await page.waitForFunction(() => {
@@ -277,6 +282,15 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   assert.equal(values[values.length - 1], 100);
   for (let i = 1; i < values.length; i++) assert.ok(values[i] >= values[i - 1], `progress went back: ${values}`);
   assert.ok(progress.some((x) => x.stage === 'sampling' && x.step > 0 && x.step < IMAGE.steps), 'saw sampling steps');
+  // Regression: the status card said "loading 0/30" while the bar said 56 %, step 17/30. The
+  // card's Busy field shows the bar's progress, stage and step, whenever the bar moves.
+  // (Before the engine's first progress the bar shows the page's own "queued…"; at 100 % its "done".)
+  const engineProgress = progress.filter((x) => x.p < 100 && x.label !== 'queued…');
+  assert.ok(engineProgress.some((x) => x.stage === 'sampling'), JSON.stringify(progress));
+  for (const x of engineProgress) {
+    assert.equal(x.busyStage, x.stage, `status card stage ${x.busyStage} while the bar shows ${x.stage}: ${JSON.stringify(x)}`);
+    assert.ok(x.busyText.includes(x.label), `status card ${JSON.stringify(x.busyText)} while the bar shows ${JSON.stringify(x.label)}`);
+  }
   assert.equal(await page.getAttribute('#gen-progress', 'data-state'), 'done');
   const img = await page.evaluate(() => { const i = document.querySelector('#generated-image'); return { w: i.naturalWidth, h: i.naturalHeight, seed: i.dataset.seed, job: i.dataset.jobId }; });
   assert.deepEqual([img.w, img.h], [IMAGE.size, IMAGE.size]);
@@ -299,7 +313,7 @@ test('Diffusion: start, generate with a live progress bar to 100%, the image app
   await noErrors(page, 'generation');
 });
 
-test('Diffusion: cancel stops a long generation', async () => {
+test('Diffusion: cancel stops a long generation, and a cancel is no error (no LAST ERROR)', async () => {
   await page.fill('#gen-steps', String(IMAGE.cancelSteps));
   await page.fill('#gen-seed', '-1');
   await page.click('#gen-start');
@@ -312,6 +326,13 @@ test('Diffusion: cancel stops a long generation', async () => {
   await page.waitForFunction(() => document.querySelector('#gen-progress').dataset.state === 'failed');
   assert.match(await page.textContent('#gen-progress-text'), /Cancelled/);
   await page.waitForSelector('.gallery-item[data-status="cancelled"]');
+  // Regression: the user's own cancel showed a red LAST ERROR "genailab-diffusion: context
+  // canceled". Once the engine reports the generation finished (Busy: no), it reports no error,
+  // and the status card shows none.
+  await page.waitForSelector('#diffusion-busy[data-stage=""]');
+  const engine = (await (await stack.api('/v1/diffusion')).json()).info;
+  assert.ok(!engine.lastError, `lastError after a cancel: ${engine.lastError}`);
+  assert.equal(await page.locator('#diffusion-last-error').count(), 0, await page.textContent('#diffusion-status'));
   // Stop and start the engine from the page (with the model it shows).
   await page.click('#diffusion-stop');
   await page.waitForSelector('#diffusion-status-field [data-status="stopped"]');

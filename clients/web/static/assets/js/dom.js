@@ -110,6 +110,17 @@ export function enumLabel(v, prefix) {
   return s.toLowerCase().replace(/_/g, ' ');
 }
 
+/**
+ * progressLabel is the one text of a generation's Progress, wherever the panel shows one (the
+ * progress bar, the status cards): the percent, the stage, and the step once sampling runs
+ * (loading and encoding are stages of their own, not "step 0/N").
+ */
+export function progressLabel(p) {
+  const stage = enumLabel(p.stage, 'STAGE_');
+  const sampling = num(p.step) > 0 && num(p.totalSteps) > 0;
+  return `${num(p.percent).toFixed(0)}% · ${stage}${sampling ? ` · step ${num(p.step)}/${num(p.totalSteps)}` : ''}`;
+}
+
 /** field is a label/value pair for status grids. */
 export function field(label, value, opts = {}) {
   const v = value instanceof Node ? value : h('span.value', opts.valueProps || {}, value === undefined || value === null || value === '' ? '—' : String(value));

@@ -7,7 +7,7 @@
 import * as api from '../api.js';
 import {
   h, replace, card, field, setDisabled, num, duration, time, busy, formField, setText, statusPill, healthPill,
-  enumLabel, intValue, floatValue, progressBar, visible,
+  enumLabel, intValue, floatValue, progressBar, progressLabel, visible,
 } from '../dom.js';
 import { markers } from '../timeline.js';
 
@@ -26,18 +26,32 @@ export function createDiffusionTab(app) {
   const statusEl = h('div.status-grid#diffusion-status', h('p.muted', 'Connecting…'));
   const liveEl = h('span.pill.pill-unknown.stream-state#diffusion-stream', 'connecting');
 
+  // The progress of the generation in progress has one source of truth: the newest Progress
+  // the engine reported. The status stream (/v1/diffusion/watch) carries it only with the
+  // engine's events (a generation started, finished), so while this page's own generation
+  // runs, its stream's progress (which the progress bar shows) is the newer one.
+  let ownProgress = null;
+  const busyEl = h('div.field#diffusion-busy');
+  function renderBusy() {
+    const i = info || {};
+    const cur = ownProgress || i.current;
+    const generating = Boolean(i.busy || ownProgress);
+    busyEl.dataset.stage = generating && cur ? enumLabel(cur.stage, 'STAGE_') : '';
+    replace(busyEl, h('label', 'Busy'), generating
+      ? h('span.value.busy-indicator', `⚙ Generating… ${cur ? progressLabel(cur) : ''}`)
+      : h('span.value', 'no'));
+  }
+
   let setSamplers = () => {};
   function renderStatus(i) {
     info = i || {};
     if (Array.isArray(info.samplers) && info.samplers.length) setSamplers(info.samplers);
     const c = info.config || {};
-    const cur = info.current;
+    renderBusy();
     replace(statusEl,
       field('Status', statusPill(info.status), { props: { id: 'diffusion-status-field' } }),
       field('Health', healthPill(info.health)),
-      field('Busy', info.busy
-        ? h('span.busy-indicator', `⚙ Generating… ${cur ? `${enumLabel(cur.stage, 'STAGE_')}${num(cur.step) > 0 ? ` ${num(cur.step)}/${num(cur.totalSteps)}` : ''} (${num(cur.percent).toFixed(0)}%)` : ''}`)
-        : 'no', { props: { id: 'diffusion-busy' } }),
+      busyEl,
       field('PID', num(info.pid) ? String(info.pid) : '—'),
       field('Port', num(info.port) ? String(info.port) : (c.mode === 'ENGINE_MODE_SERVER' ? '—' : 'none (CLI mode)')),
       field('Model', info.modelId),
@@ -45,7 +59,7 @@ export function createDiffusionTab(app) {
       field('Started', time(info.startedAt, true)),
       field('Engine', info.demoEngine ? h('span.pill.pill-warn', 'demo stand-in (synthetic images)') : (info.binaryPath || '—')),
       info.unavailableReason ? field('Unavailable', info.unavailableReason, { props: { class: 'field-error' } }) : null,
-      info.lastError ? field('Last error', info.lastError, { props: { class: 'field-error' } }) : null);
+      info.lastError ? field('Last error', info.lastError, { props: { class: 'field-error', id: 'diffusion-last-error' } }) : null);
     const running = info.status === 'SERVER_STATUS_RUNNING' || info.status === 'SERVER_STATUS_STARTING';
     setDisabled(startBtn, running);
     setDisabled(stopBtn, !running && info.status !== 'SERVER_STATUS_CRASHED');
@@ -232,11 +246,11 @@ export function createDiffusionTab(app) {
         if (m.progress) {
           const p = m.progress;
           const stage = enumLabel(p.stage, 'STAGE_');
-          // Steps only once sampling runs: loading and encoding are stages of their own (not "step 0/N").
-          const sampling = num(p.step) > 0 && num(p.totalSteps) > 0;
-          bar.set(p.percent, `${num(p.percent).toFixed(0)}% · ${stage}${sampling ? ` · step ${num(p.step)}/${num(p.totalSteps)}` : ''}`);
+          ownProgress = p;
+          bar.set(p.percent, progressLabel(p));
           bar.dataset.stage = stage;
           bar.dataset.step = String(num(p.step));
+          renderBusy();
           setText(progText, `${p.message || stage} · ${duration(p.elapsedMs)} elapsed${num(p.stepsPerSecond) ? ` · ${num(p.stepsPerSecond).toFixed(2)} steps/s` : ''}`);
         }
         if (m.result) result = m.result;
@@ -255,6 +269,8 @@ export function createDiffusionTab(app) {
       if (cancelled) app.notices.info('Generation cancelled.');
       else if (!api.isAbort(err)) app.notices.error('Generate an image (POST /v1/images/generate)', err);
     } finally {
+      ownProgress = null;
+      renderBusy();
       genBtn.disabled = false;
       cancelBtn.disabled = true;
       genCtl = null;

@@ -7,7 +7,7 @@
 import * as api from '../api.js';
 import {
   h, replace, card, field, bytes, num, time, setText, statusPill, healthPill, enumLabel,
-  progressBar, visible, intValue, busy, formField,
+  progressBar, progressLabel, visible, intValue, busy, formField,
 } from '../dom.js';
 import { TimelineChart } from '../chart.js';
 import { markers, MARKER_KINDS } from '../timeline.js';
@@ -147,7 +147,7 @@ export function createResourcesTab(app) {
         field('Model', i.modelId),
         field('Mode', i.config && i.config.mode ? enumLabel(i.config.mode, 'ENGINE_MODE_') : '—'),
         i.busy ? h('p.busy-indicator#diffusion-busy-indicator',
-          `⚙ Generating image… ${cur ? `${enumLabel(cur.stage, 'STAGE_')}${num(cur.step) > 0 ? ` ${num(cur.step)}/${num(cur.totalSteps)}` : ''} (${num(cur.percent).toFixed(0)}%)` : ''}`) : null));
+          `⚙ Generating image… ${cur ? progressLabel(cur) : ''}`) : null));
   }
 
   // --- orchestration ------------------------------------------------------------------
