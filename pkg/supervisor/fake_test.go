@@ -242,32 +242,55 @@ func fakeProgress(o fakeOptions) {
 	select {}
 }
 
-// fakeHost is a service that supervises a "serve" engine; the test kills
-// the host with SIGKILL and checks the engine dies too (parent-death
-// signal). Before reporting, it ends a number of OS threads (goroutines that
-// exit while locked) to show the engine's thread is not among them.
+// fakeHost is a service that supervises a "serve" engine (with once=1: runs
+// it with RunOnce); the test kills the host with SIGKILL and checks the
+// engine dies too (parent-death signal). Before reporting, it ends a number
+// of OS threads (goroutines that exit while locked) to show the engine's
+// thread is not among them.
 func fakeHost(o fakeOptions) {
-	s, err := New(context.Background(), Config{Name: "hosted"})
-	if err != nil {
-		panic(err)
-	}
 	exe, _ := os.Executable()
 	var port atomic.Int64
-	err = s.Start(context.Background(), Spec{
+	spec := Spec{
 		Path: exe,
 		Args: []string{"fake", "serve", "port=0"},
 		Env:  []string{"GORACE=atexit_sleep_ms=0"},
-		ReadyOnLine: func(l Line) bool {
-			_, rest, ok := strings.Cut(l.Text, "listening on http://127.0.0.1:")
-			if ok {
-				p, _ := strconv.Atoi(strings.Fields(rest)[0])
-				port.Store(int64(p))
+	}
+	listening := func(l Line) bool {
+		_, rest, ok := strings.Cut(l.Text, "listening on http://127.0.0.1:")
+		if ok {
+			p, _ := strconv.Atoi(strings.Fields(rest)[0])
+			port.Store(int64(p))
+		}
+		return ok
+	}
+	var pid func() (int, State)
+	if o["once"] == "1" {
+		ready := make(chan struct{})
+		var once sync.Once
+		var engine atomic.Int64
+		spec.OnStart = func(p int) { engine.Store(int64(p)) }
+		spec.OnLine = func(l Line) {
+			if listening(l) {
+				once.Do(func() { close(ready) })
 			}
-			return ok
-		},
-	})
-	if err != nil {
-		panic(err)
+		}
+		go func() {
+			res, err := RunOnce(context.Background(), spec)
+			errf("engine ended: %+v %v", res.Exit, err)
+			os.Exit(5)
+		}()
+		<-ready
+		pid = func() (int, State) { return int(engine.Load()), StateRunning }
+	} else {
+		s, err := New(context.Background(), Config{Name: "hosted"})
+		if err != nil {
+			panic(err)
+		}
+		spec.ReadyOnLine = listening
+		if err := s.Start(context.Background(), spec); err != nil {
+			panic(err)
+		}
+		pid = func() (int, State) { snap := s.Snapshot(); return snap.Pid, snap.State }
 	}
 	if ok, err := httpProbe(fmt.Sprintf("http://127.0.0.1:%d/health", port.Load()))(context.Background()); !ok {
 		panic(err)
@@ -288,8 +311,8 @@ func fakeHost(o fakeOptions) {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(20 * time.Millisecond)
-	snap := s.Snapshot()
-	fmt.Printf("engine pid %d state %s\n", snap.Pid, snap.State)
+	p, state := pid()
+	fmt.Printf("engine pid %d state %s\n", p, state)
 	select {}
 }
 

@@ -86,7 +86,20 @@ func kindsStrings(kinds []EventKind) []string {
 // thread, not to any thread of the service.
 func TestEngineDiesWithKilledService(t *testing.T) {
 	t.Parallel()
-	host := exec.Command(testExe(t), "fake", "host")
+	engineDiesWithKilledHost(t)
+}
+
+// The same for a process run by RunOnce: it dies by its parent-death signal
+// when its service is killed, and not earlier, when the service ends threads.
+func TestRunOnceEngineDiesWithKilledService(t *testing.T) {
+	t.Parallel()
+	engineDiesWithKilledHost(t, "once=1")
+}
+
+// engineDiesWithKilledHost runs the fake host (fakeHost) with args, kills it
+// with SIGKILL once it reports its engine, and checks the engine dies too.
+func engineDiesWithKilledHost(t *testing.T, args ...string) {
+	host := exec.Command(testExe(t), append([]string{"fake", "host"}, args...)...)
 	host.Env = fakeEnv
 	host.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := host.StdoutPipe()
