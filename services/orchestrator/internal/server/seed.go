@@ -1,15 +1,19 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
 )
@@ -44,26 +48,63 @@ func (s *Service) CreateImage(ctx context.Context, req *orchestratorv1.CreateIma
 	}, nil
 }
 
-// HealthDetailHeader is the response header of GetHealth that describes what is wrong with
-// the orchestrator's database (found damaged and replaced at start, accesses that met a
-// damaged file, unreadable records skipped); absent when nothing is.
+// HealthDetailHeader is the response header of GetHealth that describes what is wrong
+// besides the image server: the orchestrator's database (found damaged and replaced at
+// start, accesses that met a damaged file, unreadable records skipped) and, with a single
+// host, an LLM that cannot serve (crash looping); absent when nothing is. The gateway
+// relays it as Grpc-Metadata-Genailab-Health-Detail. The body keeps the seed's exact
+// shape, {"status": "ok", "busy": ...}: its status is the image server's, which an LLM
+// crash loop does not stop.
 const HealthDetailHeader = "genailab-health-detail"
+
+// llmHealthTimeout bounds the question to the LLM service within GetHealth: a slow or gone
+// LLM service must not make the image server's health check slow.
+const llmHealthTimeout = time.Second
 
 // GetHealth is the seed's health check: ok, and whether an image is being generated
 // (by the orchestrator's worker, or directly on the diffusion engine).
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	var details []string
 	if d := s.db.HealthDetail(); d != "" {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(HealthDetailHeader, headerSafe(d)))
+		details = append(details, d)
 	}
 	if !s.single {
+		setHealthDetail(ctx, details)
 		return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy()}, nil
 	}
 	h := s.reg.Hosts()[0]
+	lctx, cancel := context.WithTimeout(ctx, llmHealthTimeout)
+	llm := make(chan string, 1)
+	go func() { llm <- llmHealthDetail(lctx, h.Clients.LLM) }()
 	info, err := h.Clients.Diffusion.GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+	d := <-llm
+	cancel()
+	if d != "" {
+		details = append(details, d)
+	}
+	setHealthDetail(ctx, details)
 	if err != nil {
 		return nil, grpcerr.Status(fmt.Errorf("ask diffusion service: %w", err))
 	}
 	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy() || info.GetInfo().GetBusy()}, nil
+}
+
+// llmHealthDetail is what GetHealth says about the LLM: its error while its health is
+// ERROR (crash looping, with the last exit and the next attempt), else nothing. An LLM
+// service that does not answer in time is not the image server's failure: nothing either.
+func llmHealthDetail(ctx context.Context, c llmv1.LLMServiceClient) string {
+	r, err := c.GetInfo(ctx, &llmv1.GetInfoRequest{})
+	if err != nil || r.GetInfo().GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_ERROR {
+		return ""
+	}
+	msg, _, _ := strings.Cut(r.GetInfo().GetLastError(), "\n")
+	return "llm: " + cmp.Or(msg, "unhealthy")
+}
+
+func setHealthDetail(ctx context.Context, details []string) {
+	if len(details) > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(HealthDetailHeader, headerSafe(strings.Join(details, "; "))))
+	}
 }
 
 // headerSafe keeps a header value within printable ASCII, which gRPC metadata requires.
