@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/genailab/genailab/pkg/config"
@@ -28,6 +29,34 @@ type Command struct {
 	Flags func(fs *flag.FlagSet)
 	// Run runs the service until ctx ends; it is called after the flags are parsed.
 	Run func(ctx context.Context, log *slog.Logger) error
+}
+
+// Options is what Serve needs of a service's options O, through a pointer: they declare
+// their own flags and take the logger.
+type Options[O any] interface {
+	*O
+	RegisterFlags(fs *flag.FlagSet)
+	SetLogger(log *slog.Logger)
+}
+
+// Serve is Main for the service named name ("genailab-llm": logs say "llm", the environment
+// prefix is GENAILAB_LLM_): its options register their flags, are filled from the command
+// line, the environment and the YAML file, take the logger, and run serves with them.
+func Serve[O any, P Options[O]](name string, run func(context.Context, O) error) {
+	Main(serviceCommand[O, P](name, run))
+}
+
+func serviceCommand[O any, P Options[O]](name string, run func(context.Context, O) error) Command {
+	var o O
+	service := strings.TrimPrefix(name, "genailab-")
+	return Command{
+		Name: name, Service: service, EnvPrefix: "GENAILAB_" + strings.ToUpper(service) + "_",
+		Flags: P(&o).RegisterFlags,
+		Run: func(ctx context.Context, log *slog.Logger) error {
+			P(&o).SetLogger(log)
+			return run(ctx, o)
+		},
+	}
 }
 
 // Main parses the command line and runs c, then exits (Exit).

@@ -60,3 +60,30 @@ func TestHelpExitsZero(t *testing.T) {
 		t.Error("exit codes: want 0 for nil and help, 1 for an error")
 	}
 }
+
+type fakeOptions struct {
+	Addr   string
+	Logger *slog.Logger
+}
+
+func (o *fakeOptions) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Addr, "grpc-addr", "127.0.0.1:1", "")
+}
+func (o *fakeOptions) SetLogger(log *slog.Logger) { o.Logger = log }
+
+// Serve's command is named after the binary, reads GENAILAB_<SERVICE>_* and hands run the
+// parsed options with the logger.
+func TestServiceCommand(t *testing.T) {
+	var got fakeOptions
+	c := serviceCommand("genailab-fake", func(_ context.Context, o fakeOptions) error { got = o; return nil })
+	if c.Name != "genailab-fake" || c.Service != "fake" || c.EnvPrefix != "GENAILAB_FAKE_" {
+		t.Fatalf("%+v", c)
+	}
+	t.Setenv("GENAILAB_FAKE_GRPC_ADDR", "127.0.0.1:2")
+	if err := run(c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.Addr != "127.0.0.1:2" || got.Logger == nil {
+		t.Fatalf("run got %+v", got)
+	}
+}

@@ -99,6 +99,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReadyTimeout, "ready-timeout", 2*time.Minute, "how long sd-server may take to start")
 }
 
+// SetLogger sets the logger (cmdmain.Serve hands it over).
+func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
+
 func (o Options) withDefaults() Options {
 	if o.HTTPAddr == "" {
 		o.HTTPAddr = DefaultHTTPAddr

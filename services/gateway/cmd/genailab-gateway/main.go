@@ -3,21 +3,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/services/gateway/internal/server"
 )
 
-func main() {
-	var o server.Options
-	cmdmain.Main(cmdmain.Command{
-		Name: "genailab-gateway", Service: "gateway", EnvPrefix: "GENAILAB_GATEWAY_",
-		Flags: o.RegisterFlags,
-		Run: func(ctx context.Context, log *slog.Logger) error {
-			o.Logger = log
-			return server.Run(ctx, o)
-		},
-	})
-}
+func main() { cmdmain.Serve[server.Options]("genailab-gateway", server.Run) }

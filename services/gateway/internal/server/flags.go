@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"log/slog"
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
@@ -31,6 +32,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowInsecureRemote, "allow-insecure-remote", false, "allow a non-loopback address without a token")
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", gateway.DefaultMaxBodyBytes, "largest accepted request body")
 }
+
+// SetLogger sets the logger (cmdmain.Serve hands it over).
+func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
 
 // Validate checks the options that need no I/O; Run calls it first. Off loopback the gateway
 // needs a token (or AllowInsecureRemote).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 
 	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/modelstore"
@@ -30,6 +31,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Restart.MaxRestarts, "restart-limit", 0, "give up after this many automatic restarts within -restart-window (0: never give up)")
 	fs.DurationVar(&o.Restart.Window, "restart-window", supervisor.DefaultRestartWindow, "window of -restart-limit")
 }
+
+// SetLogger sets the logger (cmdmain.Serve hands it over).
+func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
 
 // Validate checks the options that need no I/O; Run calls it first.
 func (o Options) Validate() error {

@@ -4,21 +4,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/services/monitor/internal/server"
 )
 
-func main() {
-	var o server.Options
-	cmdmain.Main(cmdmain.Command{
-		Name: "genailab-monitor", Service: "monitor", EnvPrefix: "GENAILAB_MONITOR_",
-		Flags: o.RegisterFlags,
-		Run: func(ctx context.Context, log *slog.Logger) error {
-			o.Logger = log
-			return server.Run(ctx, o)
-		},
-	})
-}
+func main() { cmdmain.Serve[server.Options]("genailab-monitor", server.Run) }

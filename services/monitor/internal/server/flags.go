@@ -3,6 +3,7 @@ package server
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/monitor/internal/telemetry"
@@ -21,6 +22,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ManagedPIDDir, "managed-pid-dir", "",
 		"directory of the host's services' pid files: a process matched by -managed-names counts only if it descends from one (empty: the name suffices)")
 }
+
+// SetLogger sets the logger (cmdmain.Serve hands it over).
+func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
 
 // Validate checks the options that need no I/O; Run calls it first.
 func (o Options) Validate() error {

@@ -6,21 +6,8 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-
 	"github.com/genailab/genailab/pkg/cmdmain"
 	"github.com/genailab/genailab/services/orchestrator/internal/server"
 )
 
-func main() {
-	var o server.Options
-	cmdmain.Main(cmdmain.Command{
-		Name: "genailab-orchestrator", Service: "orchestrator", EnvPrefix: "GENAILAB_ORCHESTRATOR_",
-		Flags: o.RegisterFlags,
-		Run: func(ctx context.Context, log *slog.Logger) error {
-			o.Logger = log
-			return server.Run(ctx, o)
-		},
-	})
-}
+func main() { cmdmain.Serve[server.Options]("genailab-orchestrator", server.Run) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/genailab/genailab/pkg/metricsserver"
@@ -55,6 +56,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Cycle.GenerationTimeout, "generation-timeout", 0, "total deadline of one generation (0: 4 × the measured time of its steps, at least 3m, at most -generation-timeout-max)")
 	fs.DurationVar(&o.Cycle.GenerationTimeoutMax, "generation-timeout-max", cycle.DefaultGenerationTimeoutMax, "hard cap of a generation's derived deadline")
 }
+
+// SetLogger sets the logger (cmdmain.Serve hands it over).
+func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
 
 // Validate checks the options that need no I/O; Run calls it first.
 func (o Options) Validate() error {
