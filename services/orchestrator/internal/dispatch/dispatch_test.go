@@ -219,8 +219,10 @@ func newLabWith(t *testing.T, o dispatch.Options, co cycle.Options, agents ...*a
 	disp := dispatch.New(reg, db, ev, o, log)
 	t.Cleanup(disp.Wait)
 	deadline := time.Now().Add(5 * time.Second)
+	// Ready, and with telemetry: a host whose first usage reading has not come yet looks
+	// short of memory to placement, which would then prefer another.
 	for _, h := range reg.Hosts() {
-		for st, _ := h.State(); st != orchestratorv1.HostState_HOST_STATE_READY; st, _ = h.State() {
+		for st, _ := h.State(); st != orchestratorv1.HostState_HOST_STATE_READY || !h.HasTelemetry(); st, _ = h.State() {
 			if time.Now().After(deadline) {
 				t.Fatalf("host %s not ready", h.Name())
 			}
