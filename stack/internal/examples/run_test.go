@@ -382,6 +382,11 @@ func (r *runner) serve(t *testing.T, b examples.Block, command string) *serving 
 	if b.Is(examples.NeedsSDCPP) && !imagesSdRE.MatchString(banner) {
 		t.Errorf("%s: %s: the banner does not say stable-diffusion.cpp runs the images\n%s", b, command, banner)
 	}
+	// Without a model (a fresh data directory), with or without sd.cpp, the quick start's
+	// images come from the demo engine, started at boot: the README's image curl must work.
+	if !b.Is(examples.NeedsSDCPP) && !strings.Contains(banner, "images: the demo stand-in") {
+		t.Errorf("%s: %s: the banner does not say the demo engine runs the images\n%s", b, command, banner)
+	}
 	t.Logf("%s: %s: up in %s, gateway %s", b, command, time.Since(start).Round(100*time.Millisecond), s.gateway)
 	return s
 }
