@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	commonv1 "github.com/genailab/genailab/gen/common/v1"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
@@ -51,6 +52,7 @@ func TestMain(m *testing.M) {
 type service struct {
 	client  diffusionv1.DiffusionServiceClient
 	models  modelsv1.ModelServiceClient
+	logs    commonv1.LogServiceClient
 	httpURL string
 	tmp     string
 }
@@ -96,6 +98,7 @@ func startService(t testing.TB, mutate func(*Options)) *service {
 	}
 	t.Cleanup(func() { cc.Close() })
 	s.client = diffusionv1.NewDiffusionServiceClient(cc)
+	s.logs = commonv1.NewLogServiceClient(cc)
 	s.models = modelsv1.NewModelServiceClient(cc)
 	return s
 }
@@ -381,6 +384,26 @@ func TestGRPCLogsWatchAndModels(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("logs miss %q (%d lines)", want, len(lines))
 		}
+	}
+	// Issue 13: the same lines through the shared genailab.common.v1.LogService, whose
+	// default tail (no tail_lines) holds this short log whole.
+	shared, err := s.logs.StreamLogs(ctx, &commonv1.StreamLogsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sharedLines []string
+	for {
+		l, err := shared.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sharedLines = append(sharedLines, l.GetLine().GetMessage())
+	}
+	if want := lines[max(0, len(lines)-200):]; strings.Join(sharedLines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("LogService sent %d lines, want the last %d of StreamLogs' %d", len(sharedLines), len(want), len(lines))
 	}
 	// ModelService for type diffusion is registered.
 	list, err := s.models.ListModels(ctx, &modelsv1.ListModelsRequest{Type: modelsv1.ModelType_MODEL_TYPE_DIFFUSION})
