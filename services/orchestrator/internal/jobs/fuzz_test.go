@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -107,7 +108,9 @@ func FuzzSubmitJobRequest(f *testing.F) {
 		}
 		// Let the test runner finish it, so the queue stays short.
 		r.release <- struct{}{}
-		if _, err := m.Wait(t.Context(), j.GetId()); err != nil {
+		wctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if _, err := m.Wait(wctx, j.GetId()); err != nil {
 			t.Fatalf("wait %s: %v", j.GetId(), err)
 		}
 	})
