@@ -344,3 +344,63 @@ func TestExplicitZeroIsRefusedBeforeAnyOffload(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestCancelOfARunningJobAnswersCancelledNotRunning: CancelAndWait (CancelJob) answers once
+// the job has ended, so the caller is told CANCELLED for a running job (Cancel answered
+// RUNNING), and an ended job unchanged.
+func TestCancelOfARunningJobAnswersCancelledNotRunning(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{})
+	running, _ := m.Submit(p, "")
+	<-r.started
+	j, err := m.CancelAndWait(context.Background(), running.Id)
+	if err != nil || j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED || j.GetFinishedAt() == nil {
+		t.Fatalf("cancel of a running job answered %v, %v", j, err)
+	}
+	again, err := m.CancelAndWait(context.Background(), running.Id)
+	if err != nil || again.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_CANCELLED {
+		t.Fatalf("cancel of a cancelled job: %v %v", again, err)
+	}
+	done, _ := m.Submit(p, "")
+	<-r.started
+	r.release <- struct{}{}
+	if _, err := m.Wait(context.Background(), done.Id); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := m.CancelAndWait(context.Background(), done.Id); err != nil || j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		t.Fatalf("cancel of a finished job: %v %v", j, err)
+	}
+}
+
+// TestJobsRecordTheResolvedParameters: a request that leaves the size, steps and seed out
+// is recorded, run and announced with what it runs with (512x512, 20 steps, a drawn seed),
+// not with zeros.
+func TestJobsRecordTheResolvedParameters(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{})
+	j, err := m.Submit(&diffusionv1.ImageParams{Prompt: "a fox"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := j.GetParams()
+	if q.GetWidth() != 512 || q.GetHeight() != 512 || q.GetSteps() != 20 || q.Seed == nil || q.GetSeed() < 0 || q.GetSampler() != "euler_a" {
+		t.Fatalf("recorded params %v", q)
+	}
+	<-r.started
+	r.release <- struct{}{}
+	var queued *orchestratorv1.Event
+	err = m.Watch(context.Background(), j.Id, true, func(u jobs.Update) error {
+		if e := u.Event; e != nil && e.GetType() == orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED {
+			queued = e
+		}
+		return nil
+	})
+	if err != nil || queued == nil {
+		t.Fatalf("no queued event: %v", err)
+	}
+	if queued.GetMessage() != "Job queued (512x512, 20 steps)." || queued.GetValues()["seed"] != float64(q.GetSeed()) {
+		t.Fatalf("queued event %q %v", queued.GetMessage(), queued.GetValues())
+	}
+	got, err := m.Get(j.Id, false)
+	if err != nil || !proto.Equal(got.GetParams(), q) || got.GetResult().GetWidth() != 512 {
+		t.Fatalf("stored job %v %v", got, err)
+	}
+}

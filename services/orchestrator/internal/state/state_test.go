@@ -233,3 +233,35 @@ func TestSavedStateSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("state after SIGKILL: %v %v", s, err)
 	}
 }
+
+// TestSavedStateOfTheUnnamedLocalHostMovesToItsName: the local host was once named "", and
+// its saved LLM state kept under that name; MoveSavedState gives it to "local" (so that it
+// is reloaded), and never overwrites a state the new name has already.
+func TestSavedStateOfTheUnnamedLocalHostMovesToItsName(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "o.db"), 0)
+	if moved, err := db.MoveSavedState("", "local"); err != nil || moved {
+		t.Fatalf("nothing to move: %v %v", moved, err)
+	}
+	if err := db.PutSavedState(saved("", "tiny")); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := db.MoveSavedState("", "local"); err != nil || !moved {
+		t.Fatalf("move: %v %v", moved, err)
+	}
+	s, err := db.SavedState("local")
+	if err != nil || s.GetHost() != "local" || s.GetLlmConfig().GetModelId() != "tiny" {
+		t.Fatalf("moved state: %v %v", s, err)
+	}
+	if all, _ := db.SavedStates(""); len(all) != 1 {
+		t.Fatalf("states after the move: %v", all)
+	}
+	if err := db.PutSavedState(saved("", "other")); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := db.MoveSavedState("", "local"); err != nil || moved {
+		t.Fatalf("overwrote local's state: %v %v", moved, err)
+	}
+	if s, _ := db.SavedState("local"); s.GetLlmConfig().GetModelId() != "tiny" {
+		t.Fatalf("local's state replaced: %v", s)
+	}
+}
