@@ -1,23 +1,29 @@
 package main_test
 
 import (
+	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/genailab/genailab/pkg/modelstore/presetid"
 )
 
 func TestHelpListsEveryCommand(t *testing.T) {
 	r := ok(t, "--help")
-	for _, c := range []string{"system", "models", "llm", "diffusion", "generate", "jobs", "resources", "events", "completion"} {
+	for _, c := range []string{"system", "models", "llm", "diffusion", "generate", "jobs", "resources", "events", "hosts", "orchestrator", "completion"} {
 		if !strings.Contains(r.stdout, "  "+c+" ") {
 			t.Errorf("help does not list %s:\n%s", c, r.stdout)
 		}
 	}
 	for args, subs := range map[string][]string{
-		"models":    {"list", "presets", "download", "delete", "verify", "usage"},
-		"llm":       {"start", "stop", "restart", "status", "logs", "chat"},
-		"diffusion": {"start", "stop", "status"},
-		"jobs":      {"list", "get", "cancel"},
-		"resources": {"watch"},
+		"models":       {"list", "presets", "download", "delete", "verify", "usage"},
+		"llm":          {"start", "stop", "restart", "status", "logs", "chat"},
+		"diffusion":    {"start", "stop", "status", "logs"},
+		"jobs":         {"list", "get", "cancel", "delete"},
+		"resources":    {"watch"},
+		"hosts":        {"list", "drain", "undrain"},
+		"orchestrator": {"saved-state", "would-need-offload"},
 	} {
 		r := ok(t, args, "--help")
 		for _, s := range subs {
@@ -53,8 +59,32 @@ func TestShellCompletion(t *testing.T) {
 		t.Errorf("model completion:\n%s", r.stdout)
 	}
 	r = ok(t, "__complete", "models", "download", "")
-	if !strings.Contains(r.stdout, "qwen2.5-0.5b-instruct-q4_k_m\tllm: ") {
+	if !strings.Contains(r.stdout, presetid.Qwen25Instruct05BQ4KM+"\tllm: ") {
 		t.Errorf("preset completion:\n%s", r.stdout)
+	}
+}
+
+// Regression: the help of 'models download' named a preset, qwen2.5-0.5b-instruct-q4, that
+// the catalog does not have. Every preset its examples name is one the services offer.
+func TestDownloadHelpNamesPresetsThatExist(t *testing.T) {
+	var catalog struct {
+		Presets []struct{ ID string } `json:"presets"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, "models", "presets", "--json").stdout), &catalog); err != nil || len(catalog.Presets) == 0 {
+		t.Fatalf("presets --json: %v %+v", err, catalog)
+	}
+	offered := map[string]bool{}
+	for _, p := range catalog.Presets {
+		offered[p.ID] = true
+	}
+	named := regexp.MustCompile(`(?m)^\s*genaictl models download (\S+)\s+# a preset`).FindAllStringSubmatch(ok(t, "models", "download", "--help").stdout, -1)
+	if len(named) == 0 {
+		t.Fatal("the help names no preset")
+	}
+	for _, m := range named {
+		if !offered[m[1]] {
+			t.Errorf("the help names preset %q; the services offer %v", m[1], offered)
+		}
 	}
 }
 

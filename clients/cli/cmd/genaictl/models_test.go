@@ -147,6 +147,31 @@ func TestModelsDownloadVerifyDelete(t *testing.T) {
 	ctl(t, "models", "delete", "copy-json")
 }
 
+// Regression: without internet, 'models download' said "cannot reach the llm service at
+// 127.0.0.1:50051: no such host (is genailab running there?...)" while the service was up and
+// it was the download source that could not be reached. The service's own answer (its
+// ErrorInfo reason SOURCE_UNAVAILABLE) is reported: a name that does not resolve, a host that
+// refuses the connection.
+func TestModelsDownloadFromAnUnreachableSourceBlamesTheSource(t *testing.T) {
+	needStack(t)
+	llm := "the llm service at " + stack.Addrs["llm"] + " cannot reach the download source: "
+	for url, cause := range map[string]string{
+		"http://genailab-test.invalid/m.gguf": "genailab-test.invalid", // the lookup fails (no such host, or no DNS at all)
+		"http://127.0.0.1:1/m.gguf":           "connect: connection refused",
+	} {
+		r := fails(t, 1, llm, "models", "download", "--type", "llm", "--id", "unreachable", url)
+		if !strings.Contains(r.stderr, "source unavailable: HEAD "+url+": ") || !strings.Contains(r.stderr, cause) {
+			t.Errorf("%s: the service's words are missing: %q", url, r.stderr)
+		}
+		if strings.Contains(r.stderr, "cannot reach the llm service") || strings.Contains(r.stderr, "is genailab running") {
+			t.Errorf("%s: the service is blamed: %q", url, r.stderr)
+		}
+	}
+	if r := ok(t, "models", "list", "--type", "llm"); strings.Contains(r.stdout, "unreachable") {
+		t.Errorf("a failed download is listed:\n%s", r.stdout)
+	}
+}
+
 // TestModelsDownloadInterrupted interrupts a slow download: the download is cancelled on
 // the server, its partial data stays for a resume, and the same command resumes it.
 func TestModelsDownloadInterrupted(t *testing.T) {

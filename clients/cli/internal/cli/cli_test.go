@@ -176,3 +176,35 @@ func TestInterruptedBranchesOnReason(t *testing.T) {
 		t.Errorf("statusText %q", got)
 	}
 }
+
+// Regression: an Unavailable that the service sent ("source unavailable: ... no such host",
+// the download source could not be resolved) was reported as "cannot reach the llm service
+// at ...: no such host (is genailab running there?...)". Only a status the gRPC client made
+// itself, without an ErrorInfo reason, says that the service was not reached.
+func TestAtBlamesTheServiceOnlyWhenItWasNotReached(t *testing.T) {
+	c, err := genailab.Dial(genailab.Options{Addr: "127.0.0.1:50054"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a := &App{client: c}
+	source := "source unavailable: HEAD https://huggingface.co/m.gguf: dial tcp: lookup huggingface.co: no such host"
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: grpcerr.ReasonSourceUnavailable, Message: source}),
+			"the llm service at 127.0.0.1:50051 cannot reach the download source: " + source},
+		{grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: "DOWNLOAD_INTERRUPTED", Message: "download interrupted: read: connection refused"}),
+			"download interrupted: read: connection refused"},
+		{status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:50051: connect: connection refused"`),
+			"cannot reach the llm service at 127.0.0.1:50051: connection refused (is genailab running there? see --addr and genaictl --help)"},
+		{status.Error(codes.Unavailable, `name resolver error: produced zero addresses: lookup gpu1: no such host`),
+			"cannot reach the llm service at 127.0.0.1:50051: no such host (is genailab running there? see --addr and genaictl --help)"},
+	}
+	for _, c := range cases {
+		if got := a.message(a.at(genailab.ServiceLLM, c.err)); got != c.want {
+			t.Errorf("at(%v)\n got %q\nwant %q", c.err, got, c.want)
+		}
+	}
+}

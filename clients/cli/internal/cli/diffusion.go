@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -14,8 +15,13 @@ import (
 )
 
 func (a *App) diffusionCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "diffusion", Aliases: []string{"sd"}, Short: "The diffusion engine (stable-diffusion.cpp): start, stop, status"}
-	cmd.AddCommand(a.diffusionStartCmd(), a.diffusionStopCmd(), a.diffusionStatusCmd())
+	cmd := &cobra.Command{Use: "diffusion", Aliases: []string{"sd"}, Short: "The diffusion engine (stable-diffusion.cpp): start, stop, status, logs"}
+	cmd.AddCommand(a.diffusionStartCmd(), a.diffusionStopCmd(),
+		callCmd(a, "status", "The diffusion engine's state, model, mode and current generation", noArgs, genailab.ServiceDiffusion,
+			func(ctx context.Context, c *genailab.Client, _ []string) (*diffusionv1.GetInfoResponse, error) {
+				return c.Diffusion().GetInfo(ctx, &diffusionv1.GetInfoRequest{})
+			}, a.printDiffusionInfo),
+		a.logsCmd(genailab.ServiceDiffusion, "Print the diffusion engine's output, sd-cli's or sd-server's (-f: keep following)"))
 	return cmd
 }
 
@@ -23,39 +29,26 @@ func (a *App) diffusionStartCmd() *cobra.Command {
 	var cfg diffusionv1.DiffusionConfig
 	var mode string
 	var ready time.Duration
-	cmd := &cobra.Command{
-		Use:   "start",
-		Short: "Start the diffusion engine with a model (cli mode: sd-cli per image; server mode: a persistent sd-server)",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
+	cmd := callCmd(a, "start", "Start the diffusion engine with a model (cli mode: sd-cli per image; server mode: a persistent sd-server)",
+		noArgs, genailab.ServiceDiffusion, func(ctx context.Context, c *genailab.Client, _ []string) (*diffusionv1.StartResponse, error) {
 			switch strings.ToLower(mode) {
 			case "", "cli":
 				cfg.Mode = diffusionv1.EngineMode_ENGINE_MODE_CLI
 			case "server":
 				cfg.Mode = diffusionv1.EngineMode_ENGINE_MODE_SERVER
 			default:
-				return fmt.Errorf("--mode %q: want cli or server", mode)
+				return nil, fmt.Errorf("--mode %q: want cli or server", mode)
 			}
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Diffusion().Start(cmd.Context(), &diffusionv1.StartRequest{Config: &cfg, ReadyTimeoutMs: ready.Milliseconds()})
-			if err != nil {
-				return a.at(genailab.ServiceDiffusion, err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
+			return c.Diffusion().Start(ctx, &diffusionv1.StartRequest{Config: &cfg, ReadyTimeoutMs: ready.Milliseconds()})
+		}, func(resp *diffusionv1.StartResponse) error {
 			i := resp.GetInfo()
 			line := fmt.Sprintf("Diffusion engine running: model %s, %s mode", termui.SanitizeLine(i.GetModelId()), enumName(i.GetConfig().GetMode().String(), "ENGINE_MODE_"))
 			if i.GetDemoEngine() {
 				line += " (demo stand-in: synthetic images)"
 			}
-			fmt.Fprintln(a.Stdout, line+".")
-			return nil
-		}),
-	}
+			_, err := fmt.Fprintln(a.Stdout, line+".")
+			return err
+		})
 	fl := cmd.Flags()
 	fl.StringVarP(&cfg.ModelId, "model", "m", "", "diffusion model id (default: the service's -default-model)")
 	fl.StringVar(&mode, "mode", "cli", "cli or server")
@@ -73,80 +66,50 @@ func (a *App) diffusionStartCmd() *cobra.Command {
 }
 
 func (a *App) diffusionStopCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "stop",
-		Short: "Stop the diffusion engine (cancelling a generation in progress)",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Diffusion().Stop(cmd.Context(), &diffusionv1.StopRequest{})
-			if err != nil {
-				return a.at(genailab.ServiceDiffusion, err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintln(a.Stdout, "Diffusion engine stopped.")
-			return nil
-		}),
-	}
+	return callCmd(a, "stop", "Stop the diffusion engine (cancelling a generation in progress)", noArgs, genailab.ServiceDiffusion,
+		func(ctx context.Context, c *genailab.Client, _ []string) (*diffusionv1.StopResponse, error) {
+			return c.Diffusion().Stop(ctx, &diffusionv1.StopRequest{})
+		}, func(*diffusionv1.StopResponse) error {
+			_, err := fmt.Fprintln(a.Stdout, "Diffusion engine stopped.")
+			return err
+		})
 }
 
-func (a *App) diffusionStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "The diffusion engine's state, model, mode and current generation",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Diffusion().GetInfo(cmd.Context(), &diffusionv1.GetInfoRequest{})
-			if err != nil {
-				return a.at(genailab.ServiceDiffusion, err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
-			i := resp.GetInfo()
-			busy := "no"
-			if i.GetBusy() {
-				busy = "yes"
-				if p := i.GetCurrent(); p != nil {
-					busy += ": " + progressText(p)
-				}
-			}
-			pairs := []string{
-				"Status", enumName(i.GetStatus().String(), "SERVER_STATUS_"),
-				"Health", enumName(i.GetHealth().String(), "HEALTH_STATUS_"),
-				"Model", orDash(termui.SanitizeLine(i.GetModelId())),
-				"Mode", enumName(i.GetConfig().GetMode().String(), "ENGINE_MODE_"),
-				"Busy", busy,
-				"PID", orDash(intOrEmpty(int64(i.GetPid()))),
-				"Port", orDash(intOrEmpty(int64(i.GetPort()))),
-				"Started", when(i.GetStartedAt()),
-			}
-			if i.GetDemoEngine() {
-				pairs = append(pairs, "Engine", "demo stand-in (synthetic images, not stable-diffusion.cpp)")
-			} else if b := i.GetBinaryPath(); b != "" {
-				pairs = append(pairs, "Engine", termui.SanitizeLine(b))
-			}
-			if r := i.GetUnavailableReason(); r != "" {
-				pairs = append(pairs, "Unavailable", oneLine(r))
-			}
-			if e := i.GetLastError(); e != "" {
-				pairs = append(pairs, "Last error", oneLine(e))
-			}
-			if ss := i.GetSamplers(); len(ss) > 0 {
-				pairs = append(pairs, "Samplers", termui.SanitizeLine(strings.Join(ss, ", ")))
-			}
-			return a.kv(pairs...)
-		}),
+// printDiffusionInfo shows the diffusion engine's state.
+func (a *App) printDiffusionInfo(resp *diffusionv1.GetInfoResponse) error {
+	i := resp.GetInfo()
+	busy := "no"
+	if i.GetBusy() {
+		busy = "yes"
+		if p := i.GetCurrent(); p != nil {
+			busy += ": " + progressText(p)
+		}
 	}
+	pairs := []string{
+		"Status", enumName(i.GetStatus().String(), "SERVER_STATUS_"),
+		"Health", enumName(i.GetHealth().String(), "HEALTH_STATUS_"),
+		"Model", orDash(termui.SanitizeLine(i.GetModelId())),
+		"Mode", enumName(i.GetConfig().GetMode().String(), "ENGINE_MODE_"),
+		"Busy", busy,
+		"PID", orDash(intOrEmpty(int64(i.GetPid()))),
+		"Port", orDash(intOrEmpty(int64(i.GetPort()))),
+		"Started", when(i.GetStartedAt()),
+	}
+	if i.GetDemoEngine() {
+		pairs = append(pairs, "Engine", "demo stand-in (synthetic images, not stable-diffusion.cpp)")
+	} else if b := i.GetBinaryPath(); b != "" {
+		pairs = append(pairs, "Engine", termui.SanitizeLine(b))
+	}
+	if r := i.GetUnavailableReason(); r != "" {
+		pairs = append(pairs, "Unavailable", oneLine(r))
+	}
+	if e := i.GetLastError(); e != "" {
+		pairs = append(pairs, "Last error", oneLine(e))
+	}
+	if ss := i.GetSamplers(); len(ss) > 0 {
+		pairs = append(pairs, "Samplers", termui.SanitizeLine(strings.Join(ss, ", ")))
+	}
+	return a.kv(pairs...)
 }
 
 // progressText is one line about a generation's progress.

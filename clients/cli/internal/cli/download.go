@@ -13,6 +13,7 @@ import (
 	"github.com/genailab/genailab/clients/cli/internal/termui"
 	genailab "github.com/genailab/genailab/clients/go"
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
+	"github.com/genailab/genailab/pkg/modelstore/presetid"
 )
 
 type downloadFlags struct {
@@ -29,7 +30,7 @@ func (a *App) modelsDownloadCmd() *cobra.Command {
 		Short: "Download a model (a preset, a URL, a Hugging Face file, or diffusion components) with a progress bar",
 		Long: `Download a model into the host's store, showing bytes, rate, ETA and component.
 
-  genaictl models download qwen2.5-0.5b-instruct-q4         # a preset (see 'models presets')
+` + fmt.Sprintf("  %-58s# a preset (see 'models presets')", "genaictl models download "+presetid.Qwen25Instruct05BQ4KM) + `
   genaictl models download --type llm https://host/m.gguf   # a URL
   genaictl models download --type llm --hf-repo owner/name --hf-file m-q4_k_m.gguf
   genaictl models download --type diffusion --id flux \

@@ -65,12 +65,22 @@ func statusText(err error) string {
 	return msg
 }
 
-// at names the service a failed call went to, so that connection errors say where.
+// at names the service a failed call went to, so that connection errors say where. Only a
+// status the gRPC client made itself (one without an ErrorInfo reason) can mean that the
+// service was not reached: an Unavailable that the service sent (with its reason) is its
+// answer, whatever its message says, and is reported as the service's own words.
 func (a *App) at(svc genailab.Service, err error) error {
 	if err == nil || a.client == nil {
 		return err
 	}
 	if status.Code(err) != codes.Unavailable {
+		return err
+	}
+	switch grpcerr.Reason(err) {
+	case "":
+	case grpcerr.ReasonSourceUnavailable:
+		return fmt.Errorf("the %s service at %s cannot reach the download source: %w", svc, a.client.Addr(svc), err)
+	default:
 		return err
 	}
 	msg := status.Convert(err).Message()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -15,7 +16,13 @@ import (
 
 func (a *App) llmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "llm", Short: "The LLM server (llama.cpp llama-server): start, stop, status, logs, chat"}
-	cmd.AddCommand(a.llmStartCmd(false), a.llmStopCmd(), a.llmStartCmd(true), a.llmStatusCmd(), a.llmLogsCmd(), a.chatCmd())
+	cmd.AddCommand(a.llmStartCmd(false), a.llmStopCmd(), a.llmStartCmd(true),
+		callCmd(a, "status", "The LLM server's state, model, pid, port and health", noArgs, genailab.ServiceLLM,
+			func(ctx context.Context, c *genailab.Client, _ []string) (*llmv1.GetInfoResponse, error) {
+				return c.LLM().GetInfo(ctx, &llmv1.GetInfoRequest{})
+			}, a.printLLMInfo),
+		a.logsCmd(genailab.ServiceLLM, "Print llama-server's output (-f: keep following)"),
+		a.chatCmd())
 	return cmd
 }
 
@@ -77,59 +84,45 @@ func (f *llmConfigFlags) config() (*llmv1.LLMConfig, error) {
 
 func (a *App) llmStartCmd(restart bool) *cobra.Command {
 	var f llmConfigFlags
-	use, short := "start", "Start llama-server and wait until it is ready"
+	var cmd *cobra.Command
 	if restart {
-		use, short = "restart", "Restart llama-server (with new options when any is given)"
-	}
-	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			cfg, err := f.config()
-			if err != nil {
-				return err
-			}
-			var info *llmv1.LLMInfo
-			var startup time.Duration
-			if restart {
+		cmd = callCmd(a, "restart", "Restart llama-server (with new options when any is given)", noArgs, genailab.ServiceLLM,
+			func(ctx context.Context, c *genailab.Client, _ []string) (*llmv1.RestartResponse, error) {
+				cfg, err := f.config()
+				if err != nil {
+					return nil, err
+				}
 				req := &llmv1.RestartRequest{ReadyTimeoutMs: f.readyTimeout.Milliseconds()}
-				if cmd.Flags().NFlag() > 0 && anyChanged(cmd, "model", "host", "port", "threads", "ctx-size", "gpu-layers", "parallel",
+				if anyChanged(cmd, "model", "host", "port", "threads", "ctx-size", "gpu-layers", "parallel",
 					"flash-attn", "cache-type-k", "cache-type-v", "no-mmap", "auto-restart", "extra-arg") {
 					req.Config = cfg
 				}
-				resp, err := c.LLM().Restart(cmd.Context(), req)
+				return c.LLM().Restart(ctx, req)
+			}, func(resp *llmv1.RestartResponse) error { return a.printLLMRunning(resp.GetInfo(), 0) })
+	} else {
+		cmd = callCmd(a, "start", "Start llama-server and wait until it is ready", noArgs, genailab.ServiceLLM,
+			func(ctx context.Context, c *genailab.Client, _ []string) (*llmv1.StartResponse, error) {
+				cfg, err := f.config()
 				if err != nil {
-					return a.at(genailab.ServiceLLM, err)
+					return nil, err
 				}
-				if a.g.json {
-					return a.printJSON(resp)
-				}
-				info = resp.GetInfo()
-			} else {
-				resp, err := c.LLM().Start(cmd.Context(), &llmv1.StartRequest{Config: cfg, ReadyTimeoutMs: f.readyTimeout.Milliseconds()})
-				if err != nil {
-					return a.at(genailab.ServiceLLM, err)
-				}
-				if a.g.json {
-					return a.printJSON(resp)
-				}
-				info, startup = resp.GetInfo(), time.Duration(resp.GetStartupMs())*time.Millisecond
-			}
-			line := fmt.Sprintf("LLM server running: model %s, pid %d, %s", termui.SanitizeLine(info.GetModelId()), info.GetPid(), termui.SanitizeLine(info.GetBaseUrl()))
-			if startup > 0 {
-				line += ", ready in " + termui.Duration(startup)
-			}
-			fmt.Fprintln(a.Stdout, line+".")
-			return nil
-		}),
+				return c.LLM().Start(ctx, &llmv1.StartRequest{Config: cfg, ReadyTimeoutMs: f.readyTimeout.Milliseconds()})
+			}, func(resp *llmv1.StartResponse) error {
+				return a.printLLMRunning(resp.GetInfo(), time.Duration(resp.GetStartupMs())*time.Millisecond)
+			})
 	}
 	f.register(cmd, a.completeModelsOf(modelsv1.ModelType_MODEL_TYPE_LLM))
 	return cmd
+}
+
+// printLLMRunning is the line about a started llama-server (startup: how long it took, 0 when unknown).
+func (a *App) printLLMRunning(info *llmv1.LLMInfo, startup time.Duration) error {
+	line := fmt.Sprintf("LLM server running: model %s, pid %d, %s", termui.SanitizeLine(info.GetModelId()), info.GetPid(), termui.SanitizeLine(info.GetBaseUrl()))
+	if startup > 0 {
+		line += ", ready in " + termui.Duration(startup)
+	}
+	_, err := fmt.Fprintln(a.Stdout, line+".")
+	return err
 }
 
 func anyChanged(cmd *cobra.Command, names ...string) bool {
@@ -143,107 +136,48 @@ func anyChanged(cmd *cobra.Command, names ...string) bool {
 
 func (a *App) llmStopCmd() *cobra.Command {
 	var drain time.Duration
-	cmd := &cobra.Command{
-		Use:   "stop",
-		Short: "Stop llama-server",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.LLM().Stop(cmd.Context(), &llmv1.StopRequest{DrainTimeoutMs: drain.Milliseconds()})
-			if err != nil {
-				return a.at(genailab.ServiceLLM, err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
+	cmd := callCmd(a, "stop", "Stop llama-server", noArgs, genailab.ServiceLLM,
+		func(ctx context.Context, c *genailab.Client, _ []string) (*llmv1.StopResponse, error) {
+			return c.LLM().Stop(ctx, &llmv1.StopRequest{DrainTimeoutMs: drain.Milliseconds()})
+		}, func(resp *llmv1.StopResponse) error {
+			var err error
 			if resp.GetWasRunning() {
-				fmt.Fprintf(a.Stdout, "LLM server stopped (model %s).\n", termui.SanitizeLine(resp.GetPreviousConfig().GetModelId()))
+				_, err = fmt.Fprintf(a.Stdout, "LLM server stopped (model %s).\n", termui.SanitizeLine(resp.GetPreviousConfig().GetModelId()))
 			} else {
-				fmt.Fprintln(a.Stdout, "LLM server was not running.")
+				_, err = fmt.Fprintln(a.Stdout, "LLM server was not running.")
 			}
-			return nil
-		}),
-	}
+			return err
+		})
 	cmd.Flags().DurationVar(&drain, "drain", 0, "let chat requests in flight finish for up to this long")
 	return cmd
 }
 
-func (a *App) llmStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "The LLM server's state, model, pid, port and health",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			resp, err := c.LLM().GetInfo(cmd.Context(), &llmv1.GetInfoRequest{})
-			if err != nil {
-				return a.at(genailab.ServiceLLM, err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
-			i := resp.GetInfo()
-			cfg := i.GetConfig()
-			pairs := []string{
-				"Status", enumName(i.GetStatus().String(), "SERVER_STATUS_"),
-				"Health", enumName(i.GetHealth().String(), "HEALTH_STATUS_"),
-				"Model", orDash(termui.SanitizeLine(i.GetModelId())),
-				"PID", orDash(intOrEmpty(int64(i.GetPid()))),
-				"URL", orDash(termui.SanitizeLine(i.GetBaseUrl())),
-				"Started", when(i.GetStartedAt()),
-				"Context", orDash(intOrEmpty(int64(cfg.GetContextSize()))),
-				"Threads", orDash(intOrEmpty(int64(cfg.GetThreads()))),
-				"In flight", fmt.Sprint(i.GetInFlightRequests()),
-				"Restarts", fmt.Sprint(i.GetRestarts()),
-			}
-			if i.GetOffloaded() {
-				pairs = append(pairs, "Offloaded", "yes (stopped to free memory for an image; chat waits for it)")
-			}
-			if e := i.GetLastError(); e != "" {
-				pairs = append(pairs, "Last error", oneLine(e))
-			}
-			if b := i.GetBinaryPath(); b != "" {
-				pairs = append(pairs, "Binary", termui.SanitizeLine(b))
-			}
-			return a.kv(pairs...)
-		}),
+// printLLMInfo shows llama-server's state.
+func (a *App) printLLMInfo(resp *llmv1.GetInfoResponse) error {
+	i := resp.GetInfo()
+	cfg := i.GetConfig()
+	pairs := []string{
+		"Status", enumName(i.GetStatus().String(), "SERVER_STATUS_"),
+		"Health", enumName(i.GetHealth().String(), "HEALTH_STATUS_"),
+		"Model", orDash(termui.SanitizeLine(i.GetModelId())),
+		"PID", orDash(intOrEmpty(int64(i.GetPid()))),
+		"URL", orDash(termui.SanitizeLine(i.GetBaseUrl())),
+		"Started", when(i.GetStartedAt()),
+		"Context", orDash(intOrEmpty(int64(cfg.GetContextSize()))),
+		"Threads", orDash(intOrEmpty(int64(cfg.GetThreads()))),
+		"In flight", fmt.Sprint(i.GetInFlightRequests()),
+		"Restarts", fmt.Sprint(i.GetRestarts()),
 	}
-}
-
-func (a *App) llmLogsCmd() *cobra.Command {
-	var follow bool
-	var tail int32
-	cmd := &cobra.Command{
-		Use:   "logs",
-		Short: "Print llama-server's output (-f: keep following)",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			stream, err := c.LLM().StreamLogs(cmd.Context(), &llmv1.StreamLogsRequest{TailLines: &tail, Follow: follow})
-			if err != nil {
-				return a.at(genailab.ServiceLLM, err)
-			}
-			return a.printLogs(func() (logMsg, error) {
-				m, err := stream.Recv()
-				if err != nil {
-					return nil, a.at(genailab.ServiceLLM, err)
-				}
-				return m, nil
-			})
-		}),
+	if i.GetOffloaded() {
+		pairs = append(pairs, "Offloaded", "yes (stopped to free memory for an image; chat waits for it)")
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until interrupted")
-	cmd.Flags().Int32VarP(&tail, "tail", "n", 100, "how many of the latest lines to print first")
-	return cmd
+	if e := i.GetLastError(); e != "" {
+		pairs = append(pairs, "Last error", oneLine(e))
+	}
+	if b := i.GetBinaryPath(); b != "" {
+		pairs = append(pairs, "Binary", termui.SanitizeLine(b))
+	}
+	return a.kv(pairs...)
 }
 
 func enumName(s, prefix string) string { return strings.ToLower(strings.TrimPrefix(s, prefix)) }

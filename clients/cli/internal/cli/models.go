@@ -49,76 +49,65 @@ func typeFlag(cmd *cobra.Command, p *string, what string) {
 
 func (a *App) modelsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "models", Aliases: []string{"model"}, Short: "Installed models, presets, downloads, disk usage"}
-	cmd.AddCommand(a.modelsListCmd(), a.modelsPresetsCmd(), a.modelsDownloadCmd(), a.modelsDeleteCmd(), a.modelsVerifyCmd(), a.modelsUsageCmd())
+	cmd.AddCommand(
+		storeListCmd(a, "list", "List installed models (both types unless --type)", "only models of this type", listModels,
+			func(m []*modelsv1.Model) *modelsv1.ListModelsResponse { return &modelsv1.ListModelsResponse{Models: m} }, a.printModels),
+		storeListCmd(a, "presets", "List the built-in catalog of models offered for one-click download", "only presets of this type", listPresets,
+			func(p []*modelsv1.Preset) *modelsv1.ListPresetsResponse {
+				return &modelsv1.ListPresetsResponse{Presets: p}
+			}, a.printPresets),
+		a.modelsDownloadCmd(), a.modelsDeleteCmd(), a.modelsVerifyCmd(), a.modelsUsageCmd())
 	return cmd
 }
 
-func (a *App) modelsListCmd() *cobra.Command {
+// storeListCmd is a command that lists what list returns from the stores its --type selects
+// (both when it is not given), as one answer (wrap) that show prints.
+func storeListCmd[T any, R proto.Message](a *App, use, short, typeWhat string,
+	list func(context.Context, *genailab.Client, modelsv1.ModelType) ([]T, error), wrap func([]T) R, show func(R) error) *cobra.Command {
 	var typ string
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List installed models (both types unless --type)",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			models, err := fromStores(a, cmd, typ, listModels)
-			if err != nil {
-				return err
-			}
-			all := &modelsv1.ListModelsResponse{Models: models}
-			if a.g.json {
-				return a.printJSON(all)
-			}
-			if len(all.GetModels()) == 0 {
-				fmt.Fprintln(a.Stdout, "No models installed. See 'genaictl models presets' and 'genaictl models download'.")
-				return nil
-			}
-			w := a.table()
-			fmt.Fprintln(w, "TYPE\tID\tSIZE\tFORMAT\tFILES\tIN USE\tNAME")
-			for _, m := range all.GetModels() {
-				format := "-"
-				if g := m.GetGguf(); g != nil {
-					format = joinNonEmpty(" ", g.GetArchitecture(), g.GetFileType())
-				}
-				inUse := ""
-				if m.GetInUse() {
-					inUse = "yes"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", typeName(m.GetType()), termui.SanitizeLine(m.GetId()), termui.Bytes(m.GetSizeBytes()),
-					termui.SanitizeLine(format), len(m.GetFiles()), inUse, termui.SanitizeLine(m.GetName()))
-			}
-			return w.Flush()
-		}),
-	}
-	typeFlag(cmd, &typ, "only models of this type")
+	cmd := &cobra.Command{Use: use, Short: short, Args: noArgs, RunE: run(func(cmd *cobra.Command, _ []string) error {
+		items, err := fromStores(a, cmd, typ, list)
+		if err != nil {
+			return err
+		}
+		return printAnswer(a, wrap(items), show)
+	})}
+	typeFlag(cmd, &typ, typeWhat)
 	return cmd
 }
 
-func (a *App) modelsPresetsCmd() *cobra.Command {
-	var typ string
-	cmd := &cobra.Command{
-		Use:   "presets",
-		Short: "List the built-in catalog of models offered for one-click download",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			presets, err := fromStores(a, cmd, typ, listPresets)
-			if err != nil {
-				return err
-			}
-			all := &modelsv1.ListPresetsResponse{Presets: presets}
-			if a.g.json {
-				return a.printJSON(all)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "TYPE\tPRESET\tSIZE\tPARTS\tNAME")
-			for _, p := range all.GetPresets() {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", typeName(p.GetType()), termui.SanitizeLine(p.GetId()), termui.Bytes(p.GetSizeBytes()),
-					len(p.GetComponents()), termui.SanitizeLine(p.GetName()))
-			}
-			return w.Flush()
-		}),
+// printModels is the table of installed models.
+func (a *App) printModels(all *modelsv1.ListModelsResponse) error {
+	if len(all.GetModels()) == 0 {
+		fmt.Fprintln(a.Stdout, "No models installed. See 'genaictl models presets' and 'genaictl models download'.")
+		return nil
 	}
-	typeFlag(cmd, &typ, "only presets of this type")
-	return cmd
+	w := a.table()
+	fmt.Fprintln(w, "TYPE\tID\tSIZE\tFORMAT\tFILES\tIN USE\tNAME")
+	for _, m := range all.GetModels() {
+		format := "-"
+		if g := m.GetGguf(); g != nil {
+			format = joinNonEmpty(" ", g.GetArchitecture(), g.GetFileType())
+		}
+		inUse := ""
+		if m.GetInUse() {
+			inUse = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", typeName(m.GetType()), termui.SanitizeLine(m.GetId()), termui.Bytes(m.GetSizeBytes()),
+			termui.SanitizeLine(format), len(m.GetFiles()), inUse, termui.SanitizeLine(m.GetName()))
+	}
+	return w.Flush()
+}
+
+// printPresets is the table of presets.
+func (a *App) printPresets(all *modelsv1.ListPresetsResponse) error {
+	w := a.table()
+	fmt.Fprintln(w, "TYPE\tPRESET\tSIZE\tPARTS\tNAME")
+	for _, p := range all.GetPresets() {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", typeName(p.GetType()), termui.SanitizeLine(p.GetId()), termui.Bytes(p.GetSizeBytes()),
+			len(p.GetComponents()), termui.SanitizeLine(p.GetName()))
+	}
+	return w.Flush()
 }
 
 // listModels asks the store of type t for its installed models.
@@ -180,13 +169,17 @@ func completeFromStores[T interface {
 
 // findModel returns the type of an installed model: the --type given, or the one store
 // that has it.
-func (a *App) findModel(ctx context.Context, c *genailab.Client, id, typ string) (modelsv1.ModelType, error) {
+func (a *App) findModel(cmd *cobra.Command, id, typ string) (modelsv1.ModelType, error) {
 	if typ != "" {
 		return genailab.ParseModelType(typ)
 	}
+	c, err := a.dial(cmd)
+	if err != nil {
+		return 0, err
+	}
 	var found []modelsv1.ModelType
 	for _, t := range allTypes {
-		_, err := c.Models(t).GetModel(ctx, &modelsv1.GetModelRequest{Type: t, Id: id})
+		_, err := c.Models(t).GetModel(cmd.Context(), &modelsv1.GetModelRequest{Type: t, Id: id})
 		switch {
 		case err == nil:
 			found = append(found, t)
@@ -219,36 +212,43 @@ func (a *App) completeModelsOf(t modelsv1.ModelType) cobra.CompletionFunc {
 	}
 }
 
-func (a *App) modelsDeleteCmd() *cobra.Command {
+// modelCmd is a command about one installed model, its argument: it finds the model's store
+// (--type, or the one store that has it) and makes one call to it (see call); where after is
+// given, the command's error is what after makes of the answer, once it is printed.
+func modelCmd[R proto.Message](a *App, use, short string,
+	rpc func(ctx context.Context, c *genailab.Client, t modelsv1.ModelType, id string) (R, error),
+	show func(t modelsv1.ModelType, id string, resp R) error, after func(id string, resp R) error) *cobra.Command {
 	var typ string
-	var force bool
-	cmd := &cobra.Command{
-		Use:               "delete MODEL",
-		Aliases:           []string{"rm"},
-		Short:             "Delete an installed model and its files",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completeModels,
+	cmd := &cobra.Command{Use: use + " MODEL", Short: short, Args: exactArgs(1), ValidArgsFunction: a.completeModels,
 		RunE: run(func(cmd *cobra.Command, args []string) error {
-			c, err := a.dial(cmd)
+			t, err := a.findModel(cmd, args[0], typ)
 			if err != nil {
 				return err
 			}
-			t, err := a.findModel(cmd.Context(), c, args[0], typ)
-			if err != nil {
+			var resp R
+			err = call(a, cmd, serviceOf(t), func(ctx context.Context, c *genailab.Client) (R, error) {
+				resp, err = rpc(ctx, c, t, args[0])
+				return resp, err
+			}, func(r R) error { return show(t, args[0], r) })
+			if err != nil || after == nil {
 				return err
 			}
-			resp, err := c.Models(t).DeleteModel(cmd.Context(), &modelsv1.DeleteModelRequest{Type: t, Id: args[0], Force: force})
-			if err != nil {
-				return a.at(serviceOf(t), err)
-			}
-			if a.g.json {
-				return a.printJSON(resp)
-			}
-			fmt.Fprintf(a.Stdout, "Deleted %s model %s (freed %s).\n", typeName(t), termui.SanitizeLine(args[0]), termui.Bytes(resp.GetFreedBytes()))
-			return nil
-		}),
-	}
+			return after(args[0], resp)
+		})}
 	typeFlag(cmd, &typ, "the model's type (default: the store that has it)")
+	return cmd
+}
+
+func (a *App) modelsDeleteCmd() *cobra.Command {
+	var force bool
+	cmd := modelCmd(a, "delete", "Delete an installed model and its files",
+		func(ctx context.Context, c *genailab.Client, t modelsv1.ModelType, id string) (*modelsv1.DeleteModelResponse, error) {
+			return c.Models(t).DeleteModel(ctx, &modelsv1.DeleteModelRequest{Type: t, Id: id, Force: force})
+		}, func(t modelsv1.ModelType, id string, resp *modelsv1.DeleteModelResponse) error {
+			_, err := fmt.Fprintf(a.Stdout, "Deleted %s model %s (freed %s).\n", typeName(t), termui.SanitizeLine(id), termui.Bytes(resp.GetFreedBytes()))
+			return err
+		}, nil)
+	cmd.Aliases = []string{"rm"}
 	cmd.Flags().BoolVar(&force, "force", false, "delete even while a running server uses it")
 	return cmd
 }
@@ -257,61 +257,43 @@ func (a *App) modelsDeleteCmd() *cobra.Command {
 var errVerifyFailed = errors.New("verification failed")
 
 func (a *App) modelsVerifyCmd() *cobra.Command {
-	var typ string
-	cmd := &cobra.Command{
-		Use:               "verify MODEL",
-		Short:             "Re-hash a model's files and compare them with the recorded sizes and sha256",
-		Args:              exactArgs(1),
-		ValidArgsFunction: a.completeModels,
-		RunE: run(func(cmd *cobra.Command, args []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
+	return modelCmd(a, "verify", "Re-hash a model's files and compare them with the recorded sizes and sha256",
+		func(ctx context.Context, c *genailab.Client, t modelsv1.ModelType, id string) (*modelsv1.VerifyModelResponse, error) {
+			return c.Models(t).VerifyModel(ctx, &modelsv1.VerifyModelRequest{Type: t, Id: id})
+		}, func(_ modelsv1.ModelType, id string, resp *modelsv1.VerifyModelResponse) error {
+			return a.printVerify(id, resp)
+		},
+		func(id string, resp *modelsv1.VerifyModelResponse) error {
+			if resp.GetOk() {
+				return nil
 			}
-			t, err := a.findModel(cmd.Context(), c, args[0], typ)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Models(t).VerifyModel(cmd.Context(), &modelsv1.VerifyModelRequest{Type: t, Id: args[0]})
-			if err != nil {
-				return a.at(serviceOf(t), err)
-			}
-			if a.g.json {
-				if err := a.printJSON(resp); err != nil {
-					return err
-				}
-			} else {
-				w := a.table()
-				fmt.Fprintln(w, "RESULT\tFILE\tSIZE\tSHA256\tPROBLEM")
-				for _, f := range resp.GetFiles() {
-					result := "ok"
-					if !f.GetOk() {
-						result = "FAILED"
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", result, termui.SanitizeLine(f.GetName()), termui.Bytes(f.GetActualSizeBytes()),
-						short(f.GetActualSha256(), 16), termui.SanitizeLine(f.GetProblem()))
-				}
-				if err := w.Flush(); err != nil {
-					return err
+			bad := 0
+			for _, f := range resp.GetFiles() {
+				if !f.GetOk() {
+					bad++
 				}
 			}
-			if !resp.GetOk() {
-				bad := 0
-				for _, f := range resp.GetFiles() {
-					if !f.GetOk() {
-						bad++
-					}
-				}
-				return fmt.Errorf("%w: %d of %d files of %s do not match their record", errVerifyFailed, bad, len(resp.GetFiles()), args[0])
-			}
-			if !a.g.json {
-				fmt.Fprintf(a.Stdout, "%s: all %d files match.\n", termui.SanitizeLine(args[0]), len(resp.GetFiles()))
-			}
-			return nil
-		}),
+			return fmt.Errorf("%w: %d of %d files of %s do not match their record", errVerifyFailed, bad, len(resp.GetFiles()), id)
+		})
+}
+
+// printVerify is the table of a model's verified files, and a line when all match.
+func (a *App) printVerify(id string, resp *modelsv1.VerifyModelResponse) error {
+	w := a.table()
+	fmt.Fprintln(w, "RESULT\tFILE\tSIZE\tSHA256\tPROBLEM")
+	for _, f := range resp.GetFiles() {
+		result := "ok"
+		if !f.GetOk() {
+			result = "FAILED"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", result, termui.SanitizeLine(f.GetName()), termui.Bytes(f.GetActualSizeBytes()),
+			short(f.GetActualSha256(), 16), termui.SanitizeLine(f.GetProblem()))
 	}
-	typeFlag(cmd, &typ, "the model's type (default: the store that has it)")
-	return cmd
+	if err := w.Flush(); err != nil || !resp.GetOk() {
+		return err
+	}
+	_, err := fmt.Fprintf(a.Stdout, "%s: all %d files match.\n", termui.SanitizeLine(id), len(resp.GetFiles()))
+	return err
 }
 
 func (a *App) modelsUsageCmd() *cobra.Command {

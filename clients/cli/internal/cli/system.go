@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -13,25 +14,10 @@ import (
 
 func (a *App) systemCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "system", Short: "The host's hardware"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "info",
-		Short: "CPU, RAM, disk, GPUs with VRAM, driver, recommended threads",
-		Args:  noArgs,
-		RunE: run(func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial(cmd)
-			if err != nil {
-				return err
-			}
-			info, err := c.Monitor().GetSystemInfo(cmd.Context(), &monitorv1.GetSystemInfoRequest{})
-			if err != nil {
-				return a.at(genailab.ServiceMonitor, err)
-			}
-			if a.g.json {
-				return a.printJSON(info)
-			}
-			return a.printSystemInfo(info)
-		}),
-	})
+	cmd.AddCommand(callCmd(a, "info", "CPU, RAM, disk, GPUs with VRAM, driver, recommended threads", noArgs, genailab.ServiceMonitor,
+		func(ctx context.Context, c *genailab.Client, _ []string) (*monitorv1.GetSystemInfoResponse, error) {
+			return c.Monitor().GetSystemInfo(ctx, &monitorv1.GetSystemInfoRequest{})
+		}, a.printSystemInfo))
 	return cmd
 }
 
