@@ -88,7 +88,7 @@ var flagLine = regexp.MustCompile(`^  -([a-z0-9][a-z0-9-]*)(?: (\S+))?`)
 func readFlags(bin string) (flagSet, error) {
 	cmd := exec.Command(bin, "-h")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"} // no GENAILAB_* from the environment
-	out, _ := cmd.CombinedOutput()           // -h exits non-zero after printing the usage
+	out, _ := cmd.CombinedOutput()           // -h prints the usage and exits 0
 	fs := flagSet{}
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {

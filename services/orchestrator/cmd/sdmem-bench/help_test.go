@@ -6,7 +6,7 @@ import (
 	"github.com/genailab/genailab/pkg/cmdmain/cmdmaintest"
 )
 
-// -h and --help print the usage and exit 0 (they exited 1 with "flag: help requested").
+// -h and --help print the usage and exit 0.
 func TestHelpExitsZero(t *testing.T) {
 	cmdmaintest.HelpExitsZero(t, main, "-steps-check")
 }

@@ -37,7 +37,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 0, "images run at once (0: one per host; 64 with -hosts-dns)")
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory: state database and images in <dir>/orchestrator")
 	fs.StringVar(&o.Host, "host-name", "", "name of this host in events, jobs and saved states (empty: local)")
-	parsedVar(fs, &o.QueueSize, "queue-size", "8", "images that may wait in the queue (`n`, at least 1); more are refused (429)", parseQueueSize)
+	parsedVar(fs, &o.QueueSize, "queue-size", "8", "images that may wait in the queue (an `int`, at least 1); more are refused (429)", parseQueueSize)
 	fs.IntVar(&o.Retain, "retain-jobs", 500, "finished jobs (and their images) kept in the gallery")
 	fs.IntVar(&o.MaxEvents, "max-events", 5000, "events kept in the database for the timeline")
 	fs.Uint64Var(&o.Probe.HeadroomBytes, "headroom-bytes", DefaultHeadroom, "memory kept free on top of an image's estimate")
