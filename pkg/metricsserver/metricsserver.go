@@ -129,18 +129,11 @@ func (s sources) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Register adds -metrics-addr (default defaultAddr), -metrics-addr-file and
+// Register adds -metrics-addr (default off: a service started by hand or by a test binds
+// no fixed port unless told; genailab up gives each one), -metrics-addr-file and
 // -metrics-allow-remote to fs, setting o.
-func (o *Options) Register(fs *flag.FlagSet, defaultAddr string) {
-	fs.StringVar(&o.Addr, "metrics-addr", defaultAddr, `HTTP listen address of Prometheus /metrics ("off" disables it)`)
+func (o *Options) Register(fs *flag.FlagSet) {
+	fs.StringVar(&o.Addr, "metrics-addr", Off, `HTTP listen address of Prometheus /metrics, e.g. 127.0.0.1:9401 ("off": none)`)
 	fs.StringVar(&o.AddrFile, "metrics-addr-file", "", "write the bound metrics address to this file once listening")
 	fs.BoolVar(&o.AllowRemote, "metrics-allow-remote", false, "allow /metrics (unauthenticated) on a non-loopback address")
 }
-
-// Default metrics addresses of the services (the monitor's is its own, 9403).
-const (
-	DefaultLLMAddr          = "127.0.0.1:9401"
-	DefaultDiffusionAddr    = "127.0.0.1:9402"
-	DefaultOrchestratorAddr = "127.0.0.1:9404"
-	DefaultGatewayAddr      = "127.0.0.1:9405"
-)

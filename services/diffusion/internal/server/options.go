@@ -80,7 +80,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	o.GRPC.Register(fs, DefaultGRPCAddr, "bearer token required from callers")
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, `listen address of the seed HTTP wrapper ("off" disables it)`)
 	fs.StringVar(&o.HTTPAddrFile, "http-addr-file", "", "write the bound HTTP wrapper address to this file once listening")
-	o.Metrics.Register(fs, metricsserver.DefaultDiffusionAddr)
+	o.Metrics.Register(fs)
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory (model store under models/diffusion)")
 	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
 	fs.StringVar(&o.SDCLI, "sd-cli", "", "path of stable-diffusion.cpp's sd-cli (or sd); default: PATH")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
-	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
 
@@ -20,7 +19,7 @@ const DefaultHTTPAddr = "127.0.0.1:8080"
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HTTPAddr, "http-addr", DefaultHTTPAddr, "HTTP listen address")
 	fs.StringVar(&o.AddrFile, "addr-file", "", "write the bound address to this file once listening")
-	o.Metrics.Register(fs, metricsserver.DefaultGatewayAddr)
+	o.Metrics.Register(fs)
 	fs.StringVar(&o.Backends.LLM, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 	fs.StringVar(&o.Backends.Diffusion, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
 	fs.StringVar(&o.Backends.Monitor, "monitor-addr", "127.0.0.1:50053", "gRPC address of the monitor service")

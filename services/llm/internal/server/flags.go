@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/pkg/modelstore"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/llm/internal/service"
@@ -16,7 +15,7 @@ import (
 // GENAILAB_LLM_* environment variables and YAML keys).
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	o.GRPC.Register(fs, DefaultGRPCAddr, "bearer token required from callers")
-	o.Metrics.Register(fs, metricsserver.DefaultLLMAddr)
+	o.Metrics.Register(fs)
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory: models in <dir>/models/llm, logs and pid file in <dir>/llm")
 	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: GENAILAB_LLAMA_SERVER, PATH, then <repo>/.engines/llama/bin)")
