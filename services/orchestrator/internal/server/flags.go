@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/genailab/genailab/pkg/metricsserver"
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
@@ -20,7 +19,7 @@ import (
 // wherever it came from (command line, environment or YAML).
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	o.GRPC.Register(fs, DefaultGRPCAddr, "bearer token required from callers and sent to the services")
-	o.Metrics.Register(fs, metricsserver.DefaultOrchestratorAddr)
+	o.Metrics.Register(fs)
 	o.ClientTLS.Register(fs, "services")
 	fs.StringVar(&o.LLMAddr, "llm-addr", "127.0.0.1:50051", "gRPC address of the LLM service")
 	fs.StringVar(&o.DiffusionAddr, "diffusion-addr", "127.0.0.1:50052", "gRPC address of the diffusion service")
