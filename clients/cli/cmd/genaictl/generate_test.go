@@ -223,7 +223,8 @@ func TestJobsListAndCancel(t *testing.T) {
 	id2 := regexp.MustCompile(`Job (j[0-9a-f]{24})`).FindStringSubmatch(out2.String())[1]
 
 	r := ok(t, "jobs", "list", "--limit", "2")
-	if !regexp.MustCompile(`(?m)^`+id2+`\s+queued \(#1\)\s+64x64\s+2\s+-\s`).MatchString(r.stdout) ||
+	// A queued job shows the parameters it will run with, its seed drawn already.
+	if !regexp.MustCompile(`(?m)^`+id2+`\s+queued \(#1\)\s+64x64\s+2\s+\d+\s`).MatchString(r.stdout) ||
 		!regexp.MustCompile(`(?m)^`+id1+`\s+running \(\d+%\)\s+`+cancelSize+`x`+cancelSize+`\s+`+strconv.Itoa(cancelSteps)+`\s`).MatchString(r.stdout) {
 		t.Errorf("jobs list:\n%s", r.stdout)
 	}
@@ -249,7 +250,7 @@ func TestJobsListAndCancel(t *testing.T) {
 	waitFor(t, 10*time.Second, "an idle diffusion engine", func() bool {
 		return regexp.MustCompile(`(?m)^Busy:\s+no$`).MatchString(ok(t, "diffusion", "status").stdout)
 	})
-	golden(t, "jobs-list-cancelled", ok(t, "jobs", "list", "--limit", "2", "--json").stdout, "step", "stagePercent", "message", "nextPageToken")
+	golden(t, "jobs-list-cancelled", ok(t, "jobs", "list", "--limit", "2", "--json").stdout, "step", "stagePercent", "message", "nextPageToken", "seed")
 }
 
 // TestEvents prints the stored events and follows new ones.
