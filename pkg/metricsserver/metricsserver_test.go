@@ -2,6 +2,7 @@ package metricsserver_test
 
 import (
 	"errors"
+	"flag"
 	"path/filepath"
 	"testing"
 
@@ -65,5 +66,26 @@ func TestRemoteRefusedAndOff(t *testing.T) {
 		if srv, err := metricsserver.Start(reg, metricsserver.Options{Addr: addr}); srv != nil || err != nil {
 			t.Fatalf("%q: %v, %v; want nothing served", addr, srv, err)
 		}
+	}
+}
+
+// Regression: with a fixed default address every service a test harness started on
+// ephemeral gRPC ports bound the same metrics port, and the second harness's services
+// failed with "address already in use". Without -metrics-addr nothing is served.
+func TestFlagsDefaultToNoFixedPort(t *testing.T) {
+	var o metricsserver.Options
+	fs := flag.NewFlagSet("svc", flag.ContinueOnError)
+	o.Register(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if o.Enabled() {
+		t.Fatalf("default -metrics-addr %q serves /metrics", o.Addr)
+	}
+	if err := fs.Parse([]string{"-metrics-addr", "127.0.0.1:0", "-metrics-addr-file", "/x"}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.Enabled() || o.AddrFile != "/x" || o.Check() != nil {
+		t.Fatalf("after -metrics-addr: %+v", o)
 	}
 }
