@@ -460,6 +460,9 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 		binary := filepath.Base(argv[0])
 		for _, e := range c.Env {
 			report(t, where, checkSetting(all, binary, e.Name, e.Value, true))
+			if strings.HasSuffix(e.Name, "TOKEN") {
+				t.Errorf("%s: env %s: tokens are files from a Secret volume (-token-file), not environment variables", where, e.Name)
+			}
 			if r := e.ValueFrom; r != nil && r.SecretKeyRef != nil {
 				s := l.secrets[r.SecretKeyRef.Name]
 				if s == nil {
@@ -522,9 +525,20 @@ func checkConfigFile(t *testing.T, where, binary, path string, mounts map[string
 	for k, val := range values {
 		report(t, where+" "+cm.Name+"/"+key, checkSetting(all, binary, k, fmt.Sprint(val), false))
 		// Files named in the configuration must be mounted.
-		if s, ok := val.(string); ok && strings.HasPrefix(s, "/") && (strings.HasPrefix(k, "tls-")) {
+		if s, ok := val.(string); ok && strings.HasPrefix(s, "/") && (strings.HasPrefix(k, "tls-") || strings.HasSuffix(k, "token-file")) {
 			if _, ok := mounts[filepath.Dir(s)]; !ok {
 				t.Errorf("%s: %s %s is not in a mounted volume", where, k, s)
+			}
+		}
+		// Tokens come from a Secret volume that holds the key the file names (issue 14: a
+		// Secret volume with defaultMode 0440 and the pod's fsGroup passes -token-file's
+		// mode check), never from the environment.
+		if s, ok := val.(string); ok && strings.HasSuffix(k, "token-file") {
+			v := volumes[mounts[filepath.Dir(s)]]
+			if v.Secret == nil || l.secrets[v.Secret.SecretName] == nil {
+				t.Errorf("%s: %s %s is not in a mounted Secret", where, k, s)
+			} else if _, ok := l.secrets[v.Secret.SecretName].StringData[filepath.Base(s)]; !ok {
+				t.Errorf("%s: %s %s: Secret %s has no such key", where, k, s, v.Secret.SecretName)
 			}
 		}
 	}
