@@ -211,7 +211,7 @@ func TestCancellingTheRunningJobRunsTheQueuedOne(t *testing.T) {
 	if st := second.GetJob().GetStatus(); st != orchestratorv1.JobStatus_JOB_STATUS_QUEUED {
 		t.Fatalf("second job %s, want queued behind the first", st)
 	}
-	// A running job stops asynchronously: CancelJob answers at once, the job ends soon after.
+	// CancelJob of a running job answers once the job has ended (CANCELLED).
 	if _, err := orch.CancelJob(ctx, &orchestratorv1.CancelJobRequest{Id: id1}); err != nil {
 		t.Fatalf("cancel the running job: %v", err)
 	}

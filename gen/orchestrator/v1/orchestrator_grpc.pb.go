@@ -71,7 +71,9 @@ type OrchestratorServiceClient interface {
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
 	// WatchJob streams a job's progress until it ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
-	// CancelJob cancels a queued or running job.
+	// CancelJob cancels a queued or running job and answers once the job has ended: CANCELLED, or the
+	// end it reached first (SUCCEEDED, FAILED). The wait is bounded by the caller's deadline; an LLM
+	// offloaded for the job is reloaded afterwards.
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	// ListJobs lists jobs, newest first (the gallery of past images).
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
@@ -312,7 +314,9 @@ type OrchestratorServiceServer interface {
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
 	// WatchJob streams a job's progress until it ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
-	// CancelJob cancels a queued or running job.
+	// CancelJob cancels a queued or running job and answers once the job has ended: CANCELLED, or the
+	// end it reached first (SUCCEEDED, FAILED). The wait is bounded by the caller's deadline; an LLM
+	// offloaded for the job is reloaded afterwards.
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	// ListJobs lists jobs, newest first (the gallery of past images).
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
