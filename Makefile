@@ -8,18 +8,14 @@ BIN := $(CURDIR)/bin
 # make run's data directory; genailab up reads the same variable.
 GENAILAB_DATA_DIR ?= $(CURDIR)/.data
 
-# What `genailab up` runs (make run builds only these), the monitor apart: its NVML binding,
-# github.com/NVIDIA/go-nvml (cgo, not ours), calls NVML functions its own header deprecates, and
-# its ~100 lines of compiler warnings are silenced for that build only.
+# What `genailab up` runs: make run builds only these (genaictl is make build's).
 STACK_CMDS := ./stack/cmd/genailab ./services/llm/cmd/genailab-llm ./services/diffusion/cmd/genailab-diffusion \
-	./services/orchestrator/cmd/genailab-orchestrator ./services/gateway/cmd/genailab-gateway \
-	./services/diffusion/cmd/sd-cli-standin ./services/diffusion/cmd/sd-server-standin
-MONITOR_CMD := ./services/monitor/cmd/genailab-monitor
-MONITOR_CGO_CFLAGS = $(shell go env CGO_CFLAGS) -Wno-deprecated-declarations
+	./services/monitor/cmd/genailab-monitor ./services/orchestrator/cmd/genailab-orchestrator \
+	./services/gateway/cmd/genailab-gateway ./services/diffusion/cmd/sd-cli-standin ./services/diffusion/cmd/sd-server-standin
 # A summary of every `make test`: one line per module, then the total.
 TEST_RECORD := $(BIN)/.test-summary
 
-.PHONY: standalone help tools generate lint breaking fmt-check vet tidy-check versions-check staticcheck test bench build build-stack build-monitor build-others run check-generated engines ci web-e2e
+.PHONY: standalone help tools generate lint breaking fmt-check vet tidy-check versions-check staticcheck test bench build build-stack run check-generated engines ci web-e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -81,25 +77,18 @@ $(BIN)/testsummary: tools/testsummary/main.go
 bench: ## every benchmark (figures go into BENCHMARKS.md)
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 
-build: build-stack ## build every service binary, genailab and genaictl into bin/
-	@echo "build: genaictl -> bin/"
-	@go build -o $(BIN)/ ./clients/cli/cmd/genaictl
+build: ## build every service binary, genailab and genaictl into bin/
+	@mkdir -p $(BIN)
+	@echo "build: genailab, the services and genaictl -> bin/ (a first build compiles every dependency: minutes)"
+	@bash scripts/go-build.sh -o $(BIN)/ $(STACK_CMDS) ./clients/cli/cmd/genaictl
 
 build-stack: ## build what genailab up runs into bin/ (Go's build cache makes a rebuild take seconds)
-	@$(MAKE) --no-print-directory -j2 build-monitor build-others
-
-build-others:
 	@mkdir -p $(BIN)
 	@echo "build: genailab and the services -> bin/ (a first build compiles every dependency: minutes)"
-	@go build -o $(BIN)/ $(STACK_CMDS)
-
-build-monitor:
-	@mkdir -p $(BIN)
-	@echo "build: genailab-monitor -> bin/"
-	@CGO_CFLAGS="$(MONITOR_CGO_CFLAGS)" go build -o $(BIN)/ $(MONITOR_CMD)
+	@bash scripts/go-build.sh -o $(BIN)/ $(STACK_CMDS)
 
 run: ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080): builds and installs the engines side by side
-	@$(MAKE) --no-print-directory -j3 build-monitor build-others engines
+	@$(MAKE) --no-print-directory -j2 build-stack engines
 	$(BIN)/genailab up -data-dir $(GENAILAB_DATA_DIR)
 
 web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by playwright-core against the real stack
