@@ -16,20 +16,40 @@ import (
 
 // TestEngineFailureStillReloadsTheLLM uses the sd.cpp stand-in: the real engine cannot be made
 // to fail a generation on demand (SDSTANDIN_FAIL=error makes the stand-in fail every image).
+// TestEngineFailureStillReloadsTheLLM makes the engine fail in each way the real sd.cpp can fail
+// but cannot be made to on demand (the stand-in injects it): exit 1, SIGSEGV, a run that writes no
+// image, and a hang that only the stall watchdog ends. Each time the image is refused, the job fails
+// and the LLM offloaded for it comes back.
 func TestEngineFailureStillReloadsTheLLM(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1, StandIn: true, StandInEnv: []string{"SDSTANDIN_FAIL=error"}})
-	_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(4)})
-	if err == nil {
-		t.Fatal("a failing engine produced an image")
+	for _, tc := range []struct {
+		mode string
+		args []string
+	}{
+		{mode: "error"},
+		{mode: "segv"},
+		{mode: "noout"},
+		{mode: "hang", args: []string{"-stall-timeout", "2s"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			s := newStack(t, stackOptions{Budget: 1, StandIn: true, StandInEnv: []string{"SDSTANDIN_FAIL=" + tc.mode}, DiffusionArgs: tc.args})
+			_, err := s.orch.CreateImage(context.Background(), &orchestratorv1.CreateImageRequest{Prompt: "a fox", Width: proto.Int32(64), Height: proto.Int32(64), Steps: proto.Int32(4)})
+			if err == nil {
+				t.Fatal("a failing engine produced an image")
+			}
+			failed := s.events.wait(t, evFailed, "", 60*time.Second)
+			s.events.wait(t, evRelDone, failed.JobId, reloadWithin)
+			s.requireLLMHealthy()
+			s.requireNoSavedState()
+			if !subsequence(s.events.types(failed.JobId), []orchestratorv1.EventType{evOffStart, evOffDone, evRelStart, evRelDone}) {
+				t.Fatalf("events %v", s.events.types(failed.JobId))
+			}
+			j, err := s.orch.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: failed.JobId})
+			if err != nil || j.GetJob().GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_FAILED || j.GetJob().GetError() == "" {
+				t.Fatalf("job after a %s failure: %v %v", tc.mode, j.GetJob(), err)
+			}
+			waitNotBusy(t, s)
+		})
 	}
-	failed := s.events.wait(t, evFailed, "", 30*time.Second)
-	s.events.wait(t, evRelDone, failed.JobId, reloadWithin)
-	s.requireLLMHealthy()
-	s.requireNoSavedState()
-	if !subsequence(s.events.types(failed.JobId), []orchestratorv1.EventType{evOffStart, evOffDone, evRelStart, evRelDone}) {
-		t.Fatalf("events %v", s.events.types(failed.JobId))
-	}
-	waitNotBusy(t, s)
 }
 
 func TestCancelAndClientDisconnectStillReloadTheLLM(t *testing.T) {

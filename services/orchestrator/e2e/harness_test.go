@@ -214,6 +214,8 @@ type stackOptions struct {
 	StepMS int
 	// StandInEnv adds SDSTANDIN_* variables to the diffusion service (stand-in only).
 	StandInEnv []string
+	// DiffusionArgs adds flags to the diffusion service (e.g. a short -stall-timeout).
+	DiffusionArgs []string
 	// Mode is the diffusion engine's mode (unset: one sd-cli per image).
 	Mode diffusionv1.EngineMode
 	// Gateway starts the REST gateway too.
@@ -300,7 +302,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	s.procs["diffusion"], a = startProc(t, "genailab-diffusion", denv, []string{af("diffusion"), af("diffusion-http")},
 		append([]string{"-grpc-addr", "127.0.0.1:0", "-addr-file", af("diffusion"), "-http-addr", "127.0.0.1:0", "-http-addr-file", af("diffusion-http"),
-			"-data-dir", data, "-temp-dir", dir}, dengine...)...)
+			"-data-dir", data, "-temp-dir", dir}, append(dengine, o.DiffusionArgs...)...)...)
 	s.addrs["diffusion"], s.diffHTT = a[0], "http://"+a[1]
 	s.llm = llmv1.NewLLMServiceClient(dial(t, s.addrs["llm"]))
 	s.diff = diffusionv1.NewDiffusionServiceClient(dial(t, s.addrs["diffusion"]))
