@@ -117,6 +117,13 @@ type fakeDiffusion struct {
 func (f *fakeDiffusion) endless(s diffusionv1.DiffusionService_GenerateImageServer, stage diffusionv1.Stage) error {
 	t := time.NewTicker(cmp.Or(f.every, time.Millisecond))
 	defer t.Stop()
+	// A cancelled stream ends the loop either in the select or in a Send that fails first: both
+	// are the kill the test waits for.
+	defer func() {
+		if s.Context().Err() != nil && f.killed != nil {
+			close(f.killed)
+		}
+	}()
 	for i := 0; ; i++ {
 		p := &diffusionv1.Progress{Stage: stage, Step: int32(i%3) + 1, TotalSteps: 3, Message: "still printing"}
 		if stage != diffusionv1.Stage_STAGE_SAMPLING {
@@ -128,9 +135,6 @@ func (f *fakeDiffusion) endless(s diffusionv1.DiffusionService_GenerateImageServ
 		f.sent.Add(1)
 		select {
 		case <-s.Context().Done():
-			if f.killed != nil {
-				close(f.killed)
-			}
 			return status.Error(codes.Canceled, "generation cancelled: engine killed")
 		case <-t.C:
 		}
