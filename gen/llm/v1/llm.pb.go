@@ -1225,6 +1225,10 @@ type ChatRequest struct {
 	Seed *int64 `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// How long to wait for a server that is offloaded or starting, in milliseconds; 0 uses the service default.
 	WaitTimeoutMs int64 `protobuf:"varint,7,opt,name=wait_timeout_ms,json=waitTimeoutMs,proto3" json:"wait_timeout_ms,omitempty"`
+	// Send the reply as one delta once it is complete instead of token by token: for clients that do
+	// not show tokens as they come. llama-server is then asked for a non-streamed completion, which
+	// costs it less and keeps its connection open for the next request.
+	WholeReply    bool `protobuf:"varint,8,opt,name=whole_reply,json=wholeReply,proto3" json:"whole_reply,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1306,6 +1310,13 @@ func (x *ChatRequest) GetWaitTimeoutMs() int64 {
 		return x.WaitTimeoutMs
 	}
 	return 0
+}
+
+func (x *ChatRequest) GetWholeReply() bool {
+	if x != nil {
+		return x.WholeReply
+	}
+	return false
 }
 
 // ChatDelta is a piece of generated text.
@@ -1629,7 +1640,7 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x06missed\x18\x02 \x01(\x04R\x06missed\";\n" +
 	"\vChatMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\tR\acontent\"\x9f\x02\n" +
+	"\acontent\x18\x02 \x01(\tR\acontent\"\xc0\x02\n" +
 	"\vChatRequest\x128\n" +
 	"\bmessages\x18\x01 \x03(\v2\x1c.genailab.llm.v1.ChatMessageR\bmessages\x12\x1d\n" +
 	"\n" +
@@ -1638,7 +1649,9 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x05top_p\x18\x04 \x01(\x02H\x01R\x04topP\x88\x01\x01\x12\x12\n" +
 	"\x04stop\x18\x05 \x03(\tR\x04stop\x12\x17\n" +
 	"\x04seed\x18\x06 \x01(\x03H\x02R\x04seed\x88\x01\x01\x12&\n" +
-	"\x0fwait_timeout_ms\x18\a \x01(\x03R\rwaitTimeoutMsB\x0e\n" +
+	"\x0fwait_timeout_ms\x18\a \x01(\x03R\rwaitTimeoutMs\x12\x1f\n" +
+	"\vwhole_reply\x18\b \x01(\bR\n" +
+	"wholeReplyB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\a\n" +
 	"\x05_seed\"%\n" +
