@@ -150,6 +150,65 @@ func (Stage) EnumDescriptor() ([]byte, []int) {
 	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{1}
 }
 
+// PreviewMethod is how the engine renders a preview of the latent while it samples
+// (sd-cli --preview).
+type PreviewMethod int32
+
+const (
+	// No previews (the default).
+	PreviewMethod_PREVIEW_METHOD_UNSPECIFIED PreviewMethod = 0
+	// A fast linear projection of the latent (sd-cli --preview proj): coarse, at latent
+	// resolution (1/8 of the image).
+	PreviewMethod_PREVIEW_METHOD_PROJ PreviewMethod = 1
+	// The tiny autoencoder (--preview tae): full size, cheap.
+	PreviewMethod_PREVIEW_METHOD_TAE PreviewMethod = 2
+	// The model's own VAE (--preview vae): full size, the costliest.
+	PreviewMethod_PREVIEW_METHOD_VAE PreviewMethod = 3
+)
+
+// Enum value maps for PreviewMethod.
+var (
+	PreviewMethod_name = map[int32]string{
+		0: "PREVIEW_METHOD_UNSPECIFIED",
+		1: "PREVIEW_METHOD_PROJ",
+		2: "PREVIEW_METHOD_TAE",
+		3: "PREVIEW_METHOD_VAE",
+	}
+	PreviewMethod_value = map[string]int32{
+		"PREVIEW_METHOD_UNSPECIFIED": 0,
+		"PREVIEW_METHOD_PROJ":        1,
+		"PREVIEW_METHOD_TAE":         2,
+		"PREVIEW_METHOD_VAE":         3,
+	}
+)
+
+func (x PreviewMethod) Enum() *PreviewMethod {
+	p := new(PreviewMethod)
+	*p = x
+	return p
+}
+
+func (x PreviewMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreviewMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_genailab_diffusion_v1_diffusion_proto_enumTypes[2].Descriptor()
+}
+
+func (PreviewMethod) Type() protoreflect.EnumType {
+	return &file_genailab_diffusion_v1_diffusion_proto_enumTypes[2]
+}
+
+func (x PreviewMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreviewMethod.Descriptor instead.
+func (PreviewMethod) EnumDescriptor() ([]byte, []int) {
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{2}
+}
+
 // DiffusionEventType is the kind of a lifecycle event.
 type DiffusionEventType int32
 
@@ -203,11 +262,11 @@ func (x DiffusionEventType) String() string {
 }
 
 func (DiffusionEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_genailab_diffusion_v1_diffusion_proto_enumTypes[2].Descriptor()
+	return file_genailab_diffusion_v1_diffusion_proto_enumTypes[3].Descriptor()
 }
 
 func (DiffusionEventType) Type() protoreflect.EnumType {
-	return &file_genailab_diffusion_v1_diffusion_proto_enumTypes[2]
+	return &file_genailab_diffusion_v1_diffusion_proto_enumTypes[3]
 }
 
 func (x DiffusionEventType) Number() protoreflect.EnumNumber {
@@ -216,7 +275,7 @@ func (x DiffusionEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DiffusionEventType.Descriptor instead.
 func (DiffusionEventType) EnumDescriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{2}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{3}
 }
 
 // DiffusionConfig is how the engine is started.
@@ -369,7 +428,9 @@ type DiffusionInfo struct {
 	Current *Progress `protobuf:"bytes,13,opt,name=current,proto3" json:"current,omitempty"`
 	// The sampler names an image request may use (ImageParams.sampler), for clients' choosers: the
 	// one list the service validates against.
-	Samplers      []string `protobuf:"bytes,14,rep,name=samplers,proto3" json:"samplers,omitempty"`
+	Samplers []string `protobuf:"bytes,14,rep,name=samplers,proto3" json:"samplers,omitempty"`
+	// What this engine, in its current mode, can do beyond plain text-to-image.
+	Capabilities  *Capabilities `protobuf:"bytes,15,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +563,245 @@ func (x *DiffusionInfo) GetSamplers() []string {
 	return nil
 }
 
+func (x *DiffusionInfo) GetCapabilities() *Capabilities {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+// Capabilities tell clients which image features the engine can run in its current mode, so
+// that they hide what is refused (a request using a missing one gets FailedPrecondition).
+type Capabilities struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Preview methods the engine supports (ImageParams.preview); empty when previews are not
+	// available in this mode (sd-server's job API has none).
+	PreviewMethods []PreviewMethod `protobuf:"varint,1,rep,packed,name=preview_methods,json=previewMethods,proto3,enum=genailab.diffusion.v1.PreviewMethod" json:"preview_methods,omitempty"`
+	// Whether img2img edits (ImageParams.init_image) are supported.
+	Edits bool `protobuf:"varint,2,opt,name=edits,proto3" json:"edits,omitempty"`
+	// Whether inpainting masks (ImageParams.mask) are supported.
+	Masks bool `protobuf:"varint,3,opt,name=masks,proto3" json:"masks,omitempty"`
+	// The largest ImageParams.n accepted.
+	MaxBatch int32 `protobuf:"varint,4,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// Why a feature is missing in this mode, for the user (empty when nothing is).
+	Limitations   string `protobuf:"bytes,5,opt,name=limitations,proto3" json:"limitations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Capabilities) Reset() {
+	*x = Capabilities{}
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Capabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Capabilities) ProtoMessage() {}
+
+func (x *Capabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
+func (*Capabilities) Descriptor() ([]byte, []int) {
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Capabilities) GetPreviewMethods() []PreviewMethod {
+	if x != nil {
+		return x.PreviewMethods
+	}
+	return nil
+}
+
+func (x *Capabilities) GetEdits() bool {
+	if x != nil {
+		return x.Edits
+	}
+	return false
+}
+
+func (x *Capabilities) GetMasks() bool {
+	if x != nil {
+		return x.Masks
+	}
+	return false
+}
+
+func (x *Capabilities) GetMaxBatch() int32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
+func (x *Capabilities) GetLimitations() string {
+	if x != nil {
+		return x.Limitations
+	}
+	return ""
+}
+
+// PreviewOptions ask for preview images while sampling.
+type PreviewOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How to render them; UNSPECIFIED means no previews.
+	Method PreviewMethod `protobuf:"varint,1,opt,name=method,proto3,enum=genailab.diffusion.v1.PreviewMethod" json:"method,omitempty"`
+	// Sampling steps between previews, 1..150; unset means 1 (every step; an explicit 0 is invalid).
+	Interval *int32 `protobuf:"varint,2,opt,name=interval,proto3,oneof" json:"interval,omitempty"`
+	// Preview the noisy input of the model rather than its denoised estimate (--preview-noisy).
+	Noisy         bool `protobuf:"varint,3,opt,name=noisy,proto3" json:"noisy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewOptions) Reset() {
+	*x = PreviewOptions{}
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewOptions) ProtoMessage() {}
+
+func (x *PreviewOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewOptions.ProtoReflect.Descriptor instead.
+func (*PreviewOptions) Descriptor() ([]byte, []int) {
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PreviewOptions) GetMethod() PreviewMethod {
+	if x != nil {
+		return x.Method
+	}
+	return PreviewMethod_PREVIEW_METHOD_UNSPECIFIED
+}
+
+func (x *PreviewOptions) GetInterval() int32 {
+	if x != nil && x.Interval != nil {
+		return *x.Interval
+	}
+	return 0
+}
+
+func (x *PreviewOptions) GetNoisy() bool {
+	if x != nil {
+		return x.Noisy
+	}
+	return false
+}
+
+// Preview is one preview image of a generation in progress: a PNG at most 256 pixels on its
+// long side. When the client reads slower than the engine writes, older previews are dropped
+// (the latest wins).
+type Preview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PNG file bytes.
+	Png []byte `protobuf:"bytes,1,opt,name=png,proto3" json:"png,omitempty"`
+	// The sampling step it shows (1-based, of the image it belongs to).
+	Step int32 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	// Width of the PNG in pixels.
+	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	// Height of the PNG in pixels.
+	Height int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	// Which image of a batch it belongs to (0-based).
+	ImageIndex    int32 `protobuf:"varint,5,opt,name=image_index,json=imageIndex,proto3" json:"image_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Preview) Reset() {
+	*x = Preview{}
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Preview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Preview) ProtoMessage() {}
+
+func (x *Preview) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Preview.ProtoReflect.Descriptor instead.
+func (*Preview) Descriptor() ([]byte, []int) {
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Preview) GetPng() []byte {
+	if x != nil {
+		return x.Png
+	}
+	return nil
+}
+
+func (x *Preview) GetStep() int32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *Preview) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Preview) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Preview) GetImageIndex() int32 {
+	if x != nil {
+		return x.ImageIndex
+	}
+	return 0
+}
+
 // StartRequest starts the engine.
 type StartRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -515,7 +815,7 @@ type StartRequest struct {
 
 func (x *StartRequest) Reset() {
 	*x = StartRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[2]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +827,7 @@ func (x *StartRequest) String() string {
 func (*StartRequest) ProtoMessage() {}
 
 func (x *StartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[2]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +840,7 @@ func (x *StartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRequest.ProtoReflect.Descriptor instead.
 func (*StartRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{2}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StartRequest) GetConfig() *DiffusionConfig {
@@ -568,7 +868,7 @@ type StartResponse struct {
 
 func (x *StartResponse) Reset() {
 	*x = StartResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[3]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +880,7 @@ func (x *StartResponse) String() string {
 func (*StartResponse) ProtoMessage() {}
 
 func (x *StartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[3]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +893,7 @@ func (x *StartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartResponse.ProtoReflect.Descriptor instead.
 func (*StartResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{3}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StartResponse) GetInfo() *DiffusionInfo {
@@ -612,7 +912,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[4]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +924,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[4]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +937,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{4}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{7}
 }
 
 // StopResponse is the state after stop.
@@ -651,7 +951,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[5]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +963,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[5]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +976,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{5}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StopResponse) GetInfo() *DiffusionInfo {
@@ -695,7 +995,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[6]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +1007,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[6]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +1020,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{6}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{9}
 }
 
 // GetInfoResponse is the snapshot.
@@ -734,7 +1034,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[7]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +1046,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[7]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +1059,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{7}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetInfoResponse) GetInfo() *DiffusionInfo {
@@ -778,7 +1078,7 @@ type WatchInfoRequest struct {
 
 func (x *WatchInfoRequest) Reset() {
 	*x = WatchInfoRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[8]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +1090,7 @@ func (x *WatchInfoRequest) String() string {
 func (*WatchInfoRequest) ProtoMessage() {}
 
 func (x *WatchInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[8]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +1103,7 @@ func (x *WatchInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInfoRequest.ProtoReflect.Descriptor instead.
 func (*WatchInfoRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{8}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{11}
 }
 
 // WatchInfoResponse is one lifecycle event.
@@ -825,7 +1125,7 @@ type WatchInfoResponse struct {
 
 func (x *WatchInfoResponse) Reset() {
 	*x = WatchInfoResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[9]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +1137,7 @@ func (x *WatchInfoResponse) String() string {
 func (*WatchInfoResponse) ProtoMessage() {}
 
 func (x *WatchInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[9]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +1150,7 @@ func (x *WatchInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInfoResponse.ProtoReflect.Descriptor instead.
 func (*WatchInfoResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{9}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchInfoResponse) GetType() DiffusionEventType {
@@ -907,14 +1207,29 @@ type ImageParams struct {
 	// Seed; unset or negative draws a random one (returned in the result).
 	Seed *int64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// Sampler: euler_a, euler, heun, dpm2, dpm++2s_a, dpm++2m, dpm++2mv2 or lcm; empty means euler_a.
-	Sampler       string `protobuf:"bytes,8,opt,name=sampler,proto3" json:"sampler,omitempty"`
+	Sampler string `protobuf:"bytes,8,opt,name=sampler,proto3" json:"sampler,omitempty"`
+	// Preview images while sampling; unset means none.
+	Preview *PreviewOptions `protobuf:"bytes,9,opt,name=preview,proto3" json:"preview,omitempty"`
+	// Image to edit (img2img), PNG or JPEG, at most 16 MiB; its size must equal width x height
+	// (when those are unset they are taken from it, and must then be multiples of 64). Empty means
+	// text-to-image. Results echo the params without these bytes.
+	InitImage []byte `protobuf:"bytes,10,opt,name=init_image,json=initImage,proto3" json:"init_image,omitempty"`
+	// Inpainting mask, PNG or JPEG of the init image's size: white is repainted, black kept.
+	// Needs init_image.
+	Mask []byte `protobuf:"bytes,11,opt,name=mask,proto3" json:"mask,omitempty"`
+	// How much of the init image is replaced, 0..1 (0 keeps it, 1 ignores it); unset means 0.75.
+	// Only with init_image.
+	Strength *float32 `protobuf:"fixed32,12,opt,name=strength,proto3,oneof" json:"strength,omitempty"`
+	// Number of images (a batch: one engine run, seeds seed, seed+1, ...), 1..Capabilities.max_batch;
+	// unset means 1 (an explicit 0 is invalid).
+	N             *int32 `protobuf:"varint,13,opt,name=n,proto3,oneof" json:"n,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImageParams) Reset() {
 	*x = ImageParams{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[10]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1241,7 @@ func (x *ImageParams) String() string {
 func (*ImageParams) ProtoMessage() {}
 
 func (x *ImageParams) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[10]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1254,7 @@ func (x *ImageParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageParams.ProtoReflect.Descriptor instead.
 func (*ImageParams) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{10}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImageParams) GetPrompt() string {
@@ -998,6 +1313,41 @@ func (x *ImageParams) GetSampler() string {
 	return ""
 }
 
+func (x *ImageParams) GetPreview() *PreviewOptions {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+func (x *ImageParams) GetInitImage() []byte {
+	if x != nil {
+		return x.InitImage
+	}
+	return nil
+}
+
+func (x *ImageParams) GetMask() []byte {
+	if x != nil {
+		return x.Mask
+	}
+	return nil
+}
+
+func (x *ImageParams) GetStrength() float32 {
+	if x != nil && x.Strength != nil {
+		return *x.Strength
+	}
+	return 0
+}
+
+func (x *ImageParams) GetN() int32 {
+	if x != nil && x.N != nil {
+		return *x.N
+	}
+	return 0
+}
+
 // Progress is the state of a generation in progress.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1017,14 +1367,22 @@ type Progress struct {
 	Message string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
 	// How far the current stage is, 0..100, when the engine says so: the weight-loading bar
 	// while LOADING, the steps while SAMPLING; 0 when unknown.
-	StagePercent  float64 `protobuf:"fixed64,8,opt,name=stage_percent,json=stagePercent,proto3" json:"stage_percent,omitempty"`
+	StagePercent float64 `protobuf:"fixed64,8,opt,name=stage_percent,json=stagePercent,proto3" json:"stage_percent,omitempty"`
+	// A preview image, when previews were asked for and a new one was written since the last
+	// message; unset otherwise.
+	Preview *Preview `protobuf:"bytes,9,opt,name=preview,proto3" json:"preview,omitempty"`
+	// The image of a batch being made (0-based); step and total_steps are of this image, percent
+	// of the whole batch.
+	ImageIndex int32 `protobuf:"varint,10,opt,name=image_index,json=imageIndex,proto3" json:"image_index,omitempty"`
+	// Images in the batch (ImageParams.n resolved; 1 for a single image).
+	ImageCount    int32 `protobuf:"varint,11,opt,name=image_count,json=imageCount,proto3" json:"image_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[11]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1394,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[11]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1407,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{11}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Progress) GetStage() Stage {
@@ -1108,6 +1466,27 @@ func (x *Progress) GetStagePercent() float64 {
 	return 0
 }
 
+func (x *Progress) GetPreview() *Preview {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+func (x *Progress) GetImageIndex() int32 {
+	if x != nil {
+		return x.ImageIndex
+	}
+	return 0
+}
+
+func (x *Progress) GetImageCount() int32 {
+	if x != nil {
+		return x.ImageCount
+	}
+	return 0
+}
+
 // ImageResult is a finished image.
 type ImageResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1124,14 +1503,17 @@ type ImageResult struct {
 	// The parameters used, with every default resolved.
 	Params *ImageParams `protobuf:"bytes,6,opt,name=params,proto3" json:"params,omitempty"`
 	// True when a demo stand-in made the image (a synthetic pattern, not stable-diffusion.cpp).
-	DemoEngine    bool `protobuf:"varint,7,opt,name=demo_engine,json=demoEngine,proto3" json:"demo_engine,omitempty"`
+	DemoEngine bool `protobuf:"varint,7,opt,name=demo_engine,json=demoEngine,proto3" json:"demo_engine,omitempty"`
+	// The images after the first of a batch (n > 1), in order: png/seed/width/height above are
+	// image 0, batch[0] is image 1, and so on. Empty for a single image.
+	Batch         []*BatchImage `protobuf:"bytes,8,rep,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImageResult) Reset() {
 	*x = ImageResult{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[12]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1525,7 @@ func (x *ImageResult) String() string {
 func (*ImageResult) ProtoMessage() {}
 
 func (x *ImageResult) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[12]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1538,7 @@ func (x *ImageResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageResult.ProtoReflect.Descriptor instead.
 func (*ImageResult) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{12}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImageResult) GetPng() []byte {
@@ -1208,6 +1590,86 @@ func (x *ImageResult) GetDemoEngine() bool {
 	return false
 }
 
+func (x *ImageResult) GetBatch() []*BatchImage {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchImage is one further image of a batch.
+type BatchImage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PNG file bytes.
+	Png []byte `protobuf:"bytes,1,opt,name=png,proto3" json:"png,omitempty"`
+	// The seed that reproduces it alone (n = 1).
+	Seed int64 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Width of the PNG in pixels.
+	Width int32 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	// Height of the PNG in pixels.
+	Height        int32 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchImage) Reset() {
+	*x = BatchImage{}
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchImage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchImage) ProtoMessage() {}
+
+func (x *BatchImage) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchImage.ProtoReflect.Descriptor instead.
+func (*BatchImage) Descriptor() ([]byte, []int) {
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BatchImage) GetPng() []byte {
+	if x != nil {
+		return x.Png
+	}
+	return nil
+}
+
+func (x *BatchImage) GetSeed() int64 {
+	if x != nil {
+		return x.Seed
+	}
+	return 0
+}
+
+func (x *BatchImage) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *BatchImage) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 // GenerateImageRequest asks for one image.
 type GenerateImageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1219,7 +1681,7 @@ type GenerateImageRequest struct {
 
 func (x *GenerateImageRequest) Reset() {
 	*x = GenerateImageRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[13]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1693,7 @@ func (x *GenerateImageRequest) String() string {
 func (*GenerateImageRequest) ProtoMessage() {}
 
 func (x *GenerateImageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[13]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1706,7 @@ func (x *GenerateImageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateImageRequest.ProtoReflect.Descriptor instead.
 func (*GenerateImageRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{13}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GenerateImageRequest) GetParams() *ImageParams {
@@ -1270,7 +1732,7 @@ type GenerateImageResponse struct {
 
 func (x *GenerateImageResponse) Reset() {
 	*x = GenerateImageResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[14]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1744,7 @@ func (x *GenerateImageResponse) String() string {
 func (*GenerateImageResponse) ProtoMessage() {}
 
 func (x *GenerateImageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[14]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1757,7 @@ func (x *GenerateImageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateImageResponse.ProtoReflect.Descriptor instead.
 func (*GenerateImageResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{14}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GenerateImageResponse) GetEvent() isGenerateImageResponse_Event {
@@ -1350,7 +1812,7 @@ type CancelGenerationRequest struct {
 
 func (x *CancelGenerationRequest) Reset() {
 	*x = CancelGenerationRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[15]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1824,7 @@ func (x *CancelGenerationRequest) String() string {
 func (*CancelGenerationRequest) ProtoMessage() {}
 
 func (x *CancelGenerationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[15]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1837,7 @@ func (x *CancelGenerationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelGenerationRequest.ProtoReflect.Descriptor instead.
 func (*CancelGenerationRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{15}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{19}
 }
 
 // CancelGenerationResponse tells whether anything was cancelled.
@@ -1389,7 +1851,7 @@ type CancelGenerationResponse struct {
 
 func (x *CancelGenerationResponse) Reset() {
 	*x = CancelGenerationResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[16]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1863,7 @@ func (x *CancelGenerationResponse) String() string {
 func (*CancelGenerationResponse) ProtoMessage() {}
 
 func (x *CancelGenerationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[16]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1876,7 @@ func (x *CancelGenerationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelGenerationResponse.ProtoReflect.Descriptor instead.
 func (*CancelGenerationResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{16}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CancelGenerationResponse) GetCancelled() bool {
@@ -1438,7 +1900,7 @@ type StreamLogsRequest struct {
 
 func (x *StreamLogsRequest) Reset() {
 	*x = StreamLogsRequest{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[17]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1912,7 @@ func (x *StreamLogsRequest) String() string {
 func (*StreamLogsRequest) ProtoMessage() {}
 
 func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[17]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1925,7 @@ func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{17}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamLogsRequest) GetTailLines() int32 {
@@ -1493,7 +1955,7 @@ type StreamLogsResponse struct {
 
 func (x *StreamLogsResponse) Reset() {
 	*x = StreamLogsResponse{}
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[18]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1967,7 @@ func (x *StreamLogsResponse) String() string {
 func (*StreamLogsResponse) ProtoMessage() {}
 
 func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[18]
+	mi := &file_genailab_diffusion_v1_diffusion_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1980,7 @@ func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsResponse.ProtoReflect.Descriptor instead.
 func (*StreamLogsResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{18}
+	return file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamLogsResponse) GetLine() *v1.LogLine {
@@ -1551,7 +2013,7 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\vclip_on_cpu\x18\a \x01(\bR\tclipOnCpu\x12\x1c\n" +
 	"\n" +
 	"vae_on_cpu\x18\b \x01(\bR\bvaeOnCpu\x12!\n" +
-	"\fdiffusion_fa\x18\t \x01(\bR\vdiffusionFa\"\xba\x04\n" +
+	"\fdiffusion_fa\x18\t \x01(\bR\vdiffusionFa\"\x83\x05\n" +
 	"\rDiffusionInfo\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .genailab.common.v1.ServerStatusR\x06status\x128\n" +
 	"\x06health\x18\x02 \x01(\x0e2 .genailab.common.v1.HealthStatusR\x06health\x12\x12\n" +
@@ -1571,7 +2033,26 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x129\n" +
 	"\acurrent\x18\r \x01(\v2\x1f.genailab.diffusion.v1.ProgressR\acurrent\x12\x1a\n" +
-	"\bsamplers\x18\x0e \x03(\tR\bsamplers\"x\n" +
+	"\bsamplers\x18\x0e \x03(\tR\bsamplers\x12G\n" +
+	"\fcapabilities\x18\x0f \x01(\v2#.genailab.diffusion.v1.CapabilitiesR\fcapabilities\"\xc8\x01\n" +
+	"\fCapabilities\x12M\n" +
+	"\x0fpreview_methods\x18\x01 \x03(\x0e2$.genailab.diffusion.v1.PreviewMethodR\x0epreviewMethods\x12\x14\n" +
+	"\x05edits\x18\x02 \x01(\bR\x05edits\x12\x14\n" +
+	"\x05masks\x18\x03 \x01(\bR\x05masks\x12\x1b\n" +
+	"\tmax_batch\x18\x04 \x01(\x05R\bmaxBatch\x12 \n" +
+	"\vlimitations\x18\x05 \x01(\tR\vlimitations\"\x92\x01\n" +
+	"\x0ePreviewOptions\x12<\n" +
+	"\x06method\x18\x01 \x01(\x0e2$.genailab.diffusion.v1.PreviewMethodR\x06method\x12\x1f\n" +
+	"\binterval\x18\x02 \x01(\x05H\x00R\binterval\x88\x01\x01\x12\x14\n" +
+	"\x05noisy\x18\x03 \x01(\bR\x05noisyB\v\n" +
+	"\t_interval\"~\n" +
+	"\aPreview\x12\x10\n" +
+	"\x03png\x18\x01 \x01(\fR\x03png\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x05R\x04step\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\x12\x1f\n" +
+	"\vimage_index\x18\x05 \x01(\x05R\n" +
+	"imageIndex\"x\n" +
 	"\fStartRequest\x12>\n" +
 	"\x06config\x18\x01 \x01(\v2&.genailab.diffusion.v1.DiffusionConfigR\x06config\x12(\n" +
 	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\"I\n" +
@@ -1589,7 +2070,7 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x128\n" +
 	"\x04info\x18\x03 \x01(\v2$.genailab.diffusion.v1.DiffusionInfoR\x04info\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x123\n" +
-	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"\xac\x02\n" +
+	"\x04exit\x18\x05 \x01(\v2\x1f.genailab.common.v1.ProcessExitR\x04exit\"\xe7\x03\n" +
 	"\vImageParams\x12\x16\n" +
 	"\x06prompt\x18\x01 \x01(\tR\x06prompt\x12'\n" +
 	"\x0fnegative_prompt\x18\x02 \x01(\tR\x0enegativePrompt\x12\x19\n" +
@@ -1598,13 +2079,22 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x05steps\x18\x05 \x01(\x05H\x02R\x05steps\x88\x01\x01\x12 \n" +
 	"\tcfg_scale\x18\x06 \x01(\x02H\x03R\bcfgScale\x88\x01\x01\x12\x17\n" +
 	"\x04seed\x18\a \x01(\x03H\x04R\x04seed\x88\x01\x01\x12\x18\n" +
-	"\asampler\x18\b \x01(\tR\asamplerB\b\n" +
+	"\asampler\x18\b \x01(\tR\asampler\x12?\n" +
+	"\apreview\x18\t \x01(\v2%.genailab.diffusion.v1.PreviewOptionsR\apreview\x12\x1d\n" +
+	"\n" +
+	"init_image\x18\n" +
+	" \x01(\fR\tinitImage\x12\x12\n" +
+	"\x04mask\x18\v \x01(\fR\x04mask\x12\x1f\n" +
+	"\bstrength\x18\f \x01(\x02H\x05R\bstrength\x88\x01\x01\x12\x11\n" +
+	"\x01n\x18\r \x01(\x05H\x06R\x01n\x88\x01\x01B\b\n" +
 	"\x06_widthB\t\n" +
 	"\a_heightB\b\n" +
 	"\x06_stepsB\f\n" +
 	"\n" +
 	"_cfg_scaleB\a\n" +
-	"\x05_seed\"\x95\x02\n" +
+	"\x05_seedB\v\n" +
+	"\t_strengthB\x04\n" +
+	"\x02_n\"\x91\x03\n" +
 	"\bProgress\x122\n" +
 	"\x05stage\x18\x01 \x01(\x0e2\x1c.genailab.diffusion.v1.StageR\x05stage\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x05R\x04step\x12\x1f\n" +
@@ -1615,7 +2105,13 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"elapsed_ms\x18\x05 \x01(\x03R\telapsedMs\x12(\n" +
 	"\x10steps_per_second\x18\x06 \x01(\x01R\x0estepsPerSecond\x12\x18\n" +
 	"\amessage\x18\a \x01(\tR\amessage\x12#\n" +
-	"\rstage_percent\x18\b \x01(\x01R\fstagePercent\"\xe2\x01\n" +
+	"\rstage_percent\x18\b \x01(\x01R\fstagePercent\x128\n" +
+	"\apreview\x18\t \x01(\v2\x1e.genailab.diffusion.v1.PreviewR\apreview\x12\x1f\n" +
+	"\vimage_index\x18\n" +
+	" \x01(\x05R\n" +
+	"imageIndex\x12\x1f\n" +
+	"\vimage_count\x18\v \x01(\x05R\n" +
+	"imageCount\"\x9b\x02\n" +
 	"\vImageResult\x12\x10\n" +
 	"\x03png\x18\x01 \x01(\fR\x03png\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x03R\x04seed\x12\x14\n" +
@@ -1624,7 +2120,14 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\rtime_taken_ms\x18\x05 \x01(\x03R\vtimeTakenMs\x12:\n" +
 	"\x06params\x18\x06 \x01(\v2\".genailab.diffusion.v1.ImageParamsR\x06params\x12\x1f\n" +
 	"\vdemo_engine\x18\a \x01(\bR\n" +
-	"demoEngine\"R\n" +
+	"demoEngine\x127\n" +
+	"\x05batch\x18\b \x03(\v2!.genailab.diffusion.v1.BatchImageR\x05batch\"`\n" +
+	"\n" +
+	"BatchImage\x12\x10\n" +
+	"\x03png\x18\x01 \x01(\fR\x03png\x12\x12\n" +
+	"\x04seed\x18\x02 \x01(\x03R\x04seed\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\x05R\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\x05R\x06height\"R\n" +
 	"\x14GenerateImageRequest\x12:\n" +
 	"\x06params\x18\x01 \x01(\v2\".genailab.diffusion.v1.ImageParamsR\x06params\"\x9d\x01\n" +
 	"\x15GenerateImageResponse\x12=\n" +
@@ -1655,7 +2158,12 @@ const file_genailab_diffusion_v1_diffusion_proto_rawDesc = "" +
 	"\x0eSTAGE_DECODING\x10\x04\x12\x0e\n" +
 	"\n" +
 	"STAGE_DONE\x10\x05\x12\x12\n" +
-	"\x0eSTAGE_ENCODING\x10\x06*\x9e\x02\n" +
+	"\x0eSTAGE_ENCODING\x10\x06*x\n" +
+	"\rPreviewMethod\x12\x1e\n" +
+	"\x1aPREVIEW_METHOD_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13PREVIEW_METHOD_PROJ\x10\x01\x12\x16\n" +
+	"\x12PREVIEW_METHOD_TAE\x10\x02\x12\x16\n" +
+	"\x12PREVIEW_METHOD_VAE\x10\x03*\x9e\x02\n" +
 	"\x12DiffusionEventType\x12$\n" +
 	" DIFFUSION_EVENT_TYPE_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dDIFFUSION_EVENT_TYPE_SNAPSHOT\x10\x01\x12 \n" +
@@ -1686,77 +2194,88 @@ func file_genailab_diffusion_v1_diffusion_proto_rawDescGZIP() []byte {
 	return file_genailab_diffusion_v1_diffusion_proto_rawDescData
 }
 
-var file_genailab_diffusion_v1_diffusion_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_genailab_diffusion_v1_diffusion_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_genailab_diffusion_v1_diffusion_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_genailab_diffusion_v1_diffusion_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_genailab_diffusion_v1_diffusion_proto_goTypes = []any{
 	(EngineMode)(0),                  // 0: genailab.diffusion.v1.EngineMode
 	(Stage)(0),                       // 1: genailab.diffusion.v1.Stage
-	(DiffusionEventType)(0),          // 2: genailab.diffusion.v1.DiffusionEventType
-	(*DiffusionConfig)(nil),          // 3: genailab.diffusion.v1.DiffusionConfig
-	(*DiffusionInfo)(nil),            // 4: genailab.diffusion.v1.DiffusionInfo
-	(*StartRequest)(nil),             // 5: genailab.diffusion.v1.StartRequest
-	(*StartResponse)(nil),            // 6: genailab.diffusion.v1.StartResponse
-	(*StopRequest)(nil),              // 7: genailab.diffusion.v1.StopRequest
-	(*StopResponse)(nil),             // 8: genailab.diffusion.v1.StopResponse
-	(*GetInfoRequest)(nil),           // 9: genailab.diffusion.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),          // 10: genailab.diffusion.v1.GetInfoResponse
-	(*WatchInfoRequest)(nil),         // 11: genailab.diffusion.v1.WatchInfoRequest
-	(*WatchInfoResponse)(nil),        // 12: genailab.diffusion.v1.WatchInfoResponse
-	(*ImageParams)(nil),              // 13: genailab.diffusion.v1.ImageParams
-	(*Progress)(nil),                 // 14: genailab.diffusion.v1.Progress
-	(*ImageResult)(nil),              // 15: genailab.diffusion.v1.ImageResult
-	(*GenerateImageRequest)(nil),     // 16: genailab.diffusion.v1.GenerateImageRequest
-	(*GenerateImageResponse)(nil),    // 17: genailab.diffusion.v1.GenerateImageResponse
-	(*CancelGenerationRequest)(nil),  // 18: genailab.diffusion.v1.CancelGenerationRequest
-	(*CancelGenerationResponse)(nil), // 19: genailab.diffusion.v1.CancelGenerationResponse
-	(*StreamLogsRequest)(nil),        // 20: genailab.diffusion.v1.StreamLogsRequest
-	(*StreamLogsResponse)(nil),       // 21: genailab.diffusion.v1.StreamLogsResponse
-	(v1.ServerStatus)(0),             // 22: genailab.common.v1.ServerStatus
-	(v1.HealthStatus)(0),             // 23: genailab.common.v1.HealthStatus
-	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
-	(*v1.ProcessExit)(nil),           // 25: genailab.common.v1.ProcessExit
-	(*v1.LogLine)(nil),               // 26: genailab.common.v1.LogLine
+	(PreviewMethod)(0),               // 2: genailab.diffusion.v1.PreviewMethod
+	(DiffusionEventType)(0),          // 3: genailab.diffusion.v1.DiffusionEventType
+	(*DiffusionConfig)(nil),          // 4: genailab.diffusion.v1.DiffusionConfig
+	(*DiffusionInfo)(nil),            // 5: genailab.diffusion.v1.DiffusionInfo
+	(*Capabilities)(nil),             // 6: genailab.diffusion.v1.Capabilities
+	(*PreviewOptions)(nil),           // 7: genailab.diffusion.v1.PreviewOptions
+	(*Preview)(nil),                  // 8: genailab.diffusion.v1.Preview
+	(*StartRequest)(nil),             // 9: genailab.diffusion.v1.StartRequest
+	(*StartResponse)(nil),            // 10: genailab.diffusion.v1.StartResponse
+	(*StopRequest)(nil),              // 11: genailab.diffusion.v1.StopRequest
+	(*StopResponse)(nil),             // 12: genailab.diffusion.v1.StopResponse
+	(*GetInfoRequest)(nil),           // 13: genailab.diffusion.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),          // 14: genailab.diffusion.v1.GetInfoResponse
+	(*WatchInfoRequest)(nil),         // 15: genailab.diffusion.v1.WatchInfoRequest
+	(*WatchInfoResponse)(nil),        // 16: genailab.diffusion.v1.WatchInfoResponse
+	(*ImageParams)(nil),              // 17: genailab.diffusion.v1.ImageParams
+	(*Progress)(nil),                 // 18: genailab.diffusion.v1.Progress
+	(*ImageResult)(nil),              // 19: genailab.diffusion.v1.ImageResult
+	(*BatchImage)(nil),               // 20: genailab.diffusion.v1.BatchImage
+	(*GenerateImageRequest)(nil),     // 21: genailab.diffusion.v1.GenerateImageRequest
+	(*GenerateImageResponse)(nil),    // 22: genailab.diffusion.v1.GenerateImageResponse
+	(*CancelGenerationRequest)(nil),  // 23: genailab.diffusion.v1.CancelGenerationRequest
+	(*CancelGenerationResponse)(nil), // 24: genailab.diffusion.v1.CancelGenerationResponse
+	(*StreamLogsRequest)(nil),        // 25: genailab.diffusion.v1.StreamLogsRequest
+	(*StreamLogsResponse)(nil),       // 26: genailab.diffusion.v1.StreamLogsResponse
+	(v1.ServerStatus)(0),             // 27: genailab.common.v1.ServerStatus
+	(v1.HealthStatus)(0),             // 28: genailab.common.v1.HealthStatus
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*v1.ProcessExit)(nil),           // 30: genailab.common.v1.ProcessExit
+	(*v1.LogLine)(nil),               // 31: genailab.common.v1.LogLine
 }
 var file_genailab_diffusion_v1_diffusion_proto_depIdxs = []int32{
 	0,  // 0: genailab.diffusion.v1.DiffusionConfig.mode:type_name -> genailab.diffusion.v1.EngineMode
-	22, // 1: genailab.diffusion.v1.DiffusionInfo.status:type_name -> genailab.common.v1.ServerStatus
-	23, // 2: genailab.diffusion.v1.DiffusionInfo.health:type_name -> genailab.common.v1.HealthStatus
-	3,  // 3: genailab.diffusion.v1.DiffusionInfo.config:type_name -> genailab.diffusion.v1.DiffusionConfig
-	24, // 4: genailab.diffusion.v1.DiffusionInfo.started_at:type_name -> google.protobuf.Timestamp
-	14, // 5: genailab.diffusion.v1.DiffusionInfo.current:type_name -> genailab.diffusion.v1.Progress
-	3,  // 6: genailab.diffusion.v1.StartRequest.config:type_name -> genailab.diffusion.v1.DiffusionConfig
-	4,  // 7: genailab.diffusion.v1.StartResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
-	4,  // 8: genailab.diffusion.v1.StopResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
-	4,  // 9: genailab.diffusion.v1.GetInfoResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
-	2,  // 10: genailab.diffusion.v1.WatchInfoResponse.type:type_name -> genailab.diffusion.v1.DiffusionEventType
-	24, // 11: genailab.diffusion.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
-	4,  // 12: genailab.diffusion.v1.WatchInfoResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
-	25, // 13: genailab.diffusion.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
-	1,  // 14: genailab.diffusion.v1.Progress.stage:type_name -> genailab.diffusion.v1.Stage
-	13, // 15: genailab.diffusion.v1.ImageResult.params:type_name -> genailab.diffusion.v1.ImageParams
-	13, // 16: genailab.diffusion.v1.GenerateImageRequest.params:type_name -> genailab.diffusion.v1.ImageParams
-	14, // 17: genailab.diffusion.v1.GenerateImageResponse.progress:type_name -> genailab.diffusion.v1.Progress
-	15, // 18: genailab.diffusion.v1.GenerateImageResponse.result:type_name -> genailab.diffusion.v1.ImageResult
-	26, // 19: genailab.diffusion.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
-	5,  // 20: genailab.diffusion.v1.DiffusionService.Start:input_type -> genailab.diffusion.v1.StartRequest
-	7,  // 21: genailab.diffusion.v1.DiffusionService.Stop:input_type -> genailab.diffusion.v1.StopRequest
-	9,  // 22: genailab.diffusion.v1.DiffusionService.GetInfo:input_type -> genailab.diffusion.v1.GetInfoRequest
-	11, // 23: genailab.diffusion.v1.DiffusionService.WatchInfo:input_type -> genailab.diffusion.v1.WatchInfoRequest
-	16, // 24: genailab.diffusion.v1.DiffusionService.GenerateImage:input_type -> genailab.diffusion.v1.GenerateImageRequest
-	18, // 25: genailab.diffusion.v1.DiffusionService.CancelGeneration:input_type -> genailab.diffusion.v1.CancelGenerationRequest
-	20, // 26: genailab.diffusion.v1.DiffusionService.StreamLogs:input_type -> genailab.diffusion.v1.StreamLogsRequest
-	6,  // 27: genailab.diffusion.v1.DiffusionService.Start:output_type -> genailab.diffusion.v1.StartResponse
-	8,  // 28: genailab.diffusion.v1.DiffusionService.Stop:output_type -> genailab.diffusion.v1.StopResponse
-	10, // 29: genailab.diffusion.v1.DiffusionService.GetInfo:output_type -> genailab.diffusion.v1.GetInfoResponse
-	12, // 30: genailab.diffusion.v1.DiffusionService.WatchInfo:output_type -> genailab.diffusion.v1.WatchInfoResponse
-	17, // 31: genailab.diffusion.v1.DiffusionService.GenerateImage:output_type -> genailab.diffusion.v1.GenerateImageResponse
-	19, // 32: genailab.diffusion.v1.DiffusionService.CancelGeneration:output_type -> genailab.diffusion.v1.CancelGenerationResponse
-	21, // 33: genailab.diffusion.v1.DiffusionService.StreamLogs:output_type -> genailab.diffusion.v1.StreamLogsResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	27, // 1: genailab.diffusion.v1.DiffusionInfo.status:type_name -> genailab.common.v1.ServerStatus
+	28, // 2: genailab.diffusion.v1.DiffusionInfo.health:type_name -> genailab.common.v1.HealthStatus
+	4,  // 3: genailab.diffusion.v1.DiffusionInfo.config:type_name -> genailab.diffusion.v1.DiffusionConfig
+	29, // 4: genailab.diffusion.v1.DiffusionInfo.started_at:type_name -> google.protobuf.Timestamp
+	18, // 5: genailab.diffusion.v1.DiffusionInfo.current:type_name -> genailab.diffusion.v1.Progress
+	6,  // 6: genailab.diffusion.v1.DiffusionInfo.capabilities:type_name -> genailab.diffusion.v1.Capabilities
+	2,  // 7: genailab.diffusion.v1.Capabilities.preview_methods:type_name -> genailab.diffusion.v1.PreviewMethod
+	2,  // 8: genailab.diffusion.v1.PreviewOptions.method:type_name -> genailab.diffusion.v1.PreviewMethod
+	4,  // 9: genailab.diffusion.v1.StartRequest.config:type_name -> genailab.diffusion.v1.DiffusionConfig
+	5,  // 10: genailab.diffusion.v1.StartResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
+	5,  // 11: genailab.diffusion.v1.StopResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
+	5,  // 12: genailab.diffusion.v1.GetInfoResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
+	3,  // 13: genailab.diffusion.v1.WatchInfoResponse.type:type_name -> genailab.diffusion.v1.DiffusionEventType
+	29, // 14: genailab.diffusion.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
+	5,  // 15: genailab.diffusion.v1.WatchInfoResponse.info:type_name -> genailab.diffusion.v1.DiffusionInfo
+	30, // 16: genailab.diffusion.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
+	7,  // 17: genailab.diffusion.v1.ImageParams.preview:type_name -> genailab.diffusion.v1.PreviewOptions
+	1,  // 18: genailab.diffusion.v1.Progress.stage:type_name -> genailab.diffusion.v1.Stage
+	8,  // 19: genailab.diffusion.v1.Progress.preview:type_name -> genailab.diffusion.v1.Preview
+	17, // 20: genailab.diffusion.v1.ImageResult.params:type_name -> genailab.diffusion.v1.ImageParams
+	20, // 21: genailab.diffusion.v1.ImageResult.batch:type_name -> genailab.diffusion.v1.BatchImage
+	17, // 22: genailab.diffusion.v1.GenerateImageRequest.params:type_name -> genailab.diffusion.v1.ImageParams
+	18, // 23: genailab.diffusion.v1.GenerateImageResponse.progress:type_name -> genailab.diffusion.v1.Progress
+	19, // 24: genailab.diffusion.v1.GenerateImageResponse.result:type_name -> genailab.diffusion.v1.ImageResult
+	31, // 25: genailab.diffusion.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
+	9,  // 26: genailab.diffusion.v1.DiffusionService.Start:input_type -> genailab.diffusion.v1.StartRequest
+	11, // 27: genailab.diffusion.v1.DiffusionService.Stop:input_type -> genailab.diffusion.v1.StopRequest
+	13, // 28: genailab.diffusion.v1.DiffusionService.GetInfo:input_type -> genailab.diffusion.v1.GetInfoRequest
+	15, // 29: genailab.diffusion.v1.DiffusionService.WatchInfo:input_type -> genailab.diffusion.v1.WatchInfoRequest
+	21, // 30: genailab.diffusion.v1.DiffusionService.GenerateImage:input_type -> genailab.diffusion.v1.GenerateImageRequest
+	23, // 31: genailab.diffusion.v1.DiffusionService.CancelGeneration:input_type -> genailab.diffusion.v1.CancelGenerationRequest
+	25, // 32: genailab.diffusion.v1.DiffusionService.StreamLogs:input_type -> genailab.diffusion.v1.StreamLogsRequest
+	10, // 33: genailab.diffusion.v1.DiffusionService.Start:output_type -> genailab.diffusion.v1.StartResponse
+	12, // 34: genailab.diffusion.v1.DiffusionService.Stop:output_type -> genailab.diffusion.v1.StopResponse
+	14, // 35: genailab.diffusion.v1.DiffusionService.GetInfo:output_type -> genailab.diffusion.v1.GetInfoResponse
+	16, // 36: genailab.diffusion.v1.DiffusionService.WatchInfo:output_type -> genailab.diffusion.v1.WatchInfoResponse
+	22, // 37: genailab.diffusion.v1.DiffusionService.GenerateImage:output_type -> genailab.diffusion.v1.GenerateImageResponse
+	24, // 38: genailab.diffusion.v1.DiffusionService.CancelGeneration:output_type -> genailab.diffusion.v1.CancelGenerationResponse
+	26, // 39: genailab.diffusion.v1.DiffusionService.StreamLogs:output_type -> genailab.diffusion.v1.StreamLogsResponse
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_genailab_diffusion_v1_diffusion_proto_init() }
@@ -1764,19 +2283,20 @@ func file_genailab_diffusion_v1_diffusion_proto_init() {
 	if File_genailab_diffusion_v1_diffusion_proto != nil {
 		return
 	}
-	file_genailab_diffusion_v1_diffusion_proto_msgTypes[10].OneofWrappers = []any{}
-	file_genailab_diffusion_v1_diffusion_proto_msgTypes[14].OneofWrappers = []any{
+	file_genailab_diffusion_v1_diffusion_proto_msgTypes[3].OneofWrappers = []any{}
+	file_genailab_diffusion_v1_diffusion_proto_msgTypes[13].OneofWrappers = []any{}
+	file_genailab_diffusion_v1_diffusion_proto_msgTypes[18].OneofWrappers = []any{
 		(*GenerateImageResponse_Progress)(nil),
 		(*GenerateImageResponse_Result)(nil),
 	}
-	file_genailab_diffusion_v1_diffusion_proto_msgTypes[17].OneofWrappers = []any{}
+	file_genailab_diffusion_v1_diffusion_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_genailab_diffusion_v1_diffusion_proto_rawDesc), len(file_genailab_diffusion_v1_diffusion_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   19,
+			NumEnums:      4,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,10 +48,12 @@ type DiffusionServiceClient interface {
 	GetInfo(ctx context.Context, in *GetInfoRequest, opts ...grpc.CallOption) (*GetInfoResponse, error)
 	// WatchInfo sends the current snapshot, then one event per state change.
 	WatchInfo(ctx context.Context, in *WatchInfoRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchInfoResponse], error)
-	// GenerateImage generates one image: progress events, then the result. One generation at a
+	// GenerateImage generates one image (or a batch of ImageParams.n): progress events (with
+	// previews when asked for), then the result. One generation at a
 	// time per engine: a second one gets Unavailable ("Server is busy generating another image").
 	// InvalidArgument for bad parameters; FailedPrecondition when the engine is stopped; Canceled
-	// when cancelled; DeadlineExceeded when the engine stalls.
+	// when cancelled; DeadlineExceeded when the engine stalls; FailedPrecondition naming the mode
+	// for a feature the mode lacks (DiffusionInfo.capabilities).
 	GenerateImage(ctx context.Context, in *GenerateImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GenerateImageResponse], error)
 	// CancelGeneration cancels the generation in progress (the GenerateImage stream ends with Canceled).
 	CancelGeneration(ctx context.Context, in *CancelGenerationRequest, opts ...grpc.CallOption) (*CancelGenerationResponse, error)
@@ -180,10 +182,12 @@ type DiffusionServiceServer interface {
 	GetInfo(context.Context, *GetInfoRequest) (*GetInfoResponse, error)
 	// WatchInfo sends the current snapshot, then one event per state change.
 	WatchInfo(*WatchInfoRequest, grpc.ServerStreamingServer[WatchInfoResponse]) error
-	// GenerateImage generates one image: progress events, then the result. One generation at a
+	// GenerateImage generates one image (or a batch of ImageParams.n): progress events (with
+	// previews when asked for), then the result. One generation at a
 	// time per engine: a second one gets Unavailable ("Server is busy generating another image").
 	// InvalidArgument for bad parameters; FailedPrecondition when the engine is stopped; Canceled
-	// when cancelled; DeadlineExceeded when the engine stalls.
+	// when cancelled; DeadlineExceeded when the engine stalls; FailedPrecondition naming the mode
+	// for a feature the mode lacks (DiffusionInfo.capabilities).
 	GenerateImage(*GenerateImageRequest, grpc.ServerStreamingServer[GenerateImageResponse]) error
 	// CancelGeneration cancels the generation in progress (the GenerateImage stream ends with Canceled).
 	CancelGeneration(context.Context, *CancelGenerationRequest) (*CancelGenerationResponse, error)

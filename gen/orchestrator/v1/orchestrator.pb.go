@@ -316,10 +316,11 @@ func (HostState) EnumDescriptor() ([]byte, []int) {
 	return file_genailab_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{3}
 }
 
-// GenerateImageRequest asks for one image through the orchestrator.
+// GenerateImageRequest asks for one image (or a batch, params.n) through the orchestrator.
 type GenerateImageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Image parameters.
+	// Image parameters, including previews, edits (init image, mask, strength) and the batch size:
+	// all validated before anything is queued or offloaded.
 	Params *v1.ImageParams `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
 	// Run on this host only; empty lets the orchestrator place it.
 	Host          string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
@@ -545,7 +546,7 @@ type GenerateImageResponse_Event struct {
 }
 
 type GenerateImageResponse_Progress struct {
-	// Engine progress.
+	// Engine progress, with a preview image when the request asked for previews.
 	Progress *v1.Progress `protobuf:"bytes,4,opt,name=progress,proto3,oneof"`
 }
 
@@ -1587,13 +1588,14 @@ type Job struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Status.
 	Status JobStatus `protobuf:"varint,2,opt,name=status,proto3,enum=genailab.orchestrator.v1.JobStatus" json:"status,omitempty"`
-	// Parameters as requested.
+	// Parameters as requested, without the init image and mask bytes (ImageParams.init_image and
+	// .mask are cleared so that job listings stay small).
 	Params *v1.ImageParams `protobuf:"bytes,3,opt,name=params,proto3" json:"params,omitempty"`
 	// 1-based queue position while queued; 0 otherwise.
 	QueuePosition int32 `protobuf:"varint,4,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	// Latest progress while running.
 	Progress *v1.Progress `protobuf:"bytes,5,opt,name=progress,proto3" json:"progress,omitempty"`
-	// The result (the PNG only when asked for with include_image).
+	// The result (the PNGs, of every image of a batch, only when asked for with include_image).
 	Result *v1.ImageResult `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
 	// Error message when failed.
 	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
