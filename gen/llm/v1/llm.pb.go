@@ -516,8 +516,12 @@ type StartRequest struct {
 	Config *LLMConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
 	// How long to wait for readiness in milliseconds; 0 uses the service default.
 	ReadyTimeoutMs int64 `protobuf:"varint,2,opt,name=ready_timeout_ms,json=readyTimeoutMs,proto3" json:"ready_timeout_ms,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Slot files saved by the Stop of an offload (StopResponse.slot_save) to restore into the new
+	// server before it takes chats. Files that are missing, corrupt, or were saved with another model
+	// or incompatible settings (context size, KV cache types, slots) are skipped with a reason.
+	RestoreSlotFiles []string `protobuf:"bytes,3,rep,name=restore_slot_files,json=restoreSlotFiles,proto3" json:"restore_slot_files,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StartRequest) Reset() {
@@ -564,13 +568,22 @@ func (x *StartRequest) GetReadyTimeoutMs() int64 {
 	return 0
 }
 
+func (x *StartRequest) GetRestoreSlotFiles() []string {
+	if x != nil {
+		return x.RestoreSlotFiles
+	}
+	return nil
+}
+
 // StartResponse is the state once the server is ready.
 type StartResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Snapshot after start.
 	Info *LLMInfo `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
 	// Time from process start to ready, in milliseconds.
-	StartupMs     int64 `protobuf:"varint,2,opt,name=startup_ms,json=startupMs,proto3" json:"startup_ms,omitempty"`
+	StartupMs int64 `protobuf:"varint,2,opt,name=startup_ms,json=startupMs,proto3" json:"startup_ms,omitempty"`
+	// What was restored of restore_slot_files; unset when none was asked for.
+	SlotRestore   *SlotRestore `protobuf:"bytes,3,opt,name=slot_restore,json=slotRestore,proto3" json:"slot_restore,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -619,20 +632,324 @@ func (x *StartResponse) GetStartupMs() int64 {
 	return 0
 }
 
+func (x *StartResponse) GetSlotRestore() *SlotRestore {
+	if x != nil {
+		return x.SlotRestore
+	}
+	return nil
+}
+
+// SavedSlot is one llama-server slot's KV cache saved to a file in the LLM service's data dir.
+type SavedSlot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slot's id in llama-server.
+	SlotId int32 `protobuf:"varint,1,opt,name=slot_id,json=slotId,proto3" json:"slot_id,omitempty"`
+	// File name (no directory) in the service's slot directory.
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// Tokens of context saved (restored).
+	Tokens int64 `protobuf:"varint,3,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Size of the file in bytes.
+	Bytes         int64 `protobuf:"varint,4,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavedSlot) Reset() {
+	*x = SavedSlot{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavedSlot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavedSlot) ProtoMessage() {}
+
+func (x *SavedSlot) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavedSlot.ProtoReflect.Descriptor instead.
+func (*SavedSlot) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SavedSlot) GetSlotId() int32 {
+	if x != nil {
+		return x.SlotId
+	}
+	return 0
+}
+
+func (x *SavedSlot) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SavedSlot) GetTokens() int64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *SavedSlot) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+// SkippedSlot is a slot that was not saved or restored, and why.
+type SkippedSlot struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slot's id in llama-server (-1 when unknown).
+	SlotId int32 `protobuf:"varint,1,opt,name=slot_id,json=slotId,proto3" json:"slot_id,omitempty"`
+	// File name, when there is one.
+	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// Why it was skipped.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkippedSlot) Reset() {
+	*x = SkippedSlot{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkippedSlot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkippedSlot) ProtoMessage() {}
+
+func (x *SkippedSlot) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkippedSlot.ProtoReflect.Descriptor instead.
+func (*SkippedSlot) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SkippedSlot) GetSlotId() int32 {
+	if x != nil {
+		return x.SlotId
+	}
+	return 0
+}
+
+func (x *SkippedSlot) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SkippedSlot) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SlotSave is what the Stop of an offload saved of the conversations' KV caches.
+type SlotSave struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slots saved, most recently used first.
+	Slots []*SavedSlot `protobuf:"bytes,1,rep,name=slots,proto3" json:"slots,omitempty"`
+	// Tokens saved in all.
+	Tokens int64 `protobuf:"varint,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Bytes written in all.
+	Bytes int64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Time spent saving, in milliseconds.
+	DurationMs int64 `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Slots not saved (over the size budget, failed saves).
+	Skipped       []*SkippedSlot `protobuf:"bytes,5,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlotSave) Reset() {
+	*x = SlotSave{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlotSave) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlotSave) ProtoMessage() {}
+
+func (x *SlotSave) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlotSave.ProtoReflect.Descriptor instead.
+func (*SlotSave) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SlotSave) GetSlots() []*SavedSlot {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *SlotSave) GetTokens() int64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *SlotSave) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *SlotSave) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *SlotSave) GetSkipped() []*SkippedSlot {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
+// SlotRestore is what a Start restored of the slots saved before an offload.
+type SlotRestore struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slots restored.
+	Slots []*SavedSlot `protobuf:"bytes,1,rep,name=slots,proto3" json:"slots,omitempty"`
+	// Tokens restored in all.
+	Tokens int64 `protobuf:"varint,2,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Time spent restoring, in milliseconds.
+	DurationMs int64 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Slot files not restored, and why (missing, corrupt, another model or incompatible settings).
+	Skipped       []*SkippedSlot `protobuf:"bytes,4,rep,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlotRestore) Reset() {
+	*x = SlotRestore{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlotRestore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlotRestore) ProtoMessage() {}
+
+func (x *SlotRestore) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlotRestore.ProtoReflect.Descriptor instead.
+func (*SlotRestore) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SlotRestore) GetSlots() []*SavedSlot {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *SlotRestore) GetTokens() int64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *SlotRestore) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *SlotRestore) GetSkipped() []*SkippedSlot {
+	if x != nil {
+		return x.Skipped
+	}
+	return nil
+}
+
 // StopRequest stops llama-server.
 type StopRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The server is stopped to free memory for another engine: Chat requests wait for it to come back.
+	// The server is stopped to free memory for another engine: Chat requests wait for it to come back,
+	// and the conversations' KV caches are saved first (when the service has a slot directory).
 	ForOffload bool `protobuf:"varint,1,opt,name=for_offload,json=forOffload,proto3" json:"for_offload,omitempty"`
 	// How long to let in-flight chat requests finish before stopping, in milliseconds; 0 does not wait.
 	DrainTimeoutMs int64 `protobuf:"varint,2,opt,name=drain_timeout_ms,json=drainTimeoutMs,proto3" json:"drain_timeout_ms,omitempty"`
+	// The image job the offload is for: waiting chats name it.
+	JobId string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// How long the offload is expected to last, in milliseconds, for waiting chats; unset when unknown.
+	ExpectedDownMs *int64 `protobuf:"varint,4,opt,name=expected_down_ms,json=expectedDownMs,proto3,oneof" json:"expected_down_ms,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[4]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +961,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[4]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +974,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{4}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StopRequest) GetForOffload() bool {
@@ -674,6 +991,20 @@ func (x *StopRequest) GetDrainTimeoutMs() int64 {
 	return 0
 }
 
+func (x *StopRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *StopRequest) GetExpectedDownMs() int64 {
+	if x != nil && x.ExpectedDownMs != nil {
+		return *x.ExpectedDownMs
+	}
+	return 0
+}
+
 // StopResponse is the state after stop.
 type StopResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -682,14 +1013,17 @@ type StopResponse struct {
 	// The configuration the server was running with (to start it again later).
 	PreviousConfig *LLMConfig `protobuf:"bytes,2,opt,name=previous_config,json=previousConfig,proto3" json:"previous_config,omitempty"`
 	// Whether a server was running when Stop was called.
-	WasRunning    bool `protobuf:"varint,3,opt,name=was_running,json=wasRunning,proto3" json:"was_running,omitempty"`
+	WasRunning bool `protobuf:"varint,3,opt,name=was_running,json=wasRunning,proto3" json:"was_running,omitempty"`
+	// For an offload: the conversations' KV caches saved before the stop (unset when slot saving is
+	// off or nothing was running).
+	SlotSave      *SlotSave `protobuf:"bytes,4,opt,name=slot_save,json=slotSave,proto3" json:"slot_save,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[5]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +1035,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[5]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +1048,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{5}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StopResponse) GetInfo() *LLMInfo {
@@ -738,6 +1072,13 @@ func (x *StopResponse) GetWasRunning() bool {
 	return false
 }
 
+func (x *StopResponse) GetSlotSave() *SlotSave {
+	if x != nil {
+		return x.SlotSave
+	}
+	return nil
+}
+
 // RestartRequest restarts llama-server.
 type RestartRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -751,7 +1092,7 @@ type RestartRequest struct {
 
 func (x *RestartRequest) Reset() {
 	*x = RestartRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[6]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1104,7 @@ func (x *RestartRequest) String() string {
 func (*RestartRequest) ProtoMessage() {}
 
 func (x *RestartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[6]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1117,7 @@ func (x *RestartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartRequest.ProtoReflect.Descriptor instead.
 func (*RestartRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{6}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RestartRequest) GetConfig() *LLMConfig {
@@ -804,7 +1145,7 @@ type RestartResponse struct {
 
 func (x *RestartResponse) Reset() {
 	*x = RestartResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[7]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +1157,7 @@ func (x *RestartResponse) String() string {
 func (*RestartResponse) ProtoMessage() {}
 
 func (x *RestartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[7]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +1170,7 @@ func (x *RestartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartResponse.ProtoReflect.Descriptor instead.
 func (*RestartResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{7}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RestartResponse) GetInfo() *LLMInfo {
@@ -848,7 +1189,7 @@ type GetInfoRequest struct {
 
 func (x *GetInfoRequest) Reset() {
 	*x = GetInfoRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[8]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1201,7 @@ func (x *GetInfoRequest) String() string {
 func (*GetInfoRequest) ProtoMessage() {}
 
 func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[8]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1214,7 @@ func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{8}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{12}
 }
 
 // GetInfoResponse is the snapshot.
@@ -887,7 +1228,7 @@ type GetInfoResponse struct {
 
 func (x *GetInfoResponse) Reset() {
 	*x = GetInfoResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[9]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1240,7 @@ func (x *GetInfoResponse) String() string {
 func (*GetInfoResponse) ProtoMessage() {}
 
 func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[9]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1253,7 @@ func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{9}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetInfoResponse) GetInfo() *LLMInfo {
@@ -931,7 +1272,7 @@ type WatchInfoRequest struct {
 
 func (x *WatchInfoRequest) Reset() {
 	*x = WatchInfoRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[10]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1284,7 @@ func (x *WatchInfoRequest) String() string {
 func (*WatchInfoRequest) ProtoMessage() {}
 
 func (x *WatchInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[10]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1297,7 @@ func (x *WatchInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInfoRequest.ProtoReflect.Descriptor instead.
 func (*WatchInfoRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{10}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{14}
 }
 
 // WatchInfoResponse is one lifecycle event.
@@ -978,7 +1319,7 @@ type WatchInfoResponse struct {
 
 func (x *WatchInfoResponse) Reset() {
 	*x = WatchInfoResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[11]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1331,7 @@ func (x *WatchInfoResponse) String() string {
 func (*WatchInfoResponse) ProtoMessage() {}
 
 func (x *WatchInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[11]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1344,7 @@ func (x *WatchInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInfoResponse.ProtoReflect.Descriptor instead.
 func (*WatchInfoResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{11}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchInfoResponse) GetType() LLMEventType {
@@ -1056,7 +1397,7 @@ type StreamLogsRequest struct {
 
 func (x *StreamLogsRequest) Reset() {
 	*x = StreamLogsRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[12]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1409,7 @@ func (x *StreamLogsRequest) String() string {
 func (*StreamLogsRequest) ProtoMessage() {}
 
 func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[12]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1422,7 @@ func (x *StreamLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsRequest.ProtoReflect.Descriptor instead.
 func (*StreamLogsRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{12}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StreamLogsRequest) GetTailLines() int32 {
@@ -1111,7 +1452,7 @@ type StreamLogsResponse struct {
 
 func (x *StreamLogsResponse) Reset() {
 	*x = StreamLogsResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[13]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1464,7 @@ func (x *StreamLogsResponse) String() string {
 func (*StreamLogsResponse) ProtoMessage() {}
 
 func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[13]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1477,7 @@ func (x *StreamLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLogsResponse.ProtoReflect.Descriptor instead.
 func (*StreamLogsResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{13}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamLogsResponse) GetLine() *v1.LogLine {
@@ -1166,7 +1507,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[14]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1519,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[14]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1532,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{14}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChatMessage) GetRole() string {
@@ -1235,7 +1576,7 @@ type ChatRequest struct {
 
 func (x *ChatRequest) Reset() {
 	*x = ChatRequest{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[15]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1588,7 @@ func (x *ChatRequest) String() string {
 func (*ChatRequest) ProtoMessage() {}
 
 func (x *ChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[15]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1601,7 @@ func (x *ChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRequest.ProtoReflect.Descriptor instead.
 func (*ChatRequest) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{15}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChatRequest) GetMessages() []*ChatMessage {
@@ -1330,7 +1671,7 @@ type ChatDelta struct {
 
 func (x *ChatDelta) Reset() {
 	*x = ChatDelta{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[16]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1683,7 @@ func (x *ChatDelta) String() string {
 func (*ChatDelta) ProtoMessage() {}
 
 func (x *ChatDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[16]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1696,7 @@ func (x *ChatDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatDelta.ProtoReflect.Descriptor instead.
 func (*ChatDelta) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{16}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChatDelta) GetContent() string {
@@ -1388,7 +1729,7 @@ type ChatDone struct {
 
 func (x *ChatDone) Reset() {
 	*x = ChatDone{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[17]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1741,7 @@ func (x *ChatDone) String() string {
 func (*ChatDone) ProtoMessage() {}
 
 func (x *ChatDone) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[17]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1754,7 @@ func (x *ChatDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatDone.ProtoReflect.Descriptor instead.
 func (*ChatDone) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{17}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChatDone) GetFinishReason() string {
@@ -1465,7 +1806,73 @@ func (x *ChatDone) GetWaitedMs() int64 {
 	return 0
 }
 
-// ChatResponse is one message of a chat stream: deltas, then done.
+// ChatWaiting is sent first when a chat has to wait for the server (offloaded for an image,
+// starting, restarting): the reply follows once it is back, or the stream ends with an error
+// when the wait (wait_timeout_ms) runs out.
+type ChatWaiting struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why it waits, for people: "waiting: the LLM is offloaded for an image, expected back in ~N s".
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// The image job the LLM was offloaded for, when known.
+	JobId string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Expected wait in milliseconds, when known; unset when not.
+	ExpectedWaitMs *int64 `protobuf:"varint,3,opt,name=expected_wait_ms,json=expectedWaitMs,proto3,oneof" json:"expected_wait_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ChatWaiting) Reset() {
+	*x = ChatWaiting{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatWaiting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatWaiting) ProtoMessage() {}
+
+func (x *ChatWaiting) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatWaiting.ProtoReflect.Descriptor instead.
+func (*ChatWaiting) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ChatWaiting) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ChatWaiting) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ChatWaiting) GetExpectedWaitMs() int64 {
+	if x != nil && x.ExpectedWaitMs != nil {
+		return *x.ExpectedWaitMs
+	}
+	return 0
+}
+
+// ChatResponse is one message of a chat stream: an optional waiting status, deltas, then done.
 type ChatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The message.
@@ -1474,6 +1881,7 @@ type ChatResponse struct {
 	//
 	//	*ChatResponse_Delta
 	//	*ChatResponse_Done
+	//	*ChatResponse_Waiting
 	Event         isChatResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1481,7 +1889,7 @@ type ChatResponse struct {
 
 func (x *ChatResponse) Reset() {
 	*x = ChatResponse{}
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[18]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1901,7 @@ func (x *ChatResponse) String() string {
 func (*ChatResponse) ProtoMessage() {}
 
 func (x *ChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_genailab_llm_v1_llm_proto_msgTypes[18]
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1914,7 @@ func (x *ChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatResponse.ProtoReflect.Descriptor instead.
 func (*ChatResponse) Descriptor() ([]byte, []int) {
-	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{18}
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChatResponse) GetEvent() isChatResponse_Event {
@@ -1534,6 +1942,15 @@ func (x *ChatResponse) GetDone() *ChatDone {
 	return nil
 }
 
+func (x *ChatResponse) GetWaiting() *ChatWaiting {
+	if x != nil {
+		if x, ok := x.Event.(*ChatResponse_Waiting); ok {
+			return x.Waiting
+		}
+	}
+	return nil
+}
+
 type isChatResponse_Event interface {
 	isChatResponse_Event()
 }
@@ -1548,9 +1965,16 @@ type ChatResponse_Done struct {
 	Done *ChatDone `protobuf:"bytes,2,opt,name=done,proto3,oneof"`
 }
 
+type ChatResponse_Waiting struct {
+	// The chat waits for the server; sent at most once, before any delta.
+	Waiting *ChatWaiting `protobuf:"bytes,3,opt,name=waiting,proto3,oneof"`
+}
+
 func (*ChatResponse_Delta) isChatResponse_Event() {}
 
 func (*ChatResponse_Done) isChatResponse_Event() {}
+
+func (*ChatResponse_Waiting) isChatResponse_Event() {}
 
 var File_genailab_llm_v1_llm_proto protoreflect.FileDescriptor
 
@@ -1598,23 +2022,51 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\bbase_url\x18\x0e \x01(\tR\abaseUrl\x12#\n" +
 	"\rcrash_looping\x18\x0f \x01(\bR\fcrashLooping\x12/\n" +
 	"\x13consecutive_crashes\x18\x10 \x01(\x05R\x12consecutiveCrashes\x12B\n" +
-	"\x0fnext_restart_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rnextRestartAt\"l\n" +
+	"\x0fnext_restart_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\rnextRestartAt\"\x9a\x01\n" +
 	"\fStartRequest\x122\n" +
 	"\x06config\x18\x01 \x01(\v2\x1a.genailab.llm.v1.LLMConfigR\x06config\x12(\n" +
-	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\"\\\n" +
+	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\x12,\n" +
+	"\x12restore_slot_files\x18\x03 \x03(\tR\x10restoreSlotFiles\"\x9d\x01\n" +
 	"\rStartResponse\x12,\n" +
 	"\x04info\x18\x01 \x01(\v2\x18.genailab.llm.v1.LLMInfoR\x04info\x12\x1d\n" +
 	"\n" +
-	"startup_ms\x18\x02 \x01(\x03R\tstartupMs\"X\n" +
+	"startup_ms\x18\x02 \x01(\x03R\tstartupMs\x12?\n" +
+	"\fslot_restore\x18\x03 \x01(\v2\x1c.genailab.llm.v1.SlotRestoreR\vslotRestore\"f\n" +
+	"\tSavedSlot\x12\x17\n" +
+	"\aslot_id\x18\x01 \x01(\x05R\x06slotId\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x16\n" +
+	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\x12\x14\n" +
+	"\x05bytes\x18\x04 \x01(\x03R\x05bytes\"R\n" +
+	"\vSkippedSlot\x12\x17\n" +
+	"\aslot_id\x18\x01 \x01(\x05R\x06slotId\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc3\x01\n" +
+	"\bSlotSave\x120\n" +
+	"\x05slots\x18\x01 \x03(\v2\x1a.genailab.llm.v1.SavedSlotR\x05slots\x12\x16\n" +
+	"\x06tokens\x18\x02 \x01(\x03R\x06tokens\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\x12\x1f\n" +
+	"\vduration_ms\x18\x04 \x01(\x03R\n" +
+	"durationMs\x126\n" +
+	"\askipped\x18\x05 \x03(\v2\x1c.genailab.llm.v1.SkippedSlotR\askipped\"\xb0\x01\n" +
+	"\vSlotRestore\x120\n" +
+	"\x05slots\x18\x01 \x03(\v2\x1a.genailab.llm.v1.SavedSlotR\x05slots\x12\x16\n" +
+	"\x06tokens\x18\x02 \x01(\x03R\x06tokens\x12\x1f\n" +
+	"\vduration_ms\x18\x03 \x01(\x03R\n" +
+	"durationMs\x126\n" +
+	"\askipped\x18\x04 \x03(\v2\x1c.genailab.llm.v1.SkippedSlotR\askipped\"\xb3\x01\n" +
 	"\vStopRequest\x12\x1f\n" +
 	"\vfor_offload\x18\x01 \x01(\bR\n" +
 	"forOffload\x12(\n" +
-	"\x10drain_timeout_ms\x18\x02 \x01(\x03R\x0edrainTimeoutMs\"\xa2\x01\n" +
+	"\x10drain_timeout_ms\x18\x02 \x01(\x03R\x0edrainTimeoutMs\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12-\n" +
+	"\x10expected_down_ms\x18\x04 \x01(\x03H\x00R\x0eexpectedDownMs\x88\x01\x01B\x13\n" +
+	"\x11_expected_down_ms\"\xda\x01\n" +
 	"\fStopResponse\x12,\n" +
 	"\x04info\x18\x01 \x01(\v2\x18.genailab.llm.v1.LLMInfoR\x04info\x12C\n" +
 	"\x0fprevious_config\x18\x02 \x01(\v2\x1a.genailab.llm.v1.LLMConfigR\x0epreviousConfig\x12\x1f\n" +
 	"\vwas_running\x18\x03 \x01(\bR\n" +
-	"wasRunning\"n\n" +
+	"wasRunning\x126\n" +
+	"\tslot_save\x18\x04 \x01(\v2\x19.genailab.llm.v1.SlotSaveR\bslotSave\"n\n" +
 	"\x0eRestartRequest\x122\n" +
 	"\x06config\x18\x01 \x01(\v2\x1a.genailab.llm.v1.LLMConfigR\x06config\x12(\n" +
 	"\x10ready_timeout_ms\x18\x02 \x01(\x03R\x0ereadyTimeoutMs\"?\n" +
@@ -1664,10 +2116,16 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x11tokens_per_second\x18\x04 \x01(\x01R\x0ftokensPerSecond\x122\n" +
 	"\x16time_to_first_token_ms\x18\x05 \x01(\x03R\x12timeToFirstTokenMs\x12\x19\n" +
 	"\btotal_ms\x18\x06 \x01(\x03R\atotalMs\x12\x1b\n" +
-	"\twaited_ms\x18\a \x01(\x03R\bwaitedMs\"|\n" +
+	"\twaited_ms\x18\a \x01(\x03R\bwaitedMs\"\x82\x01\n" +
+	"\vChatWaiting\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12-\n" +
+	"\x10expected_wait_ms\x18\x03 \x01(\x03H\x00R\x0eexpectedWaitMs\x88\x01\x01B\x13\n" +
+	"\x11_expected_wait_ms\"\xb6\x01\n" +
 	"\fChatResponse\x122\n" +
 	"\x05delta\x18\x01 \x01(\v2\x1a.genailab.llm.v1.ChatDeltaH\x00R\x05delta\x12/\n" +
-	"\x04done\x18\x02 \x01(\v2\x19.genailab.llm.v1.ChatDoneH\x00R\x04doneB\a\n" +
+	"\x04done\x18\x02 \x01(\v2\x19.genailab.llm.v1.ChatDoneH\x00R\x04done\x128\n" +
+	"\awaiting\x18\x03 \x01(\v2\x1c.genailab.llm.v1.ChatWaitingH\x00R\awaitingB\a\n" +
 	"\x05event*b\n" +
 	"\x0eFlashAttention\x12\x1f\n" +
 	"\x1bFLASH_ATTENTION_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -1710,7 +2168,7 @@ func file_genailab_llm_v1_llm_proto_rawDescGZIP() []byte {
 }
 
 var file_genailab_llm_v1_llm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_genailab_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_genailab_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_genailab_llm_v1_llm_proto_goTypes = []any{
 	(FlashAttention)(0),           // 0: genailab.llm.v1.FlashAttention
 	(LLMEventType)(0),             // 1: genailab.llm.v1.LLMEventType
@@ -1718,69 +2176,81 @@ var file_genailab_llm_v1_llm_proto_goTypes = []any{
 	(*LLMInfo)(nil),               // 3: genailab.llm.v1.LLMInfo
 	(*StartRequest)(nil),          // 4: genailab.llm.v1.StartRequest
 	(*StartResponse)(nil),         // 5: genailab.llm.v1.StartResponse
-	(*StopRequest)(nil),           // 6: genailab.llm.v1.StopRequest
-	(*StopResponse)(nil),          // 7: genailab.llm.v1.StopResponse
-	(*RestartRequest)(nil),        // 8: genailab.llm.v1.RestartRequest
-	(*RestartResponse)(nil),       // 9: genailab.llm.v1.RestartResponse
-	(*GetInfoRequest)(nil),        // 10: genailab.llm.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 11: genailab.llm.v1.GetInfoResponse
-	(*WatchInfoRequest)(nil),      // 12: genailab.llm.v1.WatchInfoRequest
-	(*WatchInfoResponse)(nil),     // 13: genailab.llm.v1.WatchInfoResponse
-	(*StreamLogsRequest)(nil),     // 14: genailab.llm.v1.StreamLogsRequest
-	(*StreamLogsResponse)(nil),    // 15: genailab.llm.v1.StreamLogsResponse
-	(*ChatMessage)(nil),           // 16: genailab.llm.v1.ChatMessage
-	(*ChatRequest)(nil),           // 17: genailab.llm.v1.ChatRequest
-	(*ChatDelta)(nil),             // 18: genailab.llm.v1.ChatDelta
-	(*ChatDone)(nil),              // 19: genailab.llm.v1.ChatDone
-	(*ChatResponse)(nil),          // 20: genailab.llm.v1.ChatResponse
-	(v1.ServerStatus)(0),          // 21: genailab.common.v1.ServerStatus
-	(v1.HealthStatus)(0),          // 22: genailab.common.v1.HealthStatus
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
-	(*v1.ProcessExit)(nil),        // 24: genailab.common.v1.ProcessExit
-	(*v1.LogLine)(nil),            // 25: genailab.common.v1.LogLine
+	(*SavedSlot)(nil),             // 6: genailab.llm.v1.SavedSlot
+	(*SkippedSlot)(nil),           // 7: genailab.llm.v1.SkippedSlot
+	(*SlotSave)(nil),              // 8: genailab.llm.v1.SlotSave
+	(*SlotRestore)(nil),           // 9: genailab.llm.v1.SlotRestore
+	(*StopRequest)(nil),           // 10: genailab.llm.v1.StopRequest
+	(*StopResponse)(nil),          // 11: genailab.llm.v1.StopResponse
+	(*RestartRequest)(nil),        // 12: genailab.llm.v1.RestartRequest
+	(*RestartResponse)(nil),       // 13: genailab.llm.v1.RestartResponse
+	(*GetInfoRequest)(nil),        // 14: genailab.llm.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),       // 15: genailab.llm.v1.GetInfoResponse
+	(*WatchInfoRequest)(nil),      // 16: genailab.llm.v1.WatchInfoRequest
+	(*WatchInfoResponse)(nil),     // 17: genailab.llm.v1.WatchInfoResponse
+	(*StreamLogsRequest)(nil),     // 18: genailab.llm.v1.StreamLogsRequest
+	(*StreamLogsResponse)(nil),    // 19: genailab.llm.v1.StreamLogsResponse
+	(*ChatMessage)(nil),           // 20: genailab.llm.v1.ChatMessage
+	(*ChatRequest)(nil),           // 21: genailab.llm.v1.ChatRequest
+	(*ChatDelta)(nil),             // 22: genailab.llm.v1.ChatDelta
+	(*ChatDone)(nil),              // 23: genailab.llm.v1.ChatDone
+	(*ChatWaiting)(nil),           // 24: genailab.llm.v1.ChatWaiting
+	(*ChatResponse)(nil),          // 25: genailab.llm.v1.ChatResponse
+	(v1.ServerStatus)(0),          // 26: genailab.common.v1.ServerStatus
+	(v1.HealthStatus)(0),          // 27: genailab.common.v1.HealthStatus
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*v1.ProcessExit)(nil),        // 29: genailab.common.v1.ProcessExit
+	(*v1.LogLine)(nil),            // 30: genailab.common.v1.LogLine
 }
 var file_genailab_llm_v1_llm_proto_depIdxs = []int32{
 	0,  // 0: genailab.llm.v1.LLMConfig.flash_attention:type_name -> genailab.llm.v1.FlashAttention
-	21, // 1: genailab.llm.v1.LLMInfo.status:type_name -> genailab.common.v1.ServerStatus
-	22, // 2: genailab.llm.v1.LLMInfo.health:type_name -> genailab.common.v1.HealthStatus
+	26, // 1: genailab.llm.v1.LLMInfo.status:type_name -> genailab.common.v1.ServerStatus
+	27, // 2: genailab.llm.v1.LLMInfo.health:type_name -> genailab.common.v1.HealthStatus
 	2,  // 3: genailab.llm.v1.LLMInfo.config:type_name -> genailab.llm.v1.LLMConfig
-	23, // 4: genailab.llm.v1.LLMInfo.started_at:type_name -> google.protobuf.Timestamp
-	24, // 5: genailab.llm.v1.LLMInfo.last_exit:type_name -> genailab.common.v1.ProcessExit
-	23, // 6: genailab.llm.v1.LLMInfo.next_restart_at:type_name -> google.protobuf.Timestamp
+	28, // 4: genailab.llm.v1.LLMInfo.started_at:type_name -> google.protobuf.Timestamp
+	29, // 5: genailab.llm.v1.LLMInfo.last_exit:type_name -> genailab.common.v1.ProcessExit
+	28, // 6: genailab.llm.v1.LLMInfo.next_restart_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: genailab.llm.v1.StartRequest.config:type_name -> genailab.llm.v1.LLMConfig
 	3,  // 8: genailab.llm.v1.StartResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	3,  // 9: genailab.llm.v1.StopResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	2,  // 10: genailab.llm.v1.StopResponse.previous_config:type_name -> genailab.llm.v1.LLMConfig
-	2,  // 11: genailab.llm.v1.RestartRequest.config:type_name -> genailab.llm.v1.LLMConfig
-	3,  // 12: genailab.llm.v1.RestartResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	3,  // 13: genailab.llm.v1.GetInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	1,  // 14: genailab.llm.v1.WatchInfoResponse.type:type_name -> genailab.llm.v1.LLMEventType
-	23, // 15: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
-	3,  // 16: genailab.llm.v1.WatchInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	24, // 17: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
-	25, // 18: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
-	16, // 19: genailab.llm.v1.ChatRequest.messages:type_name -> genailab.llm.v1.ChatMessage
-	18, // 20: genailab.llm.v1.ChatResponse.delta:type_name -> genailab.llm.v1.ChatDelta
-	19, // 21: genailab.llm.v1.ChatResponse.done:type_name -> genailab.llm.v1.ChatDone
-	4,  // 22: genailab.llm.v1.LLMService.Start:input_type -> genailab.llm.v1.StartRequest
-	6,  // 23: genailab.llm.v1.LLMService.Stop:input_type -> genailab.llm.v1.StopRequest
-	8,  // 24: genailab.llm.v1.LLMService.Restart:input_type -> genailab.llm.v1.RestartRequest
-	10, // 25: genailab.llm.v1.LLMService.GetInfo:input_type -> genailab.llm.v1.GetInfoRequest
-	12, // 26: genailab.llm.v1.LLMService.WatchInfo:input_type -> genailab.llm.v1.WatchInfoRequest
-	14, // 27: genailab.llm.v1.LLMService.StreamLogs:input_type -> genailab.llm.v1.StreamLogsRequest
-	17, // 28: genailab.llm.v1.LLMService.Chat:input_type -> genailab.llm.v1.ChatRequest
-	5,  // 29: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
-	7,  // 30: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
-	9,  // 31: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
-	11, // 32: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
-	13, // 33: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
-	15, // 34: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
-	20, // 35: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	9,  // 9: genailab.llm.v1.StartResponse.slot_restore:type_name -> genailab.llm.v1.SlotRestore
+	6,  // 10: genailab.llm.v1.SlotSave.slots:type_name -> genailab.llm.v1.SavedSlot
+	7,  // 11: genailab.llm.v1.SlotSave.skipped:type_name -> genailab.llm.v1.SkippedSlot
+	6,  // 12: genailab.llm.v1.SlotRestore.slots:type_name -> genailab.llm.v1.SavedSlot
+	7,  // 13: genailab.llm.v1.SlotRestore.skipped:type_name -> genailab.llm.v1.SkippedSlot
+	3,  // 14: genailab.llm.v1.StopResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	2,  // 15: genailab.llm.v1.StopResponse.previous_config:type_name -> genailab.llm.v1.LLMConfig
+	8,  // 16: genailab.llm.v1.StopResponse.slot_save:type_name -> genailab.llm.v1.SlotSave
+	2,  // 17: genailab.llm.v1.RestartRequest.config:type_name -> genailab.llm.v1.LLMConfig
+	3,  // 18: genailab.llm.v1.RestartResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	3,  // 19: genailab.llm.v1.GetInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	1,  // 20: genailab.llm.v1.WatchInfoResponse.type:type_name -> genailab.llm.v1.LLMEventType
+	28, // 21: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
+	3,  // 22: genailab.llm.v1.WatchInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
+	29, // 23: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
+	30, // 24: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
+	20, // 25: genailab.llm.v1.ChatRequest.messages:type_name -> genailab.llm.v1.ChatMessage
+	22, // 26: genailab.llm.v1.ChatResponse.delta:type_name -> genailab.llm.v1.ChatDelta
+	23, // 27: genailab.llm.v1.ChatResponse.done:type_name -> genailab.llm.v1.ChatDone
+	24, // 28: genailab.llm.v1.ChatResponse.waiting:type_name -> genailab.llm.v1.ChatWaiting
+	4,  // 29: genailab.llm.v1.LLMService.Start:input_type -> genailab.llm.v1.StartRequest
+	10, // 30: genailab.llm.v1.LLMService.Stop:input_type -> genailab.llm.v1.StopRequest
+	12, // 31: genailab.llm.v1.LLMService.Restart:input_type -> genailab.llm.v1.RestartRequest
+	14, // 32: genailab.llm.v1.LLMService.GetInfo:input_type -> genailab.llm.v1.GetInfoRequest
+	16, // 33: genailab.llm.v1.LLMService.WatchInfo:input_type -> genailab.llm.v1.WatchInfoRequest
+	18, // 34: genailab.llm.v1.LLMService.StreamLogs:input_type -> genailab.llm.v1.StreamLogsRequest
+	21, // 35: genailab.llm.v1.LLMService.Chat:input_type -> genailab.llm.v1.ChatRequest
+	5,  // 36: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
+	11, // 37: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
+	13, // 38: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
+	15, // 39: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
+	17, // 40: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
+	19, // 41: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
+	25, // 42: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_genailab_llm_v1_llm_proto_init() }
@@ -1789,11 +2259,14 @@ func file_genailab_llm_v1_llm_proto_init() {
 		return
 	}
 	file_genailab_llm_v1_llm_proto_msgTypes[0].OneofWrappers = []any{}
-	file_genailab_llm_v1_llm_proto_msgTypes[12].OneofWrappers = []any{}
-	file_genailab_llm_v1_llm_proto_msgTypes[15].OneofWrappers = []any{}
-	file_genailab_llm_v1_llm_proto_msgTypes[18].OneofWrappers = []any{
+	file_genailab_llm_v1_llm_proto_msgTypes[8].OneofWrappers = []any{}
+	file_genailab_llm_v1_llm_proto_msgTypes[16].OneofWrappers = []any{}
+	file_genailab_llm_v1_llm_proto_msgTypes[19].OneofWrappers = []any{}
+	file_genailab_llm_v1_llm_proto_msgTypes[22].OneofWrappers = []any{}
+	file_genailab_llm_v1_llm_proto_msgTypes[23].OneofWrappers = []any{
 		(*ChatResponse_Delta)(nil),
 		(*ChatResponse_Done)(nil),
+		(*ChatResponse_Waiting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1801,7 +2274,7 @@ func file_genailab_llm_v1_llm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_genailab_llm_v1_llm_proto_rawDesc), len(file_genailab_llm_v1_llm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

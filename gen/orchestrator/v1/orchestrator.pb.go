@@ -945,9 +945,12 @@ type WouldNeedOffloadResponse struct {
 	// Correction learnt from past runs (added to the estimate; may be 0).
 	LearnedCorrectionBytes int64 `protobuf:"varint,13,opt,name=learned_correction_bytes,json=learnedCorrectionBytes,proto3" json:"learned_correction_bytes,omitempty"`
 	// Whether the LLM is running now.
-	LlmRunning    bool `protobuf:"varint,14,opt,name=llm_running,json=llmRunning,proto3" json:"llm_running,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LlmRunning bool `protobuf:"varint,14,opt,name=llm_running,json=llmRunning,proto3" json:"llm_running,omitempty"`
+	// Expected time the LLM would be down for this image, in milliseconds, learnt from measured
+	// offload cycles (stop, image, reload); unset before any was measured or when no offload is needed.
+	ExpectedDownMs *int64 `protobuf:"varint,15,opt,name=expected_down_ms,json=expectedDownMs,proto3,oneof" json:"expected_down_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WouldNeedOffloadResponse) Reset() {
@@ -1078,6 +1081,13 @@ func (x *WouldNeedOffloadResponse) GetLlmRunning() bool {
 	return false
 }
 
+func (x *WouldNeedOffloadResponse) GetExpectedDownMs() int64 {
+	if x != nil && x.ExpectedDownMs != nil {
+		return *x.ExpectedDownMs
+	}
+	return 0
+}
+
 // SavedState is the LLM state saved before an offload.
 type SavedState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1095,8 +1105,11 @@ type SavedState struct {
 	ReloadAttempts int32 `protobuf:"varint,6,opt,name=reload_attempts,json=reloadAttempts,proto3" json:"reload_attempts,omitempty"`
 	// Last reload error, empty if none.
 	LastReloadError string `protobuf:"bytes,7,opt,name=last_reload_error,json=lastReloadError,proto3" json:"last_reload_error,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Slot files (the conversations' KV caches) the LLM service saved at the stop: the reload
+	// restores them, also after a restart of the orchestrator.
+	SlotFiles     []string `protobuf:"bytes,8,rep,name=slot_files,json=slotFiles,proto3" json:"slot_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SavedState) Reset() {
@@ -1176,6 +1189,13 @@ func (x *SavedState) GetLastReloadError() string {
 		return x.LastReloadError
 	}
 	return ""
+}
+
+func (x *SavedState) GetSlotFiles() []string {
+	if x != nil {
+		return x.SlotFiles
+	}
+	return nil
 }
 
 // GetSavedStateRequest asks for the saved state.
@@ -2891,7 +2911,7 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x04busy\x18\x02 \x01(\bR\x04busy\"i\n" +
 	"\x17WouldNeedOffloadRequest\x12:\n" +
 	"\x06params\x18\x01 \x01(\v2\".genailab.diffusion.v1.ImageParamsR\x06params\x12\x12\n" +
-	"\x04host\x18\x02 \x01(\tR\x04host\"\xf7\x04\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\"\xbb\x05\n" +
 	"\x18WouldNeedOffloadResponse\x12#\n" +
 	"\rneeds_offload\x18\x01 \x01(\bR\fneedsOffload\x12 \n" +
 	"\vexplanation\x18\x02 \x01(\tR\vexplanation\x12E\n" +
@@ -2910,7 +2930,9 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x1adiffusion_activation_bytes\x18\f \x01(\x04R\x18diffusionActivationBytes\x128\n" +
 	"\x18learned_correction_bytes\x18\r \x01(\x03R\x16learnedCorrectionBytes\x12\x1f\n" +
 	"\vllm_running\x18\x0e \x01(\bR\n" +
-	"llmRunning\"\xa0\x02\n" +
+	"llmRunning\x12-\n" +
+	"\x10expected_down_ms\x18\x0f \x01(\x03H\x00R\x0eexpectedDownMs\x88\x01\x01B\x13\n" +
+	"\x11_expected_down_ms\"\xbf\x02\n" +
 	"\n" +
 	"SavedState\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x129\n" +
@@ -2921,7 +2943,9 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\bsaved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\asavedAt\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12'\n" +
 	"\x0freload_attempts\x18\x06 \x01(\x05R\x0ereloadAttempts\x12*\n" +
-	"\x11last_reload_error\x18\a \x01(\tR\x0flastReloadError\"*\n" +
+	"\x11last_reload_error\x18\a \x01(\tR\x0flastReloadError\x12\x1d\n" +
+	"\n" +
+	"slot_files\x18\b \x03(\tR\tslotFiles\"*\n" +
 	"\x14GetSavedStateRequest\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\"U\n" +
 	"\x15GetSavedStateResponse\x12<\n" +
@@ -3240,6 +3264,7 @@ func file_genailab_orchestrator_v1_orchestrator_proto_init() {
 		(*GenerateImageResponse_Result)(nil),
 	}
 	file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[3].OneofWrappers = []any{}
+	file_genailab_orchestrator_v1_orchestrator_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
