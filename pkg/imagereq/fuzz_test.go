@@ -38,8 +38,14 @@ func checkResolved(t *testing.T, p Params) {
 		t.Fatalf("accepted cfg scale %v", p.CFGScale)
 	case !slices.Contains(Samplers, p.Sampler):
 		t.Fatalf("accepted sampler %q", p.Sampler)
-	case p.Seed < 0 || p.Seed > MaxSeed:
-		t.Fatalf("accepted seed %d", p.Seed)
+	case p.Seed < 0 || p.Seed+int64(p.N-1) > MaxSeed:
+		t.Fatalf("accepted seed %d for %d images", p.Seed, p.N)
+	case p.N < 1 || p.N > MaxBatch:
+		t.Fatalf("accepted n %d", p.N)
+	case p.Preview.Enabled() && (!slices.Contains(PreviewMethods, p.Preview.Method) || p.Preview.Interval < 1 || p.Preview.Interval > MaxPreviewInterval):
+		t.Fatalf("accepted preview %+v", p.Preview)
+	case p.Edit != nil && (p.Edit.Width != p.Width || p.Edit.Height != p.Height || !(p.Edit.Strength >= 0 && p.Edit.Strength <= 1)):
+		t.Fatalf("accepted edit %v for %dx%d", p.Edit, p.Width, p.Height)
 	}
 }
 
@@ -103,7 +109,7 @@ func FuzzValidateProto(f *testing.F) {
 			t.Fatalf("ToProto(%+v) is refused: %v", p, err)
 		}
 		again.RandomSeed = p.RandomSeed
-		if again != p {
+		if !sameParams(again, p) {
 			t.Fatalf("round trip: %+v, want %+v", again, p)
 		}
 		wire, err := proto.Marshal(ToProto(p))

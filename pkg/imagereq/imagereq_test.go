@@ -36,7 +36,7 @@ func TestResolveKeepsGivenValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Params{Prompt: "p", NegativePrompt: "n", Width: 64, Height: 2048, Steps: 150, CFGScale: 0, Seed: 0, Sampler: "dpm++2mv2"}
+	want := Params{Prompt: "p", NegativePrompt: "n", Width: 64, Height: 2048, Steps: 150, CFGScale: 0, Seed: 0, Sampler: "dpm++2mv2", N: 1}
 	if p != want {
 		t.Fatalf("got %+v, want %+v", p, want)
 	}
