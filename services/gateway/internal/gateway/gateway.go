@@ -24,12 +24,20 @@ import (
 	"github.com/genailab/genailab/gen/openapi"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/gateway/internal/apidoc"
 	"github.com/genailab/genailab/services/gateway/internal/openai"
 )
 
 // DefaultMaxBodyBytes caps request bodies (prompts and model requests are small).
 const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultMaxUploadBytes caps an image edit's multipart body: the image and its mask, each
+// at most imagereq.MaxUploadBytes, and the form's text fields.
+const DefaultMaxUploadBytes = 2*imagereq.MaxUploadBytes + 1<<20
+
+// maxRecvMsgBytes bounds a backend's answer: a batch of images is one message.
+const maxRecvMsgBytes = 256 << 20
 
 // Backends are the gRPC addresses of the services behind the gateway. An empty address
 // leaves that service's routes unregistered: they answer 404.
@@ -50,7 +58,10 @@ type Options struct {
 	Token string
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// MaxUploadBytes caps the body of an image edit (POST /openai/v1/images/edits, the
+	// uploaded images); 0 means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
+	Logger         *slog.Logger
 }
 
 // Gateway is the HTTP handler and the backend connections it owns.
@@ -67,6 +78,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(handleError),
@@ -86,6 +100,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		if len(do) == 0 {
 			do = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		}
+		do = append(do[:len(do):len(do)], grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes)))
 		cc, err := grpc.NewClient(addr, do...)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
@@ -149,7 +164,16 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	top.Handle("/", mux)
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
-	api := guard.Middleware(edge(top, opts.MaxBodyBytes), "/health")
+	// An image edit's uploads are bigger than any JSON body: its route has its own cap.
+	bodies, uploads := edge(top, opts.MaxBodyBytes), edge(top, opts.MaxUploadBytes)
+	capped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == openai.EditsPath {
+			uploads.ServeHTTP(w, r)
+			return
+		}
+		bodies.ServeHTTP(w, r)
+	})
+	api := guard.Middleware(capped, "/health")
 	// The web control panel's static files need no token (they hold no data; the page asks
 	// for the token and sends it with every API call). Everything else, including unknown
 	// paths (JSON 404), stays with the API.

@@ -42,6 +42,7 @@ func TestServedOpenAPIDocument(t *testing.T) {
 		"/v1/images/generations post":                   "#/definitions/seedError",
 		"/health get":                                   "#/definitions/seedError",
 		"/openai/v1/images/generations post":            "#/definitions/openaiError",
+		"/openai/v1/images/edits post":                  "#/definitions/openaiError",
 		"/openai/v1/chat/completions post":              "#/definitions/openaiError",
 		"/openai/v1/models get":                         "#/definitions/openaiError",
 		"/v1/images/jobs/{id} get":                      "#/definitions/genailabError",

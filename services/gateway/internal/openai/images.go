@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
-	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/httperr"
 	"github.com/genailab/genailab/pkg/imagereq"
 )
@@ -23,6 +22,10 @@ type imagesRequest struct {
 	N              *int   `json:"n"`
 	Size           string `json:"size"`
 	ResponseFormat string `json:"response_format"`
+	// Stream answers server-sent events (images_stream.go) with PartialImages previews
+	// (0-3) before each image.
+	Stream        bool `json:"stream"`
+	PartialImages *int `json:"partial_images"`
 	// Ignored OpenAI fields that SDKs may send.
 	Quality string `json:"quality"`
 	Style   string `json:"style"`
@@ -46,9 +49,6 @@ type imagesResponse struct {
 	Data    []imageData `json:"data"`
 }
 
-// MaxImages bounds n.
-const MaxImages = 10
-
 // parseSize parses OpenAI's "WxH". No size leaves both unset (imagereq's default); the
 // numbers themselves, 0 included, are imagereq's to check.
 func parseSize(s string) (*int32, *int32, error) {
@@ -67,7 +67,7 @@ func parseSize(s string) (*int32, *int32, error) {
 	return proto.Int32(int32(wi)), proto.Int32(int32(hi)), nil
 }
 
-// images generates n images, one after another, through the orchestrator's seed contract.
+// images generates images through the orchestrator.
 func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 	if h.orch == nil {
 		writeError(w, unavailable("no orchestrator configured behind this gateway"))
@@ -77,54 +77,67 @@ func (h *Handler) images(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	n := 1
-	if req.N != nil {
-		n = *req.N
-	}
-	if n < 1 || n > MaxImages {
-		writeError(w, httperr.Invalid(fmt.Sprintf("n must be between 1 and %d, got %d", MaxImages, n)))
-		return
-	}
-	switch req.ResponseFormat {
-	case "", "b64_json":
-	default:
-		writeError(w, httperr.Invalid(fmt.Sprintf("response_format %q is not supported: use b64_json", req.ResponseFormat)))
-		return
-	}
 	width, height, err := parseSize(req.Size)
 	if err != nil {
 		writeError(w, httperr.Invalid(err.Error()))
 		return
 	}
-	// The one image-request validator, before anything is called: n images never cost an
-	// offload only to be refused.
-	check := &diffusionv1.ImageParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, Width: width, Height: height,
-		Steps: req.Steps, CfgScale: req.CfgScale, Sampler: req.Sampler}
-	if req.Seed != nil && *req.Seed >= 0 {
-		last := *req.Seed + int64(n-1)
-		check.Seed = &last
+	h.runImages(w, r, imageJob{
+		n: req.N, responseFormat: req.ResponseFormat, stream: req.Stream, partialImages: req.PartialImages, seed: req.Seed,
+		events: generationEvents,
+		params: &diffusionv1.ImageParams{Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, Width: width, Height: height,
+			Steps: req.Steps, CfgScale: req.CfgScale, Sampler: req.Sampler},
+	})
+}
+
+// imageJob is a generation or edit request as the surface read it, not yet checked.
+type imageJob struct {
+	n              *int
+	responseFormat string
+	stream         bool
+	partialImages  *int
+	seed           *int64
+	events         eventTypes
+	// params is the request without its seed (seed is the first image's).
+	params *diffusionv1.ImageParams
+}
+
+// runImages checks a request once, before anything is called (n images never cost an
+// offload only to be refused), then answers it: as server-sent events with "stream",
+// else as OpenAI's images response.
+func (h *Handler) runImages(w http.ResponseWriter, r *http.Request, g imageJob) {
+	switch g.responseFormat {
+	case "", "b64_json":
+	default:
+		writeError(w, httperr.Invalid(fmt.Sprintf("response_format %q is not supported: use b64_json", g.responseFormat)))
+		return
 	}
-	if err := imagereq.Validate(check); err != nil {
+	partials, err := partialImages(g.partialImages, g.stream)
+	if err != nil {
 		writeError(w, httperr.Invalid(err.Error()))
 		return
 	}
+	// n is the batch size, which the one image-request validator checks with the rest,
+	// on exactly what the orchestrator will be sent.
+	req := streamRequest{base: g.params, seed: g.seed, n: g.n, partials: partials, events: g.events}
+	resolved, err := imagereq.Resolve(imagereq.FromProto(req.params()), nil)
+	if err != nil {
+		writeError(w, httperr.Invalid(err.Error()))
+		return
+	}
+	req.size = fmt.Sprintf("%dx%d", resolved.Width, resolved.Height)
+	if g.stream {
+		h.streamImages(w, r, req)
+		return
+	}
 	out := imagesResponse{Created: time.Now().Unix()}
-	for i := 0; i < n; i++ {
-		cr := &orchestratorv1.CreateImageRequest{
-			Prompt: req.Prompt, NegativePrompt: req.NegativePrompt, Width: width, Height: height,
-			Steps: req.Steps, CfgScale: req.CfgScale, Sampler: req.Sampler,
-		}
-		if req.Seed != nil && *req.Seed >= 0 {
-			// Consecutive seeds, so that the n images differ and each is reproducible.
-			s := *req.Seed + int64(i)
-			cr.Seed = &s
-		}
-		res, err := h.orch.CreateImage(r.Context(), cr)
-		if err != nil {
-			writeGRPCError(w, err)
-			return
-		}
-		out.Data = append(out.Data, imageData{B64JSON: base64.StdEncoding.EncodeToString(res.GetImage())})
+	err = h.runJob(r, req, nil, func(img image) error {
+		out.Data = append(out.Data, imageData{B64JSON: base64.StdEncoding.EncodeToString(img.png)})
+		return nil
+	})
+	if err != nil {
+		writeGRPCError(w, err)
+		return
 	}
 	writeJSON(w, out)
 }

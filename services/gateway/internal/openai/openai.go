@@ -1,7 +1,9 @@
 // Package openai is the gateway's OpenAI-compatible surface under /openai/v1/, so that the
 // official OpenAI SDKs work with baseURL = http://host:8080/openai/v1:
 //
-//	POST /openai/v1/images/generations  → the orchestrator (queue, offload, reload)
+//	POST /openai/v1/images/generations  → the orchestrator (queue, offload, reload);
+//	                                      "stream": true answers server-sent events
+//	POST /openai/v1/images/edits        → the same, with an uploaded image (and mask)
 //	POST /openai/v1/chat/completions    → the LLM service's Chat (stream: server-sent events)
 //	GET  /openai/v1/models              → the LLM's model
 //
@@ -63,6 +65,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 func (h *Handler) routeTable() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST " + Prefix + "images/generations": h.images,
+		"POST " + EditsPath:                     h.edits,
 		"POST " + Prefix + "chat/completions":   h.chat,
 		"GET " + Prefix + "models":              h.models,
 	}

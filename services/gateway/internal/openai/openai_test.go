@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,32 +19,70 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/services/gateway/internal/openai"
 )
 
-// orchestrator answers CreateImage with the request echoed into the "PNG" bytes.
+// orchestrator is the stand-in orchestrator: GenerateImage streams a job id, a progress
+// message per step (with a preview when asked for: the step's number in the "PNG") and
+// the result, n images whose "PNG" bytes are the request echoed.
 type orchestrator struct {
 	orchestratorv1.UnimplementedOrchestratorServiceServer
 	mu    sync.Mutex
 	seeds []int64
+	got   []*diffusionv1.ImageParams
 	full  bool
 }
 
-func (o *orchestrator) CreateImage(_ context.Context, r *orchestratorv1.CreateImageRequest) (*orchestratorv1.CreateImageResponse, error) {
+func (o *orchestrator) GenerateImage(r *orchestratorv1.GenerateImageRequest, s orchestratorv1.OrchestratorService_GenerateImageServer) error {
 	if o.full {
-		return nil, grpcerr.New(grpcerr.Info{Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, Message: "the image queue is full", RetryAfter: 3 * time.Second})
+		return grpcerr.New(grpcerr.Info{Code: codes.ResourceExhausted, Reason: grpcerr.ReasonQueueFull, Message: "the image queue is full", RetryAfter: 3 * time.Second})
 	}
-	if r.Prompt == "" {
-		return nil, status.Error(codes.InvalidArgument, "prompt is required")
+	p := r.GetParams()
+	if p.GetPrompt() == "" {
+		return status.Error(codes.InvalidArgument, "prompt is required")
 	}
+	n := max(p.GetN(), 1)
 	o.mu.Lock()
-	o.seeds = append(o.seeds, r.GetSeed())
+	o.got = append(o.got, p)
+	for i := range n {
+		o.seeds = append(o.seeds, p.GetSeed()+int64(i))
+	}
 	o.mu.Unlock()
-	img, _ := json.Marshal(map[string]any{"w": r.Width, "h": r.Height, "steps": r.Steps, "seed": r.GetSeed()})
-	return &orchestratorv1.CreateImageResponse{Image: img, Format: "png", Width: r.GetWidth(), Height: r.GetHeight(), Seed: uint32(r.GetSeed())}, nil
+	if err := s.Send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_JobId{JobId: "job-1"}}); err != nil {
+		return err
+	}
+	steps := int32(4)
+	if p.Steps != nil {
+		steps = p.GetSteps()
+	}
+	for i := range n {
+		for step := int32(1); step <= steps; step++ {
+			pr := &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: step, TotalSteps: steps, ImageIndex: i, ImageCount: n}
+			if iv := p.GetPreview().GetInterval(); p.GetPreview() != nil && step%max(iv, 1) == 0 {
+				pr.Preview = &diffusionv1.Preview{Png: []byte(fmt.Sprintf("preview %d of image %d", step, i)), Step: step, ImageIndex: i}
+			}
+			if p.GetPrompt() == "fail mid-stream" && step == 2 {
+				return grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: "ENGINE_WENT_AWAY", Message: "the engine went away"})
+			}
+			if err := s.Send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Progress{Progress: pr}}); err != nil {
+				return err
+			}
+		}
+	}
+	res := &diffusionv1.ImageResult{}
+	for i := range n {
+		img, _ := json.Marshal(map[string]any{"w": p.Width, "h": p.Height, "steps": p.Steps, "seed": p.GetSeed() + int64(i)})
+		if i == 0 {
+			res.Png, res.Seed, res.Width, res.Height = img, p.GetSeed(), p.GetWidth(), p.GetHeight()
+			continue
+		}
+		res.Batch = append(res.Batch, &diffusionv1.BatchImage{Png: img, Seed: p.GetSeed() + int64(i), Width: p.GetWidth(), Height: p.GetHeight()})
+	}
+	return s.Send(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: res}})
 }
 
 // llm streams the last user message back in two deltas.
@@ -142,8 +181,8 @@ func TestImagesGenerations(t *testing.T) {
 			t.Fatalf("image %d made from %v", i, img)
 		}
 	}
-	if len(o.seeds) != 2 {
-		t.Fatalf("orchestrator called %d times", len(o.seeds))
+	if len(o.got) != 1 || o.got[0].GetN() != 2 || len(o.seeds) != 2 {
+		t.Fatalf("orchestrator called %d times (want one batch of 2): %v", len(o.got), o.got)
 	}
 }
 
