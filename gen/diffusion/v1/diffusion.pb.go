@@ -1371,8 +1371,8 @@ type Progress struct {
 	// A preview image, when previews were asked for and a new one was written since the last
 	// message; unset otherwise.
 	Preview *Preview `protobuf:"bytes,9,opt,name=preview,proto3" json:"preview,omitempty"`
-	// The image of a batch being made (0-based); step and total_steps are of this image, percent
-	// of the whole batch.
+	// The image of a batch being made (0-based). step, total_steps and percent count over the
+	// whole batch (image i's step k is i*steps+k), so they never go back.
 	ImageIndex int32 `protobuf:"varint,10,opt,name=image_index,json=imageIndex,proto3" json:"image_index,omitempty"`
 	// Images in the batch (ImageParams.n resolved; 1 for a single image).
 	ImageCount    int32 `protobuf:"varint,11,opt,name=image_count,json=imageCount,proto3" json:"image_count,omitempty"`
