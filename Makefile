@@ -15,7 +15,7 @@ STACK_CMDS := ./stack/cmd/genailab ./services/llm/cmd/genailab-llm ./services/di
 # A summary of every `make test`: one line per module, then the total.
 TEST_RECORD := $(BIN)/.test-summary
 
-.PHONY: standalone help tools generate lint breaking fmt-check vet tidy-check versions-check staticcheck test bench build build-stack run check-generated engines ci web-e2e
+.PHONY: standalone help tools generate lint breaking fmt-check vet tidy-check versions-check staticcheck test bench build build-stack run check-generated engines ci web-e2e images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ build-stack: ## build what genailab up runs into bin/ (Go's build cache makes a 
 run: ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080): builds and installs the engines side by side
 	@$(MAKE) --no-print-directory -j2 build-stack engines
 	$(BIN)/genailab up -data-dir $(GENAILAB_DATA_DIR)
+
+images: ## build the CPU container images offline (deploy/Dockerfile control and agent; names in deploy/images.env); needs root and Docker (scripts/dockerd.sh start)
+	bash scripts/build-images.sh
 
 web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by playwright-core against the real stack
 	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

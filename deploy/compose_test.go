@@ -23,6 +23,9 @@ type composeFile struct {
 		Internal bool `json:"internal"`
 	} `json:"networks"`
 	Volumes map[string]struct{} `json:"volumes"`
+	Secrets map[string]struct {
+		File string `json:"file"`
+	} `json:"secrets"`
 }
 
 type composeService struct {
@@ -31,6 +34,7 @@ type composeService struct {
 	Environment     map[string]string `json:"environment"`
 	Volumes         []string          `json:"volumes"`
 	Tmpfs           []string          `json:"tmpfs"`
+	Secrets         []string          `json:"secrets"`
 	Ports           []string          `json:"ports"`
 	Networks        []string          `json:"networks"`
 	DependsOn       []string          `json:"depends_on"`
@@ -114,7 +118,6 @@ func TestComposeFile(t *testing.T) {
 	if want := []string{"diffusion", "gateway", "llm", "monitor", "orchestrator"}; !slices.Equal(names, want) {
 		t.Fatalf("services %v, want %v", names, want)
 	}
-	interp := regexp.MustCompile(`^\$\{([A-Z_]+)(:[-?].*)?\}$`)
 	for _, n := range names {
 		s := c.Services[n]
 		where := "compose " + n
@@ -127,14 +130,29 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("%s runs %s", where, binary)
 		}
 		report(t, where, checkArgs(all, s.Command))
-		for k, v := range s.Environment {
-			if !interp.MatchString(v) {
-				t.Errorf("%s: %s is set literally; secrets come from the environment (${...})", where, k)
+		for k := range s.Environment {
+			if strings.Contains(k, "TOKEN") {
+				t.Errorf("%s: %s in the environment; secrets are files (-token-file /run/secrets/...)", where, k)
 			}
 			report(t, where, checkSetting(all, binary, k, "", true))
 		}
-		if _, ok := s.Environment[services[binary].env+"TOKEN"]; !ok {
+		// Secrets are files: every -token-file / -backend-token-file names a mounted secret.
+		var tokenFiles int
+		for i, a := range s.Command {
+			if (a == "-token-file" || a == "-backend-token-file") && i+1 < len(s.Command) {
+				tokenFiles++
+				name, ok := strings.CutPrefix(s.Command[i+1], "/run/secrets/")
+				if _, declared := c.Secrets[name]; !ok || !declared || !slices.Contains(s.Secrets, name) {
+					t.Errorf("%s: %s %s is not a secret mounted into the service", where, a, s.Command[i+1])
+				}
+			}
+		}
+		if tokenFiles == 0 {
 			t.Errorf("%s: no token", where)
+		}
+		// The HEALTHCHECK probes the address the service is given in the environment.
+		if _, hasHealth := s.Environment[services[binary].env+"HEALTH_ADDR"]; !hasHealth && n != "gateway" {
+			t.Errorf("%s: no %sHEALTH_ADDR for the image's HEALTHCHECK", where, services[binary].env)
 		}
 		if !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") || s.User == "" || s.User == "0" {
 			t.Errorf("%s: needs read_only, cap_drop ALL, no-new-privileges and a non-root user", where)
@@ -161,9 +179,28 @@ func TestComposeFile(t *testing.T) {
 				t.Errorf("%s: port %s is published beyond loopback", where, p)
 			}
 		}
-		gpu := s.Deploy != nil && len(s.Deploy.Resources.Reservations.Devices) > 0
+		if s.Deploy != nil {
+			t.Errorf("%s: GPU reservations belong in compose.gpu.yaml (the CPU file runs where there is no GPU)", where)
+		}
+	}
+	for name, sec := range c.Secrets {
+		if !regexp.MustCompile(`^\$\{GENAILAB_[A-Z_]+_FILE:\?.+\}$`).MatchString(sec.File) {
+			t.Errorf("compose secret %s: file %q is not given by the environment", name, sec.File)
+		}
+	}
+	gdata, err := os.ReadFile("compose/compose.gpu.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := decodeCompose(gdata)
+	if err != nil {
+		t.Fatalf("compose.gpu.yaml: %v", err)
+	}
+	for _, n := range names {
+		s, ok := g.Services[n]
+		gpu := ok && s.Deploy != nil && len(s.Deploy.Resources.Reservations.Devices) > 0
 		if wantGPU := n == "llm" || n == "diffusion" || n == "monitor"; gpu != wantGPU {
-			t.Errorf("%s: GPU reservation %v, want %v", where, gpu, wantGPU)
+			t.Errorf("compose.gpu.yaml %s: GPU reservation %v, want %v", n, gpu, wantGPU)
 		}
 	}
 	if !c.Networks["agents"].Internal {
