@@ -18,6 +18,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	o.Metrics.Register(fs)
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory: models in <dir>/models/llm, logs and pid file in <dir>/llm")
 	fs.Uint64Var(&o.MinFreeBytes, "min-free-bytes", 0, "free disk space a model download must leave (0: 5 % of the volume, at most 1 GiB)")
+	fs.Int64Var(&o.SlotBudgetBytes, "slot-budget-bytes", service.DefaultSlotBudget, "bytes of conversations' KV caches saved across an offload (in <data-dir>/llm/slots; least recently used dropped first; 0: the default)")
 	fs.StringVar(&o.LlamaServer, "llama-server", "", "llama-server executable (default: GENAILAB_LLAMA_SERVER, PATH, then <repo>/.engines/llama/bin)")
 	fs.StringVar(&o.DefaultModel, "default-model", "", "model id used when Start names none (and started at boot with -autostart)")
 	fs.BoolVar(&o.Autostart, "autostart", false, "start the default model at boot, with automatic restarts")

@@ -65,6 +65,8 @@ type harnessOpts struct {
 	// automatic restarts (zero: the defaults).
 	allowRemoteBind bool
 	restart         supervisor.RestartPolicy
+	// slotBudget is -slot-budget-bytes (0: the default).
+	slotBudget int64
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -90,7 +92,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			GRPC: grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: addrFile}, DataDir: h.dataDir, LlamaServer: bin,
 			ChatWaitTimeout: o.chatWait, TermGrace: o.termGrace, Logger: testLogger(),
 			DefaultModel: o.defaultModel, Autostart: o.autostart, HealthInterval: o.healthInterval,
-			AllowEngineRemoteBind: o.allowRemoteBind, Restart: o.restart,
+			AllowEngineRemoteBind: o.allowRemoteBind, Restart: o.restart, SlotBudgetBytes: o.slotBudget,
 		})
 	}()
 	addr := waitAddr(t, addrFile, h.done)

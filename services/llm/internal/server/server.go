@@ -8,6 +8,8 @@
 //	llm/llama-server.log     llama-server's output, rotated
 //	llm/llama-server.pid     the running engine (reaped at the next start
 //	                         if this process dies without stopping it)
+//	llm/slots/               conversations' KV caches saved across an
+//	                         offload, with their manifest (service/slots.go)
 package server
 
 import (
@@ -49,6 +51,9 @@ type Options struct {
 	// MinFreeBytes is the free disk space a model download must leave (0: 5 % of the volume,
 	// at most 1 GiB).
 	MinFreeBytes uint64
+	// SlotBudgetBytes bounds the conversations' KV caches saved across an
+	// offload (0: service.DefaultSlotBudget).
+	SlotBudgetBytes int64
 	// LlamaServer is the llama-server executable; "" resolves it through
 	// GENAILAB_LLAMA_SERVER, PATH and <repo>/.engines.
 	LlamaServer string
@@ -126,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	// server has drained, by Close below.
 	s, err := service.New(context.WithoutCancel(ctx), service.Options{
 		Store: store, LlamaServer: o.LlamaServer, DefaultModel: o.DefaultModel,
-		LogDir: runDir, PidDir: runDir,
+		LogDir: runDir, PidDir: runDir, SlotDir: filepath.Join(runDir, "slots"), SlotBudget: o.SlotBudgetBytes,
 		ReadyTimeout: o.ReadyTimeout, ChatWaitTimeout: o.ChatWaitTimeout, TermGrace: o.TermGrace,
 		HealthInterval: o.HealthInterval, Restart: o.Restart, AllowRemoteBind: o.AllowEngineRemoteBind,
 		// A crash-looping llama-server makes LLMService NOT_SERVING in the

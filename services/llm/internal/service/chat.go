@@ -37,7 +37,7 @@ func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer
 	if err != nil {
 		return toStatus(err)
 	}
-	a, err := s.admit(stream.Context(), s.chatWait(req))
+	a, err := s.admitNotifying(stream.Context(), s.chatWait(req), sendWaiting(stream))
 	if err != nil {
 		return toStatus(err)
 	}

@@ -3,9 +3,13 @@ package service
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	llmv1 "github.com/genailab/genailab/gen/llm/v1"
 	"github.com/genailab/genailab/pkg/supervisor"
@@ -26,8 +30,10 @@ type admission struct {
 	release func()
 }
 
-// admit waits until a chat may be sent to llama-server, at most wait.
-func (s *Service) admit(ctx context.Context, wait time.Duration) (*admission, error) {
+// admitNotifying waits until a chat may be sent to llama-server, at most
+// wait. When the chat has to wait, it calls onWait (if set) once with a
+// waiting status; an error from onWait (the client is gone) ends the wait.
+func (s *Service) admitNotifying(ctx context.Context, wait time.Duration, onWait func(*llmv1.ChatWaiting) error) (*admission, error) {
 	begin := time.Now()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -42,9 +48,19 @@ func (s *Service) admit(ctx context.Context, wait time.Duration) (*admission, er
 			return a, nil
 		}
 		changed := s.changed
+		var notice *llmv1.ChatWaiting
+		if hold && onWait != nil {
+			notice = s.waitingLocked(why, time.Now())
+		}
 		s.mu.Unlock()
 		if !hold {
 			return nil, fmt.Errorf("%w (%s)", ErrNotRunning, why)
+		}
+		if notice != nil {
+			if err := onWait(notice); err != nil {
+				return nil, fmt.Errorf("send the waiting status: %w", err)
+			}
+			onWait = nil
 		}
 		select {
 		case <-changed:
@@ -65,6 +81,8 @@ func (s *Service) admissionLocked(snap supervisor.Snapshot) (serve, hold bool, w
 		return false, false, "the llm service is shutting down"
 	case s.offloaded:
 		return false, true, "stopped for an offload"
+	case s.restoring:
+		return false, true, "restoring the conversations saved before an offload"
 	case s.restarting:
 		return false, true, "restarting"
 	case s.draining > 0:
@@ -149,6 +167,47 @@ func baseURL(host string, port int) string {
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// offloadInfo is what the Stop of an offload said about it, for waiting
+// chats.
+type offloadInfo struct {
+	jobID    string
+	expected time.Duration // 0: unknown
+	since    time.Time
+}
+
+func newOffloadInfo(req *llmv1.StopRequest) offloadInfo {
+	o := offloadInfo{jobID: req.GetJobId(), since: time.Now()}
+	if req.ExpectedDownMs != nil && req.GetExpectedDownMs() > 0 {
+		o.expected = time.Duration(req.GetExpectedDownMs()) * time.Millisecond
+	}
+	return o
+}
+
+// waitingLocked is the waiting status of a chat held because the server is
+// why. s.mu must be held.
+func (s *Service) waitingLocked(why string, now time.Time) *llmv1.ChatWaiting {
+	if !s.offloaded {
+		return &llmv1.ChatWaiting{Message: "waiting: the LLM is " + why}
+	}
+	w := &llmv1.ChatWaiting{Message: "waiting: the LLM is offloaded for an image", JobId: s.offload.jobID}
+	if s.offload.expected > 0 {
+		left := max(s.offload.expected-now.Sub(s.offload.since), 0)
+		w.ExpectedWaitMs = proto.Int64(left.Milliseconds())
+		w.Message += fmt.Sprintf(", expected back in ~%d s", int64(math.Ceil(left.Seconds())))
+	}
+	if w.JobId != "" {
+		w.Message += " (job " + w.JobId + ")"
+	}
+	return w
+}
+
+// sendWaiting sends a waiting status as the first message of a chat stream.
+func sendWaiting(stream grpc.ServerStreamingServer[llmv1.ChatResponse]) func(*llmv1.ChatWaiting) error {
+	return func(w *llmv1.ChatWaiting) error {
+		return stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Waiting{Waiting: w}})
+	}
 }
 
 // chatWait is the bound of a chat's wait for the server.

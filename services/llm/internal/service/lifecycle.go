@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -31,41 +33,66 @@ func (s *Service) Start(ctx context.Context, req *llmv1.StartRequest) (*llmv1.St
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := s.launch(ctx, r, req.GetReadyTimeoutMs()); err != nil {
+	for _, f := range req.GetRestoreSlotFiles() {
+		if !validSlotFile(f) {
+			return nil, toStatus(fmt.Errorf("%w: restore_slot_files: %q is not a slot file name of this service", ErrInvalidRequest, f))
+		}
+	}
+	restored, err := s.launch(ctx, r, req.GetReadyTimeoutMs(), req.GetRestoreSlotFiles())
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &llmv1.StartResponse{Info: s.info(), StartupMs: s.startupMs()}, nil
+	return &llmv1.StartResponse{Info: s.info(), StartupMs: s.startupMs(), SlotRestore: restored}, nil
 }
 
-// launch starts r and waits for readiness. It clears the offload state once
-// the server is ready. startMu must be held.
-func (s *Service) launch(ctx context.Context, r *resolved, readyTimeoutMs int64) error {
+// launch starts r and waits for readiness; then it restores the slot files
+// named by restore (slots.go) while chats still wait. It clears the offload
+// state once the server is ready. startMu must be held.
+func (s *Service) launch(ctx context.Context, r *resolved, readyTimeoutMs int64, restore []string) (*llmv1.SlotRestore, error) {
 	bin, err := llamabin.Resolve(s.opts.LlamaServer)
 	if err != nil {
 		if !errors.Is(err, llamabin.ErrNotFound) {
 			err = fmt.Errorf("%w: %w", errEngineUnusable, err)
 		}
-		return fmt.Errorf("start llama-server: %w", err)
+		return nil, fmt.Errorf("start llama-server: %w", err)
 	}
 	timeout := s.opts.ReadyTimeout
 	if readyTimeoutMs > 0 {
 		timeout = time.Duration(readyTimeoutMs) * time.Millisecond
 	}
 	spec := s.spec(r, bin.Path, timeout)
+	if s.opts.SlotDir != "" {
+		if err := os.MkdirAll(s.opts.SlotDir, 0o700); err != nil {
+			return nil, fmt.Errorf("start llama-server: slot directory: %w", err)
+		}
+		spec.Args = append(slices.Clone(spec.Args), "--slot-save-path", s.opts.SlotDir)
+	}
 	s.mu.Lock()
 	s.cur, s.binary = r, bin.Path
+	s.restoring = len(restore) > 0
 	s.notifyLocked()
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.restoring = false
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	if err := s.sup.Start(ctx, spec); err != nil {
-		return explainStart(err)
+		return nil, explainStart(err)
+	}
+	var restored *llmv1.SlotRestore
+	if len(restore) > 0 {
+		restored = s.restoreSlots(ctx, r, baseURL(r.cfg.GetHost(), int(r.cfg.GetPort())), restore)
 	}
 	s.mu.Lock()
 	s.offloaded = false
+	s.offload = offloadInfo{}
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.log.Info("llama-server ready", "model", r.cfg.GetModelId(), "port", r.cfg.GetPort(),
 		"threads", r.cfg.GetThreads(), "context", r.cfg.GetContextSize(), "startup_ms", s.startupMs())
-	return nil
+	return restored, nil
 }
 
 func (s *Service) startupMs() int64 {
@@ -93,8 +120,12 @@ func (s *Service) Stop(ctx context.Context, req *llmv1.StopRequest) (*llmv1.Stop
 		prev = proto.CloneOf(s.cur.cfg)
 		prev.Port = s.cur.requested.GetPort()
 	}
+	cur := s.cur
 	s.draining++
 	s.offloaded = req.GetForOffload() && wasRunning
+	if s.offloaded {
+		s.offload = newOffloadInfo(req)
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	defer func() {
@@ -107,10 +138,17 @@ func (s *Service) Stop(ctx context.Context, req *llmv1.StopRequest) (*llmv1.Stop
 	if d := req.GetDrainTimeoutMs(); d > 0 {
 		s.drain(ctx, time.Duration(d)*time.Millisecond)
 	}
+	var saved *llmv1.SlotSave
+	if req.GetForOffload() && snap.State == supervisor.StateRunning && cur != nil {
+		// After the drain, before the stop: what is in the slots now is
+		// every conversation's context.
+		s.cancelChats(fmt.Errorf("%w: the llm server is being stopped for an offload", ErrInterrupted))
+		saved = s.saveSlots(ctx, cur, baseURL(cur.cfg.GetHost(), snap.Port))
+	}
 	if err := s.stop(ctx); err != nil {
 		return nil, toStatus(err)
 	}
-	return &llmv1.StopResponse{Info: s.info(), PreviousConfig: prev, WasRunning: wasRunning}, nil
+	return &llmv1.StopResponse{Info: s.info(), PreviousConfig: prev, WasRunning: wasRunning, SlotSave: saved}, nil
 }
 
 // stop interrupts the chats still in flight (a request in progress keeps
@@ -162,7 +200,7 @@ func (s *Service) Restart(ctx context.Context, req *llmv1.RestartRequest) (*llmv
 	if err := s.stop(ctx); err != nil {
 		return nil, toStatus(err)
 	}
-	if err := s.launch(ctx, r, req.GetReadyTimeoutMs()); err != nil {
+	if _, err := s.launch(ctx, r, req.GetReadyTimeoutMs(), nil); err != nil {
 		return nil, toStatus(err)
 	}
 	return &llmv1.RestartResponse{Info: s.info()}, nil

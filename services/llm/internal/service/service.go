@@ -94,6 +94,12 @@ type Options struct {
 	// the LLM can serve (false while crash looping) and why not; the server
 	// reflects it in the grpc health status of LLMService.
 	OnServing func(serving bool, reason string)
+	// SlotDir is where the conversations' KV caches are saved across an
+	// offload (llama-server's --slot-save-path; slots.go); "" turns slot
+	// saving off. SlotBudget bounds the bytes saved (default
+	// DefaultSlotBudget); the least recently used slots are dropped first.
+	SlotDir    string
+	SlotBudget int64
 	// LogLines is the capacity of the log ring.
 	LogLines int
 	// HostFacts reads the machine for automatic configuration (default
@@ -157,12 +163,14 @@ type Service struct {
 	startMu sync.Mutex
 
 	mu         sync.Mutex
-	cur        *resolved // configuration of the current or last process
-	binary     string    // llama-server in use
-	offloaded  bool      // stopped for an offload: chats wait
-	restarting bool      // a Restart is between its stop and its start
-	draining   int       // Stops in progress: no new chat begins
-	closing    bool      // shutting down: no chat begins or waits
+	cur        *resolved   // configuration of the current or last process
+	binary     string      // llama-server in use
+	offloaded  bool        // stopped for an offload: chats wait
+	restarting bool        // a Restart is between its stop and its start
+	restoring  bool        // saved slots are being restored: chats wait
+	offload    offloadInfo // what the Stop of the offload said (gate.go)
+	draining   int         // Stops in progress: no new chat begins
+	closing    bool        // shutting down: no chat begins or waits
 	chats      map[uint64]context.CancelCauseFunc
 	chatID     uint64
 	changed    chan struct{} // closed and replaced on every change
