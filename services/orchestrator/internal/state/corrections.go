@@ -15,7 +15,7 @@ type Correction struct {
 }
 
 // Correction returns the stored correction of a model (zero when none).
-func (d *DB) Correction(model string) (Correction, error) {
+func (d *boltDB) Correction(model string) (Correction, error) {
 	var c Correction
 	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketCorrections).Get([]byte(model))
@@ -32,7 +32,7 @@ func (d *DB) Correction(model string) (Correction, error) {
 
 // UpdateCorrection applies fn to the stored correction of model and stores the result,
 // in one transaction.
-func (d *DB) UpdateCorrection(model string, fn func(Correction) Correction) error {
+func (d *boltDB) UpdateCorrection(model string, fn func(Correction) Correction) error {
 	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCorrections)
 		var c Correction

@@ -1,10 +1,13 @@
-// Package state is the orchestrator's crash-proof memory, in one embedded bbolt
-// database file: the LLM state saved before an offload, the event log, the image jobs,
-// and the memory corrections learnt from past runs.
+// Package state is the orchestrator's crash-proof memory: the LLM state saved before an
+// offload, the event log, the image jobs, and the memory corrections learnt from past
+// runs. Store is what it holds; DB is the handle every package uses, over one of two
+// backends: the embedded bbolt file (Open, the default: one orchestrator) or etcd
+// (NewEtcd: several orchestrator replicas, one leader, every write fenced; etcd*.go).
 //
-// Every write is one bbolt transaction, committed with fsync before the call returns, so
-// what a call stored survives a SIGKILL or a power cut the moment it returns. Values are
-// protobuf messages (the API's own types), so the stored shape evolves with the contract.
+// Embedded: every write is one bbolt transaction, committed with fsync before the call
+// returns, so what a call stored survives a SIGKILL or a power cut the moment it returns.
+// Values are protobuf messages (the API's own types), so the stored shape evolves with
+// the contract.
 //
 // The file is opened defensively (open.go): a file that is truncated or whose pages are
 // damaged is moved aside (state.db.corrupt-<time>) and replaced by a fresh one, into which
@@ -47,8 +50,8 @@ var ErrCorrupt = errors.New("the state database is damaged")
 // Listings skip such records (counted by BadRecords) instead.
 var ErrCorruptRecord = errors.New("unreadable record in the state database")
 
-// DB is the orchestrator's database. It is safe for concurrent use.
-type DB struct {
+// boltDB is the embedded store: one bbolt file. It is safe for concurrent use.
+type boltDB struct {
 	bolt *bolt.DB
 	path string
 	log  *slog.Logger
@@ -97,22 +100,22 @@ func (r *Recovery) String() string {
 }
 
 // Recovered returns what Open did about a damaged file, nil when the file was sound.
-func (d *DB) Recovered() *Recovery { return d.recovery }
+func (d *boltDB) Recovered() *Recovery { return d.recovery }
 
 // Faults counts the accesses since Open that met a damaged file (each one failed with
 // ErrCorrupt instead of crashing the process).
-func (d *DB) Faults() int64 { return d.faults.Load() }
+func (d *boltDB) Faults() int64 { return d.faults.Load() }
 
 // BadRecords counts the distinct records that did not decode since Open (skipped by the
 // listings).
-func (d *DB) BadRecords() int {
+func (d *boltDB) BadRecords() int {
 	d.badMu.Lock()
 	defer d.badMu.Unlock()
 	return len(d.bad)
 }
 
 // HealthDetail describes what is wrong with the database, "" when nothing is.
-func (d *DB) HealthDetail() string {
+func (d *boltDB) HealthDetail() string {
 	var parts []string
 	if r := d.recovery; r != nil {
 		parts = append(parts, r.String())
@@ -126,10 +129,18 @@ func (d *DB) HealthDetail() string {
 	return strings.Join(parts, "; ")
 }
 
-// Open opens (creating if needed) the database file at path. A damaged file is moved
-// aside and replaced (see Recovered); only an error that no fresh file can fix (the
-// directory, the lock held by another process, a full disk) is returned.
+// Open opens (creating if needed) the database file at path: the embedded store. A
+// damaged file is moved aside and replaced (see Recovered); only an error that no fresh
+// file can fix (the directory, the lock held by another process, a full disk) is returned.
 func Open(path string, opts Options) (*DB, error) {
+	b, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{Store: b}, nil
+}
+
+func openBolt(path string, opts Options) (*boltDB, error) {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = 5000
 	}
@@ -145,7 +156,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	d := &DB{path: path, log: opts.Logger, maxEvents: opts.MaxEvents, bad: map[string]struct{}{}}
+	d := &boltDB{path: path, log: opts.Logger, maxEvents: opts.MaxEvents, bad: map[string]struct{}{}}
 	b, rec, err := openDefensively(path, opts)
 	if err != nil {
 		return nil, err
@@ -177,21 +188,21 @@ func initBuckets(b *bolt.DB) error {
 var allBuckets = [][]byte{bucketSaved, bucketCorrections, bucketJobs, bucketEvents}
 
 // Close closes the database file.
-func (d *DB) Close() error {
+func (d *boltDB) Close() error {
 	return guard(func() error { return d.bolt.Close() })
 }
 
 // view runs fn in a read transaction, turning a panic into an ErrCorrupt error.
-func (d *DB) view(fn func(*bolt.Tx) error) error {
+func (d *boltDB) view(fn func(*bolt.Tx) error) error {
 	return d.guarded(func() error { return d.bolt.View(fn) })
 }
 
 // update runs fn in a write transaction, turning a panic into an ErrCorrupt error.
-func (d *DB) update(fn func(*bolt.Tx) error) error {
+func (d *boltDB) update(fn func(*bolt.Tx) error) error {
 	return d.guarded(func() error { return d.bolt.Update(fn) })
 }
 
-func (d *DB) guarded(fn func() error) error {
+func (d *boltDB) guarded(fn func() error) error {
 	err := guard(fn)
 	var pe *panicError
 	if errors.As(err, &pe) {
@@ -203,7 +214,7 @@ func (d *DB) guarded(fn func() error) error {
 }
 
 // badRecord counts a record that did not decode (once per record) and logs it.
-func (d *DB) badRecord(bucket []byte, key string, err error) {
+func (d *boltDB) badRecord(bucket []byte, key string, err error) {
 	id := string(bucket) + "/" + key
 	d.badMu.Lock()
 	_, seen := d.bad[id]

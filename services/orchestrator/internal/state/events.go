@@ -18,29 +18,15 @@ func eventKey(id uint64) []byte {
 
 // AppendEvent stores ev with the next id (set on ev) and deletes the oldest events beyond
 // the configured bound.
-func (d *DB) AppendEvent(ev *orchestratorv1.Event) error {
+func (d *boltDB) AppendEvent(ev *orchestratorv1.Event) error {
+	return d.AppendEvents([]*orchestratorv1.Event{ev})
+}
+
+// AppendEvents stores evs in one transaction, each with the next id (set on it).
+func (d *boltDB) AppendEvents(evs []*orchestratorv1.Event) error {
 	err := d.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEvents)
-		id, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		ev.Id = id
-		data, err := proto.Marshal(ev)
-		if err != nil {
-			return fmt.Errorf("encode event: %w", err)
-		}
-		if err := b.Put(eventKey(id), data); err != nil {
-			return err
-		}
-		if id <= uint64(d.maxEvents) {
-			return nil
-		}
-		// Keys are ordered ids: delete from the first while it is older than the bound.
-		oldestKept := id - uint64(d.maxEvents) + 1
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < oldestKept; k, _ = c.Next() {
-			if err := c.Delete(); err != nil {
+		for _, ev := range evs {
+			if err := d.appendEvent(tx.Bucket(bucketEvents), ev); err != nil {
 				return err
 			}
 		}
@@ -52,8 +38,35 @@ func (d *DB) AppendEvent(ev *orchestratorv1.Event) error {
 	return nil
 }
 
+func (d *boltDB) appendEvent(b *bolt.Bucket, ev *orchestratorv1.Event) error {
+	id, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	ev.Id = id
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if err := b.Put(eventKey(id), data); err != nil {
+		return err
+	}
+	if id <= uint64(d.maxEvents) {
+		return nil
+	}
+	// Keys are ordered ids: delete from the first while it is older than the bound.
+	oldestKept := id - uint64(d.maxEvents) + 1
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < oldestKept; k, _ = c.Next() {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // EventsAfter returns up to limit stored events with an id above sinceID, oldest first.
-func (d *DB) EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, error) {
+func (d *boltDB) EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, error) {
 	var out []*orchestratorv1.Event
 	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
@@ -74,7 +87,7 @@ func (d *DB) EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, er
 }
 
 // LastEvents returns the last n stored events, oldest first.
-func (d *DB) LastEvents(n int) ([]*orchestratorv1.Event, error) {
+func (d *boltDB) LastEvents(n int) ([]*orchestratorv1.Event, error) {
 	var out []*orchestratorv1.Event
 	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
@@ -96,3 +109,4 @@ func (d *DB) LastEvents(n int) ([]*orchestratorv1.Event, error) {
 	}
 	return out, nil
 }
+

@@ -14,7 +14,7 @@ import (
 
 // PutJob stores (replacing) a job record. The record never carries the PNG bytes: images
 // live in files next to the database.
-func (d *DB) PutJob(j *orchestratorv1.Job) error {
+func (d *boltDB) PutJob(j *orchestratorv1.Job) error {
 	if j.GetResult().GetPng() != nil {
 		j = proto.Clone(j).(*orchestratorv1.Job)
 		j.Result.Png = nil
@@ -30,7 +30,7 @@ func (d *DB) PutJob(j *orchestratorv1.Job) error {
 }
 
 // Job returns a stored job, or ErrNotFound.
-func (d *DB) Job(id string) (*orchestratorv1.Job, error) {
+func (d *boltDB) Job(id string) (*orchestratorv1.Job, error) {
 	var out *orchestratorv1.Job
 	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketJobs).Get([]byte(id))
@@ -54,7 +54,7 @@ func (d *DB) Job(id string) (*orchestratorv1.Job, error) {
 }
 
 // DeleteJob removes a job record; removing a missing one is ErrNotFound.
-func (d *DB) DeleteJob(id string) error {
+func (d *boltDB) DeleteJob(id string) error {
 	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketJobs)
 		if b.Get([]byte(id)) == nil {
@@ -71,7 +71,7 @@ func (d *DB) DeleteJob(id string) error {
 // ListJobs returns up to limit jobs, newest first, starting after the job with id
 // `before` (empty starts at the newest), keeping only those keep accepts (nil keeps all).
 // next is the id to pass as `before` for the following page, empty at the end.
-func (d *DB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) bool) (jobs []*orchestratorv1.Job, next string, err error) {
+func (d *boltDB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) bool) (jobs []*orchestratorv1.Job, next string, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketJobs).Cursor()
 		var k, v []byte
@@ -111,7 +111,7 @@ func (d *DB) ListJobs(before string, limit int, keep func(*orchestratorv1.Job) b
 
 // AllJobs calls fn for every stored job, oldest first, skipping (and counting) the records
 // that do not decode.
-func (d *DB) AllJobs(fn func(*orchestratorv1.Job) error) error {
+func (d *boltDB) AllJobs(fn func(*orchestratorv1.Job) error) error {
 	return d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			j := &orchestratorv1.Job{}

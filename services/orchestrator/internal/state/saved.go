@@ -11,7 +11,7 @@ import (
 
 // PutSavedState stores (replacing) the saved LLM state of s.Host. It returns only once
 // the state is on disk: the orchestrator calls it before stopping the LLM.
-func (d *DB) PutSavedState(s *orchestratorv1.SavedState) error {
+func (d *boltDB) PutSavedState(s *orchestratorv1.SavedState) error {
 	data, err := proto.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode saved state: %w", err)
@@ -26,7 +26,7 @@ func (d *DB) PutSavedState(s *orchestratorv1.SavedState) error {
 }
 
 // SavedState returns the saved state of host, or nil when there is none.
-func (d *DB) SavedState(host string) (*orchestratorv1.SavedState, error) {
+func (d *boltDB) SavedState(host string) (*orchestratorv1.SavedState, error) {
 	var out *orchestratorv1.SavedState
 	err := d.view(func(tx *bolt.Tx) error {
 		data := tx.Bucket(bucketSaved).Get(hostKey(host))
@@ -48,7 +48,7 @@ func (d *DB) SavedState(host string) (*orchestratorv1.SavedState, error) {
 
 // SavedStates returns every saved state (host "" means all), sorted by host, skipping (and
 // counting) the records that do not decode.
-func (d *DB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
+func (d *boltDB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
 	var out []*orchestratorv1.SavedState
 	err := d.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketSaved).ForEach(func(k, v []byte) error {
@@ -72,7 +72,7 @@ func (d *DB) SavedStates(host string) ([]*orchestratorv1.SavedState, error) {
 
 // ClearSavedState removes the saved state of host ("" removes all) and returns how many
 // were removed.
-func (d *DB) ClearSavedState(host string) (int, error) {
+func (d *boltDB) ClearSavedState(host string) (int, error) {
 	n := 0
 	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSaved)
@@ -107,7 +107,7 @@ func hostKey(host string) []byte { return []byte("host:" + host) }
 // MoveSavedState gives the saved state of host from (if any) to host to, unless to has
 // one already: for a host that was renamed (the local host was once named ""). It reports
 // whether a state was moved.
-func (d *DB) MoveSavedState(from, to string) (bool, error) {
+func (d *boltDB) MoveSavedState(from, to string) (bool, error) {
 	moved := false
 	err := d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSaved)
