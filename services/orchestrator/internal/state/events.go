@@ -109,4 +109,3 @@ func (d *boltDB) LastEvents(n int) ([]*orchestratorv1.Event, error) {
 	}
 	return out, nil
 }
-
