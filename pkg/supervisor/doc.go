@@ -31,7 +31,8 @@
 // process group is killed before the process is reaped, so no orphan outlives
 // its engine. Stop sends SIGTERM to the group, waits, sends a second SIGTERM
 // (llama-server ignores one while a request is in flight), waits, then sends
-// SIGKILL.
+// SIGKILL. With Spec.TermRepeat the first SIGTERM is repeated after a short
+// wait, for an engine that drops a SIGTERM arriving just as it starts.
 //
 // RunOnce runs a process once, to its end (a program run per job, such as
 // sd-cli), with the same rules: no shell, scrubbed environment, own process

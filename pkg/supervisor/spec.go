@@ -60,6 +60,12 @@ type Spec struct {
 	// engine without a SIGTERM handler, which the first one ends).
 	TermGrace       time.Duration
 	SecondTermGrace time.Duration
+	// TermRepeat, when positive, sends the first SIGTERM again if the
+	// process is still running TermRepeat after it, before TermGrace
+	// starts: an engine that drops a SIGTERM arriving as it finishes
+	// starting (llama-server, just after it starts listening) is then
+	// stopped in about TermRepeat, not after TermGrace. 0 sends no repeat.
+	TermRepeat time.Duration
 
 	// Restart is the automatic restart policy after a crash.
 	Restart RestartPolicy

@@ -13,11 +13,15 @@ type stopStep struct {
 }
 
 // stopSequence is how a process is stopped, by the Supervisor and by
-// RunOnce alike: SIGTERM, TermGrace, a second SIGTERM (unless
-// SecondTermGrace is negative), SecondTermGrace, SIGKILL. spec has its
-// defaults.
+// RunOnce alike: SIGTERM, TermRepeat and SIGTERM again (when TermRepeat is
+// positive), TermGrace, a second SIGTERM (unless SecondTermGrace is
+// negative), SecondTermGrace, SIGKILL. spec has its defaults.
 func (s *Spec) stopSequence() []stopStep {
-	steps := []stopStep{{syscall.SIGTERM, s.TermGrace}}
+	var steps []stopStep
+	if s.TermRepeat > 0 {
+		steps = append(steps, stopStep{syscall.SIGTERM, s.TermRepeat})
+	}
+	steps = append(steps, stopStep{syscall.SIGTERM, s.TermGrace})
 	if s.SecondTermGrace > 0 {
 		steps = append(steps, stopStep{syscall.SIGTERM, s.SecondTermGrace})
 	}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -87,4 +88,57 @@ func TestStopContextEndsStopCarriesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, pid, pid)
+}
+
+// The bug: about 1 in 12 stops issued a few ms after llama-server turned
+// ready waited the whole 5 s TermGrace, because llama-server drops a
+// SIGTERM that arrives just after it starts listening and acts on the next
+// one. With TermRepeat the first SIGTERM is sent again after TermRepeat,
+// so such a stop ends in about TermRepeat, far from TermGrace. The
+// stand-in ignores its first SIGTERM as llama-server does in that window.
+func TestStopRightAfterStartDroppedSIGTERMWaitsTermRepeatNotTermGrace(t *testing.T) {
+	t.Parallel()
+	s := newSup(t, Config{})
+	sp := serveSpec(t, "term=ignore-once")
+	sp.TermGrace = DefaultTermGrace
+	sp.SecondTermGrace = DefaultTermGrace
+	sp.TermRepeat = 150 * time.Millisecond
+	if err := s.Start(context.Background(), sp); err != nil {
+		t.Fatal(err)
+	}
+	pid := s.Snapshot().Pid
+	start := time.Now()
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Any bound well under TermGrace tells the repeat from the old wait;
+	// the ≤ 300 ms figure is BenchmarkStopRightAfterStart's (services/llm).
+	if took := time.Since(start); took >= sp.TermGrace/2 {
+		t.Fatalf("stop took %v: the dropped SIGTERM was not repeated after TermRepeat (%v)", took, sp.TermRepeat)
+	}
+	exit := s.Snapshot().LastExit
+	if exit == nil || exit.Signaled() || exit.Code != 0 {
+		t.Fatalf("exit %v, want exit code 0 on the repeated SIGTERM", exit)
+	}
+	if n := linesContaining(s.LogTail(50), "ignoring it"); n != 1 {
+		t.Fatalf("stand-in ignored %d SIGTERMs, want 1", n)
+	}
+	assertGone(t, pid, pid)
+}
+
+// The stop sequence with and without TermRepeat (the Supervisor and RunOnce
+// share it).
+func TestStopSequenceTermRepeat(t *testing.T) {
+	t.Parallel()
+	sp := Spec{TermGrace: time.Second, SecondTermGrace: 2 * time.Second, TermRepeat: 100 * time.Millisecond}
+	got := sp.stopSequence()
+	want := []stopStep{{syscall.SIGTERM, 100 * time.Millisecond}, {syscall.SIGTERM, time.Second},
+		{syscall.SIGTERM, 2 * time.Second}, {syscall.SIGKILL, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stop sequence %v, want %v", got, want)
+	}
+	sp.TermRepeat = 0
+	if got := sp.stopSequence(); len(got) != 3 || got[0] != (stopStep{syscall.SIGTERM, time.Second}) {
+		t.Fatalf("without TermRepeat: %v", got)
+	}
 }

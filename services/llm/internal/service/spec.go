@@ -25,6 +25,15 @@ const (
 	logFileName  = "llama-server.log"
 )
 
+// termRepeat is how long a stop waits before it repeats its first SIGTERM.
+// llama-server drops a SIGTERM that arrives just after it starts listening
+// (its main loop has not begun; about 1 stop in 12 issued right after
+// ready) and exits at once on the next one, so without the repeat such a
+// stop waited the whole TermGrace. A server shutting down normally (no
+// request in flight: the service interrupts chats before it stops) is gone
+// well within it.
+const termRepeat = 150 * time.Millisecond
+
 // spec is the supervisor Spec for a resolved configuration.
 func (s *Service) spec(r *resolved, bin string, readyTimeout time.Duration) supervisor.Spec {
 	health := s.healthProbe(baseURL(r.cfg.GetHost(), int(r.cfg.GetPort())))
@@ -52,6 +61,7 @@ func (s *Service) spec(r *resolved, bin string, readyTimeout time.Duration) supe
 		HealthInterval:  s.opts.HealthInterval,
 		TermGrace:       s.opts.TermGrace,
 		SecondTermGrace: s.opts.TermGrace,
+		TermRepeat:      termRepeat,
 		Restart:         restart,
 		Parse:           parseLine,
 		TailLines:       startTail,
