@@ -23,6 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	maybeMonitorHelper()
 	proctest.MaybeHelper()
 	os.Exit(m.Run())
 }

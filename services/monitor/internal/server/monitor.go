@@ -13,10 +13,13 @@ import (
 )
 
 // sample is one snapshot and its API form, converted once by the sampler
-// and shared, read-only, by every subscriber and the history.
+// and shared, read-only, by every subscriber and the history, and its
+// WatchUsage wire form, encoded once for every stream (not kept in the
+// history).
 type sample struct {
 	snap  telemetry.Snapshot
 	usage *monitorv1.Usage
+	wire  wire
 }
 
 // Monitor is the service's core: the collector, the samplers, and the
@@ -85,7 +88,8 @@ func NewMonitor(opts Options) (*Monitor, error) {
 			if err != nil {
 				return
 			}
-			m.ring.Add(u.Value.snap.Time, u.Value)
+			// Without the encoded bytes, which only the streams need.
+			m.ring.Add(u.Value.snap.Time, &sample{snap: u.Value.snap, usage: u.Value.usage})
 		}
 	}()
 	return m, nil

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -55,6 +56,7 @@ func (s *Service) WatchUsage(req *monitorv1.WatchUsageRequest, stream grpc.Serve
 	}
 	defer sub.Cancel()
 	ctx := stream.Context()
+	shared := sharedEncoding(ctx)
 	for {
 		u, err := sub.Next(ctx)
 		if err != nil {
@@ -63,7 +65,15 @@ func (s *Service) WatchUsage(req *monitorv1.WatchUsageRequest, stream grpc.Serve
 			}
 			return grpcerr.Status(err, errorRules...)
 		}
-		if err := stream.Send(&monitorv1.WatchUsageResponse{Usage: u.Value.usage, Missed: u.Missed}); err != nil {
+		var msg any = &monitorv1.WatchUsageResponse{Usage: u.Value.usage, Missed: u.Missed}
+		if shared && u.Missed == 0 { // the common response, encoded once for every stream
+			pm, err := u.Value.wire.prepared(stream, u.Value.usage)
+			if err != nil {
+				return fmt.Errorf("encode usage: %w", err)
+			}
+			msg = pm
+		}
+		if err := stream.SendMsg(msg); err != nil {
 			return err
 		}
 	}
