@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
@@ -96,6 +98,8 @@ type Cycle struct {
 	log    *slog.Logger
 	// timing is the step time measured on the host's last image, for the next deadline.
 	timing timings
+	// down learns the LLM's down time in an offload beyond the image (downtime.go).
+	down downTimes
 }
 
 // New returns a Cycle.
@@ -159,26 +163,38 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 		out.Decision = d
 		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, d.Explanation, d.Values())
 	}
+	var genStart time.Time
 	if err == nil && d.NeedsOffload {
 		reloadDone := make(chan struct{})
-		saved, err := c.offload(ctx, jobID, d, facts, emit)
+		saved, err := c.offload(ctx, jobID, d, facts, params, emit)
 		if saved != nil {
-			// From the moment the state is saved, the LLM comes back whatever happens.
+			// From the moment the state is saved, the LLM comes back whatever happens: at
+			// the latest when Run returns, and as soon as the engine has released its memory
+			// (early.go), in parallel with the delivery of the image.
 			out.Offloaded = true
 			out.ReloadDone = reloadDone
-			defer func() {
+			reload := sync.OnceFunc(func() {
+				var image time.Duration
+				if !genStart.IsZero() {
+					image = time.Since(genStart)
+				}
 				go func() {
 					defer close(reloadDone)
 					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.ReloadTimeout)
 					defer cancel()
-					_ = c.Reload(rctx, saved, emit)
+					if c.Reload(rctx, saved, emit) == nil && image > 0 {
+						c.down.learn(time.Since(saved.GetSavedAt().AsTime()), image)
+					}
 				}()
-			}()
+			})
+			defer reload()
+			h = earlyReload(h, reload)
 		}
 		if err != nil {
 			return out, err
 		}
 	}
+	genStart = time.Now()
 	res, err := c.generate(ctx, params, facts, out.Decision, h)
 	if err != nil {
 		return out, err
@@ -190,7 +206,7 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 // offload saves the LLM's state, stops it and waits for its memory to be freed. It returns
 // the saved state once persisted (nil when nothing was saved) and an error when the cycle
 // cannot go on.
-func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f probe.Facts, emit func(orchestratorv1.EventType, string, map[string]float64)) (*orchestratorv1.SavedState, error) {
+func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f probe.Facts, params *diffusionv1.ImageParams, emit func(orchestratorv1.EventType, string, map[string]float64)) (*orchestratorv1.SavedState, error) {
 	start := time.Now()
 	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_STARTED,
 		fmt.Sprintf("Offloading the LLM (%s) to free %s for the image.", f.LLM.GetModelId(), decide.Bytes(d.LLMReleaseBytes)), d.Values())
@@ -206,15 +222,26 @@ func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f 
 	// The stop must complete even if the client goes away meanwhile: detach it.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StopTimeout)
 	defer cancel()
-	resp, err := c.c.LLM.Stop(sctx, &llmv1.StopRequest{ForOffload: true, DrainTimeoutMs: c.o.DrainTimeout.Milliseconds()})
+	stopReq := &llmv1.StopRequest{ForOffload: true, DrainTimeoutMs: c.o.DrainTimeout.Milliseconds(), JobId: jobID}
+	if down, ok := c.ExpectedDown(params); ok {
+		stopReq.ExpectedDownMs = proto.Int64(down.Milliseconds())
+	}
+	resp, err := c.c.LLM.Stop(sctx, stopReq)
 	if err != nil {
 		return saved, fmt.Errorf("stop the LLM for offload: %w", err)
 	}
-	if pc := resp.GetPreviousConfig(); pc != nil {
-		// The service's own record of what it ran with is authoritative.
-		saved.LlmConfig = pc
+	slots := resp.GetSlotSave()
+	for _, sl := range slots.GetSlots() {
+		saved.SlotFiles = append(saved.SlotFiles, sl.GetFile())
+	}
+	if pc := resp.GetPreviousConfig(); pc != nil || len(saved.SlotFiles) > 0 {
+		// The service's own record of what it ran with is authoritative; the slot files
+		// are restored by the reload, also after a restart of the orchestrator.
+		if pc != nil {
+			saved.LlmConfig = pc
+		}
 		if err := c.db.PutSavedState(saved); err != nil {
-			c.log.Warn("update saved state with the stopped LLM's configuration", "error", err)
+			c.log.Warn("update saved state with the stopped LLM's configuration and slot files", "error", err)
 		}
 	}
 	stopped := time.Since(start)
@@ -232,8 +259,14 @@ func (c *Cycle) offload(ctx context.Context, jobID string, d decide.Decision, f 
 	if !confirmed {
 		msg = fmt.Sprintf("The LLM is stopped, but the monitor did not confirm its memory freed within %s; generating anyway.", c.o.FreeTimeout)
 	}
+	if slots != nil {
+		msg += fmt.Sprintf(" %s saved (%d tokens, %s, %d ms).", plural(len(slots.GetSlots()), "conversation"),
+			slots.GetTokens(), decide.Bytes(uint64(max(slots.GetBytes(), 0))), slots.GetDurationMs())
+	}
 	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_FINISHED, msg, map[string]float64{
 		"freed_bytes": float64(freed), "duration_ms": ms(time.Since(start)), "stop_ms": ms(stopped), "confirmed": b2f(confirmed),
+		"slots_saved": float64(len(slots.GetSlots())), "tokens_saved": float64(slots.GetTokens()),
+		"slot_bytes": float64(slots.GetBytes()), "slot_save_ms": float64(slots.GetDurationMs()), "slots_not_saved": float64(len(slots.GetSkipped())),
 	})
 	return saved, nil
 }
@@ -295,14 +328,28 @@ func (c *Cycle) Reload(ctx context.Context, saved *orchestratorv1.SavedState, em
 	cfg := saved.GetLlmConfig()
 	backoff := c.o.BackoffMin
 	for attempt := 1; ; attempt++ {
-		info, err := c.startOnce(ctx, cfg)
+		info, restored, err := c.startOnce(ctx, cfg, saved.GetSlotFiles())
 		if err == nil {
 			if _, err := c.db.ClearSavedState(saved.GetHost()); err != nil {
 				c.log.Warn("clear saved state after reload", "error", err)
 			}
-			emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FINISHED,
-				fmt.Sprintf("The LLM is back and healthy after %d attempt(s).", attempt),
-				map[string]float64{"duration_ms": ms(time.Since(start)), "attempts": float64(attempt), "pid": float64(info.GetPid())})
+			down := time.Duration(0)
+			if at := saved.GetSavedAt(); at != nil {
+				down = time.Since(at.AsTime())
+			}
+			msg := fmt.Sprintf("The LLM is back and healthy after %d attempt(s); it was down %s.", attempt, down.Round(time.Millisecond))
+			if n := len(saved.GetSlotFiles()); n > 0 {
+				msg += fmt.Sprintf(" %s of %d restored (%d tokens, %d ms)", plural(len(restored.GetSlots()), "conversation"), n,
+					restored.GetTokens(), restored.GetDurationMs())
+				if sk := restored.GetSkipped(); len(sk) > 0 {
+					msg += fmt.Sprintf("; %d skipped: %s", len(sk), sk[0].GetReason())
+				}
+				msg += "."
+			}
+			emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FINISHED, msg,
+				map[string]float64{"duration_ms": ms(time.Since(start)), "attempts": float64(attempt), "pid": float64(info.GetPid()),
+					"down_ms": ms(down), "slots_restored": float64(len(restored.GetSlots())), "tokens_restored": float64(restored.GetTokens()),
+					"slots_skipped": float64(len(restored.GetSkipped())), "slot_restore_ms": float64(restored.GetDurationMs())})
 			return nil
 		}
 		saved.ReloadAttempts = int32(attempt)
@@ -340,6 +387,13 @@ func deadlineOf(ctx context.Context) time.Time {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
 
 func b2f(b bool) float64 {
 	if b {

@@ -43,6 +43,11 @@ type fakeLLM struct {
 	onStop      func() // called when Stop arrives, before stopping
 	lastStopReq *llmv1.StopRequest
 	lastConfig  *llmv1.LLMConfig
+	// slotFiles are reported saved by Stop; lastRestore is what Start was asked to restore.
+	slotFiles   []string
+	lastRestore []string
+	// started is signalled at every successful Start.
+	startedCh chan struct{}
 }
 
 func (f *fakeLLM) info() *llmv1.LLMInfo {
@@ -72,7 +77,14 @@ func (f *fakeLLM) Stop(_ context.Context, r *llmv1.StopRequest) (*llmv1.StopResp
 	f.running = false
 	f.stops++
 	f.lastStopReq = r
-	return &llmv1.StopResponse{Info: f.info(), PreviousConfig: prev, WasRunning: was}, nil
+	resp := &llmv1.StopResponse{Info: f.info(), PreviousConfig: prev, WasRunning: was}
+	if len(f.slotFiles) > 0 && r.GetForOffload() {
+		resp.SlotSave = &llmv1.SlotSave{Tokens: 2300, Bytes: 1 << 20, DurationMs: 3}
+		for i, name := range f.slotFiles {
+			resp.SlotSave.Slots = append(resp.SlotSave.Slots, &llmv1.SavedSlot{SlotId: int32(i), File: name, Tokens: 2300 / int64(len(f.slotFiles))})
+		}
+	}
+	return resp, nil
 }
 
 func (f *fakeLLM) Start(_ context.Context, r *llmv1.StartRequest) (*llmv1.StartResponse, error) {
@@ -89,7 +101,21 @@ func (f *fakeLLM) Start(_ context.Context, r *llmv1.StartRequest) (*llmv1.StartR
 	}
 	f.running = true
 	f.pid++
-	return &llmv1.StartResponse{Info: f.info()}, nil
+	f.lastRestore = r.GetRestoreSlotFiles()
+	resp := &llmv1.StartResponse{Info: f.info()}
+	if len(f.lastRestore) > 0 {
+		resp.SlotRestore = &llmv1.SlotRestore{Tokens: 2300, DurationMs: 2}
+		for i, name := range f.lastRestore {
+			resp.SlotRestore.Slots = append(resp.SlotRestore.Slots, &llmv1.SavedSlot{SlotId: int32(i), File: name})
+		}
+	}
+	if f.startedCh != nil {
+		select {
+		case f.startedCh <- struct{}{}:
+		default:
+		}
+	}
+	return resp, nil
 }
 
 func (f *fakeLLM) isRunning() bool {
@@ -111,6 +137,8 @@ type fakeDiffusion struct {
 	killed chan struct{}
 	sent   atomic.Int64  // progress messages of endless generations
 	every  time.Duration // between endless progress messages; default 1 ms
+	// release lets "done-then-result" send its result.
+	release chan struct{}
 }
 
 // endless sends progress every f.every until the stream is cancelled.
@@ -169,6 +197,12 @@ func (f *fakeDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s dif
 	case "block":
 		<-s.Context().Done()
 		return status.Error(codes.Canceled, "generation cancelled")
+	case "done-then-result":
+		// STAGE_DONE (the engine exited), then the result only once release is closed.
+		if err := s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Progress{Progress: &diffusionv1.Progress{Stage: diffusionv1.Stage_STAGE_DONE, Step: 3, TotalSteps: 3}}}); err != nil {
+			return err
+		}
+		<-f.release
 	}
 	return s.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{Png: []byte("png"), Width: 64, Height: 64, Seed: 1}}})
 }

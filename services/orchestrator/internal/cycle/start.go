@@ -16,25 +16,26 @@ import (
 
 var monitorUsageReq = &monitorv1.GetUsageRequest{}
 
-// startOnce makes one start attempt. A server that is already running and healthy (someone
-// else started it) counts as success.
-func (c *Cycle) startOnce(ctx context.Context, cfg *llmv1.LLMConfig) (*llmv1.LLMInfo, error) {
-	resp, err := c.c.LLM.Start(ctx, &llmv1.StartRequest{Config: cfg, ReadyTimeoutMs: c.o.ReadyTimeout.Milliseconds()})
+// startOnce makes one start attempt, restoring the slot files saved at the offload. A server
+// that is already running and healthy (someone else started it) counts as success (nothing is
+// restored then).
+func (c *Cycle) startOnce(ctx context.Context, cfg *llmv1.LLMConfig, slotFiles []string) (*llmv1.LLMInfo, *llmv1.SlotRestore, error) {
+	resp, err := c.c.LLM.Start(ctx, &llmv1.StartRequest{Config: cfg, ReadyTimeoutMs: c.o.ReadyTimeout.Milliseconds(), RestoreSlotFiles: slotFiles})
 	if err == nil {
-		return resp.GetInfo(), nil
+		return resp.GetInfo(), resp.GetSlotRestore(), nil
 	}
 	if status.Code(err) != codes.FailedPrecondition {
-		return nil, err
+		return nil, nil, err
 	}
 	gi, gerr := c.c.LLM.GetInfo(ctx, &llmv1.GetInfoRequest{})
 	if gerr != nil {
-		return nil, fmt.Errorf("%w (and asking for its state failed: %v)", err, gerr)
+		return nil, nil, fmt.Errorf("%w (and asking for its state failed: %v)", err, gerr)
 	}
 	info := gi.GetInfo()
 	if info.GetStatus() == commonv1.ServerStatus_SERVER_STATUS_RUNNING && info.GetHealth() == commonv1.HealthStatus_HEALTH_STATUS_OK {
-		return info, nil
+		return info, nil, nil
 	}
-	return nil, fmt.Errorf("%w: %v (status %s)", errNotHealthy, err, info.GetStatus())
+	return nil, nil, fmt.Errorf("%w: %v (status %s)", errNotHealthy, err, info.GetStatus())
 }
 
 func isPortProblem(err error) bool {

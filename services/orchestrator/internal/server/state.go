@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
@@ -29,7 +31,14 @@ func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.Woul
 	if err != nil {
 		return nil, errStatus(err)
 	}
-	return d.Response(), nil
+	resp := d.Response()
+	if resp.GetNeedsOffload() {
+		// Learnt from the host's measured offload cycles (cycle/downtime.go).
+		if down, ok := h.Cycle.ExpectedDown(p); ok {
+			resp.ExpectedDownMs = proto.Int64(down.Milliseconds())
+		}
+	}
+	return resp, nil
 }
 
 // GetSavedState returns the saved LLM states.
