@@ -85,17 +85,29 @@ type EtcdMember struct {
 // no etcd (fails under GENAILAB_REQUIRE_ETCD=1).
 func StartEtcd(t testing.TB, n int) *EtcdCluster {
 	t.Helper()
-	bin := RequireEtcd(t)
+	RequireEtcd(t)
+	c, err := RunEtcd(t.TempDir(), n)
+	if err != nil {
+		t.Fatalf("start an etcd cluster of %d: %v", n, err)
+	}
+	t.Cleanup(c.Kill)
+	return c
+}
+
+// RunEtcd is StartEtcd for TestMain: the cluster's data goes in dir, the caller kills it.
+// No etcd is ErrMissing (hand it to Need from each test).
+func RunEtcd(dir string, n int) (*EtcdCluster, error) {
+	bin, err := FindEtcd()
+	if err != nil {
+		return nil, err
+	}
 	var lastErr error
 	// A port the kernel gave may be taken by another process before etcd binds it: the
 	// cluster is started again on new ports.
-	for attempt := 0; attempt < 3; attempt++ {
-		c, err := startEtcd(bin, t.TempDir(), n)
-		if c != nil {
-			t.Cleanup(c.Kill)
-		}
+	for attempt := range 3 {
+		c, err := startEtcd(bin, filepath.Join(dir, fmt.Sprint("try", attempt)), n)
 		if err == nil {
-			return c
+			return c, nil
 		}
 		lastErr = err
 		if c != nil {
@@ -105,8 +117,7 @@ func StartEtcd(t testing.TB, n int) *EtcdCluster {
 			break
 		}
 	}
-	t.Fatalf("start an etcd cluster of %d: %v", n, lastErr)
-	return nil
+	return nil, lastErr
 }
 
 func startEtcd(bin, dir string, n int) (*EtcdCluster, error) {
