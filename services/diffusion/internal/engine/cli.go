@@ -22,9 +22,16 @@ func (b *cliBackend) stop(context.Context) error  { return nil }
 func (b *cliBackend) queues() bool                { return false }
 func (b *cliBackend) restarting() bool            { return false }
 
-func (b *cliBackend) check(imagereq.Params) error { return nil }
-func (b *cliBackend) pid() int                    { return 0 }
-func (b *cliBackend) port() int                   { return 0 }
+func (b *cliBackend) check(p imagereq.Params) error { return b.capabilities().check(ModeCLI, p) }
+
+func (b *cliBackend) capabilities() Capabilities {
+	if b.bin.Demo {
+		return demoCapabilities
+	}
+	return cliCapabilities
+}
+func (b *cliBackend) pid() int  { return 0 }
+func (b *cliBackend) port() int { return 0 }
 
 func (b *cliBackend) generate(g *generation) (Result, error) {
 	o := b.e.opts
@@ -40,6 +47,10 @@ func (b *cliBackend) generate(g *generation) (Result, error) {
 		Env:          append(append([]string(nil), o.Env...), b.bin.Env...),
 		ExtraArgs:    o.ExtraArgs,
 		OnStart:      g.setPID,
+		OnPreview: func(pv sdcli.Preview) {
+			g.preview(Preview{PNG: pv.PNG, Width: pv.Width, Height: pv.Height, Step: pv.Step,
+				ImageIndex: pv.ImageIndex, Written: pv.Written, Read: pv.Read})
+		},
 		OnEvent: func(s supervisor.Stream, ev sdprogress.Event, at time.Time) {
 			b.e.output(s, ev, at, g)
 		},
@@ -48,5 +59,9 @@ func (b *cliBackend) generate(g *generation) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{PNG: res.PNG, Width: res.Width, Height: res.Height}, nil
+	out := Result{PNG: res.PNG, Width: res.Width, Height: res.Height}
+	for _, im := range res.Batch {
+		out.Batch = append(out.Batch, BatchImage{PNG: im.PNG, Seed: im.Seed})
+	}
+	return out, nil
 }

@@ -92,9 +92,11 @@ type backend interface {
 	generate(g *generation) (Result, error)
 	// cancel asks the running generation to stop; g.ctx is already cancelled.
 	stop(ctx context.Context) error
-	// check refuses parameters this mode cannot run (imagereq.ErrInvalid), before anything
-	// starts.
+	// check refuses parameters this mode cannot run (imagereq.ErrInvalid, or
+	// enginerr.ErrUnsupported for a feature it lacks), before anything starts.
 	check(p imagereq.Params) error
+	// capabilities are the features this mode (and binary) can run.
+	capabilities() Capabilities
 	// restarting reports whether a crashed engine process is being restarted automatically
 	// (sd-server under its supervisor, until it gives up).
 	restarting() bool
@@ -184,6 +186,7 @@ func (e *Engine) infoLocked() Info {
 	}
 	if e.be != nil {
 		in.PID, in.Port = e.be.pid(), e.be.port()
+		in.Capabilities = e.be.capabilities()
 	}
 	if e.gen != nil {
 		p := e.gen.snapshot()

@@ -41,10 +41,10 @@ func newGeneration(ctx context.Context, p imagereq.Params, est sdprogress.Estima
 		done:   make(chan struct{}),
 		start:  now,
 		sink:   sink,
-		tracker: sdprogress.NewTracker(sdprogress.Plan{Width: p.Width, Height: p.Height, Steps: p.Steps},
+		tracker: sdprogress.NewTracker(sdprogress.Plan{Width: p.Width, Height: p.Height, Steps: p.Steps, Images: p.N},
 			est, now),
 	}
-	g.last = Progress{Stage: sdprogress.StageLoading, TotalSteps: p.Steps, Message: "starting"}
+	g.last = Progress{Stage: sdprogress.StageLoading, TotalSteps: p.Steps * max(p.N, 1), ImageCount: max(p.N, 1), Message: "starting"}
 	return g
 }
 
@@ -120,11 +120,28 @@ func (g *generation) publish(at time.Time, changed bool) {
 	if g.queued {
 		next.Stage = sdprogress.StageQueued
 	}
+	next.ImageCount = max(g.params.N, 1)
+	if p.TotalSteps > 0 && next.ImageCount > 1 && p.Step > 0 {
+		perImage := max(p.TotalSteps/next.ImageCount, 1)
+		next.ImageIndex = min((p.Step-1)/perImage, next.ImageCount-1)
+	}
 	next.Message = message(next)
 	if !changed && next.Percent-g.last.Percent < 1 {
 		return
 	}
 	g.last = next
+	if g.sink != nil {
+		g.sink(next)
+	}
+}
+
+// preview hands a new preview image to the sink, on the current progress. Previews come from
+// their own goroutine, after the step bar that announced them.
+func (g *generation) preview(pv Preview) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	next := g.last
+	next.Preview = &pv
 	if g.sink != nil {
 		g.sink(next)
 	}

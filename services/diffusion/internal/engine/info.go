@@ -22,6 +22,20 @@ type Progress struct {
 	Elapsed        time.Duration
 	StepsPerSecond float64
 	Message        string
+	// ImageIndex is the batch image being made (0-based) of ImageCount.
+	ImageIndex, ImageCount int
+	// Preview is set on the update that carries a new preview image.
+	Preview *Preview
+}
+
+// Preview is a preview image (a PNG at most sdcli.MaxPreviewSide pixels on its long side).
+type Preview struct {
+	PNG           []byte
+	Width, Height int
+	// Step is the sampling step it shows, of batch image ImageIndex.
+	Step, ImageIndex int
+	// Written is when the engine wrote it; Read when the service read it.
+	Written, Read time.Time
 }
 
 // Info is a snapshot of an engine. Status and Health are the supervisor's: a CLI-mode engine
@@ -42,6 +56,8 @@ type Info struct {
 	StartedAt   time.Time
 	// Current is the progress of the generation in progress, if any.
 	Current *Progress
+	// Capabilities of the running engine; zero when it is stopped.
+	Capabilities Capabilities
 }
 
 // The engine's own event kinds. Its lifecycle events are the supervisor's kinds with their
@@ -75,11 +91,18 @@ type LogLine struct {
 	Stream  supervisor.Stream
 }
 
-// Result is a finished image.
+// Result is a finished image, or batch: PNG and Seed are image 0, Batch images 1..n-1.
 type Result struct {
 	PNG           []byte
 	Seed          int64
 	Width, Height int
 	TimeTaken     time.Duration
 	Demo          bool
+	Batch         []BatchImage
+}
+
+// BatchImage is one further image of a batch, with the seed that makes it alone.
+type BatchImage struct {
+	PNG  []byte
+	Seed int64
 }

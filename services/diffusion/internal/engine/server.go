@@ -61,7 +61,14 @@ func (b *serverBackend) check(p imagereq.Params) error {
 		return fmt.Errorf("%w: sd-server runs at most %d steps, got %d (use CLI mode for more)",
 			imagereq.ErrInvalid, sdserver.MaxSteps, p.Steps)
 	}
-	return nil
+	return b.capabilities().check(ModeServer, p)
+}
+
+// capabilities: sd-server's job API writes no previews, and this service does not send it
+// edits (its img_gen API has init and mask images, not wired here yet); batches it runs.
+func (b *serverBackend) capabilities() Capabilities {
+	return Capabilities{MaxBatch: imagereq.MaxBatch,
+		Limitations: "server mode (sd-server's job API) has no previews and this service sends it no edits; use CLI mode for them"}
 }
 
 func (b *serverBackend) pid() int {
@@ -289,14 +296,23 @@ func (b *serverBackend) generate(g *generation) (Result, error) {
 				return Result{}, fmt.Errorf("sd-server: %w: no output for %s", enginerr.ErrStalled, quiet.Round(time.Millisecond))
 			}
 		case sdserver.StatusCompleted:
-			png, err := job.Image()
+			seeds := p.Seeds()
+			pngs, err := job.Images(len(seeds))
 			if err != nil {
 				return Result{}, fmt.Errorf("sd-server job %s: %w: %v", id, enginerr.ErrNoOutput, err)
 			}
-			if err := pngcheck.Check(png, p.Width, p.Height); err != nil {
-				return Result{}, fmt.Errorf("sd-server: %w", err)
+			res := Result{Width: p.Width, Height: p.Height}
+			for i, png := range pngs {
+				if err := pngcheck.Check(png, p.Width, p.Height); err != nil {
+					return Result{}, fmt.Errorf("sd-server image %d: %w", i, err)
+				}
+				if i == 0 {
+					res.PNG = png
+				} else {
+					res.Batch = append(res.Batch, BatchImage{PNG: png, Seed: seeds[i]})
+				}
 			}
-			return Result{PNG: png, Width: p.Width, Height: p.Height}, nil
+			return res, nil
 		case sdserver.StatusFailed, sdserver.StatusCancelled:
 			return Result{}, b.jobError(job)
 		default:

@@ -32,6 +32,9 @@ var (
 	// ErrOutOfMemory: the engine failed to allocate memory (ggml's "failed to allocate",
 	// CUDA's "out of memory"). An *ExitError whose lines say so matches it.
 	ErrOutOfMemory = errors.New("engine ran out of memory")
+	// ErrUnsupported: the request asks for a feature (previews, edits, a batch that large)
+	// that the engine cannot run in its current mode; the message names the mode.
+	ErrUnsupported = errors.New("not supported by this engine")
 	// ErrStalled: the engine printed nothing for longer than the stall timeout and was
 	// killed. It matches context.DeadlineExceeded with errors.Is.
 	ErrStalled error = stalled{}

@@ -51,13 +51,25 @@ type Job struct {
 	// OnEvent receives every line and bar of output with the time its bytes were read. Calls
 	// are serialised and must not block for long: the process's output waits meanwhile.
 	OnEvent func(s supervisor.Stream, ev sdprogress.Event, at time.Time)
+	// OnPreview receives the previews (when Params.Preview asks for them), in order, from a
+	// goroutine of its own; all calls have returned when Run returns. A slow OnPreview makes
+	// previews be skipped, never the engine wait.
+	OnPreview func(Preview)
 }
 
-// Result is a finished image.
+// Result is a finished image, or batch of images.
 type Result struct {
+	// PNG and Seed are image 0; Batch holds images 1..n-1 of a batch.
 	PNG           []byte
 	Width, Height int
 	// Seed is the seed sd-cli reported using (the requested one).
+	Seed  int64
+	Batch []Image
+}
+
+// Image is one further image of a batch.
+type Image struct {
+	PNG  []byte
 	Seed int64
 }
 
@@ -87,12 +99,19 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		return Result{}, fmt.Errorf("%s: temporary directory %q contains '%%'; configure another one", prog, dir)
 	}
 
+	files, err := writeUploads(dir, j.Params)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", prog, err)
+	}
 	r := &runner{job: j, errTail: tail{n: stderrLines}, outTail: tail{n: stdoutLines}}
+	if j.Params.Preview.Enabled() && j.OnPreview != nil {
+		r.previews = newPreviewWatcher(files.Preview, j.Params.Preview.Interval, j.OnPreview)
+	}
 	r.touch()
 	args := Args(j.Model, j.Memory, j.Threads, j.Params, out)
-	if len(j.ExtraArgs) > 0 {
-		// before "-o out", which Args puts last
-		args = append(append(args[:len(args)-2:len(args)-2], j.ExtraArgs...), args[len(args)-2:]...)
+	// Before "-o out", which Args puts last.
+	if extra := append(FeatureArgs(j.Params, files), j.ExtraArgs...); len(extra) > 0 {
+		args = append(append(args[:len(args)-2:len(args)-2], extra...), args[len(args)-2:]...)
 	}
 	grace := j.KillGrace
 	if grace <= 0 {
@@ -118,6 +137,9 @@ func Run(ctx context.Context, j Job) (Result, error) {
 	stop(nil)
 	<-watched
 	r.flush()
+	if r.previews != nil {
+		r.previews.close()
+	}
 	switch {
 	case res.Stopped:
 		if cause := context.Cause(runCtx); errors.Is(cause, enginerr.ErrStalled) {
@@ -130,17 +152,58 @@ func Run(ctx context.Context, j Job) (Result, error) {
 		return Result{}, r.exitError(prog, res.Exit)
 	}
 
-	data, err := os.ReadFile(out)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Result{}, fmt.Errorf("%s exited 0 but wrote no image: %w", prog, enginerr.ErrNoOutput)
+	seeds := j.Params.Seeds()
+	pngs := make([][]byte, len(seeds))
+	for i := range seeds {
+		path := OutputPath(out, i, len(seeds))
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Result{}, fmt.Errorf("%s exited 0 but wrote no image %s: %w", prog, filepath.Base(path), enginerr.ErrNoOutput)
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("read %s image: %w", prog, err)
+		}
+		if err := pngcheck.Check(data, j.Params.Width, j.Params.Height); err != nil {
+			return Result{}, fmt.Errorf("%s image %d: %w", prog, i, err)
+		}
+		pngs[i] = data
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("read %s image: %w", prog, err)
+	img := Result{PNG: pngs[0], Width: j.Params.Width, Height: j.Params.Height, Seed: seeds[0]}
+	for i := 1; i < len(seeds); i++ {
+		img.Batch = append(img.Batch, Image{PNG: pngs[i], Seed: seeds[i]})
 	}
-	if err := pngcheck.Check(data, j.Params.Width, j.Params.Height); err != nil {
-		return Result{}, fmt.Errorf("%s: %w", prog, err)
+	return img, nil
+}
+
+// OutputPath is where sd-cli writes image i of a batch of n for -o out (out has no '%'): out
+// itself for one image, else out with "_i" before its extension (image.png: image_0.png,
+// image_1.png, ...), as master-827 names them.
+func OutputPath(out string, i, n int) string {
+	if n <= 1 {
+		return out
 	}
-	return Result{PNG: data, Width: j.Params.Width, Height: j.Params.Height, Seed: j.Params.Seed}, nil
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s_%d%s", strings.TrimSuffix(out, ext), i, ext)
+}
+
+// writeUploads writes an edit's image and mask into the run directory and names the files
+// of the run.
+func writeUploads(dir string, p imagereq.Params) (Files, error) {
+	f := Files{Preview: filepath.Join(dir, "preview.png")}
+	if p.Edit == nil {
+		return f, nil
+	}
+	f.InitImage = filepath.Join(dir, "init")
+	if err := os.WriteFile(f.InitImage, p.Edit.Image, 0o600); err != nil {
+		return Files{}, fmt.Errorf("write the init image: %w", err)
+	}
+	if p.Edit.Mask != nil {
+		f.Mask = filepath.Join(dir, "mask")
+		if err := os.WriteFile(f.Mask, p.Edit.Mask, 0o600); err != nil {
+			return Files{}, fmt.Errorf("write the mask: %w", err)
+		}
+	}
+	return f, nil
 }
 
 // runner is the state shared by the output goroutines of one run.
@@ -152,6 +215,9 @@ type runner struct {
 	errTail tail
 	outTail tail
 	parsers [3]sdprogress.Parser
+	// previews is nil when none were asked for; image is the batch image being sampled.
+	previews *previewWatcher
+	image    int
 }
 
 func (r *runner) touch() { r.activity.Store(time.Now().UnixNano()) }
@@ -213,6 +279,11 @@ func (r *runner) handle(s supervisor.Stream, ev sdprogress.Event, at time.Time) 
 		r.errTail.add(strings.TrimSpace(ev.Text))
 	case ev.Kind == sdprogress.KindLog || ev.Kind == sdprogress.KindText:
 		r.outTail.add(strings.TrimSpace(ev.Text))
+		if ev.Marker == sdprogress.MarkerGeneratingImage && ev.Index > 0 {
+			r.image = ev.Index - 1
+		}
+	case ev.Kind == sdprogress.KindStepBar && r.previews != nil && ev.Current > 0:
+		r.previews.stepped(ev.Current, ev.Total, r.image)
 	}
 	if r.job.OnEvent != nil {
 		r.job.OnEvent(s, ev, at)

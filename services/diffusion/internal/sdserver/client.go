@@ -80,6 +80,30 @@ func (j *Job) Image() ([]byte, error) {
 	return b, nil
 }
 
+// Images decodes every image of a completed job, in batch order (by index), checking that
+// there are n of them.
+func (j *Job) Images(n int) ([][]byte, error) {
+	if j.Result == nil || len(j.Result.Images) != n {
+		got := 0
+		if j.Result != nil {
+			got = len(j.Result.Images)
+		}
+		return nil, fmt.Errorf("completed job has %d images, want %d", got, n)
+	}
+	out := make([][]byte, n)
+	for _, im := range j.Result.Images {
+		if im.Index < 0 || im.Index >= n || out[im.Index] != nil {
+			return nil, fmt.Errorf("completed job has an image with index %d (of %d)", im.Index, n)
+		}
+		b, err := base64.StdEncoding.DecodeString(im.B64JSON)
+		if err != nil {
+			return nil, fmt.Errorf("decode job image %d: %w", im.Index, err)
+		}
+		out[im.Index] = b
+	}
+	return out, nil
+}
+
 // Client talks to one sd-server.
 type Client struct {
 	Base string // http://127.0.0.1:PORT
@@ -111,7 +135,7 @@ type imgGenRequest struct {
 func Body(p imagereq.Params) ([]byte, error) {
 	return json.Marshal(imgGenRequest{
 		Prompt: p.Prompt, NegativePrompt: p.NegativePrompt,
-		Width: p.Width, Height: p.Height, Seed: p.Seed, BatchCount: 1, OutputFormat: "png",
+		Width: p.Width, Height: p.Height, Seed: p.Seed, BatchCount: max(p.N, 1), OutputFormat: "png",
 		SampleParams: sampleParams{SampleSteps: p.Steps, SampleMethod: p.Sampler, Guidance: guidance{TxtCfg: p.CFGScale}},
 	})
 }

@@ -83,6 +83,12 @@ func fromInfo(in engine.Info) *diffusionv1.DiffusionInfo {
 	if in.Current != nil {
 		out.Current = fromProgress(*in.Current)
 	}
+	if c := in.Capabilities; c.MaxBatch > 0 {
+		out.Capabilities = &diffusionv1.Capabilities{Edits: c.Edits, Masks: c.Masks, MaxBatch: int32(c.MaxBatch), Limitations: c.Limitations}
+		for _, m := range c.PreviewMethods {
+			out.Capabilities.PreviewMethods = append(out.Capabilities.PreviewMethods, imagereq.PreviewMethodProto(m))
+		}
+	}
 	return out
 }
 
@@ -105,7 +111,35 @@ func fromProgress(p engine.Progress) *diffusionv1.Progress {
 		ElapsedMs:      p.Elapsed.Milliseconds(),
 		StepsPerSecond: p.StepsPerSecond,
 		Message:        p.Message,
+		ImageIndex:     int32(p.ImageIndex),
+		ImageCount:     int32(p.ImageCount),
+		Preview:        fromPreview(p.Preview),
 	}
+}
+
+func fromPreview(p *engine.Preview) *diffusionv1.Preview {
+	if p == nil {
+		return nil
+	}
+	return &diffusionv1.Preview{Png: p.PNG, Step: int32(p.Step), Width: int32(p.Width), Height: int32(p.Height), ImageIndex: int32(p.ImageIndex)}
+}
+
+// fromResult is the finished image or batch; its params echo the request resolved, without
+// the uploaded image and mask.
+func fromResult(res engine.Result, p imagereq.Params) *diffusionv1.ImageResult {
+	out := &diffusionv1.ImageResult{
+		Png:         res.PNG,
+		Seed:        res.Seed,
+		Width:       int32(res.Width),
+		Height:      int32(res.Height),
+		TimeTakenMs: res.TimeTaken.Milliseconds(),
+		Params:      imagereq.WithoutUploads(imagereq.ToProto(p)),
+		DemoEngine:  res.Demo,
+	}
+	for _, im := range res.Batch {
+		out.Batch = append(out.Batch, &diffusionv1.BatchImage{Png: im.PNG, Seed: im.Seed, Width: int32(res.Width), Height: int32(res.Height)})
+	}
+	return out
 }
 
 // eventTypes maps the engine's event kinds (see package engine) to the contract's types,

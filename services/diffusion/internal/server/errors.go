@@ -26,6 +26,7 @@ var rules = []grpcerr.Rule{
 	{Target: enginerr.ErrModelMissing, Code: codes.NotFound, Reason: "MODEL_FILE_MISSING"},
 	{Target: modelfile.ErrInvalid, Code: codes.FailedPrecondition, Reason: "MODEL_FILE_INVALID"},
 	{Target: enginerr.ErrBusy, Code: codes.Unavailable, Reason: grpcerr.ReasonEngineBusy, RetryAfter: 2 * time.Second},
+	{Target: enginerr.ErrUnsupported, Code: codes.FailedPrecondition, Reason: ReasonUnsupported},
 	{Target: enginerr.ErrNotRunning, Code: codes.FailedPrecondition, Reason: grpcerr.ReasonEngineNotRunning},
 	{Target: enginerr.ErrAlreadyRunning, Code: codes.FailedPrecondition, Reason: "ENGINE_ALREADY_RUNNING"},
 	{Target: enginerr.ErrNoEngine, Code: codes.FailedPrecondition, Reason: "NO_ENGINE_BINARY"},
@@ -34,5 +35,9 @@ var rules = []grpcerr.Rule{
 	{Target: supervisor.ErrStartTimeout, Code: codes.DeadlineExceeded, Reason: "START_TIMEOUT"},
 	{Target: enginerr.ErrOutOfMemory, Code: codes.ResourceExhausted, Reason: "OUT_OF_MEMORY"},
 }
+
+// ReasonUnsupported: the request asks for a feature the engine's mode lacks (previews or edits
+// in server mode); the message names the mode. The orchestrator may try a host that has it.
+const ReasonUnsupported = "UNSUPPORTED_IN_MODE"
 
 func toStatus(err error) error { return grpcerr.Status(err, rules...) }

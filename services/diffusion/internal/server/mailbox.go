@@ -25,10 +25,20 @@ const maxPending = 512
 
 func newProgressBox() *progressBox { return &progressBox{notify: make(chan struct{}, 1)} }
 
-// put stores p and wakes the consumer.
+// put stores p and wakes the consumer. Previews are latest-wins: a pending update keeps only
+// the newest preview not yet taken (an update without one that replaces it inherits it), so
+// a slow client skips previews and is never sent more than one per take.
 func (m *progressBox) put(p engine.Progress) {
 	m.mu.Lock()
+	if p.Preview != nil {
+		for i := range m.pending {
+			m.pending[i].Preview = nil
+		}
+	}
 	if n := len(m.pending); n > 0 && m.pending[n-1].Stage == p.Stage && m.pending[n-1].Step == p.Step {
+		if p.Preview == nil {
+			p.Preview = m.pending[n-1].Preview
+		}
 		m.pending[n-1] = p
 	} else {
 		if n >= maxPending {

@@ -164,15 +164,7 @@ func (s *Service) GenerateImage(req *diffusionv1.GenerateImageRequest, stream gr
 			if err := send(); err != nil {
 				return err
 			}
-			return stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{
-				Png:         o.res.PNG,
-				Seed:        o.res.Seed,
-				Width:       int32(o.res.Width),
-				Height:      int32(o.res.Height),
-				TimeTakenMs: o.res.TimeTaken.Milliseconds(),
-				Params:      imagereq.ToProto(o.params),
-				DemoEngine:  o.res.Demo,
-			}}})
+			return stream.Send(&diffusionv1.GenerateImageResponse{Event: &diffusionv1.GenerateImageResponse_Result{Result: fromResult(o.res, o.params)}})
 		}
 	}
 }
