@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,24 +36,32 @@ var binaries = []string{
 // usage, 4-token chats, 64×64 one-step images) through the gateway one at
 // a time, and reads every service's VmRSS after 100, 1,000 and 10,000
 // requests. Reported per service: the RSS after 100 in MB and the ratios
-// after 1,000 and after 10,000 to it (goal ≤ 1.10 at 10,000). One
-// iteration is the whole run:
+// of the RSS and of its anonymous part (heap, stacks: RssAnon) after 1,000
+// and 10,000 to those after 100 (goal ≤ 1.10 at 10,000); the log adds the
+// file-backed part (RssFile: the executable, the orchestrator's bbolt
+// file). One iteration is the whole run:
 //
 //	go test -run '^$' -bench RSSGrowth -benchtime 1x -timeout 60m ./internal/membench
 //
-// GENAILAB_MEMBENCH_REQUESTS overrides the 10,000.
+// GENAILAB_MEMBENCH_POINTS=100,1000,10000,20000 sets other points (the
+// first is the baseline).
 func BenchmarkRSSGrowth(b *testing.B) {
-	total := 10_000
-	if v := os.Getenv("GENAILAB_MEMBENCH_REQUESTS"); v != "" {
-		if _, err := fmt.Sscan(v, &total); err != nil || total < 1_000 {
-			b.Fatalf("GENAILAB_MEMBENCH_REQUESTS=%q: want a number ≥ 1000", v)
+	points := []int{100, 1_000, 10_000}
+	if v := os.Getenv("GENAILAB_MEMBENCH_POINTS"); v != "" {
+		points = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || len(points) > 0 && n <= points[len(points)-1] {
+				b.Fatalf("GENAILAB_MEMBENCH_POINTS=%q: want increasing request counts", v)
+			}
+			points = append(points, n)
 		}
 	}
 	llama := testenv.RequireLlamaServer(b)
 	bin := b.TempDir()
 	build(b, bin)
 	for b.Loop() {
-		runGrowth(b, llama, bin, slices.Compact([]int{100, 1_000, total}))
+		runGrowth(b, llama, bin, points)
 	}
 }
 
@@ -90,13 +98,13 @@ func runGrowth(b *testing.B, llama, bin string, points []int) {
 	sort.Strings(names)
 
 	r := &membench.Runner{Gateway: "http://" + s.Addr("gateway"), Client: &http.Client{Timeout: time.Minute}}
-	rss := map[int]map[string]int64{}
+	rss := map[int]map[string]membench.Resident{}
 	for _, at := range points {
 		t0 := time.Now()
 		if err := r.Run(ctx, at-r.Sent()); err != nil {
 			b.Fatalf("%v\n%s", err, logs.tail(40))
 		}
-		rss[at] = map[string]int64{}
+		rss[at] = map[string]membench.Resident{}
 		for _, n := range names {
 			v, err := membench.RSS(pids[n])
 			if err != nil {
@@ -108,17 +116,20 @@ func runGrowth(b *testing.B, llama, bin string, points []int) {
 	}
 	base := rss[points[0]]
 	for _, n := range names {
-		b.ReportMetric(float64(base[n])/(1<<20), n+"-MB@"+fmt.Sprint(points[0]))
+		b.ReportMetric(float64(base[n].RSS)/(1<<20), n+"-MB@"+fmt.Sprint(points[0]))
 		for _, at := range points[1:] {
-			b.ReportMetric(float64(rss[at][n])/float64(base[n]), fmt.Sprintf("%s-ratio@%d", n, at))
+			b.ReportMetric(float64(rss[at][n].RSS)/float64(base[n].RSS), fmt.Sprintf("%s-ratio@%d", n, at))
+			b.ReportMetric(float64(rss[at][n].Anon)/float64(base[n].Anon), fmt.Sprintf("%s-anon-ratio@%d", n, at))
 		}
 	}
 }
 
-func format(names []string, rss map[string]int64) string {
+func format(names []string, rss map[string]membench.Resident) string {
+	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
 	var sb strings.Builder
 	for _, n := range names {
-		fmt.Fprintf(&sb, "%s %.1f MB  ", n, float64(rss[n])/(1<<20))
+		r := rss[n]
+		fmt.Fprintf(&sb, "%s %.1f MB (anon %.1f, file %.1f); ", n, mb(r.RSS), mb(r.Anon), mb(r.File))
 	}
 	return sb.String()
 }

@@ -10,29 +10,44 @@ import (
 	"strings"
 )
 
-// RSS is the resident set of process pid in bytes (VmRSS).
-func RSS(pid int) (int64, error) {
+// Resident is a process's resident set (/proc/PID/status), in bytes: all
+// of it (VmRSS), its anonymous part (RssAnon: heap, stacks) and its
+// file-backed part (RssFile: the executable, memory-mapped files such as a
+// bbolt database, which the kernel can drop and reread).
+type Resident struct {
+	RSS, Anon, File int64
+}
+
+// RSS reads the resident set of process pid.
+func RSS(pid int) (Resident, error) {
+	var r Resident
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("rss of %d: %w", pid, err)
+		return r, fmt.Errorf("rss of %d: %w", pid, err)
 	}
+	fields := map[string]*int64{"VmRSS:": &r.RSS, "RssAnon:": &r.Anon, "RssFile:": &r.File}
+	found := 0
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:")
+		f := strings.Fields(sc.Text()) // "VmRSS:	12345 kB"
+		dst, ok := fields[f[0]]
 		if !ok {
 			continue
 		}
-		f := strings.Fields(rest) // "12345 kB"
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("rss of %d: odd VmRSS line %q", pid, sc.Text())
+		if len(f) != 3 || f[2] != "kB" {
+			return r, fmt.Errorf("rss of %d: odd line %q", pid, sc.Text())
 		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
+		kb, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("rss of %d: %w", pid, err)
+			return r, fmt.Errorf("rss of %d: %w", pid, err)
 		}
-		return kb << 10, nil
+		*dst = kb << 10
+		found++
 	}
-	return 0, fmt.Errorf("rss of %d: no VmRSS (a kernel thread or a zombie)", pid)
+	if found != len(fields) {
+		return r, fmt.Errorf("rss of %d: VmRSS, RssAnon or RssFile missing (a kernel thread or a zombie)", pid)
+	}
+	return r, nil
 }
 
 // Name is the program name of process pid: the base name of its argv[0]
