@@ -245,7 +245,11 @@ func (h *Handler) streamChat(w http.ResponseWriter, stream llmv1.LLMService_Chat
 			}
 			return
 		}
-		msg, err = stream.Recv()
+		if wt := msg.GetWaiting(); wt != nil {
+			msg, err = recvKeepingAlive(w, flusher, stream, wt)
+		} else {
+			msg, err = stream.Recv()
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the LLM service ended the reply without a finish")
