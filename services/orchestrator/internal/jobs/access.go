@@ -21,10 +21,15 @@ func (m *Manager) Get(id string, includeImage bool) (*orchestratorv1.Job, error)
 	if e := m.entry(id); e != nil {
 		j = e.snapshot()
 		e.mu.Lock()
-		png := e.png
+		png, batch := e.png, e.batch
 		e.mu.Unlock()
 		if includeImage && png != nil && j.Result != nil {
 			j.Result.Png = png
+			for i, b := range j.Result.Batch {
+				if i < len(batch) {
+					b.Png = batch[i]
+				}
+			}
 			return j, nil
 		}
 	} else {
@@ -40,6 +45,13 @@ func (m *Manager) Get(id string, includeImage bool) (*orchestratorv1.Job, error)
 			return nil, err
 		}
 		j.Result.Png = png
+		batch, err := m.gal.loadBatch(id, len(j.Result.Batch)+1)
+		if err != nil {
+			return nil, err
+		}
+		for i, b := range j.Result.Batch {
+			b.Png = batch[i]
+		}
 	}
 	return j, nil
 }

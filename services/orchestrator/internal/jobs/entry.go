@@ -47,8 +47,12 @@ type entry struct {
 	settled chan struct{}
 	// pin is the host the request asked for ("" lets the orchestrator place it).
 	pin string
-	// png is the image of a job that succeeded, until it is stored.
-	png []byte
+	// png (and batch, images 1..n-1 of a batch) are the images of a job that succeeded,
+	// until it is stored.
+	png   []byte
+	batch [][]byte
+	// params are the job's parameters with an edit's uploads, which its record leaves out.
+	params *diffusionv1.ImageParams
 }
 
 func newEntry(parent context.Context, j *orchestratorv1.Job) *entry {

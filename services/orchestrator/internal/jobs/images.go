@@ -12,10 +12,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 )
 
-// gallery keeps the generated images on disk: <dir>/<job id>.png and, next to it,
-// <job id>.json with the job (parameters, seed, size, times). Each is written to a
+// gallery keeps the generated images on disk: <dir>/<job id>.png (and, for a batch,
+// <job id>_1.png ... <job id>_<n-1>.png) and, next to it, <job id>.json with the job
+// (parameters, seeds, size, times). Each is written to a
 // temporary file, synced, renamed, and the directory synced, before the job is marked
 // succeeded: a crash never leaves half an image, and a job never says SUCCEEDED without
 // its image on disk.
@@ -44,9 +46,14 @@ func osCreateTemp(dir, pattern string) (tempFile, error) {
 func (g gallery) pngPath(id string) string  { return filepath.Join(g.dir, id+".png") }
 func (g gallery) jsonPath(id string) string { return filepath.Join(g.dir, id+".json") }
 
+// batchPath is image i (1..n-1) of a batch; ids are [a-z0-9], so "_" cannot collide.
+func (g gallery) batchPath(id string, i int) string {
+	return filepath.Join(g.dir, fmt.Sprintf("%s_%d.png", id, i))
+}
+
 // save writes the image and its record, durably. On failure nothing of the job is left
 // in the gallery, and the error names a full disk (ENOSPC) as such.
-func (g gallery) save(j *orchestratorv1.Job, png []byte) (err error) {
+func (g gallery) save(j *orchestratorv1.Job, png []byte, batch [][]byte) (err error) {
 	if !ValidID(j.GetId()) {
 		return fmt.Errorf("save image: invalid job id %q", j.GetId())
 	}
@@ -63,6 +70,11 @@ func (g gallery) save(j *orchestratorv1.Job, png []byte) (err error) {
 	}
 	if err := g.writeAtomic(g.pngPath(j.GetId()), png); err != nil {
 		return fmt.Errorf("save the %d-byte image of job %s in %s: %w", len(png), j.GetId(), g.dir, err)
+	}
+	for i, b := range batch {
+		if err := g.writeAtomic(g.batchPath(j.GetId(), i+1), b); err != nil {
+			return fmt.Errorf("save image %d of job %s in %s: %w", i+1, j.GetId(), g.dir, err)
+		}
 	}
 	meta, err := protojson.MarshalOptions{Multiline: true}.Marshal(j)
 	if err != nil {
@@ -93,12 +105,32 @@ func (g gallery) load(id string) ([]byte, error) {
 	return data, nil
 }
 
-// remove deletes an image and its record; missing files are fine.
+// loadBatch reads images 1..n-1 of a batch of n.
+func (g gallery) loadBatch(id string, n int) ([][]byte, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("load image: invalid job id %q", id)
+	}
+	var out [][]byte
+	for i := 1; i < n; i++ {
+		data, err := os.ReadFile(g.batchPath(id, i))
+		if err != nil {
+			return nil, fmt.Errorf("load image %d of job %s: %w", i, id, err)
+		}
+		out = append(out, data)
+	}
+	return out, nil
+}
+
+// remove deletes the images of a job (a batch's too) and its record; missing files are fine.
 func (g gallery) remove(id string) error {
 	if !ValidID(id) {
 		return nil
 	}
-	for _, p := range []string{g.pngPath(id), g.jsonPath(id)} {
+	paths := []string{g.pngPath(id), g.jsonPath(id)}
+	for i := 1; i < imagereq.MaxBatch; i++ {
+		paths = append(paths, g.batchPath(id, i))
+	}
+	for _, p := range paths {
 		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/queue"
@@ -183,10 +184,10 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.submitMu.Lock()
 	j := &orchestratorv1.Job{
 		Id: m.ids.next(), Status: orchestratorv1.JobStatus_JOB_STATUS_QUEUED,
-		Params: params, CreatedAt: timestamppb.Now(), Host: cmp.Or(host, m.o.Host),
+		Params: imagereq.WithoutUploads(params), CreatedAt: timestamppb.Now(), Host: cmp.Or(host, m.o.Host),
 	}
 	e := newEntry(m.base, j)
-	e.pin = host
+	e.pin, e.params = host, params
 	m.mu.Lock()
 	m.live[j.Id] = e
 	m.mu.Unlock()
@@ -279,9 +280,9 @@ func (m *Manager) runJob(e *entry) {
 	var out cycle.Outcome
 	var err error
 	if pr, ok := m.run.(PinnedRunner); ok {
-		out, err = pr.RunPinned(e.ctx, id, e.pin, snap.GetParams(), hooks)
+		out, err = pr.RunPinned(e.ctx, id, e.pin, e.params, hooks)
 	} else {
-		out, err = m.run.Run(e.ctx, id, snap.GetParams(), hooks)
+		out, err = m.run.Run(e.ctx, id, e.params, hooks)
 	}
 	if e.ctx.Err() != nil && err != nil {
 		err = ErrCancelled
@@ -312,6 +313,7 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 			succeed(j, res, offloaded, now)
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, fmt.Sprintf("Job finished: %dx%d image, seed %d.", res.GetWidth(), res.GetHeight(), res.GetSeed())
 			e.png = res.GetPng()
+			e.batch = batchPNGs(res)
 		case errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled):
 			end(j, offloaded, now)
 			j.Status = orchestratorv1.JobStatus_JOB_STATUS_CANCELLED
@@ -356,7 +358,16 @@ func (m *Manager) saveImage(e *entry, res *diffusionv1.ImageResult, offloaded bo
 	j := proto.Clone(e.job).(*orchestratorv1.Job)
 	e.mu.Unlock()
 	succeed(j, res, offloaded, now)
-	return m.gal.save(j, res.GetPng())
+	return m.gal.save(j, res.GetPng(), batchPNGs(res))
+}
+
+// batchPNGs are the PNGs of images 1..n-1 of a batch result.
+func batchPNGs(res *diffusionv1.ImageResult) [][]byte {
+	var out [][]byte
+	for _, b := range res.GetBatch() {
+		out = append(out, b.GetPng())
+	}
+	return out
 }
 
 // end sets what every finished job records.
@@ -372,6 +383,10 @@ func succeed(j *orchestratorv1.Job, res *diffusionv1.ImageResult, offloaded bool
 	j.Status = orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
 	j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
 	j.Result.Png = nil
+	for _, b := range j.Result.Batch {
+		b.Png = nil
+	}
+	j.Result.Params = imagereq.WithoutUploads(j.Result.Params)
 }
 
 func (m *Manager) store(j *orchestratorv1.Job) {
