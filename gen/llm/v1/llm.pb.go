@@ -1976,6 +1976,116 @@ func (*ChatResponse_Done) isChatResponse_Event() {}
 
 func (*ChatResponse_Waiting) isChatResponse_Event() {}
 
+// PrefetchRequest asks for the model file to be read into the page cache.
+type PrefetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrefetchRequest) Reset() {
+	*x = PrefetchRequest{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrefetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrefetchRequest) ProtoMessage() {}
+
+func (x *PrefetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrefetchRequest.ProtoReflect.Descriptor instead.
+func (*PrefetchRequest) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{24}
+}
+
+// PrefetchResponse says what was read.
+type PrefetchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the file was read ahead.
+	Prefetched bool `protobuf:"varint,1,opt,name=prefetched,proto3" json:"prefetched,omitempty"`
+	// Bytes of model file read ahead.
+	Bytes int64 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// Time spent, in milliseconds.
+	DurationMs int64 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Why nothing was read, when prefetched is false.
+	SkippedReason string `protobuf:"bytes,4,opt,name=skipped_reason,json=skippedReason,proto3" json:"skipped_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrefetchResponse) Reset() {
+	*x = PrefetchResponse{}
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrefetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrefetchResponse) ProtoMessage() {}
+
+func (x *PrefetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_genailab_llm_v1_llm_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrefetchResponse.ProtoReflect.Descriptor instead.
+func (*PrefetchResponse) Descriptor() ([]byte, []int) {
+	return file_genailab_llm_v1_llm_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PrefetchResponse) GetPrefetched() bool {
+	if x != nil {
+		return x.Prefetched
+	}
+	return false
+}
+
+func (x *PrefetchResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *PrefetchResponse) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *PrefetchResponse) GetSkippedReason() string {
+	if x != nil {
+		return x.SkippedReason
+	}
+	return ""
+}
+
 var File_genailab_llm_v1_llm_proto protoreflect.FileDescriptor
 
 const file_genailab_llm_v1_llm_proto_rawDesc = "" +
@@ -2126,7 +2236,16 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x05delta\x18\x01 \x01(\v2\x1a.genailab.llm.v1.ChatDeltaH\x00R\x05delta\x12/\n" +
 	"\x04done\x18\x02 \x01(\v2\x19.genailab.llm.v1.ChatDoneH\x00R\x04done\x128\n" +
 	"\awaiting\x18\x03 \x01(\v2\x1c.genailab.llm.v1.ChatWaitingH\x00R\awaitingB\a\n" +
-	"\x05event*b\n" +
+	"\x05event\"\x11\n" +
+	"\x0fPrefetchRequest\"\x90\x01\n" +
+	"\x10PrefetchResponse\x12\x1e\n" +
+	"\n" +
+	"prefetched\x18\x01 \x01(\bR\n" +
+	"prefetched\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x1f\n" +
+	"\vduration_ms\x18\x03 \x01(\x03R\n" +
+	"durationMs\x12%\n" +
+	"\x0eskipped_reason\x18\x04 \x01(\tR\rskippedReason*b\n" +
 	"\x0eFlashAttention\x12\x1f\n" +
 	"\x1bFLASH_ATTENTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FLASH_ATTENTION_ON\x10\x01\x12\x17\n" +
@@ -2143,7 +2262,7 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\x1dLLM_EVENT_TYPE_HEALTH_CHANGED\x10\b\x12\x1f\n" +
 	"\x1bLLM_EVENT_TYPE_START_FAILED\x10\t\x12\x1a\n" +
 	"\x16LLM_EVENT_TYPE_GAVE_UP\x10\n" +
-	"2\xab\x04\n" +
+	"2\xfc\x04\n" +
 	"\n" +
 	"LLMService\x12F\n" +
 	"\x05Start\x12\x1d.genailab.llm.v1.StartRequest\x1a\x1e.genailab.llm.v1.StartResponse\x12C\n" +
@@ -2153,7 +2272,8 @@ const file_genailab_llm_v1_llm_proto_rawDesc = "" +
 	"\tWatchInfo\x12!.genailab.llm.v1.WatchInfoRequest\x1a\".genailab.llm.v1.WatchInfoResponse0\x01\x12W\n" +
 	"\n" +
 	"StreamLogs\x12\".genailab.llm.v1.StreamLogsRequest\x1a#.genailab.llm.v1.StreamLogsResponse0\x01\x12E\n" +
-	"\x04Chat\x12\x1c.genailab.llm.v1.ChatRequest\x1a\x1d.genailab.llm.v1.ChatResponse0\x01B/Z-github.com/genailab/genailab/gen/llm/v1;llmv1b\x06proto3"
+	"\x04Chat\x12\x1c.genailab.llm.v1.ChatRequest\x1a\x1d.genailab.llm.v1.ChatResponse0\x01\x12O\n" +
+	"\bPrefetch\x12 .genailab.llm.v1.PrefetchRequest\x1a!.genailab.llm.v1.PrefetchResponseB/Z-github.com/genailab/genailab/gen/llm/v1;llmv1b\x06proto3"
 
 var (
 	file_genailab_llm_v1_llm_proto_rawDescOnce sync.Once
@@ -2168,7 +2288,7 @@ func file_genailab_llm_v1_llm_proto_rawDescGZIP() []byte {
 }
 
 var file_genailab_llm_v1_llm_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_genailab_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_genailab_llm_v1_llm_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_genailab_llm_v1_llm_proto_goTypes = []any{
 	(FlashAttention)(0),           // 0: genailab.llm.v1.FlashAttention
 	(LLMEventType)(0),             // 1: genailab.llm.v1.LLMEventType
@@ -2196,20 +2316,22 @@ var file_genailab_llm_v1_llm_proto_goTypes = []any{
 	(*ChatDone)(nil),              // 23: genailab.llm.v1.ChatDone
 	(*ChatWaiting)(nil),           // 24: genailab.llm.v1.ChatWaiting
 	(*ChatResponse)(nil),          // 25: genailab.llm.v1.ChatResponse
-	(v1.ServerStatus)(0),          // 26: genailab.common.v1.ServerStatus
-	(v1.HealthStatus)(0),          // 27: genailab.common.v1.HealthStatus
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*v1.ProcessExit)(nil),        // 29: genailab.common.v1.ProcessExit
-	(*v1.LogLine)(nil),            // 30: genailab.common.v1.LogLine
+	(*PrefetchRequest)(nil),       // 26: genailab.llm.v1.PrefetchRequest
+	(*PrefetchResponse)(nil),      // 27: genailab.llm.v1.PrefetchResponse
+	(v1.ServerStatus)(0),          // 28: genailab.common.v1.ServerStatus
+	(v1.HealthStatus)(0),          // 29: genailab.common.v1.HealthStatus
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*v1.ProcessExit)(nil),        // 31: genailab.common.v1.ProcessExit
+	(*v1.LogLine)(nil),            // 32: genailab.common.v1.LogLine
 }
 var file_genailab_llm_v1_llm_proto_depIdxs = []int32{
 	0,  // 0: genailab.llm.v1.LLMConfig.flash_attention:type_name -> genailab.llm.v1.FlashAttention
-	26, // 1: genailab.llm.v1.LLMInfo.status:type_name -> genailab.common.v1.ServerStatus
-	27, // 2: genailab.llm.v1.LLMInfo.health:type_name -> genailab.common.v1.HealthStatus
+	28, // 1: genailab.llm.v1.LLMInfo.status:type_name -> genailab.common.v1.ServerStatus
+	29, // 2: genailab.llm.v1.LLMInfo.health:type_name -> genailab.common.v1.HealthStatus
 	2,  // 3: genailab.llm.v1.LLMInfo.config:type_name -> genailab.llm.v1.LLMConfig
-	28, // 4: genailab.llm.v1.LLMInfo.started_at:type_name -> google.protobuf.Timestamp
-	29, // 5: genailab.llm.v1.LLMInfo.last_exit:type_name -> genailab.common.v1.ProcessExit
-	28, // 6: genailab.llm.v1.LLMInfo.next_restart_at:type_name -> google.protobuf.Timestamp
+	30, // 4: genailab.llm.v1.LLMInfo.started_at:type_name -> google.protobuf.Timestamp
+	31, // 5: genailab.llm.v1.LLMInfo.last_exit:type_name -> genailab.common.v1.ProcessExit
+	30, // 6: genailab.llm.v1.LLMInfo.next_restart_at:type_name -> google.protobuf.Timestamp
 	2,  // 7: genailab.llm.v1.StartRequest.config:type_name -> genailab.llm.v1.LLMConfig
 	3,  // 8: genailab.llm.v1.StartResponse.info:type_name -> genailab.llm.v1.LLMInfo
 	9,  // 9: genailab.llm.v1.StartResponse.slot_restore:type_name -> genailab.llm.v1.SlotRestore
@@ -2224,10 +2346,10 @@ var file_genailab_llm_v1_llm_proto_depIdxs = []int32{
 	3,  // 18: genailab.llm.v1.RestartResponse.info:type_name -> genailab.llm.v1.LLMInfo
 	3,  // 19: genailab.llm.v1.GetInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
 	1,  // 20: genailab.llm.v1.WatchInfoResponse.type:type_name -> genailab.llm.v1.LLMEventType
-	28, // 21: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
+	30, // 21: genailab.llm.v1.WatchInfoResponse.time:type_name -> google.protobuf.Timestamp
 	3,  // 22: genailab.llm.v1.WatchInfoResponse.info:type_name -> genailab.llm.v1.LLMInfo
-	29, // 23: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
-	30, // 24: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
+	31, // 23: genailab.llm.v1.WatchInfoResponse.exit:type_name -> genailab.common.v1.ProcessExit
+	32, // 24: genailab.llm.v1.StreamLogsResponse.line:type_name -> genailab.common.v1.LogLine
 	20, // 25: genailab.llm.v1.ChatRequest.messages:type_name -> genailab.llm.v1.ChatMessage
 	22, // 26: genailab.llm.v1.ChatResponse.delta:type_name -> genailab.llm.v1.ChatDelta
 	23, // 27: genailab.llm.v1.ChatResponse.done:type_name -> genailab.llm.v1.ChatDone
@@ -2239,15 +2361,17 @@ var file_genailab_llm_v1_llm_proto_depIdxs = []int32{
 	16, // 33: genailab.llm.v1.LLMService.WatchInfo:input_type -> genailab.llm.v1.WatchInfoRequest
 	18, // 34: genailab.llm.v1.LLMService.StreamLogs:input_type -> genailab.llm.v1.StreamLogsRequest
 	21, // 35: genailab.llm.v1.LLMService.Chat:input_type -> genailab.llm.v1.ChatRequest
-	5,  // 36: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
-	11, // 37: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
-	13, // 38: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
-	15, // 39: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
-	17, // 40: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
-	19, // 41: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
-	25, // 42: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
-	36, // [36:43] is the sub-list for method output_type
-	29, // [29:36] is the sub-list for method input_type
+	26, // 36: genailab.llm.v1.LLMService.Prefetch:input_type -> genailab.llm.v1.PrefetchRequest
+	5,  // 37: genailab.llm.v1.LLMService.Start:output_type -> genailab.llm.v1.StartResponse
+	11, // 38: genailab.llm.v1.LLMService.Stop:output_type -> genailab.llm.v1.StopResponse
+	13, // 39: genailab.llm.v1.LLMService.Restart:output_type -> genailab.llm.v1.RestartResponse
+	15, // 40: genailab.llm.v1.LLMService.GetInfo:output_type -> genailab.llm.v1.GetInfoResponse
+	17, // 41: genailab.llm.v1.LLMService.WatchInfo:output_type -> genailab.llm.v1.WatchInfoResponse
+	19, // 42: genailab.llm.v1.LLMService.StreamLogs:output_type -> genailab.llm.v1.StreamLogsResponse
+	25, // 43: genailab.llm.v1.LLMService.Chat:output_type -> genailab.llm.v1.ChatResponse
+	27, // 44: genailab.llm.v1.LLMService.Prefetch:output_type -> genailab.llm.v1.PrefetchResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -2274,7 +2398,7 @@ func file_genailab_llm_v1_llm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_genailab_llm_v1_llm_proto_rawDesc), len(file_genailab_llm_v1_llm_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	LLMService_WatchInfo_FullMethodName  = "/genailab.llm.v1.LLMService/WatchInfo"
 	LLMService_StreamLogs_FullMethodName = "/genailab.llm.v1.LLMService/StreamLogs"
 	LLMService_Chat_FullMethodName       = "/genailab.llm.v1.LLMService/Chat"
+	LLMService_Prefetch_FullMethodName   = "/genailab.llm.v1.LLMService/Prefetch"
 )
 
 // LLMServiceClient is the client API for LLMService service.
@@ -55,6 +56,11 @@ type LLMServiceClient interface {
 	// Chat sends an OpenAI-style conversation to llama-server and streams the reply token by token.
 	// While the server is stopped for an offload, the request waits (bounded) for it to come back.
 	Chat(ctx context.Context, in *ChatRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChatResponse], error)
+	// Prefetch re-reads the model file of the offloaded (or last) configuration into the page cache
+	// (posix_fadvise WILLNEED at idle I/O priority) when the host's available memory allows it, so
+	// that the reload after an image is not a cold load. It returns once the read-ahead is done;
+	// not prefetching (no model, too little memory) is a success that says why.
+	Prefetch(ctx context.Context, in *PrefetchRequest, opts ...grpc.CallOption) (*PrefetchResponse, error)
 }
 
 type lLMServiceClient struct {
@@ -162,6 +168,16 @@ func (c *lLMServiceClient) Chat(ctx context.Context, in *ChatRequest, opts ...gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LLMService_ChatClient = grpc.ServerStreamingClient[ChatResponse]
 
+func (c *lLMServiceClient) Prefetch(ctx context.Context, in *PrefetchRequest, opts ...grpc.CallOption) (*PrefetchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrefetchResponse)
+	err := c.cc.Invoke(ctx, LLMService_Prefetch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LLMServiceServer is the server API for LLMService service.
 // All implementations must embed UnimplementedLLMServiceServer
 // for forward compatibility.
@@ -186,6 +202,11 @@ type LLMServiceServer interface {
 	// Chat sends an OpenAI-style conversation to llama-server and streams the reply token by token.
 	// While the server is stopped for an offload, the request waits (bounded) for it to come back.
 	Chat(*ChatRequest, grpc.ServerStreamingServer[ChatResponse]) error
+	// Prefetch re-reads the model file of the offloaded (or last) configuration into the page cache
+	// (posix_fadvise WILLNEED at idle I/O priority) when the host's available memory allows it, so
+	// that the reload after an image is not a cold load. It returns once the read-ahead is done;
+	// not prefetching (no model, too little memory) is a success that says why.
+	Prefetch(context.Context, *PrefetchRequest) (*PrefetchResponse, error)
 	mustEmbedUnimplementedLLMServiceServer()
 }
 
@@ -216,6 +237,9 @@ func (UnimplementedLLMServiceServer) StreamLogs(*StreamLogsRequest, grpc.ServerS
 }
 func (UnimplementedLLMServiceServer) Chat(*ChatRequest, grpc.ServerStreamingServer[ChatResponse]) error {
 	return status.Error(codes.Unimplemented, "method Chat not implemented")
+}
+func (UnimplementedLLMServiceServer) Prefetch(context.Context, *PrefetchRequest) (*PrefetchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prefetch not implemented")
 }
 func (UnimplementedLLMServiceServer) mustEmbedUnimplementedLLMServiceServer() {}
 func (UnimplementedLLMServiceServer) testEmbeddedByValue()                    {}
@@ -343,6 +367,24 @@ func _LLMService_Chat_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LLMService_ChatServer = grpc.ServerStreamingServer[ChatResponse]
 
+func _LLMService_Prefetch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrefetchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LLMServiceServer).Prefetch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LLMService_Prefetch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LLMServiceServer).Prefetch(ctx, req.(*PrefetchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LLMService_ServiceDesc is the grpc.ServiceDesc for LLMService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -365,6 +407,10 @@ var LLMService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInfo",
 			Handler:    _LLMService_GetInfo_Handler,
+		},
+		{
+			MethodName: "Prefetch",
+			Handler:    _LLMService_Prefetch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
