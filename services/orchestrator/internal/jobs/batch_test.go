@@ -76,7 +76,9 @@ func TestBatchEditJobStoresEveryImageButNotTheUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIdle(t, m)
-	check := func(g interface{ GetResult() *diffusionv1.ImageResult }, withImages bool) {
+	check := func(g interface {
+		GetResult() *diffusionv1.ImageResult
+	}, withImages bool) {
 		t.Helper()
 		res := g.GetResult()
 		if len(res.GetBatch()) != 2 || res.GetSeed() != 40 || res.Batch[0].GetSeed() != 41 || res.Batch[1].GetSeed() != 42 {
