@@ -13,12 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
@@ -171,6 +173,7 @@ func benchFanout(b *testing.B, nconns int) {
 		conns[i] = monitorv1.NewMonitorServiceClient(conn)
 	}
 	const ticksPerPhase = 20
+	var msgBytes atomic.Int64 // the size of a WatchUsageResponse
 	// phase opens n streams, waits for their first snapshot, then measures
 	// the monitor's CPU over ticksPerPhase more.
 	phase := func(n int) time.Duration {
@@ -186,12 +189,14 @@ func benchFanout(b *testing.B, nconns int) {
 			go func() {
 				defer wg.Done()
 				for {
-					if _, err := s.Recv(); err != nil {
+					r, err := s.Recv()
+					if err != nil {
 						if ctx.Err() == nil {
 							got <- err
 						}
 						return
 					}
+					msgBytes.Store(int64(proto.Size(r)))
 					got <- nil
 				}
 			}()
@@ -243,6 +248,7 @@ func benchFanout(b *testing.B, nconns int) {
 	b.ReportMetric(us(med(hundred)), "cpu-µs/snapshot@100")
 	b.ReportMetric(float64(med(hundred))/float64(med(one)), "ratio-median")
 	b.ReportMetric(pairs[len(pairs)/2], "ratio-paired-median")
+	b.ReportMetric(float64(msgBytes.Load()), "bytes/message")
 	b.Logf("n=%d: 1 subscriber %.0f µs, 100 subscribers %.0f µs CPU per snapshot; paired ratio median %.2f",
 		len(one), us(med(one)), us(med(hundred)), pairs[len(pairs)/2])
 }
