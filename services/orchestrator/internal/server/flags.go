@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
 // RegisterFlags declares every option as a flag on fs (see pkg/config for the matching
@@ -39,6 +41,11 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	parsedVar(fs, &o.QueueSize, "queue-size", "8", "images that may wait in the queue (an `int`, at least 1); more are refused (429)", parseQueueSize)
 	fs.IntVar(&o.Retain, "retain-jobs", 500, "finished jobs (and their images) kept in the gallery")
 	fs.IntVar(&o.MaxEvents, "max-events", 5000, "events kept in the database for the timeline")
+	fs.StringVar(&o.State, "state", StateBolt, "the state store: bbolt (a file in -data-dir, one orchestrator) or etcd (-etcd-endpoints; several replicas, one leader elected)")
+	o.Etcd.Register(fs)
+	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", state.DefaultEtcdPrefix, "with -state etcd: the key prefix of the orchestrator's records")
+	fs.DurationVar(&o.LeaderTTL, "leader-ttl", 2*time.Second, "with -state etcd: lease of the leadership (whole seconds); a dead leader is replaced within about this")
+	fs.StringVar(&o.AdvertiseAddr, "advertise-addr", "", "with -state etcd: the gRPC address of this replica, told to callers by the followers (empty: the listen address)")
 	fs.Uint64Var(&o.Probe.HeadroomBytes, "headroom-bytes", DefaultHeadroom, "memory kept free on top of an image's estimate")
 	fs.Uint64Var(&o.Probe.BudgetBytes, "budget-bytes", 0, "memory the engines may use together on the GPU (or in RAM); 0: no budget")
 	fs.IntVar(&o.Probe.GPUIndex, "gpu-index", 0, "GPU the engines use (NVML index)")
@@ -63,6 +70,18 @@ func (o *Options) SetLogger(log *slog.Logger) { o.Logger = log }
 func (o Options) Validate() error {
 	if o.KeepaliveTime < 0 || o.KeepaliveTimeout < 0 {
 		return errors.New("-agent-keepalive-time and -agent-keepalive-timeout must not be negative")
+	}
+	switch o.State {
+	case "", StateBolt:
+	case StateEtcd:
+		if err := o.Etcd.Validate(); err != nil {
+			return err
+		}
+		if o.LeaderTTL != 0 && (o.LeaderTTL < time.Second || o.LeaderTTL%time.Second != 0) {
+			return fmt.Errorf("-leader-ttl must be whole seconds, at least 1s, got %s", o.LeaderTTL)
+		}
+	default:
+		return fmt.Errorf("-state must be %s or %s, got %q", StateBolt, StateEtcd, o.State)
 	}
 	if o.QueueSize < 0 {
 		return fmt.Errorf("-queue-size must be at least 1, got %d", o.QueueSize)

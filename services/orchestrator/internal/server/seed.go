@@ -65,6 +65,9 @@ const llmHealthTimeout = time.Second
 // (by the orchestrator's worker, or directly on the diffusion engine).
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
 	var details []string
+	if s.replica != nil {
+		details = append(details, s.replica.healthDetail())
+	}
 	if d := s.db.HealthDetail(); d != "" {
 		details = append(details, d)
 	}

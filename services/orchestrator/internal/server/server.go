@@ -23,6 +23,7 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/cycle"
 	"github.com/genailab/genailab/services/orchestrator/internal/dispatch"
+	"github.com/genailab/genailab/services/orchestrator/internal/etcdconn"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
@@ -84,6 +85,18 @@ type Options struct {
 	Retain int
 	// MaxEvents is how many events the database keeps; default 5000.
 	MaxEvents int
+	// State is the store: StateBolt (default: <DataDir>/orchestrator/state.db, one
+	// orchestrator) or StateEtcd (etcd at Etcd, several replicas, one leader elected).
+	State string
+	// Etcd is the connection to etcd with StateEtcd.
+	Etcd etcdconn.Flags
+	// EtcdPrefix is the key prefix of the store in etcd (default state.DefaultEtcdPrefix).
+	EtcdPrefix string
+	// LeaderTTL is the lease of the leadership with StateEtcd (default 2 s).
+	LeaderTTL time.Duration
+	// AdvertiseAddr is how the other replicas and callers reach this one, told by a
+	// follower's refusals (default: the bound gRPC address).
+	AdvertiseAddr string
 	// Probe tunes the decision (headroom, budget, GPU, estimate factors).
 	Probe probe.Options
 	// Cycle times the offload cycle.
@@ -104,6 +117,8 @@ type Service struct {
 	log  *slog.Logger
 	// single is set when the orchestrator drives one host given by its addresses.
 	single bool
+	// replica is the election with StateEtcd (nil with bbolt).
+	replica *replica
 }
 
 // Run serves the orchestrator until ctx is done.
@@ -127,9 +142,21 @@ func Run(ctx context.Context, opts Options) error {
 		opts.DataDir = DefaultDataDir
 	}
 	dir := filepath.Join(opts.DataDir, "orchestrator")
-	db, err := state.Open(filepath.Join(dir, "state.db"), state.Options{MaxEvents: opts.MaxEvents, Logger: log})
-	if err != nil {
-		return err
+	var db *state.DB
+	var rep *replica
+	switch opts.State {
+	case "", StateBolt:
+		db, err = state.Open(filepath.Join(dir, "state.db"), state.Options{MaxEvents: opts.MaxEvents, Logger: log})
+		if err != nil {
+			return err
+		}
+	case StateEtcd:
+		if rep, err = openReplica(opts, opts.AdvertiseAddr, log); err != nil {
+			return err
+		}
+		defer rep.close()
+		db = rep.store.DB()
+		listen.ServerOptions = append(listen.ServerOptions, rep.interceptors()...)
 	}
 	defer db.Close()
 
@@ -190,6 +217,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if rep != nil && opts.AdvertiseAddr == "" {
+		rep.el.SetID(srv.Addr())
+	}
 	ms, err := startMetrics(opts, ev, mgr, reg)
 	if err != nil {
 		srv.Close()
@@ -198,26 +228,53 @@ func Run(ctx context.Context, opts Options) error {
 	if ms != nil {
 		defer ms.Stop()
 	}
-	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single}
+	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single, replica: rep}
 	orchestratorv1.RegisterOrchestratorServiceServer(srv.GRPC(), s)
 
 	// The hosts are followed until the last LLM reload has ended, after the workers.
 	hctx, stopHosts := context.WithCancel(context.WithoutCancel(ctx))
 	hostsDone := make(chan struct{})
-	go func() { reg.Run(hctx); close(hostsDone) }()
 	wctx, stopWorker := context.WithCancel(ctx)
+	sctx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
 	workerDone := make(chan error, 1)
-	// An LLM left offloaded by a previous run comes back (per host, as soon as the host is
-	// reachable) before that host takes a new image.
-	go func() { workerDone <- mgr.Run(wctx) }()
+	ready := func(leading bool) { srv.SetServing(LeaderHealthService, leading) }
+	if rep == nil {
+		ready(true)
+		go func() { reg.Run(hctx); close(hostsDone) }()
+		// An LLM left offloaded by a previous run comes back (per host, as soon as the host is
+		// reachable) before that host takes a new image.
+		go func() { workerDone <- mgr.Run(wctx) }()
+	} else {
+		// A follower only answers reads; the leader follows the hosts (reloading the LLMs
+		// the dead leader left offloaded: their saved states are in etcd) and dispatches.
+		go func() {
+			err := rep.run(wctx, ready, func(lctx context.Context) error {
+				lhctx, stopLed := context.WithCancel(context.WithoutCancel(lctx))
+				led := make(chan struct{})
+				go func() { reg.Run(lhctx); close(led) }()
+				err := mgr.Run(lctx)
+				disp.Wait()
+				stopLed()
+				<-led
+				return err
+			})
+			close(hostsDone)
+			workerDone <- err
+			if err != nil {
+				log.Error("orchestrator replica stops", "error", err)
+				stopServe()
+			}
+		}()
+	}
 	go func() {
 		// On shutdown, cancel the images first so that callers get their answer before the
 		// graceful stop; the running jobs' cycles still reload the LLMs before Run returns.
-		<-ctx.Done()
+		<-sctx.Done()
 		mgr.CancelAll()
 		ev.Close()
 	}()
-	err = srv.Serve(ctx)
+	err = srv.Serve(sctx)
 	stopWorker()
 	mgr.CancelAll()
 	if werr := <-workerDone; err == nil {
