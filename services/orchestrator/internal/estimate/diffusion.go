@@ -33,7 +33,26 @@ type DiffusionParams struct {
 	BytesPerPixel float64
 	// CorrectionBytes is learnt from past runs (measured peak minus estimate); added.
 	CorrectionBytes int64
+	// Images is the batch size (0 or 1: one image); each further image adds
+	// BatchBytesPerPixel (sd.cpp samples and decodes them one after the other, reusing its
+	// compute buffers, and keeps every latent and decoded image until the end).
+	Images int
+	// Edit (img2img) adds EditBytesPerPixel: the VAE encode of the init image.
+	Edit bool
+	// DecodedPreviews (tae or vae previews, full size at every step) add
+	// PreviewBytesPerPixel; proj previews are latent-sized and free.
+	DecodedPreviews bool
 }
+
+// The per-pixel terms of issue 18's features, from the peak RSS of the real sd-cli
+// (master-827, CPU, tiny model): -b 4 at 512² +8.6 MiB over -b 1 (11 B/px per further
+// image; 19 at 256²), img2img at 512² +4.2 MiB (17 B/px), --preview vae at 512² +38 MiB
+// (151 B/px). Rounded up.
+const (
+	BatchBytesPerPixel   = 24
+	EditBytesPerPixel    = 24
+	PreviewBytesPerPixel = 160
+)
 
 // Defaults for the diffusion estimate, fitted to the peak RSS of the real
 // stable-diffusion.cpp (master-827-97d2990, CPU) at 64² to 512² in both modes with three
@@ -98,7 +117,7 @@ func EstimateDiffusion(p DiffusionParams) Diffusion {
 	d := Diffusion{
 		WeightsBytes:    uint64(float64(p.ComponentBytes) * f),
 		OverheadBytes:   overhead,
-		ActivationBytes: uint64(float64(w) * float64(h) * bpp),
+		ActivationBytes: uint64(float64(w) * float64(h) * (bpp + featureBytesPerPixel(p))),
 		CorrectionBytes: p.CorrectionBytes,
 	}
 	total := int64(d.WeightsBytes+d.OverheadBytes+d.ActivationBytes) + p.CorrectionBytes
@@ -107,4 +126,19 @@ func EstimateDiffusion(p DiffusionParams) Diffusion {
 	}
 	d.TotalBytes = uint64(total)
 	return d
+}
+
+// featureBytesPerPixel is what a batch, an edit and decoded previews add per pixel.
+func featureBytesPerPixel(p DiffusionParams) float64 {
+	var b float64
+	if p.Images > 1 {
+		b += float64(p.Images-1) * BatchBytesPerPixel
+	}
+	if p.Edit {
+		b += EditBytesPerPixel
+	}
+	if p.DecodedPreviews {
+		b += PreviewBytesPerPixel
+	}
+	return b
 }

@@ -183,3 +183,18 @@ func TestLearnConvergesOnTheMeasuredPeak(t *testing.T) {
 		t.Fatalf("first sample: %v", got)
 	}
 }
+
+func TestDiffusionEstimateCountsBatchEditAndPreviews(t *testing.T) {
+	base := estimate.DiffusionParams{ComponentBytes: 100 << 20, Width: 512, Height: 512}
+	one := estimate.EstimateDiffusion(base)
+	four := base
+	four.Images, four.Edit, four.DecodedPreviews = 4, true, true
+	got := estimate.EstimateDiffusion(four).TotalBytes - one.TotalBytes
+	want := uint64(512 * 512 * (3*estimate.BatchBytesPerPixel + estimate.EditBytesPerPixel + estimate.PreviewBytesPerPixel))
+	if got != want {
+		t.Errorf("batch of 4 with an edit and vae previews adds %d bytes, want %d", got, want)
+	}
+	if b := estimate.EstimateDiffusion(estimate.DiffusionParams{ComponentBytes: 100 << 20, Width: 512, Height: 512, Images: 1}); b.TotalBytes != one.TotalBytes {
+		t.Error("n=1 differs from no batch")
+	}
+}

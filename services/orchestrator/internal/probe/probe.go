@@ -80,6 +80,14 @@ func Running(info *llmv1.LLMInfo) bool {
 // GatherAndDecide gathers the facts for an image of width × height and hands them to the pure
 // decide.Decide.
 func (p *Prober) GatherAndDecide(ctx context.Context, width, height int) (decide.Decision, Facts, error) {
+	return p.GatherAndDecideImage(ctx, Image{Width: width, Height: height})
+}
+
+// GatherAndDecideImage is GatherAndDecide for a whole request: the batch, an edit and
+// full-size previews count in the estimate, and a request the engine's mode cannot run
+// fails with ErrUnsupported before anything is decided (nothing is offloaded for it).
+func (p *Prober) GatherAndDecideImage(ctx context.Context, img Image) (decide.Decision, Facts, error) {
+	width, height := img.Width, img.Height
 	var f Facts
 	usage, err := p.c.Monitor.GetUsage(ctx, &monitorv1.GetUsageRequest{})
 	if err != nil {
@@ -94,6 +102,9 @@ func (p *Prober) GatherAndDecide(ctx context.Context, width, height int) (decide
 	if err != nil {
 		return decide.Decision{}, f, fmt.Errorf("ask the diffusion service for its state: %w", err)
 	}
+	if err := Supports(di.GetInfo(), img); err != nil {
+		return decide.Decision{}, f, err
+	}
 	f.DiffusionModel = di.GetInfo().GetModelId()
 	if f.DiffusionModel == "" {
 		f.DiffusionModel = di.GetInfo().GetConfig().GetModelId()
@@ -105,7 +116,8 @@ func (p *Prober) GatherAndDecide(ctx context.Context, width, height int) (decide
 		}
 	}
 	mode := DiffusionMode(di.GetInfo())
-	dp := estimate.DiffusionParams{ComponentBytes: components, Width: width, Height: height, Mode: mode, WeightsFactor: p.o.WeightsFactor, BytesPerPixel: p.o.BytesPerPixel}
+	dp := estimate.DiffusionParams{ComponentBytes: components, Width: width, Height: height, Mode: mode, WeightsFactor: p.o.WeightsFactor, BytesPerPixel: p.o.BytesPerPixel,
+		Images: img.N, Edit: img.Edit, DecodedPreviews: img.Preview == "tae" || img.Preview == "vae"}
 	f.Uncorrected = estimate.EstimateDiffusion(dp)
 	if f.DiffusionModel != "" {
 		if c, err := p.db.Correction(f.DiffusionModel); err == nil {

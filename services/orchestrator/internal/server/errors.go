@@ -11,6 +11,7 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 	"github.com/genailab/genailab/services/orchestrator/internal/queue"
 )
 
@@ -23,6 +24,7 @@ var rules = []grpcerr.Rule{
 	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument, Reason: "INVALID_JOB_REQUEST"},
 	{Target: hosts.ErrUnknownHost, Code: codes.NotFound, Reason: "UNKNOWN_HOST"},
 	{Target: place.ErrNoHost, Code: codes.FailedPrecondition, Reason: "NO_HOST"},
+	{Target: probe.ErrUnsupported, Code: codes.FailedPrecondition, Reason: "UNSUPPORTED_IN_MODE"},
 	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted, Reason: "SLOW_SUBSCRIBER"},
 	{Target: events.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
 }

@@ -1,0 +1,39 @@
+package probe
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+)
+
+func TestSupportsFollowsTheEngineCapabilities(t *testing.T) {
+	server := &diffusionv1.DiffusionInfo{Capabilities: &diffusionv1.Capabilities{MaxBatch: 8, Limitations: "server mode has no previews"}}
+	cli := &diffusionv1.DiffusionInfo{Capabilities: &diffusionv1.Capabilities{MaxBatch: 8, Edits: true, Masks: true,
+		PreviewMethods: []diffusionv1.PreviewMethod{diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ, diffusionv1.PreviewMethod_PREVIEW_METHOD_TAE, diffusionv1.PreviewMethod_PREVIEW_METHOD_VAE}}}
+	edit := ImageOf(&diffusionv1.ImageParams{InitImage: []byte{1}, Mask: []byte{2}, N: proto.Int32(2),
+		Preview: &diffusionv1.PreviewOptions{Method: diffusionv1.PreviewMethod_PREVIEW_METHOD_TAE}})
+	if edit != (Image{Width: 512, Height: 512, N: 2, Edit: true, Mask: true, Preview: "tae"}) {
+		t.Fatalf("ImageOf: %+v", edit)
+	}
+	if err := Supports(cli, edit); err != nil {
+		t.Errorf("cli: %v", err)
+	}
+	err := Supports(server, edit)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tae previews") || !strings.Contains(err.Error(), "server mode") {
+		t.Errorf("server, previews: %v", err)
+	}
+	edit.Preview = ""
+	if err := Supports(server, edit); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "image edits") {
+		t.Errorf("server, edit: %v", err)
+	}
+	if err := Supports(server, Image{Width: 64, Height: 64, N: 8}); err != nil {
+		t.Errorf("server, batch: %v", err)
+	}
+	if err := Supports(&diffusionv1.DiffusionInfo{}, edit); err != nil {
+		t.Errorf("an engine without capabilities (stopped) refuses itself: %v", err)
+	}
+}
