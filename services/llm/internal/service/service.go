@@ -161,6 +161,8 @@ type Service struct {
 
 	// startMu serializes Start and Restart (a second one is refused).
 	startMu sync.Mutex
+	// prefetchMu lets one Prefetch run at a time (prefetch.go).
+	prefetchMu sync.Mutex
 
 	mu         sync.Mutex
 	cur        *resolved   // configuration of the current or last process
