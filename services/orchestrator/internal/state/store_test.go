@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/testenv"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 func etcdClient(t *testing.T) *clientv3.Client {
 	t.Helper()
 	testenv.Need(t, testenv.RequireEtcdEnv, etcdErr)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: etcdEnds, DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcdEnds, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
