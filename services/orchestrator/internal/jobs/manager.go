@@ -271,7 +271,14 @@ func (m *Manager) runJob(e *entry) {
 			e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 		},
 		Progress: func(p *diffusionv1.Progress) {
-			e.update(func(j *orchestratorv1.Job) { j.Progress = p }, func(s *orchestratorv1.Job) Update { return Update{Job: s, Progress: p} })
+			// The job's own record keeps the progress without the preview image: the update
+			// carries it once, the snapshots of every later update do not.
+			rec := p
+			if p.GetPreview() != nil {
+				rec = proto.CloneOf(p)
+				rec.Preview = nil
+			}
+			e.update(func(j *orchestratorv1.Job) { j.Progress = rec }, func(s *orchestratorv1.Job) Update { return Update{Job: s, Progress: p} })
 		},
 		Placed: func(host string) {
 			e.update(func(j *orchestratorv1.Job) { j.Host = host }, func(s *orchestratorv1.Job) Update { return Update{Job: s} })
