@@ -143,17 +143,13 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 			h.Event(ev)
 		}
 	}
-	w, hgt := int(params.GetWidth()), int(params.GetHeight())
-	if w == 0 {
-		w = 512
-	}
-	if hgt == 0 {
-		hgt = 512
-	}
-	d, facts, err := c.prober.GatherAndDecide(ctx, w, hgt)
+	d, facts, err := c.prober.GatherAndDecideImage(ctx, probe.ImageOf(params))
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
+		}
+		if errors.Is(err, probe.ErrUnsupported) {
+			return out, err // refused by the engine's mode: nothing is offloaded for it
 		}
 		// Without the numbers the LLM is left alone: an image may still fit, and stopping
 		// the LLM blindly would be worse than a failed image.
