@@ -20,9 +20,9 @@ TEST_RECORD := $(BIN)/.test-summary
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-tools: ## build the pinned code generators, staticcheck and checkmodversions (tools/go.mod) into bin/
+tools: ## build the pinned code generators, staticcheck, checkmodversions and etcd (the tests' real etcd) (tools/go.mod) into bin/
 	@mkdir -p $(BIN)
-	cd tools && GOWORK=off go build -o $(BIN)/ tool ./checkmodversions
+	cd tools && GOWORK=off go build -o $(BIN)/ tool ./checkmodversions ./etcd
 
 generate: tools ## regenerate gen/ from proto/ (byte for byte reproducible)
 	find gen -name '*.pb.go' -o -name '*.pb.gw.go' -o -name '*.swagger.json' | xargs -r rm -f
