@@ -1,8 +1,10 @@
 // Resources tab: RAM bar and one VRAM bar per GPU (live from /v1/system/usage/watch); the
 // 5-minute RAM/VRAM timeline (seeded from /v1/system/history) with offload/reload and
 // start/stop markers; the server status grid with busy indicator (live from the LLM and
-// diffusion watch streams); "would need offload" with the numbers behind it; the saved LLM
-// state while offloaded; and the event log (/v1/events?follow=true).
+// diffusion watch streams); "would need offload" with the numbers behind it and the expected
+// LLM down time; the saved LLM state while offloaded (with the conversations saved); the last
+// offload's conversations saved and restored and the LLM's down time (from the OFFLOAD and
+// RELOAD events); and the event log (/v1/events?follow=true).
 
 import * as api from '../api.js';
 import {
@@ -184,7 +186,10 @@ export function createResourcesTab(app) {
             row('LLM would release', bytes(r.llmReleaseBytes)),
             row('Used by other processes', bytes(r.foreignBytes)),
             row('Budget', num(r.budgetBytes) ? bytes(r.budgetBytes) : 'none'),
-            row('LLM running', r.llmRunning ? 'yes' : 'no'))),
+            row('LLM running', r.llmRunning ? 'yes' : 'no'),
+            r.needsOffload ? row('Expected LLM down time', r.expectedDownMs !== undefined
+              ? `~${(num(r.expectedDownMs) / 1000).toFixed(1)} s (learnt from measured offloads)`
+              : 'not measured yet (known after the first offload)') : null)),
         !r.needsOffload ? null : h('p.info-message', 'If you generate this image now, the LLM server is offloaded to free memory, then reloaded when the image is done.'));
     } catch (err) {
       app.notices.error('Would need offload (POST /v1/orchestrator/would-need-offload)', err);
@@ -223,6 +228,9 @@ export function createResourcesTab(app) {
           field('Saved at', time(s.savedAt, true)),
           field('Reason', s.reason),
           field('Reload attempts', String(num(s.reloadAttempts))),
+          field('Conversations saved', (s.slotFiles || []).length
+            ? `${s.slotFiles.length} KV-cache slot file(s), restored by the reload`
+            : 'none (nothing to restore)'),
           s.lastReloadError ? field('Last reload error', s.lastReloadError, { props: { class: 'field-error' } }) : null,
           s.host ? field('Host', s.host) : null,
           h('p.info-message', 'The LLM server is reloaded automatically when the image is done.'));
@@ -231,6 +239,34 @@ export function createResourcesTab(app) {
       app.notices.error('Saved LLM state (GET /v1/orchestrator/saved-state)', err);
       replace(savedEl, h('p.error-message', `Could not load the saved state: ${err.message}`));
     }
+  }
+
+  // --- last offload: conversations saved and restored, down time ------------------------
+  const lastOffloadEl = h('div.last-offload#last-offload', h('p.muted.small', 'No offload yet.'));
+  const lastOffload = { off: null, rel: null };
+
+  function renderLastOffload() {
+    const o = lastOffload.off ? lastOffload.off.values || {} : null;
+    const r = lastOffload.rel ? lastOffload.rel.values || {} : null;
+    replace(lastOffloadEl,
+      h('h4', 'Last offload'),
+      o ? field('Saved at the stop', `${num(o.slots_saved)} conversation(s), ${num(o.tokens_saved)} tokens, ${bytes(o.slot_bytes)} in ${num(o.slot_save_ms)} ms`
+        + (num(o.slots_not_saved) ? ` (${num(o.slots_not_saved)} not saved: see the LLM log)` : '')) : null,
+      r ? field('Restored at the reload', `${num(r.slots_restored)} conversation(s), ${num(r.tokens_restored)} tokens in ${num(r.slot_restore_ms)} ms`
+        + (num(r.slots_skipped) ? ` (${num(r.slots_skipped)} skipped)` : '')) : h('p.muted.small', 'Reload pending…'),
+      r && r.down_ms !== undefined ? field('LLM down time', `${(num(r.down_ms) / 1000).toFixed(2)} s`) : null);
+  }
+
+  function trackOffload(ev) {
+    if (ev.type === 'EVENT_TYPE_OFFLOAD_FINISHED') {
+      lastOffload.off = ev;
+      lastOffload.rel = null;
+    } else if (ev.type === 'EVENT_TYPE_RELOAD_FINISHED') {
+      lastOffload.rel = ev;
+    } else {
+      return;
+    }
+    renderLastOffload();
   }
 
   // --- events -------------------------------------------------------------------------
@@ -246,6 +282,7 @@ export function createResourcesTab(app) {
     if (id) lastEventId = id;
     noEvents.hidden = true;
     markers.fromEvent(ev);
+    trackOffload(ev);
     const type = enumLabel(ev.type, 'EVENT_TYPE_');
     const vals = Object.entries(ev.values || {});
     eventList.prepend(h('li', { class: `event event-${type.replace(/\s/g, '-')}`, dataset: { type: ev.type || '' } },
@@ -272,7 +309,7 @@ export function createResourcesTab(app) {
     h('div.grid-2',
       card('Resource Orchestration', { id: 'orchestration-card' },
         h('div.form-row.wno-form', formField('Image width', wnoW), formField('Image height', wnoH), h('div.form-group', h('label', '\u00a0'), wnoBtn)),
-        wnoEl, savedEl),
+        wnoEl, savedEl, lastOffloadEl),
       card('Recent Events', { id: 'events-card' }, h('div.log-tools', eventsState), h('div.event-log', noEvents, eventList))));
 
   function streamState(pill, name) {
