@@ -8,7 +8,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -119,7 +118,7 @@ func BenchmarkRealFeatureBatch4VsSingles(b *testing.B) {
 					b.Fatal(err)
 				}
 				if len(res.Batch) != p.N-1 {
-					b.Fatal(fmt.Sprintf("batch of %d returned %d more images", p.N, len(res.Batch)))
+					b.Fatalf("batch of %d returned %d more images", p.N, len(res.Batch))
 				}
 				return time.Since(start)
 			}
