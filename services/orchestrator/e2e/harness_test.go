@@ -220,6 +220,8 @@ type stackOptions struct {
 	Mode diffusionv1.EngineMode
 	// Gateway starts the REST gateway too.
 	Gateway bool
+	// OrchestratorArgs adds flags to the orchestrator (e.g. -late-reload).
+	OrchestratorArgs []string
 }
 
 // stack is a running single-host stack.
@@ -372,6 +374,7 @@ func (s *stack) startOrchestrator() {
 	if s.opts.QueueSize > 0 {
 		args = append(args, "-queue-size", strconv.Itoa(s.opts.QueueSize))
 	}
+	args = append(args, s.opts.OrchestratorArgs...)
 	p, a := startProc(t, "genailab-orchestrator", nil, []string{af}, args...)
 	s.procs["orchestrator"] = p
 	s.addrs["orchestrator"] = a[0]

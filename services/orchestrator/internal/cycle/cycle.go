@@ -63,6 +63,10 @@ type Options struct {
 	GenerationTimeoutMax    time.Duration
 	GenerationTimeoutMin    time.Duration
 	GenerationTimeoutFactor float64
+	// LateReload starts the reload only when Run returns (the image delivered to the
+	// caller), not at the engine's STAGE_DONE: the behaviour before issue 17, kept as the
+	// baseline of the down-time benchmark (-late-reload).
+	LateReload bool
 }
 
 func (o *Options) defaults() {
@@ -184,7 +188,9 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 				}()
 			})
 			defer reload()
-			h = earlyReload(h, reload)
+			if !c.o.LateReload {
+				h = earlyReload(h, reload)
+			}
 			h = prefetchAtSampling(h, func() { go c.prefetch(ctx, jobID) })
 		}
 		if err != nil {

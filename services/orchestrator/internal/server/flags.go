@@ -60,6 +60,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Cycle.BackoffMin, "reload-backoff", 0, "first wait between reload attempts, doubling (0: 500ms)")
 	fs.DurationVar(&o.Cycle.BackoffMax, "reload-backoff-max", 0, "longest wait between reload attempts (0: 10s)")
 	fs.DurationVar(&o.Cycle.GenerationTimeout, "generation-timeout", 0, "total deadline of one generation (0: 4 × the measured time of its steps, at least 3m, at most -generation-timeout-max)")
+	fs.BoolVar(&o.Cycle.LateReload, "late-reload", false, "reload the LLM only once the image is delivered, not as soon as the engine has finished (the old behaviour; for benchmarks)")
 	fs.DurationVar(&o.Cycle.GenerationTimeoutMax, "generation-timeout-max", cycle.DefaultGenerationTimeoutMax, "hard cap of a generation's derived deadline")
 }
 
