@@ -206,15 +206,27 @@ func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
 	}
 	var first time.Time
 	var final *llmv1.ChatDone
+	var waiting *llmv1.ChatWaiting
 	for final == nil {
 		m, err := stream.Recv()
 		if err != nil {
 			t.Fatalf("chat during offload failed: %v", err)
 		}
+		if w := m.GetWaiting(); w != nil {
+			// The waiting status comes first, at once (issue 17).
+			if waiting != nil || !first.IsZero() {
+				t.Fatalf("waiting status %v after other messages", w)
+			}
+			waiting = w
+			continue
+		}
 		if first.IsZero() {
 			first = time.Now()
 		}
 		final = m.GetDone()
+	}
+	if waiting == nil || waiting.GetJobId() != off.JobId || !strings.HasPrefix(waiting.GetMessage(), "waiting: the LLM is offloaded for an image") {
+		t.Fatalf("waiting status %v, want one naming job %s", waiting, off.JobId)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
