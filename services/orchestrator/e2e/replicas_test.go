@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	commonv1 "github.com/genailab/genailab/gen/common/v1"
@@ -312,4 +314,72 @@ func TestLeaderKilledDuringTwentySubmissionsLosesNoAcceptedJob(t *testing.T) {
 		}
 	}
 	t.Logf("%d submissions accepted before the kill; every one has an outcome", len(ids))
+}
+
+// etcd loses its quorum (2 of 3 members killed): the leader stops dispatching (its lease
+// cannot be renewed: it exits, to start again as a follower, as its supervisor restarts
+// it), the follower refuses writes and its health says it is not dispatching; when the
+// quorum returns, a leader is elected again and images are made.
+func TestEtcdQuorumLossStopsDispatchingUntilItReturns(t *testing.T) {
+	s, etcd, a, b := replicaStack(t)
+	etcd.Members[0].Kill()
+	etcd.Members[1].Kill()
+	select {
+	case <-a.p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the leader dispatches on without a quorum:\n%s", tail(a.p.logs(), 4000))
+	}
+	if !strings.Contains(a.p.logs(), "LEADERSHIP LOST") {
+		t.Fatalf("the leader did not say why it stopped:\n%s", tail(a.p.logs(), 4000))
+	}
+	a2 := s.startReplica("orchestrator-a2", etcd.Endpoints()) // as systemd or Kubernetes would
+	for _, r := range []*replicaProc{a2, b} {
+		if r.leading(t) {
+			t.Fatal("a replica leads without a quorum")
+		}
+		_, err := r.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(2)})
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("SubmitJob without a quorum: %v", err)
+		}
+		var md metadata.MD
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = r.orch.GetHealth(ctx, &orchestratorv1.GetHealthRequest{}, grpc.Header(&md))
+		cancel()
+		if d := md.Get("genailab-health-detail"); err != nil || len(d) != 1 || !strings.Contains(d[0], "not dispatching") {
+			t.Fatalf("health without a quorum: %v %v", d, err)
+		}
+	}
+	for _, m := range etcd.Members[:2] {
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var leader *replicaProc
+	deadline := time.Now().Add(60 * time.Second)
+	for leader == nil {
+		for _, r := range []*replicaProc{a2, b} {
+			if r.leading(t) {
+				leader = r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader after the quorum returned:\n%s\n%s", tail(a2.p.logs(), 3000), tail(b.p.logs(), 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r, err := leader.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(2)})
+	if err != nil {
+		t.Fatalf("SubmitJob once the quorum returned: %v", err)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		j, err := leader.orch.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: r.Job.Id})
+		if err == nil && j.Job.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job after the quorum returned: %v %v", j.GetJob(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

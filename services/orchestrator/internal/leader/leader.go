@@ -98,27 +98,85 @@ func (e *Elector) set(leading bool, leader string) {
 // Run campaigns until this replica leads, then runs lead with a context that ends when
 // the leadership is lost, and the election key and its creation revision to fence the
 // writes on. It returns ErrLost once the lease expired, lead's error when lead returns
-// first (resigning), or nil when ctx ends.
+// first (resigning), or nil when ctx ends. A follower whose session expires (etcd lost its
+// quorum, or could not be reached, for longer than the TTL) campaigns again on a new one
+// once etcd answers: it never returns for that.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, key string, rev int64) error) error {
 	e.mu.Lock()
 	id := e.o.ID
 	e.mu.Unlock()
-	s, err := concurrency.NewSession(e.cli, concurrency.WithTTL(int(e.o.TTL/time.Second)), concurrency.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("etcd session: %w", err)
-	}
-	defer s.Close()
-	el := concurrency.NewElection(s, e.o.Prefix)
-	octx, stopObserve := context.WithCancel(ctx)
-	defer stopObserve()
-	go e.observe(octx, el)
-	if err := el.Campaign(ctx, id); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for {
+		s, err := concurrency.NewSession(e.cli, concurrency.WithTTL(int(e.o.TTL/time.Second)), concurrency.WithContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.o.Logger.Warn("no etcd session (etcd unreachable or without quorum); trying again", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(e.o.TTL / 2):
+			}
+			continue
 		}
-		return fmt.Errorf("campaign for the leadership: %w", err)
+		el, err := e.campaign(ctx, s, id)
+		if err != nil {
+			s.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, errSessionEnded) {
+				e.set(false, "") // who leads is known again once etcd answers
+				e.o.Logger.Warn("the etcd session of this follower expired; campaigning again", "id", id)
+				continue
+			}
+			return err
+		}
+		defer s.Close()
+		return e.lead(ctx, s, el, lead)
 	}
+}
+
+var errSessionEnded = errors.New("the etcd session ended")
+
+// campaign waits, following who leads, until this replica leads on s; errSessionEnded
+// when s expired first.
+func (e *Elector) campaign(ctx context.Context, s *concurrency.Session, id string) (*concurrency.Election, error) {
+	el := concurrency.NewElection(s, e.o.Prefix)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.Done():
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	go e.observe(cctx, el)
+	if err := el.Campaign(cctx, id); err != nil {
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return nil, errSessionEnded
+		}
+		return nil, fmt.Errorf("campaign for the leadership: %w", err)
+	}
+	// Campaign returns once the keys before this one are gone; this one must still be
+	// there, under this session (it is not when the session expired meanwhile).
+	resp, err := e.cli.Get(ctx, el.Key())
+	if err != nil {
+		return nil, fmt.Errorf("check the election key: %w", err)
+	}
+	if len(resp.Kvs) == 0 || resp.Kvs[0].CreateRevision != el.Rev() {
+		return nil, errSessionEnded
+	}
+	return el, nil
+}
+
+// lead runs lead for as long as s lives.
+func (e *Elector) lead(ctx context.Context, s *concurrency.Session, el *concurrency.Election, lead func(ctx context.Context, key string, rev int64) error) error {
 	key, rev := el.Key(), el.Rev()
+	e.mu.Lock()
+	id := e.o.ID
+	e.mu.Unlock()
 	e.set(true, id)
 	e.o.Logger.Info("this orchestrator leads", "id", id, "key", key, "revision", rev)
 	lctx, cancel := context.WithCancel(ctx)
