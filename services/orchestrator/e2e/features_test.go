@@ -1,8 +1,8 @@
 package e2e
 
 // Issue 18 through the orchestrator's gRPC API on the real stack (llama-server, sd-cli or
-// sd-server with the tiny model, every offload forced): previews and a batch pass through
-// the GenerateImage stream and the job, bad features are refused before anything is
+// sd-server with the tiny model, every offload forced): previews, a batch and edits pass
+// through the GenerateImage stream and the job, bad features are refused before anything is
 // offloaded.
 
 import (
@@ -124,23 +124,22 @@ func TestPreviewsBatchesAndRefusalsThroughTheOrchestrator(t *testing.T) {
 	}
 }
 
-// In server mode an edit or previews are refused with FailedPrecondition naming the mode, and
-// nothing is offloaded for them.
-func TestServerModeRefusesEditsBeforeAnyOffload(t *testing.T) {
+// In server mode previews are refused with FailedPrecondition naming the mode, nothing
+// offloaded for them; an edit runs (sd-server's img_gen takes the init image and mask).
+func TestServerModeRefusesPreviewsBeforeAnyOffloadAndRunsEdits(t *testing.T) {
 	s := newStack(t, stackOptions{Budget: 1, Mode: diffusionv1.EngineMode_ENGINE_MODE_SERVER})
-	for want, p := range map[string]*diffusionv1.ImageParams{
-		"image edits are not available": {Prompt: "x", InitImage: pngOf(t, 64, 64)},
-		"proj previews are not available": {Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64),
-			Preview: &diffusionv1.PreviewOptions{Method: diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ}},
-	} {
-		r := generateFeatures(s, p)
-		if status.Code(r.err) != codes.FailedPrecondition || !strings.Contains(r.err.Error(), want) || !strings.Contains(r.err.Error(), "server mode") {
-			t.Errorf("%s: %v", want, r.err)
-			continue
-		}
-		if r.jobID != "" && s.events.has(evOffStart, r.jobID) {
-			t.Errorf("%s: offloaded for a refused request: %v", want, s.events.types(r.jobID))
-		}
+	r := generateFeatures(s, &diffusionv1.ImageParams{Prompt: "x", Width: proto.Int32(64), Height: proto.Int32(64),
+		Preview: &diffusionv1.PreviewOptions{Method: diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ}})
+	if status.Code(r.err) != codes.FailedPrecondition || !strings.Contains(r.err.Error(), "proj previews are not available") || !strings.Contains(r.err.Error(), "server mode") {
+		t.Errorf("previews in server mode: %v", r.err)
 	}
+	if r.jobID != "" && s.events.has(evOffStart, r.jobID) {
+		t.Errorf("offloaded for a refused request: %v", s.events.types(r.jobID))
+	}
+	e := generateFeatures(s, &diffusionv1.ImageParams{Prompt: "x", Steps: proto.Int32(2), InitImage: pngOf(t, 64, 64), Mask: pngOf(t, 64, 64)})
+	if e.err != nil || e.result == nil || e.result.Width != 64 {
+		t.Fatalf("edit in server mode: %v", e.err)
+	}
+	s.events.wait(t, evRelDone, e.jobID, reloadWithin)
 	s.requireLLMHealthy()
 }

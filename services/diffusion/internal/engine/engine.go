@@ -358,6 +358,15 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 		e.mu.Unlock()
 		return Result{}, enginerr.ErrBusy
 	}
+	if p.Edit != nil {
+		// The one image form both front ends read (see package uploadpng).
+		edit, err := rgbEdit(*p.Edit)
+		if err != nil {
+			e.mu.Unlock()
+			return Result{}, err
+		}
+		p.Edit = edit
+	}
 	now := time.Now()
 	g := newGeneration(ctx, p, e.est, sink, now)
 	e.gen = g

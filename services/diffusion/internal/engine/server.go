@@ -64,11 +64,14 @@ func (b *serverBackend) check(p imagereq.Params) error {
 	return b.capabilities().check(ModeServer, p)
 }
 
-// capabilities: sd-server's job API writes no previews, and this service does not send it
-// edits (its img_gen API has init and mask images, not wired here yet); batches it runs.
+// capabilities: sd-server's job API runs batches (batch_count) and edits (init_image,
+// mask_image, strength) but writes no previews. The demo stand-in ignores init images.
 func (b *serverBackend) capabilities() Capabilities {
-	return Capabilities{MaxBatch: imagereq.MaxBatch,
-		Limitations: "server mode (sd-server's job API) has no previews and this service sends it no edits; use CLI mode for them"}
+	if b.bin.Demo {
+		return demoCapabilities
+	}
+	return Capabilities{MaxBatch: imagereq.MaxBatch, Edits: true, Masks: true,
+		Limitations: "server mode (sd-server's job API) writes no previews; use CLI mode for them"}
 }
 
 func (b *serverBackend) pid() int {

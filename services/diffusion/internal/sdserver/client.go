@@ -129,15 +129,27 @@ type imgGenRequest struct {
 	BatchCount     int          `json:"batch_count"`
 	OutputFormat   string       `json:"output_format"`
 	SampleParams   sampleParams `json:"sample_params"`
+	// An edit: the init image and mask as base64 of their files, and the strength
+	// (master-827's img_gen; checked on the real sd-server: same pixels as sd-cli -i/--mask).
+	InitImage string   `json:"init_image,omitempty"`
+	MaskImage string   `json:"mask_image,omitempty"`
+	Strength  *float64 `json:"strength,omitempty"`
 }
 
 // Body is the img_gen request body for p.
 func Body(p imagereq.Params) ([]byte, error) {
-	return json.Marshal(imgGenRequest{
+	r := imgGenRequest{
 		Prompt: p.Prompt, NegativePrompt: p.NegativePrompt,
 		Width: p.Width, Height: p.Height, Seed: p.Seed, BatchCount: max(p.N, 1), OutputFormat: "png",
 		SampleParams: sampleParams{SampleSteps: p.Steps, SampleMethod: p.Sampler, Guidance: guidance{TxtCfg: p.CFGScale}},
-	})
+	}
+	if e := p.Edit; e != nil {
+		r.InitImage, r.Strength = base64.StdEncoding.EncodeToString(e.Image), &e.Strength
+		if e.Mask != nil {
+			r.MaskImage = base64.StdEncoding.EncodeToString(e.Mask)
+		}
+	}
+	return json.Marshal(r)
 }
 
 // Submit queues a generation and returns its job id.

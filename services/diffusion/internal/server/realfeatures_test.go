@@ -289,17 +289,31 @@ func TestRealFeatureRefusals(t *testing.T) {
 			t.Errorf("%s: %v (%d progress messages)", want, g.err, len(g.progress))
 		}
 	}
+	// An inpainting edit in CLI mode, to compare with server mode's.
+	mask := testPNG(t, 64, 64, func(x, _ int) color.NRGBA {
+		if x >= 32 {
+			return color.NRGBA{255, 255, 255, 255}
+		}
+		return color.NRGBA{0, 0, 0, 255}
+	})
+	editReq := func() *diffusionv1.ImageParams {
+		return &diffusionv1.ImageParams{Prompt: "x", Steps: proto.Int32(4), Seed: proto.Int64(7), InitImage: img, Mask: mask, Strength: proto.Float32(0.8)}
+	}
+	cliEdit := mustGenerate(t, s, editReq()).result.Png
 	if _, err := s.client.Stop(ctx, &diffusionv1.StopRequest{}); err != nil {
 		t.Fatal(err)
 	}
 
 	info := s.startReal(t, diffusionv1.EngineMode_ENGINE_MODE_SERVER)
-	if c := info.GetCapabilities(); len(c.GetPreviewMethods()) != 0 || c.GetEdits() || c.GetMaxBatch() != 8 || !strings.Contains(c.GetLimitations(), "server mode") {
+	if c := info.GetCapabilities(); len(c.GetPreviewMethods()) != 0 || !c.GetEdits() || !c.GetMasks() || c.GetMaxBatch() != 8 || !strings.Contains(c.GetLimitations(), "server mode") {
 		t.Fatalf("server capabilities %v", c)
+	}
+	// sd-server's img_gen runs the same edit: the same pixels as sd-cli.
+	if srv := mustGenerate(t, s, editReq()).result.Png; !samePixels(t, srv, cliEdit) {
+		t.Errorf("the inpainting edit in server mode differs from CLI mode's (%.1f apart)", distance(t, srv, cliEdit, 0, 64))
 	}
 	for name, p := range map[string]*diffusionv1.ImageParams{
 		"proj previews are not supported in server mode": withPreview(fox(64, 64, 2), diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ, 1),
-		"image edits are not supported in server mode":   {Prompt: "x", InitImage: img},
 	} {
 		g := generate(ctx, s.client, p, nil)
 		if code(g.err) != codes.FailedPrecondition || !strings.Contains(g.err.Error(), name) || len(g.progress) != 0 {
