@@ -9,6 +9,7 @@ import (
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 )
 
 // WouldNeedOffload decides for an image without running it.
@@ -26,8 +27,8 @@ func (s *Service) WouldNeedOffload(ctx context.Context, req *orchestratorv1.Woul
 			return nil, errStatus(err)
 		}
 	}
-	w, hgt := int(p.GetWidth()), int(p.GetHeight())
-	d, _, err := h.Prober.GatherAndDecide(ctx, max(w, 0), max(hgt, 0))
+	// The batch, an edit and full-size previews count too (probe.ImageOf).
+	d, _, err := h.Prober.GatherAndDecideImage(ctx, probe.ImageOf(p))
 	if err != nil {
 		return nil, errStatus(err)
 	}
