@@ -20,6 +20,9 @@ type PlaceOptions struct {
 // ImageRequest is what placement estimates an image from.
 type ImageRequest struct {
 	Width, Height int
+	// N, Edit and DecodedPreviews add to the estimate (estimate.DiffusionParams).
+	N                     int
+	Edit, DecodedPreviews bool
 	// CorrectionBytes is the learnt correction of the model's estimate.
 	CorrectionBytes int64
 }
@@ -79,6 +82,7 @@ func (a *Agent) Candidate(o PlaceOptions, req ImageRequest, running, queued int)
 	img := estimate.EstimateDiffusion(estimate.DiffusionParams{
 		ComponentBytes: size, Width: req.Width, Height: req.Height, Mode: mode,
 		WeightsFactor: o.Probe.WeightsFactor, BytesPerPixel: o.Probe.BytesPerPixel, CorrectionBytes: req.CorrectionBytes,
+		Images: req.N, Edit: req.Edit, DecodedPreviews: req.DecodedPreviews,
 	})
 	in := decide.Input{Image: img, HeadroomBytes: o.Probe.HeadroomBytes, BudgetBytes: o.Probe.BudgetBytes, DiffusionMode: mode}
 	if a.Spec.BudgetBytes > 0 {

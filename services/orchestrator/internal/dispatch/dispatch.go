@@ -25,6 +25,7 @@ import (
 	"github.com/genailab/genailab/services/orchestrator/internal/events"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
 
@@ -200,13 +201,9 @@ func (d *Dispatcher) classify(ctx context.Context, host *hosts.Host, err error) 
 // acquire places the image, waiting while the hosts able to take it are busy (or for a
 // bounded time while none is reachable).
 func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *diffusionv1.ImageParams, exclude map[string]bool) (*hosts.Host, place.Choice, error) {
-	req := agent.ImageRequest{Width: int(params.GetWidth()), Height: int(params.GetHeight())}
-	if req.Width == 0 {
-		req.Width = 512
-	}
-	if req.Height == 0 {
-		req.Height = 512
-	}
+	img := probe.ImageOf(params)
+	req := agent.ImageRequest{Width: img.Width, Height: img.Height, N: img.N, Edit: img.Edit,
+		DecodedPreviews: img.Preview == "tae" || img.Preview == "vae"}
 	if d.o.DiffusionModel != "" {
 		if c, err := d.db.Correction(d.o.DiffusionModel); err == nil {
 			req.CorrectionBytes = int64(c.DeltaBytes)
