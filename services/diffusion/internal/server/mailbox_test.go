@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
@@ -43,5 +44,40 @@ func TestProgressBoxMergesPercentOnlyUpdatesAndIsBounded(t *testing.T) {
 	ps = b.take()
 	if len(ps) != maxPending || ps[len(ps)-1].Step != maxPending+100 || ps[0].Step != 101 {
 		t.Fatalf("bounded queue: %d updates, first %d, last %d", len(ps), ps[0].Step, ps[len(ps)-1].Step)
+	}
+}
+
+// Previews are latest-wins: a slow reader gets only the newest preview not yet taken, and an
+// update without a preview that replaces a pending one keeps it.
+func TestProgressBoxKeepsOnlyTheLatestPreview(t *testing.T) {
+	b := newProgressBox()
+	sampling := func(step int, pvStep int) engine.Progress {
+		p := engine.Progress{Stage: sdprogress.StageSampling, Step: step, TotalSteps: 10}
+		if pvStep > 0 {
+			p.Preview = &engine.Preview{PNG: []byte{byte(pvStep)}, Step: pvStep}
+		}
+		return p
+	}
+	b.put(sampling(1, 0))
+	b.put(sampling(1, 1))
+	b.put(sampling(2, 0))
+	b.put(sampling(2, 2))
+	b.put(sampling(3, 0))
+	b.put(sampling(3, 0)) // a re-estimate of step 3 replaces the pending one
+	b.put(sampling(3, 3))
+	b.put(engine.Progress{Stage: sdprogress.StageSampling, Step: 3, TotalSteps: 10, Percent: 40}) // no preview: inherits
+	got := b.take()
+	var steps, previews []int
+	for _, p := range got {
+		steps = append(steps, p.Step)
+		if p.Preview != nil {
+			previews = append(previews, p.Preview.Step)
+		}
+	}
+	if !slices.Equal(steps, []int{1, 2, 3}) || !slices.Equal(previews, []int{3}) {
+		t.Fatalf("steps %v, previews %v; want every step, only the latest preview", steps, previews)
+	}
+	if got[2].Percent != 40 {
+		t.Errorf("the latest progress did not win: %v", got[2])
 	}
 }
