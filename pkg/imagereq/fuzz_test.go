@@ -1,7 +1,10 @@
 package imagereq
 
 import (
+	"bytes"
 	"errors"
+	"image"
+	"image/png"
 	"math"
 	"slices"
 	"strings"
@@ -79,6 +82,11 @@ func FuzzValidateProto(f *testing.F) {
 		{Prompt: "   "},
 		{Prompt: strings.Repeat("é", MaxPromptChars+1)},
 		{Prompt: "x", Sampler: "../../etc/passwd"},
+		// Issue 18: a batch with previews, an edit with a mask, and their bad forms.
+		{Prompt: "x", N: ptr[int32](3), Preview: &diffusionv1.PreviewOptions{Method: diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ, Interval: ptr[int32](2)}},
+		{Prompt: "x", InitImage: fuzzPNG(f, 64, 64), Mask: fuzzPNG(f, 64, 64), Strength: ptr[float32](0.5)},
+		{Prompt: "x", InitImage: fuzzPNG(f, 64, 64), Mask: fuzzPNG(f, 128, 64)},
+		{Prompt: "x", N: ptr[int32](0), Preview: &diffusionv1.PreviewOptions{Method: 7}},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -169,4 +177,13 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("prompts changed: %q %q", p.Prompt, p.NegativePrompt)
 		}
 	})
+}
+
+// fuzzPNG is a w x h PNG for the corpus.
+func fuzzPNG(f *testing.F, w, h int) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		f.Fatal(err)
+	}
+	return b.Bytes()
 }
