@@ -151,6 +151,12 @@ func serveAgents(n int, file string) int {
 // host is ready.
 func startSim(tb testing.TB, n int) *Registry {
 	tb.Helper()
+	return startSimOn(tb, n, nil)
+}
+
+// startSimOn is startSim with the store db (nil: a bbolt file in a temporary directory).
+func startSimOn(tb testing.TB, n int, db *state.DB) *Registry {
+	tb.Helper()
 	dir := tb.TempDir()
 	file := filepath.Join(dir, "addrs")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -175,11 +181,13 @@ func startSim(tb testing.TB, n int) *Registry {
 			tb.Fatal("the simulated agents did not start")
 		}
 	}
-	db, err := state.Open(filepath.Join(dir, "state.db"), state.Options{})
-	if err != nil {
-		tb.Fatal(err)
+	if db == nil {
+		var err error
+		if db, err = state.Open(filepath.Join(dir, "state.db"), state.Options{}); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
 	}
-	tb.Cleanup(func() { db.Close() })
 	var specs []agent.Spec
 	for i, a := range addrs {
 		specs = append(specs, agent.Spec{Name: fmt.Sprintf("host-%03d", i), LLMAddr: a, DiffusionAddr: a, MonitorAddr: a})
