@@ -192,6 +192,8 @@ func (m *EtcdMember) Start() error {
 	}
 	cmd := exec.Command(m.bin, m.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary that is killed (a timeout, a SIGKILL test's child) takes its etcd along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start etcd member %s: %w", m.Name, err)
