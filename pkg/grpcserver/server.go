@@ -22,6 +22,7 @@ import (
 
 	"github.com/genailab/genailab/pkg/addrfile"
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/pkg/sdnotify"
 )
 
 // Options configure a Server.
@@ -173,11 +174,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("gRPC health listener (plaintext, health only)", "addr", s.HealthAddr())
 	}
 	s.log.Info("gRPC server listening", "addr", s.Addr(), "auth", s.opts.Token != "", "tls", s.opts.TLS != nil, "mtls", ClientCertsRequired(s.opts.TLS))
+	// Every listener of the service is bound by now (Listen, and the HTTP ones started
+	// before Serve): a Type=notify unit is started from here on.
+	if err := sdnotify.Ready(); err != nil {
+		s.log.Warn("tell systemd the service is ready", "error", err)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve gRPC: %w", err)
 	case <-ctx.Done():
 	}
+	_ = sdnotify.Stopping()
 	s.health.Shutdown()
 	if s.hgrpc != nil {
 		s.hgrpc.Stop()

@@ -15,8 +15,11 @@
 //	needs-sdcpp  needs a real stable-diffusion.cpp and a model file; the test gives it the one
 //	             the engine tests use (on PATH, the tiny model where the block expects its file)
 //	needs-network  fetches from the internet: checked (bash -n), not run
-//	lab          needs a lab (systemd, Kubernetes, Docker, remote hosts): checked (bash -n, every
-//	             repository path it names exists), not run
+//	lab          needs a lab (systemd, Kubernetes, Docker, remote hosts). With on:NAME[,NAME...]
+//	             it runs, as root, on those machines of the stand-in lab (stack/internal/labhost:
+//	             Debian machines booting their own systemd, on a private network with the
+//	             addresses and names the recipe uses), in the order the machines are named;
+//	             without it, it is checked (bash -n, every repository path it names exists)
 //	dry-run      a `make` target too big for a test (`make ci` runs this test): run as `make -n`
 package examples
 
@@ -48,6 +51,7 @@ type Block struct {
 	File  string   // path relative to the repository root
 	Line  int      // line of the opening fence (1-based)
 	Kinds []string // from the marker; empty: run as written
+	On    []string // lab blocks: the stand-in lab machines it runs on (on:NAME,...)
 	Why   string   // the marker's explanation, if any
 	Text  string   // the block's content, without the fences
 }
@@ -57,7 +61,7 @@ func (b Block) Is(kind string) bool { return slices.Contains(b.Kinds, kind) }
 
 // Runs reports whether the test runs the block (literally or with its stand-in) rather than
 // only checking it.
-func (b Block) Runs() bool { return !b.Is(NeedsNetwork) && !b.Is(Lab) }
+func (b Block) Runs() bool { return !b.Is(NeedsNetwork) && (!b.Is(Lab) || len(b.On) > 0) }
 
 // String names the block for test output: file:line.
 func (b Block) String() string { return fmt.Sprintf("%s:%d", b.File, b.Line) }
@@ -111,7 +115,7 @@ func Extract(file string, md []byte) ([]Block, error) {
 			if lang == "sh" {
 				b := Block{File: file, Line: n}
 				if pending != nil {
-					b.Kinds, b.Why = pending.Kinds, pending.Why
+					b.Kinds, b.Why, b.On = pending.Kinds, pending.Why, pending.On
 				}
 				cur = &b
 			} else if pending != nil {
@@ -140,6 +144,13 @@ func parseMarker(file string, line int, spec string) (Block, error) {
 	spec, why, _ := strings.Cut(spec, "--")
 	b := Block{File: file, Line: line, Why: strings.TrimSpace(why)}
 	for _, k := range strings.Fields(spec) {
+		if on, ok := strings.CutPrefix(k, "on:"); ok {
+			b.On = strings.Split(on, ",")
+			if slices.Contains(b.On, "") {
+				return Block{}, fmt.Errorf("%s:%d: %q names an empty machine", file, line, k)
+			}
+			continue
+		}
 		if !slices.Contains(kinds, k) {
 			return Block{}, fmt.Errorf("%s:%d: unknown example kind %q (known: %s)", file, line, k, strings.Join(kinds, ", "))
 		}
@@ -147,6 +158,9 @@ func parseMarker(file string, line int, spec string) (Block, error) {
 	}
 	if len(b.Kinds) == 0 {
 		return Block{}, fmt.Errorf("%s:%d: an example marker names no kind", file, line)
+	}
+	if len(b.On) > 0 && !slices.Contains(b.Kinds, Lab) {
+		return Block{}, fmt.Errorf("%s:%d: on: names machines of the stand-in lab: only for lab blocks", file, line)
 	}
 	return b, nil
 }

@@ -11,7 +11,8 @@ import (
 
 func TestExtractReadsBlocksAndMarkers(t *testing.T) {
 	md := "# t\n\n```sh\necho one\n```\n\n<!-- example: lab -- needs systemd -->\n\n```sh\nsystemctl start x\n```\n" +
-		"```go\n```sh inside go\n```\n<!-- example: serves needs-sdcpp -->\n~~~sh\nbin/genailab up\n~~~\n"
+		"```go\n```sh inside go\n```\n<!-- example: serves needs-sdcpp -->\n~~~sh\nbin/genailab up\n~~~\n" +
+		"<!-- example: lab on:host1,control -- root -->\n```sh\nsystemctl daemon-reload\n```\n"
 	got, err := examples.Extract("R.md", []byte(md))
 	if err != nil {
 		t.Fatal(err)
@@ -20,20 +21,26 @@ func TestExtractReadsBlocksAndMarkers(t *testing.T) {
 		{File: "R.md", Line: 3, Text: "echo one\n"},
 		{File: "R.md", Line: 9, Kinds: []string{"lab"}, Why: "needs systemd", Text: "systemctl start x\n"},
 		{File: "R.md", Line: 16, Kinds: []string{"serves", "needs-sdcpp"}, Text: "bin/genailab up\n"},
+		{File: "R.md", Line: 20, Kinds: []string{"lab"}, On: []string{"host1", "control"}, Why: "root", Text: "systemctl daemon-reload\n"},
+	}
+	if !got[3].Runs() || got[1].Runs() {
+		t.Errorf("a lab block runs only with on: (got %v, %v)", got[3].Runs(), got[1].Runs())
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("blocks:\n got %+v\nwant %+v", got, want)
+		t.Fatalf("blocks:\n got %#v\nwant %#v", got, want)
 	}
 }
 
 func TestExtractRefusesBadMarkers(t *testing.T) {
 	for name, md := range map[string]string{
-		"unknown kind":   "<!-- example: labb -->\n```sh\nx\n```\n",
-		"no kind":        "<!-- example: -- why -->\n```sh\nx\n```\n",
-		"not before sh":  "<!-- example: lab -->\n```go\nx\n```\n",
-		"text between":   "<!-- example: lab -->\nsome prose\n```sh\nx\n```\n",
-		"dangling":       "text\n<!-- example: lab -->\n",
-		"unclosed fence": "```sh\nx\n",
+		"unknown kind":    "<!-- example: labb -->\n```sh\nx\n```\n",
+		"no kind":         "<!-- example: -- why -->\n```sh\nx\n```\n",
+		"not before sh":   "<!-- example: lab -->\n```go\nx\n```\n",
+		"text between":    "<!-- example: lab -->\nsome prose\n```sh\nx\n```\n",
+		"dangling":        "text\n<!-- example: lab -->\n",
+		"unclosed fence":  "```sh\nx\n",
+		"on: without lab": "<!-- example: serves on:host1 -->\n```sh\nx\n```\n",
+		"empty machine":   "<!-- example: lab on:host1, -->\n```sh\nx\n```\n",
 	} {
 		if _, err := examples.Extract("R.md", []byte(md)); err == nil {
 			t.Errorf("%s: no error", name)

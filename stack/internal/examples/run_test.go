@@ -47,8 +47,11 @@ import (
 //     ~/models/sd-v1-5-q8_0.gguf (HOME is a temporary directory), dry-run blocks run `make -n`,
 //     needs-network blocks that only download model files (*.gguf) run against a local stand-in
 //     of the internet (every https://host of the block replaced by an httptest server that
-//     answers the generated tiny model), other needs-network blocks and lab blocks are only
-//     checked (bash -n; the repository paths they name exist).
+//     answers the generated tiny model), other needs-network blocks and lab blocks without
+//     machines are only checked (bash -n; the repository paths they name exist).
+//   - lab blocks with on:MACHINES run as root on those machines of a stand-in lab (lab_test.go:
+//     Debian machines booting their own systemd under systemd-nspawn, with the recipe's
+//     addresses and names on a private network), in the scratch directory, which they share.
 //
 // A block passes when bash exits 0, every HTTP error status it got is one its comments announce
 // ("# HTTP 400 ...", "# → 401") and every announced one was got, and every image it received is
@@ -75,10 +78,14 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(strings.ReplaceAll(f, "/", "_"), func(t *testing.T) {
-			var st *serving // the file's stack
+			var st *serving     // the file's stack
+			var lab *standInLab // the file's stand-in lab
 			defer func() {
 				if st != nil {
 					st.stop(t)
+				}
+				if lab != nil {
+					lab.close(t)
 				}
 			}()
 			for _, b := range blocks {
@@ -87,6 +94,13 @@ func TestREADMEExamples(t *testing.T) {
 				}
 				if !b.Runs() && !standsIn(b) {
 					r.check(t, b)
+					continue
+				}
+				if b.Is(examples.Lab) {
+					if lab == nil {
+						lab = r.bootLab(t, f, blocks)
+					}
+					r.runLab(t, b, lab)
 					continue
 				}
 				if b.Is(examples.NeedsSDCPP) && !r.haveSD(t, b) {
@@ -446,6 +460,15 @@ func (r *runner) run(t *testing.T, b examples.Block, st *serving) {
 		t.Errorf("%s: %v\n--- block as run:\n%s--- output:\n%s", b, err, text, tailOf(out.String(), 4000))
 		return
 	}
+	n := verifyCalls(t, b, logDir)
+	t.Logf("%s: ok in %s (%d HTTP calls)", b, time.Since(start).Round(100*time.Millisecond), n)
+}
+
+// verifyCalls checks the curl calls a block made (recorded in logDir): every HTTP error status
+// is one its comments announce and the other way round, every image is a PNG. It returns the
+// number of calls.
+func verifyCalls(t *testing.T, b examples.Block, logDir string) int {
+	t.Helper()
 	calls, err := readCalls(logDir)
 	if err != nil {
 		t.Fatalf("%s: %v", b, err)
@@ -469,7 +492,7 @@ func (r *runner) run(t *testing.T, b examples.Block, st *serving) {
 		}
 		t.Errorf("%s: HTTP error statuses %v, the block's comments announce %v:\n%s", b, got, want, strings.Join(desc, "\n"))
 	}
-	t.Logf("%s: ok in %s (%d HTTP calls)", b, time.Since(start).Round(100*time.Millisecond), len(calls))
+	return len(calls)
 }
 
 // call is one curl run of a block.

@@ -11,6 +11,7 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/httpserver"
 	"github.com/genailab/genailab/pkg/metricsserver"
+	"github.com/genailab/genailab/pkg/sdnotify"
 	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
@@ -83,10 +84,14 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer hs.Stop()
+	if err := sdnotify.Ready(); err != nil { // a Type=notify unit is started from here on
+		log.Warn("tell systemd the gateway is ready", "error", err)
+	}
 	select {
 	case <-hs.Done():
 		return errors.New("REST gateway stopped serving")
 	case <-ctx.Done():
+		_ = sdnotify.Stopping()
 		return nil
 	}
 }
