@@ -32,17 +32,16 @@ type ChatRequest struct {
 
 // wireRequest is the JSON sent to /v1/chat/completions.
 type wireRequest struct {
-	Messages      []Message `json:"messages"`
-	MaxTokens     int       `json:"max_tokens"`
-	Stream        bool      `json:"stream"`
-	StreamOptions struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	Temperature *float64 `json:"temperature,omitempty"`
-	TopP        *float64 `json:"top_p,omitempty"`
-	TopK        *int     `json:"top_k,omitempty"`
-	Seed        *int64   `json:"seed,omitempty"`
-	Stop        []string `json:"stop,omitempty"`
+	Messages  []Message `json:"messages"`
+	MaxTokens int       `json:"max_tokens"`
+	Stream    bool      `json:"stream"`
+	// StreamOptions is sent with streamed requests only.
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+	Temperature   *float64       `json:"temperature,omitempty"`
+	TopP          *float64       `json:"top_p,omitempty"`
+	TopK          *int           `json:"top_k,omitempty"`
+	Seed          *int64         `json:"seed,omitempty"`
+	Stop          []string       `json:"stop,omitempty"`
 }
 
 // Validate checks what the client can know without the server.
@@ -62,13 +61,47 @@ func (r ChatRequest) Validate() error {
 }
 
 // Body returns the JSON body ChatStream sends (stream with usage).
-func (r ChatRequest) Body() ([]byte, error) {
+func (r ChatRequest) Body() ([]byte, error) { return r.body(true) }
+
+// body is the JSON body of a streamed or a non-streamed completion.
+func (r ChatRequest) body(stream bool) ([]byte, error) {
 	w := wireRequest{
-		Messages: r.Messages, MaxTokens: r.MaxTokens, Stream: true,
+		Messages: r.Messages, MaxTokens: r.MaxTokens, Stream: stream,
 		Temperature: r.Temperature, TopP: r.TopP, TopK: r.TopK, Seed: r.Seed, Stop: r.Stop,
 	}
-	w.StreamOptions.IncludeUsage = true
+	if stream {
+		w.StreamOptions = &streamOptions{IncludeUsage: true}
+	}
 	return json.Marshal(w)
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// post sends a completion request with the body and the Accept header given.
+func (c *Client) post(ctx context.Context, body []byte, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/v1/chat/completions"), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	c.authorize(req)
+	// llama-server closes idle keep-alive connections; a request written on one it has
+	// just closed fails with EOF before any response byte. Marking the request idempotent
+	// (an empty Idempotency-Key is not sent) lets net/http retry it on a fresh connection
+	// in exactly that case; nothing was generated for it, so the retry loses nothing.
+	// The transport of NewHTTPClient gives idle connections up before llama-server does,
+	// so this is the exception, not the rule.
+	req.Header["Idempotency-Key"] = nil
+	if accept == "text/event-stream" {
+		// llama-server closes the connection after every streamed reply (b11669: the next
+		// request written on it reads EOF). Saying so up front keeps the connection out of
+		// the idle pool, where the next request would race llama-server's close.
+		req.Close = true
+	}
+	return c.hc.Do(req)
 }
 
 // Stream is an open streaming completion. Recv returns the chunks; Close (or cancelling the context given
@@ -92,20 +125,7 @@ func (c *Client) ChatStream(ctx context.Context, r ChatRequest) (*Stream, error)
 		return nil, fmt.Errorf("chat: encode request: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/v1/chat/completions"), bytes.NewReader(body))
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("chat: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	c.authorize(req)
-	// llama-server closes idle keep-alive connections; a request written on one it has
-	// just closed fails with EOF before any response byte. Marking the request idempotent
-	// (an empty Idempotency-Key is not sent) lets net/http retry it on a fresh connection
-	// in exactly that case; nothing was generated for it, so the retry loses nothing.
-	req.Header["Idempotency-Key"] = nil
-	resp, err := c.hc.Do(req)
+	resp, err := c.post(ctx, body, "text/event-stream")
 	if err != nil {
 		cancel()
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -137,8 +157,25 @@ func (s *Stream) Recv() (Event, error) {
 	if cerr := s.ctx.Err(); cerr != nil && !errors.Is(err, io.EOF) {
 		err = context.Cause(s.ctx)
 	}
+	if errors.Is(err, io.EOF) {
+		s.finish()
+	}
 	s.Close()
 	return Event{}, err
+}
+
+// maxTrailer bounds what finish reads after "[DONE]" to reach the end of the body.
+const maxTrailer = 4 << 10
+
+// finish reads the body to its end after "[DONE]" (the chunked encoding's last chunk
+// follows it) before closing it, so the connection ends with llama-server's own close
+// rather than with a close of ours while it still writes.
+func (s *Stream) finish() {
+	s.once.Do(func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(s.body, maxTrailer))
+		s.body.Close()
+		s.cancel()
+	})
 }
 
 // Close closes the connection (idempotent).

@@ -1,6 +1,7 @@
 // Package llamaclient is a small HTTP client for a llama-server (llama.cpp) the LLM service supervises:
 // /health with its three states (connection refused, 503 "Loading model", 200 ok) and streaming chat
-// completions on /v1/chat/completions (server-sent events parsed into token deltas).
+// completions on /v1/chat/completions (server-sent events parsed into token deltas), or whole
+// ones (Chat) for clients that do not show tokens as they come.
 //
 // The SSE parser (Decoder) and the health and error parsers are pure and tested on transcripts of the real
 // llama-server under testdata/ (recorded by ../llamalog/testdata/capture). Random-weight test models emit
@@ -42,7 +43,7 @@ func (c *Client) authorize(req *http.Request) {
 }
 
 // New returns a client for the server at baseURL (e.g. "http://127.0.0.1:8080"). A nil hc gets a client of
-// its own with a short dial timeout and no overall timeout (streams are bounded by their context).
+// its own (NewHTTPClient).
 func New(baseURL string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
@@ -52,15 +53,25 @@ func New(baseURL string, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("llama-server url %q: want http://host:port", baseURL)
 	}
 	if hc == nil {
-		tr := &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			MaxIdleConnsPerHost:   8,
-			IdleConnTimeout:       30 * time.Second,
-			ResponseHeaderTimeout: 0, // a queued request may wait for a free slot
-		}
-		hc = &http.Client{Transport: tr}
+		hc = NewHTTPClient()
 	}
 	return &Client{base: u, hc: hc}, nil
+}
+
+// IdleTimeout is how long an idle connection to llama-server is kept: less than the
+// keep-alive timeout llama-server announces (Keep-Alive: timeout=5), so the client gives a
+// connection up before llama-server closes it under a request written on it.
+const IdleTimeout = 4 * time.Second
+
+// NewHTTPClient returns the HTTP client for llama-server: a short dial timeout, no overall
+// timeout (streams are bounded by their context; a queued request may wait for a free
+// slot), and idle connections kept for reuse up to IdleTimeout.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     IdleTimeout,
+	}}
 }
 
 // BaseURL is the server's base URL.

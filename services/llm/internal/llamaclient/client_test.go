@@ -189,6 +189,10 @@ func TestChatStreamCancelClosesConnection(t *testing.T) {
 	// A server that sends one chunk and then holds the stream open until the client goes away.
 	gone := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the request as llama-server does: for a request that says
+		// Connection: close (streamed ones do), net/http only notices the client
+		// going away once the body is read.
+		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, `data: {"choices":[{"delta":{"content":"a"}}]}`+"\n\n")
 		w.(http.Flusher).Flush()

@@ -22,7 +22,8 @@ const maxStopSequences = 16
 // Chat implements LLMService: it waits (bounded) for the server when it is
 // offloaded or starting, sends the conversation to llama-server's
 // /v1/chat/completions with streaming, relays every token delta, and ends
-// with the statistics. A client that goes away cancels the request at
+// with the statistics. With whole_reply it asks for a non-streamed
+// completion instead and sends its text as one delta. A client that goes away cancels the request at
 // llama-server (the HTTP connection is closed, which frees the slot).
 //
 // Times: waited_ms is the wait for the server; time_to_first_token_ms is
@@ -42,7 +43,11 @@ func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer
 		return toStatus(err)
 	}
 	defer a.release()
-	done, err = s.relay(a, creq, stream)
+	if req.GetWholeReply() {
+		done, err = s.relayWhole(a, creq, stream)
+	} else {
+		done, err = s.relay(a, creq, stream)
+	}
 	if err != nil {
 		return toStatus(err)
 	}
@@ -52,13 +57,61 @@ func (s *Service) Chat(req *llmv1.ChatRequest, stream grpc.ServerStreamingServer
 	return stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Done{Done: done}})
 }
 
-// relay streams one completion from llama-server to the client.
-func (s *Service) relay(a *admission, creq llamaclient.ChatRequest, stream grpc.ServerStreamingServer[llmv1.ChatResponse]) (*llmv1.ChatDone, error) {
+// llama is the client of the admitted server.
+func (s *Service) llama(a *admission) (*llamaclient.Client, error) {
 	client, err := llamaclient.New(a.baseURL, s.hc)
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
-	client = client.WithAPIKey(s.apiKey)
+	return client.WithAPIKey(s.apiKey), nil
+}
+
+// relayWhole asks llama-server for a non-streamed completion and sends its
+// text as one delta (ChatRequest.whole_reply). time_to_first_token_ms is
+// then llama-server's own prompt time, the only first-token time there is.
+func (s *Service) relayWhole(a *admission, creq llamaclient.ChatRequest, stream grpc.ServerStreamingServer[llmv1.ChatResponse]) (*llmv1.ChatDone, error) {
+	client, err := s.llama(a)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Chat(a.ctx, creq)
+	if err != nil {
+		return nil, chatError(a.ctx, err)
+	}
+	if c.Content != "" {
+		if err := stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: validText(c.Content)}}}); err != nil {
+			return nil, err
+		}
+	}
+	done := &llmv1.ChatDone{FinishReason: c.FinishReason}
+	if c.Usage != nil {
+		done.PromptTokens, done.CompletionTokens = int32(c.Usage.PromptTokens), int32(c.Usage.CompletionTokens)
+	}
+	if t := c.Timings; t != nil {
+		done.TimeToFirstTokenMs = int64(math.Round(t.PromptMS))
+		done.TokensPerSecond = t.PredictedPerSecond
+		if c.Usage == nil {
+			done.PromptTokens, done.CompletionTokens = int32(t.PromptN+t.CacheN), int32(t.PredictedN)
+		}
+	}
+	return done, nil
+}
+
+// validText guards the protobuf string rule: llamaclient already returns
+// valid UTF-8, so this stays a guard, not a transformation.
+func validText(text string) string {
+	if !utf8.ValidString(text) {
+		return strings.ToValidUTF8(text, string(utf8.RuneError))
+	}
+	return text
+}
+
+// relay streams one completion from llama-server to the client.
+func (s *Service) relay(a *admission, creq llamaclient.ChatRequest, stream grpc.ServerStreamingServer[llmv1.ChatResponse]) (*llmv1.ChatDone, error) {
+	client, err := s.llama(a)
+	if err != nil {
+		return nil, err
+	}
 	sent := time.Now()
 	st, err := client.ChatStream(a.ctx, creq)
 	if err != nil {
@@ -87,13 +140,7 @@ func (s *Service) relay(a *admission, creq llamaclient.ChatRequest, stream grpc.
 				done.TimeToFirstTokenMs = firstAt.Sub(sent).Milliseconds()
 			}
 			deltas++
-			// llamaclient already returns valid UTF-8; protobuf strings
-			// must be, so this stays a guard, not a transformation.
-			text := ev.Content
-			if !utf8.ValidString(text) {
-				text = strings.ToValidUTF8(text, string(utf8.RuneError))
-			}
-			if err := stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: text}}}); err != nil {
+			if err := stream.Send(&llmv1.ChatResponse{Event: &llmv1.ChatResponse_Delta{Delta: &llmv1.ChatDelta{Content: validText(ev.Content)}}}); err != nil {
 				return nil, err
 			}
 		}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/llm/internal/llamaclient"
@@ -15,13 +13,7 @@ import (
 // newHTTPClient is the client the service talks to llama-server with
 // (health probes and chat). No overall timeout: chat streams are bounded by
 // their context.
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-		IdleConnTimeout:     30 * time.Second,
-	}}
-}
+func newHTTPClient() *http.Client { return llamaclient.NewHTTPClient() }
 
 // healthProbe is the readiness and health probe of the server at base:
 // ready when /health answers 200 {"status":"ok"}.
