@@ -135,7 +135,9 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httperr.Invalid("messages must hold at least one message"))
 		return
 	}
-	cr := &llmv1.ChatRequest{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed}
+	// A client that waits for the whole answer gets it from a non-streamed completion
+	// upstream (cheaper for llama-server, one gRPC message instead of one per token).
+	cr := &llmv1.ChatRequest{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP, Stop: req.Stop, Seed: req.Seed, WholeReply: !req.Stream}
 	if req.MaxCompletionTokens > 0 {
 		cr.MaxTokens = req.MaxCompletionTokens
 	}
@@ -223,11 +225,15 @@ func (h *Handler) streamChat(w http.ResponseWriter, stream llmv1.LLMService_Chat
 	if !send(chunk(&chatChoiceMessage{Role: "assistant"}, nil)) {
 		return
 	}
+	deltas := newDeltaWriter(id, created, model)
 	msg := first
 	for {
 		if d := msg.GetDelta(); d != nil && d.GetContent() != "" {
-			if !send(chunk(&chatChoiceMessage{Content: d.GetContent()}, nil)) {
+			if _, err := w.Write(deltas.event(d.GetContent())); err != nil {
 				return
+			}
+			if flusher != nil {
+				flusher.Flush()
 			}
 		}
 		if done := msg.GetDone(); done != nil {
@@ -272,4 +278,28 @@ func finishReason(d *llmv1.ChatDone) string {
 
 func usageOf(d *llmv1.ChatDone) *usage {
 	return &usage{PromptTokens: d.GetPromptTokens(), CompletionTokens: d.GetCompletionTokens(), TotalTokens: d.GetPromptTokens() + d.GetCompletionTokens()}
+}
+
+// deltaWriter encodes the content chunks of one streamed reply: the bytes around the
+// text are the same in every chunk, so they are encoded once and each token costs one
+// JSON string encoding, the same bytes json.Marshal of the chunk gives.
+type deltaWriter struct {
+	prefix, suffix []byte
+	buf            []byte
+}
+
+func newDeltaWriter(id string, created int64, model string) *deltaWriter {
+	const mark = "\x00"
+	b, _ := json.Marshal(chatResponse{ID: id, Object: "chat.completion.chunk", Created: created, Model: model,
+		Choices: []chatChoice{{Delta: &chatChoiceMessage{Content: mark}}}})
+	enc, _ := json.Marshal(mark)
+	i := bytes.LastIndex(b, enc) // after the id and the model, which may hold the same bytes
+	return &deltaWriter{prefix: append([]byte("data: "), b[:i]...), suffix: append(b[i+len(enc):len(b):len(b)], "\n\n"...)}
+}
+
+// event returns the SSE event of one delta (valid until the next call).
+func (d *deltaWriter) event(content string) []byte {
+	enc, _ := json.Marshal(content)
+	d.buf = append(append(append(d.buf[:0], d.prefix...), enc...), d.suffix...)
+	return d.buf
 }

@@ -253,7 +253,7 @@ func TestChatCompletion(t *testing.T) {
 	if u := out["usage"].(map[string]any); u["total_tokens"] != float64(7) {
 		t.Fatalf("usage %v", u)
 	}
-	if l.got.MaxTokens != 9 || l.got.Messages[0].Role != "system" || len(l.got.Stop) != 1 {
+	if l.got.MaxTokens != 9 || l.got.Messages[0].Role != "system" || len(l.got.Stop) != 1 || !l.got.WholeReply {
 		t.Fatalf("relayed request %v", l.got)
 	}
 	resp, _ = post(t, srv.URL+"/openai/v1/chat/completions", `{"messages":[{"role":"tool","content":"x"}]}`)
@@ -267,7 +267,7 @@ func TestChatCompletion(t *testing.T) {
 }
 
 func TestChatCompletionStream(t *testing.T) {
-	srv, _, _ := serve(t)
+	srv, _, l := serve(t)
 	resp, err := http.Post(srv.URL+"/openai/v1/chat/completions", "application/json",
 		strings.NewReader(`{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}`))
 	if err != nil {
@@ -308,6 +308,9 @@ func TestChatCompletionStream(t *testing.T) {
 	}
 	if !done || text.String() != "hello" {
 		t.Fatalf("done %v text %q chunks %v", done, text.String(), chunks)
+	}
+	if l.got.WholeReply {
+		t.Fatal("a streamed request asked the LLM service for a whole reply")
 	}
 	first := chunks[0]["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)
 	if first["role"] != "assistant" || chunks[0]["object"] != "chat.completion.chunk" || chunks[0]["model"] != "tiny" {
