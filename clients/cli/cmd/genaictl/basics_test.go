@@ -11,7 +11,7 @@ import (
 
 func TestHelpListsEveryCommand(t *testing.T) {
 	r := ok(t, "--help")
-	for _, c := range []string{"system", "models", "llm", "diffusion", "generate", "jobs", "resources", "events", "hosts", "orchestrator", "completion"} {
+	for _, c := range []string{"system", "models", "llm", "diffusion", "generate", "edit", "jobs", "resources", "events", "hosts", "orchestrator", "completion"} {
 		if !strings.Contains(r.stdout, "  "+c+" ") {
 			t.Errorf("help does not list %s:\n%s", c, r.stdout)
 		}
@@ -33,7 +33,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		}
 	}
 	r = ok(t, "generate", "--help")
-	for _, f := range []string{"--output", "--width", "--height", "--steps", "--cfg-scale", "--seed", "--sampler", "--negative", "--addr", "--token", "--json"} {
+	for _, f := range []string{"--output", "--width", "--height", "--steps", "--cfg-scale", "--seed", "--sampler", "--negative", "--preview", "--count", "--addr", "--token", "--json"} {
 		if !strings.Contains(r.stdout, f) {
 			t.Errorf("generate help lacks %s", f)
 		}

@@ -147,7 +147,7 @@ flag falls back to an environment variable: GENAILAB_ADDR, GENAILAB_TOKEN, ...`,
 	f.BoolVar(&a.g.insecure, "insecure", false, "allow sending the token without TLS to a host that is not loopback")
 	f.BoolVar(&a.g.json, "json", false, "print protojson (streams: one document per line)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
-	root.AddCommand(a.systemCmd(), a.modelsCmd(), a.llmCmd(), a.diffusionCmd(), a.generateCmd(), a.jobsCmd(),
+	root.AddCommand(a.systemCmd(), a.modelsCmd(), a.llmCmd(), a.diffusionCmd(), a.generateCmd(), a.editCmd(), a.jobsCmd(),
 		a.resourcesCmd(), a.eventsCmd(), a.hostsCmd(), a.orchestratorCmd())
 	return root
 }

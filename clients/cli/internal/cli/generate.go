@@ -15,61 +15,148 @@ import (
 	genailab "github.com/genailab/genailab/clients/go"
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/imagereq"
 )
 
+// imageFlags are the flags of the commands that make images (generate, edit).
+type imageFlags struct {
+	p               diffusionv1.ImageParams
+	out             string
+	cfgScale        float32
+	seed            int64
+	width, height   int32
+	steps, n        int32
+	preview         bool
+	previewMethod   string
+	previewInterval int32
+}
+
+func (f *imageFlags) register(cmd *cobra.Command, a *App) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.out, "output", "o", "", "PNG file to write (default: <job id>.png; a batch adds -1, -2, ... before .png)")
+	fl.StringVar(&f.p.NegativePrompt, "negative", "", "what to avoid")
+	fl.Int32VarP(&f.width, "width", "W", 512, "width in pixels, a multiple of 64")
+	fl.Int32VarP(&f.height, "height", "H", 512, "height in pixels, a multiple of 64")
+	fl.Int32Var(&f.steps, "steps", 20, "sampling steps, 1..150")
+	fl.Float32Var(&f.cfgScale, "cfg-scale", 7.5, "guidance scale, 0..30")
+	fl.Int64Var(&f.seed, "seed", -1, "seed (default: random; the result says which)")
+	fl.Int32VarP(&f.n, "count", "n", 1, "images in one batch (seeds seed, seed+1, ...)")
+	fl.StringVar(&f.p.Sampler, "sampler", "", "sampler (default euler_a; 'genaictl diffusion status' lists the ones the service accepts)")
+	fl.BoolVar(&f.preview, "preview", false, "write the engine's previews while it samples, to <output>.step-N.png (CLI engine mode only)")
+	fl.StringVar(&f.previewMethod, "preview-method", "proj", "preview method: proj (fast, coarse), tae or vae")
+	fl.Int32Var(&f.previewInterval, "preview-interval", 1, "sampling steps between previews")
+	_ = cmd.RegisterFlagCompletionFunc("sampler", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return a.complete(cmd, listSamplers)
+	})
+	_ = cmd.RegisterFlagCompletionFunc("preview-method", cobra.FixedCompletions([]string{"proj", "tae", "vae"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagFilename("output", "png")
+}
+
+// params are the request: only the flags given are sent (a --steps 0 is the server's to
+// refuse, no --steps is its default).
+func (f *imageFlags) params(cmd *cobra.Command) (*diffusionv1.ImageParams, error) {
+	p := proto.Clone(&f.p).(*diffusionv1.ImageParams)
+	fl := cmd.Flags()
+	if changed(fl, "cfg-scale") {
+		p.CfgScale = &f.cfgScale
+	}
+	if changed(fl, "seed") {
+		p.Seed = &f.seed
+	}
+	if changed(fl, "width") {
+		p.Width = &f.width
+	}
+	if changed(fl, "height") {
+		p.Height = &f.height
+	}
+	if changed(fl, "steps") {
+		p.Steps = &f.steps
+	}
+	if changed(fl, "count") {
+		p.N = &f.n
+	}
+	if f.preview || changed(fl, "preview-method") || changed(fl, "preview-interval") {
+		m := imagereq.PreviewMethodProto(f.previewMethod)
+		if m == diffusionv1.PreviewMethod_PREVIEW_METHOD_UNSPECIFIED {
+			return nil, fmt.Errorf("--preview-method %q: want proj, tae or vae", f.previewMethod)
+		}
+		p.Preview = &diffusionv1.PreviewOptions{Method: m}
+		if changed(fl, "preview-interval") {
+			p.Preview.Interval = &f.previewInterval
+		}
+	}
+	return p, nil
+}
+
 func (a *App) generateCmd() *cobra.Command {
-	var p diffusionv1.ImageParams
-	var out string
-	var cfgScale float32
-	var seed int64
-	var width, height, steps int32
+	var f imageFlags
 	cmd := &cobra.Command{
 		Use:   `generate "PROMPT"`,
 		Short: "Generate an image through the orchestrator, with a live progress bar",
 		Long: `Generate an image. The orchestrator queues it, offloads the LLM when the image would
 not fit next to it, generates, and brings the LLM back. A live bar shows the stage and
 step; Ctrl-C cancels the generation on the server. The PNG is written to -o (default:
-<job id>.png); 'genaictl jobs get ID -o FILE' fetches it again later.`,
+<job id>.png); 'genaictl jobs get ID -o FILE' fetches it again later. With --preview each
+preview the engine writes while it samples is saved next to it (<output>.step-N.png);
+-n makes a batch (one job, one engine run).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
+			p, err := f.params(cmd)
+			if err != nil {
+				return err
+			}
 			p.Prompt = strings.Join(args, " ")
-			if changed(cmd.Flags(), "cfg-scale") {
-				p.CfgScale = &cfgScale
+			c, err := a.dial(cmd)
+			if err != nil {
+				return err
 			}
-			if changed(cmd.Flags(), "seed") {
-				p.Seed = &seed
+			return a.generate(cmd, c, p, f.out)
+		}),
+	}
+	f.register(cmd, a)
+	return cmd
+}
+
+func (a *App) editCmd() *cobra.Command {
+	var f imageFlags
+	var mask string
+	var strength float32
+	cmd := &cobra.Command{
+		Use:   `edit IMAGE "PROMPT"`,
+		Short: "Edit an image (img2img; inpainting with --mask) through the orchestrator",
+		Long: `Edit IMAGE (PNG or JPEG, each side a multiple of 64) after PROMPT: stable-diffusion.cpp's
+img2img, or inpainting with --mask (the image's size: white is repainted, black kept).
+--strength is how much of the image is replaced (0..1, default 0.75). The output is the
+image's size unless --width/--height say otherwise; the rest is as 'genaictl generate'.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: run(func(cmd *cobra.Command, args []string) error {
+			p, err := f.params(cmd)
+			if err != nil {
+				return err
 			}
-			// Only the flags given are sent: a --steps 0 is the server's to refuse, no
-			// --steps is its default.
-			if changed(cmd.Flags(), "width") {
-				p.Width = &width
+			p.Prompt = strings.Join(args[1:], " ")
+			if p.InitImage, err = os.ReadFile(args[0]); err != nil {
+				return fmt.Errorf("read the image: %w", err)
 			}
-			if changed(cmd.Flags(), "height") {
-				p.Height = &height
+			if mask != "" {
+				if p.Mask, err = os.ReadFile(mask); err != nil {
+					return fmt.Errorf("read the mask: %w", err)
+				}
 			}
-			if changed(cmd.Flags(), "steps") {
-				p.Steps = &steps
+			if changed(cmd.Flags(), "strength") {
+				p.Strength = &strength
 			}
 			c, err := a.dial(cmd)
 			if err != nil {
 				return err
 			}
-			return a.generate(cmd, c, &p, out)
+			return a.generate(cmd, c, p, f.out)
 		}),
 	}
-	fl := cmd.Flags()
-	fl.StringVarP(&out, "output", "o", "", "PNG file to write (default: <job id>.png)")
-	fl.StringVar(&p.NegativePrompt, "negative", "", "what to avoid")
-	fl.Int32VarP(&width, "width", "W", 512, "width in pixels, a multiple of 64")
-	fl.Int32VarP(&height, "height", "H", 512, "height in pixels, a multiple of 64")
-	fl.Int32Var(&steps, "steps", 20, "sampling steps, 1..150")
-	fl.Float32Var(&cfgScale, "cfg-scale", 7.5, "guidance scale, 0..30")
-	fl.Int64Var(&seed, "seed", -1, "seed (default: random; the result says which)")
-	fl.StringVar(&p.Sampler, "sampler", "", "sampler (default euler_a; 'genaictl diffusion status' lists the ones the service accepts)")
-	_ = cmd.RegisterFlagCompletionFunc("sampler", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-		return a.complete(cmd, listSamplers)
-	})
-	_ = cmd.MarkFlagFilename("output", "png")
+	f.register(cmd, a)
+	cmd.Flags().StringVar(&mask, "mask", "", "inpainting mask (PNG or JPEG of the image's size; white is repainted)")
+	cmd.Flags().Float32Var(&strength, "strength", 0.75, "how much of the image is replaced, 0..1")
+	_ = cmd.MarkFlagFilename("mask", "png", "jpg", "jpeg")
 	return cmd
 }
 
@@ -79,8 +166,18 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 	start := time.Now()
 	var jobID string
 	var lastPlain string
-	var jsonErr error
+	var jsonErr, previewErr error
 	res, err := c.GenerateImage(cmd.Context(), p, func(e genailab.Event) {
+		if e.JobID != "" {
+			jobID = e.JobID
+		}
+		if pv := e.Progress.GetPreview(); pv != nil && previewErr == nil {
+			// Written as they come, with or without --json: the files are the point.
+			name := previewPath(out, jobID, pv)
+			if previewErr = writeFileAtomic(name, pv.GetPng()); previewErr == nil && !a.g.json {
+				live.Println(fmt.Sprintf("Preview of step %d: %s", pv.GetStep(), termui.SanitizeLine(name)))
+			}
+		}
 		if a.g.json {
 			if jsonErr == nil {
 				jsonErr = a.printJSONLine(eventMessage(e))
@@ -89,7 +186,6 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 		}
 		switch {
 		case e.JobID != "":
-			jobID = e.JobID
 			live.Println("Job " + termui.SanitizeLine(jobID))
 		case e.Queue != nil:
 			if pos := e.Queue.GetPosition(); pos > 0 {
@@ -102,7 +198,7 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 		case e.Progress != nil:
 			if live.TTY() {
 				live.Draw(progressBar(e.Progress, live.Width(), time.Since(start)))
-			} else if key := fmt.Sprint(e.Progress.GetStage(), e.Progress.GetStep()); key != lastPlain {
+			} else if key := fmt.Sprint(e.Progress.GetStage(), e.Progress.GetImageIndex(), e.Progress.GetStep()); key != lastPlain {
 				// Without a terminal: one line per stage and per step.
 				lastPlain = key
 				live.Draw(progressText(e.Progress))
@@ -112,12 +208,24 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 	if err != nil {
 		return a.at(genailab.ServiceOrchestrator, err)
 	}
+	if previewErr != nil {
+		return previewErr
+	}
 	live.Clear()
 	if out == "" {
 		out = res.JobID + ".png"
 	}
-	if err := writeFileAtomic(out, res.Image.GetPng()); err != nil {
+	img := res.Image
+	files := []string{out}
+	if err := writeFileAtomic(out, img.GetPng()); err != nil {
 		return err
+	}
+	for i, b := range img.GetBatch() {
+		name := batchPath(out, i+1)
+		if err := writeFileAtomic(name, b.GetPng()); err != nil {
+			return err
+		}
+		files = append(files, name)
 	}
 	if a.g.json {
 		if jsonErr != nil {
@@ -125,16 +233,41 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 		}
 		img := proto.Clone(res.Image).(*diffusionv1.ImageResult)
 		img.Png = nil // in the file
+		for _, b := range img.Batch {
+			b.Png = nil
+		}
 		return a.printJSONLine(&orchestratorv1.GenerateImageResponse{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: img}})
 	}
-	img := res.Image
 	line := fmt.Sprintf("Saved %s: %dx%d, seed %d, %s", out, img.GetWidth(), img.GetHeight(), img.GetSeed(),
 		termui.Duration(time.Duration(img.GetTimeTakenMs())*time.Millisecond))
 	if img.GetDemoEngine() {
 		line += " (demo stand-in: a synthetic image)"
 	}
 	fmt.Fprintln(a.Stdout, line+".")
+	for i, b := range img.GetBatch() {
+		fmt.Fprintf(a.Stdout, "Saved %s: %dx%d, seed %d.\n", files[i+1], b.GetWidth(), b.GetHeight(), b.GetSeed())
+	}
 	return nil
+}
+
+// batchPath is the file of image i (1-based after the first) of a batch: out with -i
+// before its extension.
+func batchPath(out string, i int) string {
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(out, ext), i, ext)
+}
+
+// previewPath is the file of a preview: the output's name (the job's when -o is not
+// given) with .step-N before .png, and the batch image's -i.
+func previewPath(out, jobID string, pv *diffusionv1.Preview) string {
+	if out == "" {
+		out = jobID + ".png"
+	}
+	if i := pv.GetImageIndex(); i > 0 {
+		out = batchPath(out, int(i))
+	}
+	ext := filepath.Ext(out)
+	return fmt.Sprintf("%s.step-%d.png", strings.TrimSuffix(out, ext), pv.GetStep())
 }
 
 // eventMessage turns a client event back into the stream message it came from.
