@@ -90,6 +90,13 @@ func BenchmarkGatewayAddedLatency1024(b *testing.B) {
 	benchGatewayVsWrapper(b, s, `{"prompt":"bench","width":1024,"height":1024,"steps":1,"seed":5}`)
 }
 
+// BenchmarkGatewayAddedLatency256 is the same comparison at 256×256 (a ≈200 kB PNG), where
+// the path's fixed costs (queue, placement, probe, events, fsyncs, gRPC hops) dominate.
+func BenchmarkGatewayAddedLatency256(b *testing.B) {
+	s := newStack(b, stackOptions{Gateway: true, StandIn: true, StepMS: 1})
+	benchGatewayVsWrapper(b, s, `{"prompt":"bench","width":256,"height":256,"steps":1,"seed":5}`)
+}
+
 // BenchmarkGatewayAddedLatencyReal is the same comparison on the real sd-cli: 128×128, 8 steps.
 func BenchmarkGatewayAddedLatencyReal(b *testing.B) {
 	s := newStack(b, stackOptions{Gateway: true})

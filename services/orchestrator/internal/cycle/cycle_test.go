@@ -76,6 +76,7 @@ func TestOffloadPersistsBeforeStopGeneratesStoppedAndReloads(t *testing.T) {
 	if got := r.types(t); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
+	r.ev.Flush() // events are written behind their emitters
 	evs, _ := r.db.LastEvents(10)
 	if evs[0].Values["required_bytes"] == 0 || evs[2].Values["freed_bytes"] != 2*GiB || evs[2].Values["confirmed"] != 1 {
 		t.Fatalf("event numbers: placed %v offload finished %v", evs[0].Values, evs[2].Values)

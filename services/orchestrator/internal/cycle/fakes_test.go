@@ -272,6 +272,7 @@ func newRig(t *testing.T, budget uint64, co cycle.Options) *rig {
 // types returns the stored event types, oldest first.
 func (r *rig) types(t *testing.T) []orchestratorv1.EventType {
 	t.Helper()
+	r.ev.Flush()
 	evs, err := r.db.LastEvents(100)
 	if err != nil {
 		t.Fatal(err)

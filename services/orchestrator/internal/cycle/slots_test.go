@@ -41,6 +41,7 @@ func TestReloadRestoresTheSlotFilesOfTheSavedState(t *testing.T) {
 	if !slices.Equal(r.llm.lastRestore, r.llm.slotFiles) {
 		t.Fatalf("Start restored %v, want %v", r.llm.lastRestore, r.llm.slotFiles)
 	}
+	r.ev.Flush() // events are written behind their emitters
 	evs, _ := r.db.LastEvents(10)
 	var off, rel map[string]float64
 	var relMsg string

@@ -1,6 +1,7 @@
 // Package events is the orchestrator's event log: every event is stored in the database
 // (which keeps the last few thousand) and handed to live subscribers. Watch sends the
-// stored backlog first, then follows, without gaps or duplicates between the two.
+// stored backlog first, then follows, without gaps or duplicates between the two. Events
+// are written behind their emitters, in batches (commit.go); Flush waits for them.
 package events
 
 import (
@@ -39,6 +40,14 @@ type Log struct {
 	// closed ends every Watch (on shutdown).
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// The write-behind (commit.go): next is the next id (0: not read from the store yet),
+	// durable the last id written, pending what waits for the committer, committing
+	// whether it runs; stored is closed (and replaced) after each batch.
+	next, durable uint64
+	pending       []pendingEvent
+	committing    bool
+	stored        chan struct{}
 }
 
 // ErrClosed ends the watches of a log that is shutting down.
@@ -54,7 +63,7 @@ type subscriber struct {
 
 // New returns a log writing to db.
 func New(db *state.DB, log *slog.Logger) *Log {
-	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}, closed: make(chan struct{})}
+	return &Log{db: db, log: log, subs: map[*subscriber]struct{}{}, closed: make(chan struct{}), stored: make(chan struct{})}
 }
 
 // Observe has fn called with every event appended from now on, in order, with the log's
@@ -73,21 +82,25 @@ func (l *Log) Emit(typ orchestratorv1.EventType, host, jobID, message string, va
 	return ev
 }
 
-// Append stores ev (setting its id, and its time when unset) and hands it to subscribers.
-// A failing database write is logged; the event is still delivered live.
+// Append numbers ev (and sets its time when unset), hands it to the observers, and queues
+// it for the store; watchers get it once it is stored. A failing database write is logged;
+// the event is still delivered live.
 func (l *Log) Append(ev *orchestratorv1.Event) {
 	if ev.Time == nil {
 		ev.Time = timestamppb.Now()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.db.AppendEvent(ev); err != nil {
-		l.log.Warn("event not stored", "type", ev.Type.String(), "error", err)
-	}
+	ev.Id = l.nextIDLocked()
+	l.enqueueLocked(ev)
 	l.log.Info("event", "id", ev.Id, "type", ev.Type.String(), "job", ev.JobId, "message", ev.Message)
 	for _, fn := range l.observers {
 		fn(ev)
 	}
+}
+
+// deliverLocked hands a stored event to the watchers, dropping those that lag too far.
+func (l *Log) deliverLocked(ev *orchestratorv1.Event) {
 	for s := range l.subs {
 		select {
 		case s.ch <- ev:
@@ -127,6 +140,8 @@ func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestrator
 			l.mu.Unlock()
 		}()
 	}
+	// What was appended before the call is read back from the store.
+	l.Flush()
 	var backlog []*orchestratorv1.Event
 	var err error
 	switch {

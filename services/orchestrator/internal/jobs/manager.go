@@ -342,6 +342,9 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	}
 	defer close(e.settled)
 	ev := m.ev.Emit(typ, stored.Host, stored.Id, msg, nil)
+	// The job's events are written behind it (package events); they are stored before the
+	// job is reported done.
+	m.ev.Flush()
 	if stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		err = nil
 	} else {

@@ -185,6 +185,8 @@ func Run(ctx context.Context, opts Options) error {
 		specs = []agent.Spec{{Name: opts.Host, LLMAddr: opts.LLMAddr, DiffusionAddr: opts.DiffusionAddr, MonitorAddr: opts.MonitorAddr}}
 	}
 	ev := events.New(db, log)
+	// The events still being written are stored before the database closes.
+	defer ev.Flush()
 	announceRecovery(db, ev, opts.Host)
 	reg, err := hosts.New(specs, hosts.Options{
 		Dial: dial, Compose: composeHost(opts, db, ev, log), CheckInterval: opts.HostCheckInterval,
@@ -316,6 +318,7 @@ func announceRecovery(db *state.DB, ev *events.Log, host string) {
 			"state_recovered": 1, "saved_states_restored": float64(rec.SavedStates), "jobs_restored": float64(rec.Jobs),
 			"events_restored": float64(rec.Events), "corrections_restored": float64(rec.Corrections),
 		})
+	ev.Flush()
 }
 
 // warnOrphans logs saved LLM states of hosts the orchestrator no longer knows.
