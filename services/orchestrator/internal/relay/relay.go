@@ -28,6 +28,8 @@ type Relay struct {
 	Events    Emitter
 	Host      string
 	Log       *slog.Logger
+	// Live, when set, keeps the streams' latest engine info (live.go).
+	Live *Live
 	// Backoff bounds the wait before reconnecting; default 500 ms to 10 s.
 	BackoffMin, BackoffMax time.Duration
 }
@@ -100,12 +102,16 @@ func (r *Relay) followLLM(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer r.Live.setLLM(nil)
 	for {
 		m, err := stream.Recv()
 		if err != nil {
 			return err
 		}
 		info := m.GetInfo()
+		if info != nil {
+			r.Live.setLLM(info)
+		}
 		switch m.GetType() {
 		case llmv1.LLMEventType_LLM_EVENT_TYPE_READY, llmv1.LLMEventType_LLM_EVENT_TYPE_RESTARTED:
 			r.Events.Emit(orchestratorv1.EventType_EVENT_TYPE_LLM_STARTED, r.Host, "",
@@ -127,12 +133,16 @@ func (r *Relay) followDiffusion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer r.Live.setDiffusion(nil)
 	for {
 		m, err := stream.Recv()
 		if err != nil {
 			return err
 		}
 		info := m.GetInfo()
+		if info != nil {
+			r.Live.setDiffusion(info)
+		}
 		switch m.GetType() {
 		case diffusionv1.DiffusionEventType_DIFFUSION_EVENT_TYPE_STARTED:
 			what := "The diffusion engine started (" + info.GetModelId() + ")"

@@ -62,18 +62,29 @@ const HealthDetailHeader = "genailab-health-detail"
 const llmHealthTimeout = time.Second
 
 // GetHealth is the seed's health check: ok, and whether an image is being generated
-// (by the orchestrator's worker, or directly on the diffusion engine).
+// (by the orchestrator's worker, or directly on the diffusion engine). With one host it
+// answers from the engines' state that the relay's WatchInfo streams keep current (busy
+// flips with the diffusion engine's generation events), without a call to the services;
+// only while the diffusion stream is not connected does it ask the services.
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
 	var details []string
-	if s.replica != nil {
-		details = append(details, s.replica.healthDetail())
-	}
 	if d := s.db.HealthDetail(); d != "" {
 		details = append(details, d)
 	}
 	if !s.single {
 		setHealthDetail(ctx, details)
 		return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy()}, nil
+	}
+	if s.live != nil {
+		if diff, ok := s.live.Diffusion(); ok {
+			if llm, ok := s.live.LLM(); ok {
+				if d := llmDetail(llm); d != "" {
+					details = append(details, d)
+				}
+			}
+			setHealthDetail(ctx, details)
+			return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: s.jobs.Busy() || diff.GetBusy()}, nil
+		}
 	}
 	h := s.reg.Hosts()[0]
 	lctx, cancel := context.WithTimeout(ctx, llmHealthTimeout)
@@ -97,10 +108,18 @@ func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequ
 // service that does not answer in time is not the image server's failure: nothing either.
 func llmHealthDetail(ctx context.Context, c llmv1.LLMServiceClient) string {
 	r, err := c.GetInfo(ctx, &llmv1.GetInfoRequest{})
-	if err != nil || r.GetInfo().GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_ERROR {
+	if err != nil {
 		return ""
 	}
-	msg, _, _ := strings.Cut(r.GetInfo().GetLastError(), "\n")
+	return llmDetail(r.GetInfo())
+}
+
+// llmDetail is the health detail of an LLM whose health is ERROR, else "".
+func llmDetail(info *llmv1.LLMInfo) string {
+	if info.GetHealth() != commonv1.HealthStatus_HEALTH_STATUS_ERROR {
+		return ""
+	}
+	msg, _, _ := strings.Cut(info.GetLastError(), "\n")
 	return "llm: " + cmp.Or(msg, "unhealthy")
 }
 

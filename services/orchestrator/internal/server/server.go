@@ -119,6 +119,8 @@ type Service struct {
 	single bool
 	// replica is the election with StateEtcd (nil with bbolt).
 	replica *replica
+	// live is the single host's engine state, kept by its relay's streams (GetHealth).
+	live *relay.Live
 }
 
 // Run serves the orchestrator until ctx is done.
@@ -188,8 +190,12 @@ func Run(ctx context.Context, opts Options) error {
 	// The events still being written are stored before the database closes.
 	defer ev.Flush()
 	announceRecovery(db, ev, opts.Host)
+	var live *relay.Live
+	if single {
+		live = &relay.Live{}
+	}
 	reg, err := hosts.New(specs, hosts.Options{
-		Dial: dial, Compose: composeHost(opts, db, ev, log), CheckInterval: opts.HostCheckInterval,
+		Dial: dial, Compose: composeHost(opts, db, ev, live, log), CheckInterval: opts.HostCheckInterval,
 		Place:   agent.PlaceOptions{DiffusionModel: opts.Placement.DiffusionModel, Probe: opts.Probe},
 		DNSName: opts.DNSName, DNSPorts: opts.DNSPorts,
 		DB: db, ReloadTimeout: opts.Cycle.ReloadTimeout, Log: log,
@@ -230,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 	if ms != nil {
 		defer ms.Stop()
 	}
-	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single, replica: rep}
+	s := &Service{o: opts, db: db, ev: ev, reg: reg, jobs: mgr, log: log, single: single, replica: rep, live: live}
 	orchestratorv1.RegisterOrchestratorServiceServer(srv.GRPC(), s)
 
 	// The hosts are followed until the last LLM reload has ended, after the workers.
@@ -290,8 +296,8 @@ func Run(ctx context.Context, opts Options) error {
 
 // composeHost builds what runs on each host: its prober (the decision, with the host's
 // own budget when it has one), its offload cycle, and the relay that turns its engines'
-// lifecycle into events.
-func composeHost(opts Options, db *state.DB, ev *events.Log, log *slog.Logger) func(*agent.Agent) (hosts.Parts, error) {
+// lifecycle into events (and, with one host, keeps live: its engines' state).
+func composeHost(opts Options, db *state.DB, ev *events.Log, live *relay.Live, log *slog.Logger) func(*agent.Agent) (hosts.Parts, error) {
 	return func(a *agent.Agent) (hosts.Parts, error) {
 		po := opts.Probe
 		if a.Spec.BudgetBytes > 0 {
@@ -301,7 +307,7 @@ func composeHost(opts Options, db *state.DB, ev *events.Log, log *slog.Logger) f
 		co := opts.Cycle
 		co.Host = a.Name()
 		cy := cycle.New(a.Clients, pr, db, ev, co, log.With("host", a.Name()))
-		rel := &relay.Relay{LLM: a.Clients.LLM, Diffusion: a.Clients.Diffusion, Events: ev, Host: a.Name(), Log: log}
+		rel := &relay.Relay{LLM: a.Clients.LLM, Diffusion: a.Clients.Diffusion, Events: ev, Host: a.Name(), Log: log, Live: live}
 		return hosts.Parts{Prober: pr, Cycle: cy, Run: rel.Run}, nil
 	}
 }
