@@ -42,8 +42,8 @@ func TestRealWholeChatsReuseOneConnection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("chat %d: %v", i, err)
 		}
-		if out.Content == "" || out.FinishReason == "" || out.Usage == nil || out.Usage.CompletionTokens != 8 ||
-			out.Timings == nil || out.Timings.PredictedN != 8 {
+		if out.Content == "" || out.FinishReason == "" || out.Usage == nil || out.Usage.CompletionTokens < 1 || out.Usage.CompletionTokens > 8 ||
+			out.Timings == nil || out.Timings.PredictedN != out.Usage.CompletionTokens {
 			t.Fatalf("chat %d: %+v usage %+v timings %+v", i, out, out.Usage, out.Timings)
 		}
 	}
