@@ -177,6 +177,7 @@ func Dial(o Options) (*Client, error) {
 	if o.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: o.Token, Secure: o.usesTLS()}))
 	}
+	opts = append(opts, grpcserver.CallOptions()) // a batch of images is one answer
 	opts = append(opts, o.DialOptions...)
 	c := &Client{addrs: addrs, conns: map[Service]*grpc.ClientConn{}}
 	for _, svc := range Services {

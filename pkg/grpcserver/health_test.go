@@ -2,10 +2,13 @@ package grpcserver_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -50,5 +53,28 @@ func TestHealthListenerMirrorsStatusesAndServesNothingElse(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("reflection on the health listener: %v, want Unimplemented", err)
+	}
+}
+
+// TestRequestsOverGRPCsDefaultFourMiBAreAccepted is the regression test of image edits refused
+// between the services: a request over gRPC's default 4 MiB (here a 20 MiB health check, whose
+// service name nobody registered) reaches the service, and so does its answer to a caller
+// dialled with CallOptions.
+func TestRequestsOverGRPCsDefaultFourMiBAreAccepted(t *testing.T) {
+	s := start(t, grpcserver.Options{Addr: "127.0.0.1:0"})
+	cc, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpcserver.CallOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: strings.Repeat("x", 20<<20)}, grpc.WaitForReady(true))
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("a 20 MiB request: %v, want NotFound (unknown service): it must not be refused for its size", err)
+	}
+	_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: strings.Repeat("x", grpcserver.MaxRequestBytes+1)})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a request over MaxRequestBytes: %v, want ResourceExhausted", err)
 	}
 }

@@ -25,6 +25,20 @@ import (
 	"github.com/genailab/genailab/pkg/sdnotify"
 )
 
+// MaxRequestBytes bounds one message a service receives. gRPC's default (4 MiB) refused an
+// image edit between the services: its init image and mask may each be 16 MiB
+// (imagereq.MaxUploadBytes).
+const MaxRequestBytes = 40 << 20
+
+// MaxResponseBytes bounds one message a caller of the services accepts (grpc.MaxCallRecvMsgSize
+// in DialOptions): a batch of images comes back as one message.
+const MaxResponseBytes = 256 << 20
+
+// CallOptions are the default call options of a connection to a genailab service.
+func CallOptions() grpc.DialOption {
+	return grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes), grpc.MaxCallSendMsgSize(MaxRequestBytes))
+}
+
 // Options configure a Server.
 type Options struct {
 	// Addr is the listen address, e.g. "127.0.0.1:50051"; port 0 picks a free port.
@@ -103,6 +117,7 @@ func Listen(opts Options) (*Server, error) {
 	enforce := grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true})
 	so := []grpc.ServerOption{
 		enforce,
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), guard.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.StreamInterceptor()),
 	}

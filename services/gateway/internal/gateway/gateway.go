@@ -24,6 +24,7 @@ import (
 	"github.com/genailab/genailab/gen/openapi"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/auth"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/gateway/internal/apidoc"
 	"github.com/genailab/genailab/services/gateway/internal/openai"
@@ -35,9 +36,6 @@ const DefaultMaxBodyBytes = 1 << 20
 // DefaultMaxUploadBytes caps an image edit's multipart body: the image and its mask, each
 // at most imagereq.MaxUploadBytes, and the form's text fields.
 const DefaultMaxUploadBytes = 2*imagereq.MaxUploadBytes + 1<<20
-
-// maxRecvMsgBytes bounds a backend's answer: a batch of images is one message.
-const maxRecvMsgBytes = 256 << 20
 
 // Backends are the gRPC addresses of the services behind the gateway. An empty address
 // leaves that service's routes unregistered: they answer 404.
@@ -100,7 +98,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		if len(do) == 0 {
 			do = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		}
-		do = append(do[:len(do):len(do)], grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes)))
+		do = append(do[:len(do):len(do)], grpcserver.CallOptions()) // a batch of images is one answer
 		cc, err := grpc.NewClient(addr, do...)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)

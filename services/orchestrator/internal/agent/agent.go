@@ -23,6 +23,7 @@ import (
 	modelsv1 "github.com/genailab/genailab/gen/models/v1"
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 )
 
@@ -58,7 +59,8 @@ type telemetry struct {
 func Dial(sp Spec, dial []grpc.DialOption) (*Agent, error) {
 	a := &Agent{Spec: sp, poke: make(chan struct{}, 1)}
 	conn := func(what, addr string) (*grpc.ClientConn, error) {
-		cc, err := grpc.NewClient(addr, dial...)
+		// A batch of images is one answer, an edit's uploads one request: over gRPC's defaults.
+		cc, err := grpc.NewClient(addr, append(dial[:len(dial):len(dial)], grpcserver.CallOptions())...)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("host %s: dial %s service %s: %w", sp.Name, what, addr, err)
