@@ -160,6 +160,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		_, _ = w.Write(doc)
 	})
 	top.Handle("/", mux)
+	if orch != nil {
+		top.Handle("GET /health", &healthGroup{client: orchestratorv1.NewOrchestratorServiceClient(orch), mux: mux})
+	}
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
 	// An image edit's uploads are bigger than any JSON body: its route has its own cap.

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+// The orchestrator's health detail metadata, and the header grpc-gateway relays it as;
+// the bound of one GetHealth call.
+const (
+	healthDetailMD     = "genailab-health-detail"
+	healthDetailHeader = "Grpc-Metadata-Genailab-Health-Detail"
+	healthCallTimeout  = 5 * time.Second
+)
+
+// healthGroup answers GET /health from one orchestrator GetHealth call shared by the
+// requests that arrive while another call is in flight. Each request gets the answer of a
+// call that started after it arrived (never an older state), and the orchestrator sees
+// at most one call at a time instead of one per request: under load, health costs one
+// gRPC round trip per round trip, not per request. The body and headers are those
+// grpc-gateway wrote: {"status": ..., "busy": ...} and the health detail header.
+type healthGroup struct {
+	client orchestratorv1.OrchestratorServiceClient
+	mux    *runtime.ServeMux
+
+	mu      sync.Mutex
+	next    *healthCall
+	running bool
+}
+
+type healthCall struct {
+	done chan struct{}
+	resp *orchestratorv1.GetHealthResponse
+	md   metadata.MD
+	err  error
+}
+
+// get joins the next call (starting the caller loop when idle) and waits for its answer.
+func (g *healthGroup) get(ctx context.Context) (*healthCall, error) {
+	g.mu.Lock()
+	if g.next == nil {
+		g.next = &healthCall{done: make(chan struct{})}
+	}
+	c := g.next
+	if !g.running {
+		g.running = true
+		go g.run()
+	}
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+		return c, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run makes the calls one after another while requests wait for one.
+func (g *healthGroup) run() {
+	for {
+		g.mu.Lock()
+		c := g.next
+		g.next = nil
+		if c == nil {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), healthCallTimeout)
+		c.resp, c.err = g.client.GetHealth(ctx, &orchestratorv1.GetHealthRequest{}, grpc.Header(&c.md))
+		cancel()
+		close(c.done)
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (g *healthGroup) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := g.get(r.Context())
+	if err != nil {
+		_, m := runtime.MarshalerForRequest(g.mux, r)
+		runtime.HTTPError(r.Context(), g.mux, m, w, r, err)
+		return
+	}
+	body, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(c.resp)
+	if err != nil {
+		_, m := runtime.MarshalerForRequest(g.mux, r)
+		runtime.HTTPError(r.Context(), g.mux, m, w, r, err)
+		return
+	}
+	for _, v := range c.md.Get(healthDetailMD) {
+		w.Header().Add(healthDetailHeader, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,93 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+// gatedOrchestrator holds each GetHealth until released, counting the calls; busy is what
+// the calls made after flip see.
+type gatedOrchestrator struct {
+	orchestratorv1.UnimplementedOrchestratorServiceServer
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+	busy    atomic.Bool
+}
+
+func (o *gatedOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	o.calls.Add(1)
+	busy := o.busy.Load()
+	o.entered <- struct{}{}
+	<-o.release
+	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: busy}, nil
+}
+
+// Requests that arrive while a GetHealth call is in flight share the next call, which
+// starts after they arrived: they see the state as of then (busy), not the older answer.
+func TestHealthRequestsShareOneFreshCall(t *testing.T) {
+	o := &gatedOrchestrator{entered: make(chan struct{}), release: make(chan struct{})}
+	url := startGateway(t, o, "") + "/health"
+	get := func() string {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	first := make(chan string, 1)
+	go func() { first <- get() }()
+	<-o.entered // call 1 is in flight, made while idle
+	o.busy.Store(true)
+	const n = 20
+	var wg sync.WaitGroup
+	bodies := make(chan string, n)
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); bodies <- get() }()
+	}
+	// The n requests cannot all have reached the gateway yet when call 1 ends; the ones
+	// that have not share later calls. Release call by call until all are answered.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	o.release <- struct{}{}
+	for {
+		select {
+		case <-o.entered:
+			o.release <- struct{}{}
+			continue
+		case <-done:
+		}
+		break
+	}
+	close(bodies)
+	busyOf := func(b string) bool {
+		var h struct {
+			Status string `json:"status"`
+			Busy   *bool  `json:"busy"`
+		}
+		if err := json.Unmarshal([]byte(b), &h); err != nil || h.Status != "ok" || h.Busy == nil {
+			t.Fatalf("health body %q (%v)", b, err)
+		}
+		return *h.Busy
+	}
+	if busyOf(<-first) {
+		t.Fatal("the first answer is busy")
+	}
+	for b := range bodies {
+		if !busyOf(b) {
+			t.Fatalf("a request that came after busy flipped got %q", b)
+		}
+	}
+	t.Logf("%d GetHealth calls for %d requests", o.calls.Load(), n+1)
+}
