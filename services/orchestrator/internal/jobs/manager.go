@@ -262,8 +262,10 @@ func (m *Manager) runJob(e *entry) {
 	if !ok {
 		return
 	}
+	// The running state is not written to the store: a live job is read from memory, and
+	// after a crash a queued and a running record end the same way (failLeftovers). One
+	// synchronous commit (two fsyncs) less per image.
 	snap := e.snapshot()
-	m.store(snap)
 	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, snap.GetHost(), id, "Job started.", nil)
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 	hooks := cycle.Hooks{
