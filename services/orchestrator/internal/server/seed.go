@@ -68,6 +68,9 @@ const llmHealthTimeout = time.Second
 // only while the diffusion stream is not connected does it ask the services.
 func (s *Service) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
 	var details []string
+	if s.replica != nil {
+		details = append(details, s.replica.healthDetail())
+	}
 	if d := s.db.HealthDetail(); d != "" {
 		details = append(details, d)
 	}
