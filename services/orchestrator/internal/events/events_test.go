@@ -103,14 +103,26 @@ func TestSinceIDAndTypeFilter(t *testing.T) {
 func TestSlowSubscriberIsDroppedNotBlocking(t *testing.T) {
 	l := newLog(t)
 	block := make(chan struct{})
+	first := make(chan struct{})
+	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
 		done <- l.Watch(context.Background(), events.WatchOptions{Follow: true}, func(*orchestratorv1.Event) error {
+			once.Do(func() { close(first) })
 			<-block
 			return nil
 		})
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// The watcher is subscribed once it holds an event (events emitted before are stored,
+	// not sent: it asked for no backlog).
+	for subscribed := false; !subscribed; {
+		l.Emit(queued, "", "", "", nil)
+		select {
+		case <-first:
+			subscribed = true
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	start := time.Now()
 	for i := 0; i < subscriberBufferPlus; i++ {
 		l.Emit(queued, "", "", "", nil)
@@ -118,6 +130,8 @@ func TestSlowSubscriberIsDroppedNotBlocking(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("emitting blocked on a stalled subscriber: %v", d)
 	}
+	// Delivered (and the watcher dropped) once stored: wait for that before unblocking it.
+	l.Flush()
 	close(block)
 	if err := <-done; !errors.Is(err, events.ErrSlowSubscriber) {
 		t.Fatalf("stalled watch ended with %v", err)
