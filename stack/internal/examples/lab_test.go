@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -32,7 +33,14 @@ type standInLab struct {
 // same paths, so a block sees the files earlier blocks made (pki/) and the built binaries.
 func (r *runner) bootLab(t *testing.T, file string, blocks []examples.Block) *standInLab {
 	t.Helper()
-	rootfs := testenv.RequireLabRootfs(t)
+	rootfs, err := testenv.LabRootfs()
+	if err != nil {
+		if !errors.Is(err, testenv.ErrMissing) || os.Getenv(testenv.RequireLabEnv) == "1" {
+			t.Fatalf("the lab blocks of %s need the stand-in lab: %v", file, err)
+		}
+		t.Logf("%s: lab blocks only checked: %v (set %s=1 to make this a failure)", file, err, testenv.RequireLabEnv)
+		return &standInLab{}
+	}
 	var specs []labhost.Spec
 	for _, b := range blocks {
 		for _, name := range b.On {
@@ -71,6 +79,10 @@ func (r *runner) bootLab(t *testing.T, file string, blocks []examples.Block) *st
 // as run does.
 func (r *runner) runLab(t *testing.T, b examples.Block, l *standInLab) {
 	t.Helper()
+	if l.lab == nil { // no stand-in lab on this machine
+		r.check(t, b)
+		return
+	}
 	r.linkBinaries(t)
 	for _, name := range b.On {
 		m := l.machines[name]
@@ -100,6 +112,9 @@ func (r *runner) runLab(t *testing.T, b examples.Block, l *standInLab) {
 // restarted (a unit that crashed after `systemctl enable --now` returned would pass the blocks),
 // then powers the lab off.
 func (l *standInLab) close(t *testing.T) {
+	if l.lab == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, name := range mapsKeys(l.machines) {
