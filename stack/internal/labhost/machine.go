@@ -77,24 +77,32 @@ func (l *Lab) boot(ctx context.Context, s Spec, n int) (*Machine, error) {
 // ready waits for the container's systemd, then for the end of its boot
 // (`systemctl is-system-running --wait`: running, or degraded with the failed units named).
 func (m *Machine) ready(ctx context.Context) error {
-	for m.leader == 0 {
-		if pid := systemdChild(m.cmd.Process.Pid); pid != 0 {
-			m.leader = pid
-			break
-		}
-		select {
-		case <-m.exited:
-			return fmt.Errorf("%s: systemd-nspawn exited during boot: %s", m.Name, m.console.tail(20))
-		case <-ctx.Done():
-			return fmt.Errorf("%s: boot: %w: %s", m.Name, ctx.Err(), m.console.tail(20))
-		case <-time.After(50 * time.Millisecond): // polling /proc: nspawn reports no event for it
-		}
+	// The container's PID 1 once it runs systemd, then systemd's private socket: systemctl
+	// can talk to it from there on.
+	if err := m.poll(ctx, func() bool {
+		m.leader = systemdChild(m.cmd.Process.Pid)
+		return m.leader != 0
+	}); err != nil {
+		return err
 	}
-	// systemd's private socket: systemctl can talk to it from here on.
-	for {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/systemd/private", m.leader)); err == nil {
-			break
-		}
+	if err := m.poll(ctx, func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d/root/run/systemd/private", m.leader))
+		return err == nil
+	}); err != nil {
+		return err
+	}
+	out, err := m.Run(ctx, "/", nil, "systemctl is-system-running --wait || { systemctl --failed --no-legend; exit 1; }")
+	state := strings.TrimSpace(string(out))
+	if err != nil && !strings.HasPrefix(state, "degraded") {
+		return fmt.Errorf("%s: boot: %w: %s\n%s", m.Name, err, state, m.console.tail(20))
+	}
+	return nil
+}
+
+// poll waits until done reports true, checking every 50 ms (systemd-nspawn reports no event for
+// what it checks in /proc), or fails when systemd-nspawn exits or ctx ends first.
+func (m *Machine) poll(ctx context.Context, done func() bool) error {
+	for !done() {
 		select {
 		case <-m.exited:
 			return fmt.Errorf("%s: systemd-nspawn exited during boot: %s", m.Name, m.console.tail(20))
@@ -102,11 +110,6 @@ func (m *Machine) ready(ctx context.Context) error {
 			return fmt.Errorf("%s: boot: %w: %s", m.Name, ctx.Err(), m.console.tail(20))
 		case <-time.After(50 * time.Millisecond):
 		}
-	}
-	out, err := m.Run(ctx, "/", nil, "systemctl is-system-running --wait || { systemctl --failed --no-legend; exit 1; }")
-	state := strings.TrimSpace(string(out))
-	if err != nil && !strings.HasPrefix(state, "degraded") {
-		return fmt.Errorf("%s: boot: %w: %s\n%s", m.Name, err, state, m.console.tail(20))
 	}
 	return nil
 }

@@ -156,11 +156,4 @@ func mean(ds []time.Duration) time.Duration {
 	return sum / time.Duration(max(len(ds), 1))
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
+func median(ds []time.Duration) time.Duration { return quantile(ds, 0.5) }
