@@ -19,17 +19,6 @@ import (
 	"github.com/genailab/genailab/stack/internal/stack"
 )
 
-// binaries are what stack.Start runs with the demo image engine.
-var binaries = []string{
-	"github.com/genailab/genailab/services/llm/cmd/genailab-llm",
-	"github.com/genailab/genailab/services/diffusion/cmd/genailab-diffusion",
-	"github.com/genailab/genailab/services/monitor/cmd/genailab-monitor",
-	"github.com/genailab/genailab/services/orchestrator/cmd/genailab-orchestrator",
-	"github.com/genailab/genailab/services/gateway/cmd/genailab-gateway",
-	"github.com/genailab/genailab/services/diffusion/cmd/sd-cli-standin",
-	"github.com/genailab/genailab/services/diffusion/cmd/sd-server-standin",
-}
-
 // BenchmarkRSSGrowth starts the real stack (stack.Start, what `genailab
 // up` runs: the five services, the real llama-server with the tiny model,
 // the demo image engine), sends the request mix (membench.Mix: health,
@@ -140,7 +129,7 @@ func build(b *testing.B, dir string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, binaries...)...)
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, stack.Packages...)...)
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -26,16 +26,6 @@ import (
 	"github.com/genailab/genailab/stack/internal/stack"
 )
 
-var binaries = []string{
-	"github.com/genailab/genailab/services/llm/cmd/genailab-llm",
-	"github.com/genailab/genailab/services/diffusion/cmd/genailab-diffusion",
-	"github.com/genailab/genailab/services/monitor/cmd/genailab-monitor",
-	"github.com/genailab/genailab/services/orchestrator/cmd/genailab-orchestrator",
-	"github.com/genailab/genailab/services/gateway/cmd/genailab-gateway",
-	"github.com/genailab/genailab/services/diffusion/cmd/sd-cli-standin",
-	"github.com/genailab/genailab/services/diffusion/cmd/sd-server-standin",
-}
-
 // buildServices compiles every service binary into a temporary directory.
 func buildServices(t *testing.T) string {
 	t.Helper()
@@ -46,7 +36,7 @@ func buildServices(t *testing.T) string {
 
 func buildInto(t testing.TB, dir string) {
 	t.Helper()
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, binaries...)...)
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, stack.Packages...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("build services: %v", err)
