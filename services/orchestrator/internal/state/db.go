@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +61,7 @@ type boltDB struct {
 	// faults counts the accesses that met a damaged file (recovered panics).
 	faults atomic.Int64
 	// bad holds the records that did not decode ("bucket/key"), each counted once.
-	badMu sync.Mutex
-	bad   map[string]struct{}
+	bad badRecords
 }
 
 // Options configure Open.
@@ -109,9 +107,7 @@ func (d *boltDB) Faults() int64 { return d.faults.Load() }
 // BadRecords counts the distinct records that did not decode since Open (skipped by the
 // listings).
 func (d *boltDB) BadRecords() int {
-	d.badMu.Lock()
-	defer d.badMu.Unlock()
-	return len(d.bad)
+	return d.bad.count()
 }
 
 // HealthDetail describes what is wrong with the database, "" when nothing is.
@@ -156,7 +152,7 @@ func openBolt(path string, opts Options) (*boltDB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
-	d := &boltDB{path: path, log: opts.Logger, maxEvents: opts.MaxEvents, bad: map[string]struct{}{}}
+	d := &boltDB{path: path, log: opts.Logger, maxEvents: opts.MaxEvents}
 	b, rec, err := openDefensively(path, opts)
 	if err != nil {
 		return nil, err
@@ -216,11 +212,7 @@ func (d *boltDB) guarded(fn func() error) error {
 // badRecord counts a record that did not decode (once per record) and logs it.
 func (d *boltDB) badRecord(bucket []byte, key string, err error) {
 	id := string(bucket) + "/" + key
-	d.badMu.Lock()
-	_, seen := d.bad[id]
-	d.bad[id] = struct{}{}
-	d.badMu.Unlock()
-	if !seen {
+	if d.bad.add(id) {
 		d.log.Warn("unreadable record in the state database skipped", "bucket", string(bucket), "key", key, "error", err)
 	}
 }

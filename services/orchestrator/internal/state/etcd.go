@@ -52,8 +52,7 @@ type Etcd struct {
 	evMu      sync.Mutex
 	nextEvent uint64
 
-	badMu sync.Mutex
-	bad   map[string]struct{}
+	bad badRecords
 
 	errMu   sync.Mutex
 	lastErr error
@@ -77,7 +76,7 @@ func NewEtcd(cli *clientv3.Client, o EtcdOptions) *Etcd {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Etcd{cli: cli, prefix: o.Prefix, maxEvents: o.MaxEvents, timeout: o.Timeout, fenced: o.Fenced, log: o.Logger, bad: map[string]struct{}{}}
+	return &Etcd{cli: cli, prefix: o.Prefix, maxEvents: o.MaxEvents, timeout: o.Timeout, fenced: o.Fenced, log: o.Logger}
 }
 
 // DB is the store as every package holds it.
@@ -164,11 +163,7 @@ func (e *Etcd) get(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse
 
 // badRecord counts a record that did not decode (once per key) and logs it.
 func (e *Etcd) badRecord(key string, err error) {
-	e.badMu.Lock()
-	_, seen := e.bad[key]
-	e.bad[key] = struct{}{}
-	e.badMu.Unlock()
-	if !seen {
+	if e.bad.add(key) {
 		e.log.Warn("unreadable record in the etcd store skipped", "key", key, "error", err)
 	}
 }
@@ -181,9 +176,7 @@ func (e *Etcd) Faults() int64 { return 0 }
 
 // BadRecords counts the distinct records that did not decode.
 func (e *Etcd) BadRecords() int {
-	e.badMu.Lock()
-	defer e.badMu.Unlock()
-	return len(e.bad)
+	return e.bad.count()
 }
 
 // HealthDetail tells an etcd that the last access could not reach (no quorum, no member)
