@@ -154,6 +154,9 @@ func TestWatchSendsEveryUpdateInOrderAndFailures(t *testing.T) {
 	j, _ := m.Submit(p, "")
 	var kinds []string
 	done := make(chan error, 1)
+	// The job is released only once the watcher has seen it start: a watch that begins
+	// after the job has ended gets just the final update, as documented.
+	watching := make(chan struct{})
 	go func() {
 		done <- m.Watch(context.Background(), j.Id, true, func(u jobs.Update) error {
 			switch {
@@ -161,6 +164,9 @@ func TestWatchSendsEveryUpdateInOrderAndFailures(t *testing.T) {
 				kinds = append(kinds, "final:"+u.Job.Status.String())
 			case u.Event != nil:
 				kinds = append(kinds, u.Event.Type.String())
+				if u.Event.Type == orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED {
+					close(watching)
+				}
 			case u.Progress != nil:
 				kinds = append(kinds, "progress")
 			case u.Queue != nil:
@@ -170,6 +176,7 @@ func TestWatchSendsEveryUpdateInOrderAndFailures(t *testing.T) {
 		})
 	}()
 	<-r.started
+	<-watching
 	r.release <- struct{}{}
 	if err := <-done; err != nil {
 		t.Fatal(err)
