@@ -189,7 +189,7 @@ func TestTwentyConcurrentRequestsWithAQueueOfEight(t *testing.T) {
 }
 
 func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
-	s := newStack(t, stackOptions{Budget: 1})
+	s := newStack(t, stackOptions{Budget: 1, Gateway: true})
 	done := make(chan error, 1)
 	go func() {
 		// The real engine loads the model and samples for seconds after the offload: the chat
@@ -200,6 +200,9 @@ func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
 	off := s.events.wait(t, evOffDone, "", 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The same chat through the REST gateway's NDJSON stream, at the same time.
+	rest := make(chan restChat, 1)
+	go func() { rest <- chatOverREST(ctx, s.gateway) }()
 	stream, err := s.llm.Chat(ctx, &llmv1.ChatRequest{Messages: []*llmv1.ChatMessage{{Role: "user", Content: "hello"}}, MaxTokens: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +241,71 @@ func TestChatDuringOffloadIsAnsweredAfterTheReload(t *testing.T) {
 	if first.Before(reloaded.Time.AsTime().Add(-time.Second)) {
 		t.Fatalf("chat answered at %v, before the reload finished at %v", first, reloaded.Time.AsTime())
 	}
+	// REST: the first NDJSON line is the waiting status naming the job, then deltas and done.
+	r := <-rest
+	if r.err != nil {
+		t.Fatalf("REST chat during offload: %v (lines %q)", r.err, r.lines)
+	}
+	if len(r.lines) < 2 {
+		t.Fatalf("REST chat: lines %q, want a waiting status then the reply", r.lines)
+	}
+	var firstLine struct {
+		Result struct {
+			Waiting *struct {
+				Message string `json:"message"`
+				JobID   string `json:"jobId"`
+			} `json:"waiting"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(r.lines[0]), &firstLine); err != nil {
+		t.Fatalf("REST chat first line %q: %v", r.lines[0], err)
+	}
+	w := firstLine.Result.Waiting
+	if w == nil || w.JobID != off.JobId || !strings.HasPrefix(w.Message, "waiting: the LLM is offloaded for an image") {
+		t.Fatalf("REST chat first line %q, want the waiting status naming job %s", r.lines[0], off.JobId)
+	}
+	last := r.lines[len(r.lines)-1]
+	if !strings.Contains(last, `"done"`) || strings.Contains(strings.Join(r.lines[1:], "\n"), `"waiting"`) {
+		t.Fatalf("REST chat lines %q: want one waiting status first and done last", r.lines)
+	}
+}
+
+// restChat is what chatOverREST read: the NDJSON lines of the reply, and why it stopped early.
+type restChat struct {
+	lines []string
+	err   error
+}
+
+// chatOverREST sends a short chat to the gateway's POST /v1/llm/chat and reads its NDJSON stream.
+func chatOverREST(ctx context.Context, gateway string) restChat {
+	body := `{"messages":[{"role":"user","content":"hello"}],"maxTokens":8}`
+	req, err := http.NewRequestWithContext(ctx, "POST", gateway+"/v1/llm/chat", strings.NewReader(body))
+	if err != nil {
+		return restChat{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return restChat{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	var out restChat
+	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if l != "" {
+			out.lines = append(out.lines, l)
+		}
+	}
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	for _, l := range out.lines {
+		if err == nil && strings.Contains(l, `"error"`) {
+			err = fmt.Errorf("error line %s", l)
+		}
+	}
+	out.err = err
+	return out
 }
 
 func TestOpenAISurfaceWithTheOfficialClient(t *testing.T) {
