@@ -2,8 +2,10 @@
 // orchestrator already holds about each host (cached telemetry, no calls), so that a
 // decision over a hundred hosts takes microseconds.
 //
-// Among the hosts that are ready, not draining, not busy and have the diffusion model
-// (or the one pinned host), the order is:
+// Among the hosts that are ready, not draining, not busy, have the diffusion model and
+// whose engine can run what the request asks for in its mode (previews, an edit, a mask,
+// a batch of n: Capabilities; a host whose capabilities are not known yet is not excluded)
+// — or the one pinned host — the order is:
 //
 //  1. the image fits without any offload;
 //  2. the diffusion engine (an sd-server) already has the model loaded;
@@ -78,6 +80,9 @@ type Candidate struct {
 	LLMBytes            uint64
 	// Queued is the number of images queued for or running on it.
 	Queued int
+	// Caps are what its diffusion engine can do in its mode; nil when not known (never
+	// reached, engine stopped).
+	Caps *Capabilities
 }
 
 // Request is what is being placed.
@@ -85,6 +90,8 @@ type Request struct {
 	// Pin, when set, is the only acceptable host.
 	Pin    string
 	Policy Policy
+	// Needs are the engine features the image asks for.
+	Needs Needs
 }
 
 // Choice is the chosen host and why.
@@ -166,10 +173,12 @@ func better(a, b rank, an, bn string, p Policy) bool {
 	return an < bn
 }
 
-// Choose picks the host. It does not allocate except for the explanation.
+// Choose picks the host. It does not allocate except for the explanation (and the
+// sentences of hosts excluded for their engine's mode).
 func Choose(cands []Candidate, req Request) (Choice, error) {
 	best, considered, busy, withModel := -1, 0, 0, 0
 	var bestRank rank
+	var excluded []string // hosts with the model whose engine cannot run the request
 	for i := range cands {
 		c := &cands[i]
 		if req.Pin != "" && c.Name != req.Pin {
@@ -179,6 +188,10 @@ func Choose(cands []Candidate, req Request) (Choice, error) {
 			continue
 		}
 		withModel++
+		if why := unable(c, req); why != "" {
+			excluded = append(excluded, c.Name+": "+why)
+			continue
+		}
 		if !c.Usable {
 			if c.Busy {
 				busy++
@@ -192,11 +205,21 @@ func Choose(cands []Candidate, req Request) (Choice, error) {
 		}
 	}
 	if best < 0 {
-		return Choice{}, noHost(cands, req, withModel, busy)
+		if withModel > 0 && len(excluded) == withModel {
+			return Choice{}, unsupported(excluded)
+		}
+		err := noHost(cands, req, withModel, busy)
+		if len(excluded) > 0 {
+			err = fmt.Errorf("%w; excluded for their engine's mode: %s", err, listed(excluded))
+		}
+		return Choice{}, err
 	}
 	c := &cands[best]
 	ch := Choice{Name: c.Name, Considered: considered, NeedsOffload: bestRank.fit > 0}
 	ch.Explanation = explain(c, bestRank, req, considered)
+	if len(excluded) > 0 {
+		ch.Explanation += fmt.Sprintf(" Excluded %d host(s) whose engine cannot run it: %s.", len(excluded), listed(excluded))
+	}
 	return ch, nil
 }
 
