@@ -1,18 +1,17 @@
 package probe
 
 import (
-	"errors"
-	"fmt"
-	"slices"
-
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
 )
 
 // ErrUnsupported: the host's diffusion engine, in its current mode, cannot run what the
-// request asks for (previews or edits in server mode); the message says what and why.
-// It is found before anything is offloaded.
-var ErrUnsupported = errors.New("the diffusion engine cannot run this request")
+// request asks for (previews in server mode); the message names the mode and what is
+// missing. It is placement's error (place.ErrUnsupported): the submit edge and placement
+// find it from the gathered capabilities, the probe again before its offload decision.
+var ErrUnsupported = place.ErrUnsupported
 
 // Image is what the decision needs of an image request: its size, and what adds memory or
 // needs an engine feature (a batch, an edit, previews).
@@ -54,26 +53,33 @@ func withPreview(img Image, m diffusionv1.PreviewMethod) Image {
 	return img
 }
 
-// Supports checks img against the engine's capabilities (GetInfo). An engine that reports
-// none (stopped, or an older service) is not second-guessed: it refuses itself.
-func Supports(info *diffusionv1.DiffusionInfo, img Image) error {
+// Needs are the engine features img asks for.
+func (img Image) Needs() place.Needs {
+	return place.Needs{Preview: img.Preview, Edit: img.Edit, Mask: img.Mask, N: img.N}
+}
+
+// Capabilities are the engine's capabilities as placement reads them (GetInfo's, with its
+// mode); nil when it reports none (stopped, or an older service).
+func Capabilities(info *diffusionv1.DiffusionInfo) *place.Capabilities {
 	c := info.GetCapabilities()
 	if c == nil {
 		return nil
 	}
-	why := ""
-	if c.GetLimitations() != "" {
-		why = ": " + c.GetLimitations()
+	mode := "CLI"
+	if DiffusionMode(info) == estimate.ModeServer {
+		mode = "server"
 	}
-	switch {
-	case img.Preview != "" && !slices.Contains(c.GetPreviewMethods(), imagereq.PreviewMethodProto(img.Preview)):
-		return fmt.Errorf("%w: %s previews are not available%s", ErrUnsupported, img.Preview, why)
-	case img.Edit && !c.GetEdits():
-		return fmt.Errorf("%w: image edits are not available%s", ErrUnsupported, why)
-	case img.Mask && !c.GetMasks():
-		return fmt.Errorf("%w: inpainting masks are not available%s", ErrUnsupported, why)
-	case img.N > 1 && int32(img.N) > c.GetMaxBatch():
-		return fmt.Errorf("%w: batches of %d are not available (at most %d)%s", ErrUnsupported, img.N, c.GetMaxBatch(), why)
+	pc := &place.Capabilities{Mode: mode, Edits: c.GetEdits(), Masks: c.GetMasks(), MaxBatch: int(c.GetMaxBatch()), Limitations: c.GetLimitations()}
+	for _, m := range c.GetPreviewMethods() {
+		if m != diffusionv1.PreviewMethod_PREVIEW_METHOD_UNSPECIFIED {
+			pc.PreviewMethods = append(pc.PreviewMethods, withPreview(Image{}, m).Preview)
+		}
 	}
-	return nil
+	return pc
+}
+
+// Supports checks img against the engine's capabilities (GetInfo). An engine that reports
+// none (stopped, or an older service) is not second-guessed: it refuses itself.
+func Supports(info *diffusionv1.DiffusionInfo, img Image) error {
+	return Capabilities(info).Check(img.Needs())
 }
