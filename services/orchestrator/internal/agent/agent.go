@@ -24,6 +24,7 @@ import (
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
 	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 )
 
@@ -51,6 +52,8 @@ type telemetry struct {
 	usageAt   time.Time
 	llm       *llmv1.LLMInfo
 	diffusion *diffusionv1.DiffusionInfo
+	// caps are the diffusion engine's capabilities in its mode (nil: not reported).
+	caps *place.Capabilities
 	// models are the diffusion models installed there, with their sizes.
 	models map[string]uint64
 }
@@ -207,11 +210,20 @@ func (a *Agent) Check(ctx context.Context, timeout time.Duration, refreshModels 
 	}
 	a.mu.Lock()
 	a.tel.llm, a.tel.diffusion = li.GetInfo(), di.GetInfo()
+	a.tel.caps = probe.Capabilities(di.GetInfo())
 	if models != nil {
 		a.tel.models = models
 	}
 	a.mu.Unlock()
 	return true, ""
+}
+
+// Capabilities are what the host's diffusion engine can do in its mode, as its last
+// health check found them; nil when not known (not reached yet, engine stopped).
+func (a *Agent) Capabilities() *place.Capabilities {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tel.caps
 }
 
 // HasTelemetry reports whether the host has sent a usage reading and its model list.

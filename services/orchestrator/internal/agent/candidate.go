@@ -51,7 +51,7 @@ func (a *Agent) engineModelLocked() string {
 func (a *Agent) Candidate(o PlaceOptions, req ImageRequest, running, queued int) place.Candidate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	c := place.Candidate{Name: a.Spec.Name, Queued: queued + running}
+	c := place.Candidate{Name: a.Spec.Name, Queued: queued + running, Caps: a.tel.caps}
 	st, why := a.stateLocked()
 	switch {
 	case st != 0 && st != orchestratorv1.HostState_HOST_STATE_READY:

@@ -217,9 +217,12 @@ func (d *Dispatcher) acquire(ctx context.Context, jobID, pin string, params *dif
 		if d.o.Queued != nil {
 			queued = d.o.Queued()
 		}
-		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy}, queued, exclude)
+		h, ch, err := d.reg.Acquire(req, place.Request{Pin: pin, Policy: d.o.Policy, Needs: img.Needs()}, queued, exclude)
 		if err == nil {
 			return h, ch, nil
+		}
+		if errors.Is(err, place.ErrUnsupported) {
+			return nil, ch, err // no host's engine can run it in its mode: waiting changes nothing
 		}
 		var wait <-chan time.Time
 		if errors.Is(err, place.ErrNoHost) {

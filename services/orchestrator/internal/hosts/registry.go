@@ -366,6 +366,23 @@ func (r *Registry) Acquire(req agent.ImageRequest, pr place.Request, queued map[
 	return r.hosts[ch.Name], ch, nil
 }
 
+// Supported refuses, with place.ErrUnsupported naming each host's mode and what it lacks,
+// a request that no host's diffusion engine (or the pinned host's) can run in its mode. It
+// reads the capabilities the health checks gathered (no call per request); a host not
+// checked yet, or whose engine is stopped, lets the request through: its probe refuses it
+// at run time, before anything is offloaded, if it must.
+func (r *Registry) Supported(needs place.Needs, pin string) error {
+	if needs.Plain() {
+		return nil
+	}
+	hs := r.Hosts()
+	cands := make([]place.Candidate, len(hs))
+	for i, h := range hs {
+		cands[i] = place.Candidate{Name: h.Name(), Caps: h.Capabilities()}
+	}
+	return place.Supported(cands, place.Request{Pin: pin, Needs: needs})
+}
+
 // RefreshAll asks every host for a health check and fresh telemetry now; Changed fires
 // once each has answered.
 func (r *Registry) RefreshAll() {

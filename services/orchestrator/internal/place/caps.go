@@ -39,6 +39,9 @@ type Needs struct {
 	N int
 }
 
+// Plain tells that n asks for nothing beyond one text-to-image image, which every engine runs.
+func (n Needs) Plain() bool { return n.Preview == "" && !n.Edit && !n.Mask && n.N <= 1 }
+
 // Lacks returns what of n the engine cannot do ("" when it can do all of it).
 func (c *Capabilities) Lacks(n Needs) string {
 	switch {
