@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"slices"
+
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	"github.com/genailab/genailab/pkg/imagereq"
 	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
@@ -56,6 +58,25 @@ func withPreview(img Image, m diffusionv1.PreviewMethod) Image {
 // Needs are the engine features img asks for.
 func (img Image) Needs() place.Needs {
 	return place.Needs{Preview: img.Preview, Edit: img.Edit, Mask: img.Mask, N: img.N}
+}
+
+// NeedsOf reads the engine features a request not validated yet asks for, for the submit
+// edge's capability check (which runs before the job, and so before its validation): only
+// values within what imagereq accepts count, so that a value out of range (n 0 or 9, an
+// unknown preview method, a mask without an image) is the validation's InvalidArgument,
+// not a capability's refusal.
+func NeedsOf(p *diffusionv1.ImageParams) place.Needs {
+	r := imagereq.FromProto(p)
+	var n place.Needs
+	if pv := r.Preview; pv != nil && slices.Contains(imagereq.PreviewMethods, pv.Method) {
+		n.Preview = pv.Method
+	}
+	n.Edit = len(r.InitImage) > 0
+	n.Mask = n.Edit && len(r.Mask) > 0
+	if r.N != nil && *r.N >= 1 && *r.N <= imagereq.MaxBatch {
+		n.N = *r.N
+	}
+	return n
 }
 
 // Capabilities are the engine's capabilities as placement reads them (GetInfo's, with its

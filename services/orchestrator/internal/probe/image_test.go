@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
+	"github.com/genailab/genailab/services/orchestrator/internal/place"
 )
 
 func TestSupportsFollowsTheEngineCapabilities(t *testing.T) {
@@ -42,5 +43,23 @@ func TestSupportsFollowsTheEngineCapabilities(t *testing.T) {
 	}
 	if err := Supports(&diffusionv1.DiffusionInfo{}, edit); err != nil {
 		t.Errorf("an engine without capabilities (stopped) refuses itself: %v", err)
+	}
+}
+
+func TestNeedsOfLeavesValuesOutOfRangeToValidation(t *testing.T) {
+	proj := &diffusionv1.PreviewOptions{Method: diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ}
+	for _, c := range []struct {
+		p    *diffusionv1.ImageParams
+		want place.Needs
+	}{
+		{nil, place.Needs{}},
+		{&diffusionv1.ImageParams{Prompt: "x"}, place.Needs{}},
+		{&diffusionv1.ImageParams{Preview: proj, InitImage: []byte{1}, Mask: []byte{2}, N: proto.Int32(8)}, place.Needs{Preview: "proj", Edit: true, Mask: true, N: 8}},
+		{&diffusionv1.ImageParams{Preview: &diffusionv1.PreviewOptions{Method: 7}, Mask: []byte{2}, N: proto.Int32(9)}, place.Needs{}},
+		{&diffusionv1.ImageParams{N: proto.Int32(0)}, place.Needs{}},
+	} {
+		if got := NeedsOf(c.p); got != c.want {
+			t.Errorf("NeedsOf(%v) = %+v, want %+v", c.p, got, c.want)
+		}
 	}
 }

@@ -3,9 +3,11 @@ package server
 import (
 	"fmt"
 
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/hosts"
 	"github.com/genailab/genailab/services/orchestrator/internal/jobs"
+	"github.com/genailab/genailab/services/orchestrator/internal/probe"
 )
 
 // resolveHost turns a request's host into the pin ("" lets the orchestrator place it):
@@ -23,6 +25,17 @@ func (s *Service) resolveHost(host string) (string, error) {
 	return host, nil
 }
 
+// supported refuses at the submit edge, before a job exists (no record, no QUEUED event,
+// no offload), a request that no host's diffusion engine (or the pinned host's) can run in
+// its mode: FailedPrecondition, reason UNSUPPORTED_IN_MODE, naming each host's mode and
+// what it lacks. It reads the capabilities the hosts' health checks gathered, no call.
+// While no host's capabilities are known (none reached yet, engines stopped) it lets the
+// request through, as before: the host's probe refuses it at run time, before its offload
+// decision. The values are validated by Submit (probe.NeedsOf).
+func (s *Service) supported(p *diffusionv1.ImageParams, pin string) error {
+	return s.reg.Supported(probe.NeedsOf(p), pin)
+}
+
 // abandon cancels the job of a caller that went away.
 func (s *Service) abandon(id string) {
 	if _, err := s.jobs.Cancel(id); err != nil {
@@ -34,6 +47,9 @@ func (s *Service) abandon(id string) {
 func (s *Service) GenerateImage(req *orchestratorv1.GenerateImageRequest, stream orchestratorv1.OrchestratorService_GenerateImageServer) error {
 	pin, err := s.resolveHost(req.GetHost())
 	if err != nil {
+		return errStatus(err)
+	}
+	if err := s.supported(req.GetParams(), pin); err != nil {
 		return errStatus(err)
 	}
 	job, err := s.jobs.Submit(req.GetParams(), pin)

@@ -15,6 +15,9 @@ func (s *Service) SubmitJob(_ context.Context, req *orchestratorv1.SubmitJobRequ
 	if err != nil {
 		return nil, errStatus(err)
 	}
+	if err := s.supported(req.GetParams(), pin); err != nil {
+		return nil, errStatus(err)
+	}
 	j, err := s.jobs.Submit(req.GetParams(), pin)
 	if err != nil {
 		return nil, errStatus(err)
