@@ -31,8 +31,13 @@ type featureRun struct {
 }
 
 func generateFeatures(s *stack, p *diffusionv1.ImageParams) featureRun {
+	return generateRequest(s.orch, &orchestratorv1.GenerateImageRequest{Params: p})
+}
+
+// generateRequest runs one GenerateImage stream to its end.
+func generateRequest(orch orchestratorv1.OrchestratorServiceClient, req *orchestratorv1.GenerateImageRequest) featureRun {
 	var r featureRun
-	stream, err := s.orch.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: p})
+	stream, err := orch.GenerateImage(context.Background(), req)
 	if err != nil {
 		r.err = err
 		return r
