@@ -81,11 +81,19 @@ type fakeDiffusion struct {
 }
 
 func (f *fakeDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
-	st := commonv1.ServerStatus_SERVER_STATUS_RUNNING
-	if f.i%4 == 0 {
-		st = commonv1.ServerStatus_SERVER_STATUS_STOPPED
+	// A quarter stopped (no capabilities, as the real service), a quarter sd-server (no
+	// previews), half sd-cli.
+	info := &diffusionv1.DiffusionInfo{Status: commonv1.ServerStatus_SERVER_STATUS_RUNNING, ModelId: "sdxl",
+		Capabilities: &diffusionv1.Capabilities{Edits: true, Masks: true, MaxBatch: 8,
+			PreviewMethods: []diffusionv1.PreviewMethod{diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ}}}
+	switch f.i % 4 {
+	case 0:
+		info.Status, info.Capabilities = commonv1.ServerStatus_SERVER_STATUS_STOPPED, nil
+	case 2:
+		info.Config = &diffusionv1.DiffusionConfig{Mode: diffusionv1.EngineMode_ENGINE_MODE_SERVER}
+		info.Capabilities.PreviewMethods, info.Capabilities.Limitations = nil, "sd-server writes no previews"
 	}
-	return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{Status: st, ModelId: "sdxl"}}, nil
+	return &diffusionv1.GetInfoResponse{Info: info}, nil
 }
 
 func (f *fakeDiffusion) WatchInfo(_ *diffusionv1.WatchInfoRequest, s diffusionv1.DiffusionService_WatchInfoServer) error {
