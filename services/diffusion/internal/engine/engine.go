@@ -334,6 +334,13 @@ func (e *Engine) Stop(ctx context.Context) (Info, error) {
 // Stop: context.Canceled), and the backend's errors.
 func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressFunc) (Result, error) {
 	e.mu.Lock()
+	if e.be != nil {
+		// What the mode cannot run is refused at once, not after waiting for a (re)start.
+		if err := e.be.check(p); err != nil {
+			e.mu.Unlock()
+			return Result{}, err
+		}
+	}
 	for e.be != nil && (e.status == supervisor.StateStarting || e.status == supervisor.StateCrashed && e.be.restarting()) {
 		// server mode restarting after a cancel or a crash: wait for it
 		ch := e.changed
@@ -350,7 +357,7 @@ func (e *Engine) Generate(ctx context.Context, p imagereq.Params, sink ProgressF
 		e.mu.Unlock()
 		return Result{}, fmt.Errorf("%w (%s): start it first", enginerr.ErrNotRunning, st)
 	}
-	if err := e.be.check(p); err != nil {
+	if err := e.be.check(p); err != nil { // again: the engine may have restarted in another mode
 		e.mu.Unlock()
 		return Result{}, err // bad input is not an engine error: lastError stays as it was
 	}

@@ -31,9 +31,10 @@ type serverBackend struct {
 	bin Binary
 	cfg Config
 
-	sup     *supervisor.Supervisor
+	// sup and portN are set by start and read by Info (pid, port) while it runs.
+	sup     atomic.Pointer[supervisor.Supervisor]
 	client  *sdserver.Client
-	portN   int
+	portN   atomic.Int32
 	dir     string // private working directory (sd-server lists LoRAs from ".")
 	stopped chan struct{}
 
@@ -75,13 +76,14 @@ func (b *serverBackend) capabilities() Capabilities {
 }
 
 func (b *serverBackend) pid() int {
-	if b.sup == nil {
+	sup := b.sup.Load()
+	if sup == nil {
 		return 0
 	}
-	return b.sup.Snapshot().Pid
+	return sup.Snapshot().Pid
 }
 
-func (b *serverBackend) port() int { return b.portN }
+func (b *serverBackend) port() int { return int(b.portN.Load()) }
 
 func (b *serverBackend) queues() bool { return true }
 
@@ -97,7 +99,7 @@ func (b *serverBackend) start(ctx context.Context) error {
 		// sd-server sets SO_REUSEPORT and would start happily on a busy port.
 		return fmt.Errorf("sd-server port: %w", err)
 	}
-	b.portN = port
+	b.portN.Store(int32(port))
 	b.client = &sdserver.Client{Base: "http://" + net.JoinHostPort(serverHost, strconv.Itoa(port)), HTTP: b.e.opts.HTTPClient}
 
 	dir, err := os.MkdirTemp(b.e.opts.TempDir, "sd-server-")
@@ -109,7 +111,7 @@ func (b *serverBackend) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.sup = sup
+	b.sup.Store(sup)
 	go b.watch(sup.Events(0))
 
 	spec := supervisor.Spec{
@@ -152,10 +154,11 @@ func (b *serverBackend) start(ctx context.Context) error {
 }
 
 func (b *serverBackend) stop(ctx context.Context) error {
-	if b.sup == nil {
+	sup := b.sup.Load()
+	if sup == nil {
 		return nil
 	}
-	err := b.sup.Close(ctx)
+	err := sup.Close(ctx)
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
 	}
@@ -347,13 +350,13 @@ func (b *serverBackend) cancel(id string, cause error) error {
 func (b *serverBackend) restart(why string) {
 	b.e.serviceLog(sdprogress.LevelWarn, "restarting sd-server: "+why)
 	b.e.backendChanged(b, supervisor.StateStarting, supervisor.HealthUnknown, "", "", nil)
-	if err := b.sup.Stop(context.Background()); err != nil {
+	if err := b.sup.Load().Stop(context.Background()); err != nil {
 		b.e.log.Warn("stop sd-server for restart", "err", err)
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ReadyTimeout+5*time.Second)
 		defer cancel()
-		if err := b.sup.Restart(ctx); err != nil {
+		if err := b.sup.Load().Restart(ctx); err != nil {
 			b.e.backendChanged(b, supervisor.StateCrashed, supervisor.HealthError, supervisor.EventCrashed, "sd-server restart failed: "+err.Error(), nil)
 			return
 		}
