@@ -42,16 +42,44 @@ type Needs struct {
 // Plain tells that n asks for nothing beyond one text-to-image image, which every engine runs.
 func (n Needs) Plain() bool { return n.Preview == "" && !n.Edit && !n.Mask && n.N <= 1 }
 
+// lack is the first feature of a request that an engine lacks.
+type lack int
+
+const (
+	lacksNothing lack = iota
+	lacksPreview
+	lacksEdit
+	lacksMask
+	lacksBatch
+)
+
+// lacks is Lacks without the sentence (no allocation: placement asks it of every host).
+func (c *Capabilities) lacks(n Needs) lack {
+	switch {
+	case c == nil:
+		return lacksNothing // not known: the engine refuses itself
+	case n.Preview != "" && !slices.Contains(c.PreviewMethods, n.Preview):
+		return lacksPreview
+	case n.Edit && !c.Edits:
+		return lacksEdit
+	case n.Mask && !c.Masks:
+		return lacksMask
+	case n.N > max(c.MaxBatch, 1):
+		return lacksBatch
+	}
+	return lacksNothing
+}
+
 // Lacks returns what of n the engine cannot do ("" when it can do all of it).
 func (c *Capabilities) Lacks(n Needs) string {
-	switch {
-	case n.Preview != "" && !slices.Contains(c.PreviewMethods, n.Preview):
+	switch c.lacks(n) {
+	case lacksPreview:
 		return n.Preview + " previews are not available"
-	case n.Edit && !c.Edits:
+	case lacksEdit:
 		return "image edits are not available"
-	case n.Mask && !c.Masks:
+	case lacksMask:
 		return "inpainting masks are not available"
-	case n.N > max(c.MaxBatch, 1):
+	case lacksBatch:
 		return fmt.Sprintf("batches of %d are not available (at most %d)", n.N, max(c.MaxBatch, 1))
 	}
 	return ""
@@ -78,16 +106,46 @@ func (c *Capabilities) Check(n Needs) error {
 	return nil
 }
 
-// unable is the refusal of the candidate for req ("" when its engine can run it or its
-// capabilities are not known).
-func unable(c *Candidate, req Request) string {
-	if c.Caps == nil {
-		return ""
+// unable tells that the candidate's engine cannot run req (false when its capabilities are
+// not known).
+func unable(c *Candidate, req Request) bool { return c.Caps.lacks(req.Needs) != lacksNothing }
+
+// exclusions are the hosts whose engine cannot run a request: how many, and the first
+// maxListed (by index), which the sentences name.
+type exclusions struct {
+	n     int
+	first [maxListed]int
+}
+
+func (x *exclusions) add(i int) {
+	if x.n < maxListed {
+		x.first[x.n] = i
 	}
-	if lack := c.Caps.Lacks(req.Needs); lack != "" {
-		return c.Caps.Refusal(lack)
+	x.n++
+}
+
+// text names the first excluded hosts with their mode and what they lack, and counts the rest.
+func (x *exclusions) text(cands []Candidate, req Request) string {
+	var b strings.Builder
+	for k, i := range x.first[:min(x.n, maxListed)] {
+		if k > 0 {
+			b.WriteString("; ")
+		}
+		c := &cands[i]
+		b.WriteString(c.Name + ": " + c.Caps.Refusal(c.Caps.Lacks(req.Needs)))
 	}
-	return ""
+	if x.n > maxListed {
+		fmt.Fprintf(&b, "; and %d more", x.n-maxListed)
+	}
+	return b.String()
+}
+
+// err is ErrUnsupported for the excluded hosts: all of those that could take the request.
+func (x *exclusions) err(cands []Candidate, req Request) error {
+	if x.n == 1 {
+		return fmt.Errorf("%w on host %s", ErrUnsupported, x.text(cands, req))
+	}
+	return fmt.Errorf("%w on any of the %d host(s): %s", ErrUnsupported, x.n, x.text(cands, req))
 }
 
 // Supported is the check at the submit edge, before a job exists: ErrUnsupported, naming
@@ -96,39 +154,22 @@ func unable(c *Candidate, req Request) string {
 // capabilities are not known yet (never reached, engine stopped) lets the request through:
 // its probe refuses it at run time, before anything is offloaded, if it must.
 func Supported(cands []Candidate, req Request) error {
-	var refusals []string
+	var x exclusions
 	for i := range cands {
 		c := &cands[i]
 		if req.Pin != "" && c.Name != req.Pin {
 			continue
 		}
-		why := unable(c, req)
-		if why == "" {
+		if !unable(c, req) {
 			return nil
 		}
-		refusals = append(refusals, c.Name+": "+why)
+		x.add(i)
 	}
-	if len(refusals) == 0 {
+	if x.n == 0 {
 		return nil // no such host: placement says so
 	}
-	return unsupported(refusals)
-}
-
-// unsupported is ErrUnsupported for hosts that all refused: one refusal as it is, several
-// listed (at most maxListed).
-func unsupported(refusals []string) error {
-	if len(refusals) == 1 {
-		return fmt.Errorf("%w on host %s", ErrUnsupported, refusals[0])
-	}
-	return fmt.Errorf("%w on any of the %d host(s): %s", ErrUnsupported, len(refusals), listed(refusals))
+	return x.err(cands, req)
 }
 
 // maxListed bounds the hosts a sentence names one by one.
 const maxListed = 3
-
-func listed(s []string) string {
-	if len(s) <= maxListed {
-		return strings.Join(s, "; ")
-	}
-	return strings.Join(s[:maxListed], "; ") + fmt.Sprintf("; and %d more", len(s)-maxListed)
-}

@@ -2,6 +2,7 @@ package place
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -145,5 +146,25 @@ func TestSupportedAtTheSubmitEdge(t *testing.T) {
 	}
 	if err := Supported(many, Request{Needs: preview}); err == nil || !strings.Contains(err.Error(), "and 7 more") || strings.Count(err.Error(), "previews are not available") != 3 {
 		t.Errorf("ten server hosts: %v", err)
+	}
+}
+
+// BenchmarkChoose100Previews: a preview request over 100 hosts, half of them sd-server
+// (excluded, each named in the sentence), against BenchmarkChoose100's plain request.
+func BenchmarkChoose100Previews(b *testing.B) {
+	cands := make([]Candidate, 100)
+	for i := range cands {
+		cands[i] = ready(fmt.Sprintf("host-%03d", i), uint64(i%7)*gib, uint64(8+i%5)*gib)
+		cands[i].LLMBusy = i%3 == 0
+		cands[i].Caps = cliCaps
+		if i%2 == 0 {
+			cands[i].Caps = serverCaps
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Choose(cands, Request{Needs: preview}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

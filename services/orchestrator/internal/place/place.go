@@ -173,12 +173,11 @@ func better(a, b rank, an, bn string, p Policy) bool {
 	return an < bn
 }
 
-// Choose picks the host. It does not allocate except for the explanation (and the
-// sentences of hosts excluded for their engine's mode).
+// Choose picks the host. It does not allocate except for the explanation.
 func Choose(cands []Candidate, req Request) (Choice, error) {
 	best, considered, busy, withModel := -1, 0, 0, 0
 	var bestRank rank
-	var excluded []string // hosts with the model whose engine cannot run the request
+	var excluded exclusions // hosts with the model whose engine cannot run the request
 	for i := range cands {
 		c := &cands[i]
 		if req.Pin != "" && c.Name != req.Pin {
@@ -188,8 +187,8 @@ func Choose(cands []Candidate, req Request) (Choice, error) {
 			continue
 		}
 		withModel++
-		if why := unable(c, req); why != "" {
-			excluded = append(excluded, c.Name+": "+why)
+		if unable(c, req) {
+			excluded.add(i)
 			continue
 		}
 		if !c.Usable {
@@ -205,20 +204,20 @@ func Choose(cands []Candidate, req Request) (Choice, error) {
 		}
 	}
 	if best < 0 {
-		if withModel > 0 && len(excluded) == withModel {
-			return Choice{}, unsupported(excluded)
+		if withModel > 0 && excluded.n == withModel {
+			return Choice{}, excluded.err(cands, req)
 		}
 		err := noHost(cands, req, withModel, busy)
-		if len(excluded) > 0 {
-			err = fmt.Errorf("%w; excluded for their engine's mode: %s", err, listed(excluded))
+		if excluded.n > 0 {
+			err = fmt.Errorf("%w; excluded for their engine's mode: %s", err, excluded.text(cands, req))
 		}
 		return Choice{}, err
 	}
 	c := &cands[best]
 	ch := Choice{Name: c.Name, Considered: considered, NeedsOffload: bestRank.fit > 0}
 	ch.Explanation = explain(c, bestRank, req, considered)
-	if len(excluded) > 0 {
-		ch.Explanation += fmt.Sprintf(" Excluded %d host(s) whose engine cannot run it: %s.", len(excluded), listed(excluded))
+	if excluded.n > 0 {
+		ch.Explanation += fmt.Sprintf(" Excluded %d host(s) whose engine cannot run it: %s.", excluded.n, excluded.text(cands, req))
 	}
 	return ch, nil
 }
