@@ -1,15 +1,20 @@
 // Diffusion Server tab: start/stop with mode and offload options (status live from
 // /v1/diffusion/watch); the generate form with every seed parameter and the eight samplers,
-// run through the orchestrator (/v1/images/generate: queue, offload, progress, result) with a
-// live progress bar, cancel, the image with its metadata; and the gallery of past images from
-// the job history with re-run using the same seed.
+// live previews (the engine's preview image step by step), img2img and inpainting (an
+// uploaded init image, a strength, a mask uploaded or drawn over the image), batches of n
+// images; run through the orchestrator (/v1/images/generate: queue, offload, progress,
+// previews, result) with a live progress bar, cancel, the images with their seeds; and the
+// gallery of past images from the job history, every image of a batch (<job id>_<i>), with
+// re-run using the same seed and the job's settings put back into the form. What the engine's
+// mode cannot do (DiffusionInfo.capabilities) is disabled with the reason.
 
 import * as api from '../api.js';
 import {
   h, replace, card, field, setDisabled, num, duration, time, busy, formField, setText, statusPill, healthPill,
-  enumLabel, intValue, floatValue, progressBar, progressLabel, visible,
+  enumLabel, intValue, floatValue, progressBar, progressLabel, visible, bytes,
 } from '../dom.js';
 import { markers } from '../timeline.js';
+import { createMaskEditor } from '../maskcanvas.js';
 
 // Display names of samplers; the list itself comes from the API (DiffusionInfo.samplers), the
 // one list the service validates against. A sampler without a name here shows its id.
@@ -18,6 +23,23 @@ const SAMPLER_LABELS = {
   'dpm++2s_a': 'DPM++ 2S A', 'dpm++2m': 'DPM++ 2M', 'dpm++2mv2': 'DPM++ 2Mv2', lcm: 'LCM',
 };
 const GALLERY_SIZE = 24;
+// The batch limit before the engine reports its own (capabilities.maxBatch).
+const DEFAULT_MAX_BATCH = 8;
+// Preview methods (sd-cli --preview); the engine's mode says which it offers.
+const PREVIEW_METHODS = ['proj', 'tae', 'vae'];
+const PREVIEW_LABELS = { proj: 'proj (fast, coarse)', tae: 'tae (tiny autoencoder)', vae: 'vae (full, slowest)' };
+
+/** base64 encodes bytes for a JSON bytes field. */
+function base64(u8) {
+  let s = '';
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/** imagesOf lists a result's images in order: the first, then result.batch. */
+function imagesOf(r) {
+  return [{ png: r.png, seed: r.seed, width: r.width, height: r.height }, ...(r.batch || [])];
+}
 
 export function createDiffusionTab(app) {
   let info = null;
@@ -48,6 +70,7 @@ export function createDiffusionTab(app) {
     if (Array.isArray(info.samplers) && info.samplers.length) setSamplers(info.samplers);
     const c = info.config || {};
     renderBusy();
+    applyCapabilities(info.capabilities);
     replace(statusEl,
       field('Status', statusPill(info.status), { props: { id: 'diffusion-status-field' } }),
       field('Health', healthPill(info.health)),
@@ -145,6 +168,7 @@ export function createDiffusionTab(app) {
   const stepsIn = h('input#gen-steps', { type: 'number', min: '1', max: '150', value: '20', dataset: { label: 'Steps' } });
   const cfgIn = h('input#gen-cfg', { type: 'number', min: '0', max: '30', step: '0.5', value: '7.5', dataset: { label: 'CFG scale' } });
   const seedIn = h('input#gen-seed', { type: 'number', min: '-1', value: '-1', dataset: { label: 'Seed' } });
+  const nIn = h('input#gen-n', { type: 'number', min: '1', max: String(DEFAULT_MAX_BATCH), value: '1', dataset: { label: 'Images' } });
   const samplerSel = h('select#gen-sampler', h('option', { value: 'euler_a' }, SAMPLER_LABELS.euler_a));
   let samplerList = '';
   setSamplers = (list) => {
@@ -156,6 +180,43 @@ export function createDiffusionTab(app) {
     samplerSel.value = list.includes(keep) ? keep : (list.includes('euler_a') ? 'euler_a' : list[0]);
   };
   if (Array.isArray(info?.samplers) && info.samplers.length) setSamplers(info.samplers);
+
+  // Previews: the methods the engine's mode offers (capabilities.previewMethods).
+  const previewChk = h('input#gen-preview', { type: 'checkbox' });
+  const previewMethodSel = h('select#gen-preview-method', PREVIEW_METHODS.map((m) => h('option', { value: m }, PREVIEW_LABELS[m])));
+  const previewIntervalIn = h('input#gen-preview-interval', { type: 'number', min: '1', max: '150', value: '1', dataset: { label: 'Preview every N steps' } });
+  const previewReason = h('small.hint.capability-reason#gen-preview-reason', { hidden: true });
+  const previewFields = h('div.form-row.preview-options',
+    h('div.form-group', h('label', '\u00a0'), h('label.check', previewChk, ' Live preview')),
+    formField('Preview method', previewMethodSel), formField('Every N steps', previewIntervalIn));
+
+  // Edits: an init image (img2img), a strength, and a mask uploaded or drawn (inpainting).
+  const initIn = h('input#gen-init', { type: 'file', accept: 'image/png,image/jpeg' });
+  const initClear = h('button.btn.btn-secondary.btn-small#gen-init-clear', { type: 'button', disabled: true }, 'Remove image');
+  const initNote = h('small.hint#gen-init-note', 'Text to image. Choose a PNG or JPEG to edit it instead (its size is the image size).');
+  const strengthIn = h('input#gen-strength', { type: 'range', min: '0', max: '1', step: '0.05', value: '0.75', disabled: true });
+  const strengthOut = h('output#gen-strength-value', '0.75');
+  const maskIn = h('input#gen-mask-file', { type: 'file', accept: 'image/png,image/jpeg', disabled: true });
+  const brushIn = h('input#gen-brush', { type: 'range', min: '2', max: '64', step: '1', value: '16' });
+  const maskClear = h('button.btn.btn-secondary.btn-small#gen-mask-clear', { type: 'button', disabled: true }, 'Clear mask');
+  const maskNote = h('small.hint#gen-mask-note', 'No mask: the whole image is edited. Paint on the image (white is repainted) or upload a mask.');
+  const editReason = h('small.hint.capability-reason#gen-edit-reason', { hidden: true });
+  const edit = { bytes: null, name: '', url: '', maskBytes: null, maskName: '' };
+  const mask = createMaskEditor({ brushInput: brushIn, onChange: () => renderEdit() });
+  const editFields = h('fieldset.edit-options#gen-edit',
+    h('legend', 'Edit an image (img2img, inpainting)'),
+    h('div.form-row',
+      formField('Init image', initIn),
+      h('div.form-group', h('label', { for: 'gen-strength' }, 'Strength ', strengthOut), strengthIn),
+      h('div.form-group', h('label', '\u00a0'), initClear)),
+    initNote, editReason,
+    mask.el,
+    h('div.form-row.mask-tools',
+      formField('Mask file (optional)', maskIn),
+      h('div.form-group', h('label', { for: 'gen-brush' }, 'Brush'), brushIn),
+      h('div.form-group', h('label', '\u00a0'), maskClear)),
+    maskNote);
+
   const genBtn = h('button.btn.btn-primary#gen-start', { type: 'submit' }, 'Generate Image');
   const cancelBtn = h('button.btn.btn-danger#gen-cancel', { type: 'button', disabled: true }, 'Cancel');
   const bar = progressBar('gen-progress');
@@ -163,48 +224,202 @@ export function createDiffusionTab(app) {
   bar.set(0, 'idle');
   const progText = h('div.progress-text.small#gen-progress-text', 'No generation running.');
   const orchText = h('div.orch-text.small.muted#gen-orchestration');
+  const previewImg = h('img.preview-image#gen-preview-image', { alt: 'Preview of the image being sampled' });
+  const previewCaption = h('figcaption.small.muted#gen-preview-caption');
+  const previewEl = h('figure.preview#gen-preview', { hidden: true }, previewImg, previewCaption);
   const genForm = h('form.generate-form#generate-form',
     formField('Prompt', promptIn),
     formField('Negative prompt', negIn),
     h('div.form-row',
       formField('Width', widthIn), formField('Height', heightIn), formField('Steps', stepsIn),
-      formField('CFG scale', cfgIn), formField('Seed (-1 random)', seedIn), formField('Sampler', samplerSel)),
+      formField('CFG scale', cfgIn), formField('Seed (-1 random)', seedIn), formField('Sampler', samplerSel),
+      formField('Images (batch)', nIn)),
+    previewFields, previewReason,
+    editFields,
     h('div.button-group', genBtn, cancelBtn),
-    h('div.progress-area', bar, progText, orchText));
+    h('div.progress-area', bar, progText, orchText, previewEl));
+
+  // What the engine's mode can do; unknown (no capabilities reported) leaves everything on and
+  // lets the service say no.
+  let caps = null;
+  function applyCapabilities(c) {
+    caps = c || null;
+    const methods = caps ? (caps.previewMethods || []).map((m) => enumLabel(m, 'PREVIEW_METHOD_')) : PREVIEW_METHODS;
+    const noPreview = caps !== null && methods.length === 0;
+    previewChk.disabled = noPreview;
+    if (noPreview) previewChk.checked = false;
+    const keep = previewMethodSel.value;
+    const key = methods.join(',');
+    if (previewMethodSel.dataset.methods !== key) {
+      previewMethodSel.dataset.methods = key;
+      previewMethodSel.replaceChildren(...methods.map((m) => h('option', { value: m }, PREVIEW_LABELS[m] || m)));
+      if (methods.includes(keep)) previewMethodSel.value = keep;
+    }
+    previewReason.hidden = !noPreview;
+    setText(previewReason, noPreview ? `Previews are off: ${caps.limitations || 'the engine in this mode writes none'}.` : '');
+    const noEdit = caps !== null && !caps.edits;
+    const noMask = caps !== null && !caps.masks;
+    initIn.disabled = noEdit;
+    editFields.dataset.edits = noEdit ? 'no' : 'yes';
+    editFields.dataset.masks = noMask ? 'no' : 'yes';
+    editReason.hidden = !noEdit && !noMask;
+    setText(editReason, noEdit ? `Edits are off: ${caps.limitations || 'the engine in this mode cannot edit images'}.`
+      : noMask ? `Masks are off: ${caps.limitations || 'the engine in this mode cannot inpaint'}.` : '');
+    nIn.max = String(caps && num(caps.maxBatch) > 0 ? num(caps.maxBatch) : DEFAULT_MAX_BATCH);
+    renderPreviewOptions();
+    renderEdit();
+  }
+
+  function renderPreviewOptions() {
+    previewMethodSel.disabled = !previewChk.checked;
+    previewIntervalIn.disabled = !previewChk.checked;
+  }
+  previewChk.addEventListener('change', renderPreviewOptions);
+
+  function renderEdit() {
+    const on = Boolean(edit.bytes);
+    const masksOK = !(caps && !caps.masks);
+    strengthIn.disabled = !on;
+    initClear.disabled = !on;
+    maskIn.disabled = !on || !masksOK;
+    widthIn.disabled = on;
+    heightIn.disabled = on;
+    mask.setEnabled(on && masksOK && !edit.maskBytes);
+    maskClear.disabled = !edit.maskBytes && !mask.hasStrokes();
+    editFields.dataset.mode = !on ? 'txt2img' : (edit.maskBytes || mask.hasStrokes()) ? 'inpaint' : 'img2img';
+    if (!on) setText(initNote, 'Text to image. Choose a PNG or JPEG to edit it instead (its size is the image size).');
+    setText(maskNote, !on ? 'Choose an init image to paint a mask on it.'
+      : edit.maskBytes ? `Mask: ${edit.maskName} (sent as it is; white is repainted).`
+        : mask.hasStrokes() ? 'Mask: drawn (white is repainted, the rest kept).'
+          : 'No mask: the whole image is edited. Paint on the image (white is repainted) or upload a mask.');
+  }
+  strengthIn.addEventListener('input', () => setText(strengthOut, Number(strengthIn.value).toFixed(2)));
+
+  async function readFile(input) {
+    const f = input.files && input.files[0];
+    if (!f) return null;
+    return { name: f.name, bytes: new Uint8Array(await f.arrayBuffer()), type: f.type };
+  }
+
+  function setInit(file) {
+    if (edit.url) URL.revokeObjectURL(edit.url);
+    Object.assign(edit, { bytes: null, name: '', url: '', maskBytes: null, maskName: '' });
+    maskIn.value = '';
+    mask.setImage(null);
+    if (!file) { initIn.value = ''; renderEdit(); return; }
+    edit.bytes = file.bytes;
+    edit.name = file.name;
+    edit.url = URL.createObjectURL(new Blob([file.bytes], { type: file.type || 'application/octet-stream' }));
+    const probe = new Image();
+    probe.onload = () => {
+      if (edit.bytes !== file.bytes) return; // replaced meanwhile
+      widthIn.value = String(probe.naturalWidth);
+      heightIn.value = String(probe.naturalHeight);
+      mask.setImage(edit.url, probe.naturalWidth, probe.naturalHeight);
+      setText(initNote, `Editing ${file.name} (${probe.naturalWidth}×${probe.naturalHeight}, ${bytes(file.bytes.length)}): the image's size is the output size.`);
+      renderEdit();
+    };
+    probe.onerror = () => {
+      if (edit.bytes !== file.bytes) return;
+      // Only a convenience: the service decides (and says why) when the image is submitted.
+      setText(initNote, `The browser cannot show ${file.name} as an image; the service checks it when you generate.`);
+      renderEdit();
+    };
+    probe.src = edit.url;
+    renderEdit();
+  }
+
+  initIn.addEventListener('change', async () => {
+    try { setInit(await readFile(initIn)); } catch (err) { app.notices.error('Read the init image', err); }
+  });
+  initClear.addEventListener('click', () => setInit(null));
+  maskIn.addEventListener('change', async () => {
+    try {
+      const f = await readFile(maskIn);
+      edit.maskBytes = f ? f.bytes : null;
+      edit.maskName = f ? f.name : '';
+      if (f) mask.clear();
+      renderEdit();
+    } catch (err) { app.notices.error('Read the mask', err); }
+  });
+  maskClear.addEventListener('click', () => {
+    edit.maskBytes = null;
+    edit.maskName = '';
+    maskIn.value = '';
+    mask.clear();
+  });
 
   const resultEl = h('div.generated-image-container#gen-result', h('p.muted', 'The image appears here.'));
   let genCtl = null;
   let jobId = '';
 
-  function readParams() {
+  // readParams reads the form into ImageParams (JSON names). Its checks are only convenience:
+  // the service validates everything again and its reason is shown.
+  async function readParams() {
     const prompt = promptIn.value.trim();
     if (!prompt) throw new Error('enter a prompt');
     const p = { prompt, sampler: samplerSel.value };
     if (negIn.value.trim()) p.negativePrompt = negIn.value.trim();
     const w = intValue(widthIn); const hh = intValue(heightIn); const s = intValue(stepsIn);
-    const cfg = floatValue(cfgIn); const seed = intValue(seedIn);
-    for (const [name, v] of [['Width', w], ['Height', hh]]) {
-      if (v !== undefined && (v < 64 || v > 2048 || v % 64 !== 0)) throw new Error(`${name} must be a multiple of 64 between 64 and 2048`);
+    const cfg = floatValue(cfgIn); const seed = intValue(seedIn); const n = intValue(nIn);
+    if (!edit.bytes) {
+      for (const [name, v] of [['Width', w], ['Height', hh]]) {
+        if (v !== undefined && (v < 64 || v > 2048 || v % 64 !== 0)) throw new Error(`${name} must be a multiple of 64 between 64 and 2048`);
+      }
+      if (w !== undefined) p.width = w;
+      if (hh !== undefined) p.height = hh;
     }
     if (s !== undefined && (s < 1 || s > 150)) throw new Error('Steps must be between 1 and 150');
     if (cfg !== undefined && (cfg < 0 || cfg > 30)) throw new Error('CFG scale must be between 0 and 30');
-    if (w !== undefined) p.width = w;
-    if (hh !== undefined) p.height = hh;
+    const maxN = Number(nIn.max) || DEFAULT_MAX_BATCH;
+    if (n !== undefined && (n < 1 || n > maxN)) throw new Error(`Images must be between 1 and ${maxN}`);
     if (s !== undefined) p.steps = s;
     if (cfg !== undefined) p.cfgScale = cfg;
     if (seed !== undefined && seed >= 0) p.seed = String(seed);
+    if (n !== undefined && n > 1) p.n = n;
+    if (previewChk.checked && !previewChk.disabled) {
+      const iv = intValue(previewIntervalIn);
+      p.preview = { method: `PREVIEW_METHOD_${previewMethodSel.value.toUpperCase()}` };
+      if (iv !== undefined) p.preview.interval = iv;
+    }
+    if (edit.bytes) {
+      // Width and height come from the init image (the service reads its size).
+      p.initImage = base64(edit.bytes);
+      p.strength = Number(strengthIn.value);
+      if (edit.maskBytes) p.mask = base64(edit.maskBytes);
+      else if (mask.hasStrokes()) p.mask = base64(await mask.toPNG());
+    }
     return p;
   }
 
+  // setParams puts a job's parameters back into the form (a re-run). An edit's init image and
+  // mask are not kept by the service (job records drop the uploads): the one in the form, if
+  // any, stays; said so when there is none.
   function setParams(p, seed) {
     promptIn.value = p.prompt || '';
     negIn.value = p.negativePrompt || '';
-    widthIn.value = String(num(p.width) || 512);
-    heightIn.value = String(num(p.height) || 512);
+    if (!edit.bytes) {
+      widthIn.value = String(num(p.width) || 512);
+      heightIn.value = String(num(p.height) || 512);
+    }
     stepsIn.value = String(num(p.steps) || 20);
     cfgIn.value = String(p.cfgScale ?? 7.5);
     seedIn.value = String(seed ?? p.seed ?? -1);
     samplerSel.value = p.sampler || 'euler_a';
+    nIn.value = String(num(p.n) || 1);
+    const pm = p.preview && p.preview.method ? enumLabel(p.preview.method, 'PREVIEW_METHOD_') : '';
+    previewChk.checked = Boolean(pm) && !previewChk.disabled;
+    if (pm) {
+      previewMethodSel.value = pm;
+      previewIntervalIn.value = String(num(p.preview.interval) || 1);
+    }
+    renderPreviewOptions();
+    const isEdit = p.strength !== undefined && p.strength !== null;
+    if (isEdit) {
+      strengthIn.value = String(p.strength);
+      setText(strengthOut, Number(p.strength).toFixed(2));
+    }
+    return isEdit;
   }
 
   genForm.addEventListener('submit', (e) => { e.preventDefault(); generate(); });
@@ -219,9 +434,23 @@ export function createDiffusionTab(app) {
     }
   });
 
+  let previewURL = '';
+  function showPreview(pv, p) {
+    if (previewURL) URL.revokeObjectURL(previewURL);
+    previewURL = pngURL(pv.png);
+    previewImg.src = previewURL;
+    const step = num(pv.step);
+    const count = num(p.imageCount);
+    previewImg.dataset.step = String(step);
+    previewImg.dataset.imageIndex = String(num(pv.imageIndex));
+    previewEl.hidden = false;
+    const perImage = count > 1 ? Math.round(num(p.totalSteps) / count) : num(p.totalSteps);
+    setText(previewCaption, `Preview · step ${step}${perImage ? `/${perImage}` : ''}${count > 1 ? ` · image ${num(pv.imageIndex) + 1} of ${count}` : ''} · ${num(pv.width)}×${num(pv.height)}`);
+  }
+
   async function generate() {
     let params;
-    try { params = readParams(); } catch (err) { app.notices.error('Generate an image', err); return; }
+    try { params = await readParams(); } catch (err) { app.notices.error('Generate an image', err); return; }
     genCtl = new AbortController();
     jobId = '';
     genBtn.disabled = true;
@@ -232,6 +461,8 @@ export function createDiffusionTab(app) {
     bar.dataset.stage = 'queued';
     bar.dataset.step = '0';
     delete bar.dataset.jobId;
+    previewEl.hidden = true;
+    delete previewImg.dataset.step;
     setText(progText, 'Submitting…');
     setText(orchText, '');
     let result = null;
@@ -251,7 +482,9 @@ export function createDiffusionTab(app) {
           bar.dataset.stage = stage;
           bar.dataset.step = String(num(p.step));
           renderBusy();
-          setText(progText, `${p.message || stage} · ${duration(p.elapsedMs)} elapsed${num(p.stepsPerSecond) ? ` · ${num(p.stepsPerSecond).toFixed(2)} steps/s` : ''}`);
+          const of = num(p.imageCount) > 1 ? ` · image ${num(p.imageIndex) + 1} of ${num(p.imageCount)}` : '';
+          setText(progText, `${p.message || stage}${of} · ${duration(p.elapsedMs)} elapsed${num(p.stepsPerSecond) ? ` · ${num(p.stepsPerSecond).toFixed(2)} steps/s` : ''}`);
+          if (p.preview && p.preview.png) showPreview(p.preview, p);
         }
         if (m.result) result = m.result;
       }, { signal: genCtl.signal });
@@ -285,33 +518,50 @@ export function createDiffusionTab(app) {
     return URL.createObjectURL(new Blob([arr], { type: 'image/png' }));
   }
 
-  let resultURL = '';
+  let resultURLs = [];
   function showResult(r, id) {
-    if (resultURL) URL.revokeObjectURL(resultURL);
-    resultURL = pngURL(r.png);
+    for (const u of resultURLs) URL.revokeObjectURL(u);
     const p = r.params || {};
-    const rerun = h('button.btn.btn-secondary', { type: 'button' }, 'Re-run with this seed');
+    const images = imagesOf(r);
+    resultURLs = images.map((im) => pngURL(im.png));
+    const rerun = h('button.btn.btn-secondary#gen-rerun', { type: 'button' }, images.length > 1 ? 'Re-run the batch' : 'Re-run with this seed');
     rerun.addEventListener('click', () => { setParams(p, r.seed); generate(); });
+    const name = (i) => `${id || 'image'}_${i}-${images[i].seed}.png`;
+    const pictures = images.length === 1
+      ? h('img.generated-image#generated-image', { src: resultURLs[0], alt: `Generated: ${p.prompt || ''}`, dataset: { seed: String(r.seed), jobId: id || '', index: '0' } })
+      : h('div.batch-grid#gen-batch', { dataset: { count: String(images.length) } }, images.map((im, i) => {
+        const alone = h('button.btn.btn-secondary.btn-small', { type: 'button' }, 'Re-run alone');
+        alone.addEventListener('click', () => { setParams({ ...p, n: 1 }, im.seed); generate(); });
+        return h('figure.batch-item', { dataset: { index: String(i), seed: String(im.seed) } },
+          h(i === 0 ? 'img.generated-image.batch-image#generated-image' : 'img.generated-image.batch-image',
+            { src: resultURLs[i], alt: `Image ${i + 1} of ${images.length}: ${p.prompt || ''}`, dataset: { seed: String(im.seed), jobId: id || '', index: String(i) } }),
+          h('figcaption.small', h('span.batch-seed', `seed ${im.seed}`), ' · ',
+            h('a', { href: resultURLs[i], download: name(i) }, 'PNG'), ' ', alone));
+      }));
+    const isEdit = p.strength !== undefined && p.strength !== null;
     replace(resultEl,
-      h('img.generated-image#generated-image', { src: resultURL, alt: `Generated: ${p.prompt || ''}`, dataset: { seed: String(r.seed), jobId: id || '' } }),
+      pictures,
       h('div.image-metadata',
         h('div.status-grid',
           field('Dimensions', `${num(r.width)}×${num(r.height)}`),
           field('Time taken', duration(r.timeTakenMs)),
-          field('Seed', String(r.seed), { props: { id: 'gen-result-seed' } }),
+          field(images.length > 1 ? 'Seeds' : 'Seed', images.length > 1 ? images.map((im) => im.seed).join(', ') : String(r.seed), { props: { id: 'gen-result-seed' } }),
+          images.length > 1 ? field('Images', String(images.length)) : null,
           field('Sampler', p.sampler),
           field('Steps', p.steps),
           field('CFG scale', p.cfgScale),
+          field('Mode', isEdit ? `edit (img2img), strength ${Number(p.strength).toFixed(2)}` : 'text to image', { props: { id: 'gen-result-mode' } }),
+          p.preview ? field('Preview', `${enumLabel(p.preview.method, 'PREVIEW_METHOD_')} every ${num(p.preview.interval) || 1} step(s)`) : null,
           field('Job', id),
           field('Engine', r.demoEngine ? 'demo stand-in (synthetic pattern)' : 'stable-diffusion.cpp')),
         h('p.small', h('strong', 'Prompt: '), p.prompt || ''),
         p.negativePrompt ? h('p.small', h('strong', 'Negative: '), p.negativePrompt) : null,
-        h('div.button-group', h('a.btn.btn-secondary', { href: resultURL, download: `${id || 'image'}-${r.seed}.png` }, 'Download PNG'), rerun)));
+        h('div.button-group', images.length === 1 ? h('a.btn.btn-secondary', { href: resultURLs[0], download: name(0) }, 'Download PNG') : null, rerun)));
   }
 
   // --- gallery ------------------------------------------------------------------------
   const galleryEl = h('div.gallery#gallery', h('p.muted', 'Loading past images…'));
-  const thumbs = new Map(); // job id -> object URL
+  const thumbs = new Map(); // job id -> [object URL of each image]
   let galleryLoading = null;
 
   async function loadGallery() {
@@ -330,59 +580,79 @@ export function createDiffusionTab(app) {
     }
   }
 
+  // useSettings puts a past job's parameters into the form; for an edit it says that the init
+  // image is not kept by the service. It answers whether the form can re-run it as it was.
+  function useSettings(j, seed) {
+    const r = j.result || {};
+    const isEdit = setParams(r.params || j.params || {}, seed);
+    window.scrollTo({ top: 0, behavior: 'smooth' });
+    if (isEdit && !edit.bytes) {
+      app.notices.info('This was an edit: its settings are in the form, but the service keeps no init image or mask (job records drop the uploads). Choose the image again, then Generate.');
+      return false;
+    }
+    return true;
+  }
+
   function renderGallery(jobs) {
     if (!jobs.length) { replace(galleryEl, h('p.muted', 'No images yet.')); return; }
     const pending = [];
     replace(galleryEl, jobs.map((j) => {
       const p = j.params || {};
       const r = j.result || {};
+      const rp = r.params || p;
       const status = enumLabel(j.status, 'JOB_STATUS_');
-      const img = h('img.thumb', { alt: p.prompt || 'image' });
-      const frame = h('div.thumb-frame', status === 'succeeded' ? img : h('span.thumb-status', status));
+      const count = status === 'succeeded' ? 1 + (r.batch || []).length : num(rp.n) || 1;
+      const seeds = status === 'succeeded' ? imagesOf(r).map((im) => im.seed) : [];
+      const imgs = status === 'succeeded' ? Array.from({ length: count }, (_, i) => h('img.thumb', {
+        alt: `${p.prompt || 'image'} (${i + 1} of ${count})`, title: seeds[i] !== undefined ? `${j.id}_${i} · seed ${seeds[i]}` : `${j.id}_${i}`,
+        dataset: { imageId: `${j.id}_${i}`, seed: seeds[i] !== undefined ? String(seeds[i]) : '' },
+      })) : [];
+      const frame = h(count > 1 ? 'div.thumb-frame.thumb-grid' : 'div.thumb-frame', status === 'succeeded' ? imgs : h('span.thumb-status', status));
       if (status === 'succeeded') {
-        if (thumbs.has(j.id)) img.src = thumbs.get(j.id);
-        else pending.push([j.id, img]);
+        if (thumbs.has(j.id)) thumbs.get(j.id).forEach((u, i) => { if (imgs[i]) imgs[i].src = u; });
+        else pending.push([j.id, imgs]);
       }
       const seed = r.seed ?? p.seed;
-      const rerun = h('button.btn.btn-secondary.btn-small', { type: 'button', disabled: !p.prompt }, 'Re-run (same seed)');
-      rerun.addEventListener('click', () => {
-        setParams(r.params || p, seed ?? -1);
-        window.scrollTo({ top: 0, behavior: 'smooth' });
-        generate();
-      });
+      const isEdit = rp.strength !== undefined && rp.strength !== null;
+      const rerun = h('button.btn.btn-secondary.btn-small.gallery-rerun', { type: 'button', disabled: !p.prompt }, 'Re-run (same seed)');
+      rerun.addEventListener('click', () => { if (useSettings(j, seed ?? -1)) generate(); });
+      const use = h('button.btn.btn-secondary.btn-small.gallery-use', { type: 'button', disabled: !p.prompt }, 'Use settings');
+      use.addEventListener('click', () => useSettings(j, seed ?? -1));
       const delBtn = h('button.btn.btn-danger.btn-small', { type: 'button' }, 'Delete');
       delBtn.addEventListener('click', async () => {
         if (!window.confirm('Delete this image from the history?')) return;
         try {
           await api.del(`/v1/images/jobs/${encodeURIComponent(j.id)}`);
-          if (thumbs.has(j.id)) { URL.revokeObjectURL(thumbs.get(j.id)); thumbs.delete(j.id); }
+          if (thumbs.has(j.id)) { thumbs.get(j.id).forEach((u) => URL.revokeObjectURL(u)); thumbs.delete(j.id); }
           loadGallery();
         } catch (err) {
           app.notices.error('Delete the image', err);
         }
       });
-      return h('div.gallery-item', { dataset: { jobId: j.id, status } },
+      const mode = isEdit ? ` · edit, strength ${Number(rp.strength).toFixed(2)}` : '';
+      const seedText = seeds.length > 1 ? `seeds ${seeds.join(', ')}` : `seed ${seed ?? 'random'}`;
+      return h('div.gallery-item', { dataset: { jobId: j.id, status, count: String(count), mode: isEdit ? 'edit' : 'txt2img' } },
         frame,
         h('div.gallery-meta',
           h('div.gallery-prompt', p.prompt || '(no prompt)'),
-          h('div.small.muted', `${num(r.width || p.width)}×${num(r.height || p.height)} · ${p.steps || '?'} steps · ${p.sampler || 'euler_a'} · seed ${seed ?? 'random'}`),
+          h('div.small.muted.gallery-params', `${num(r.width || rp.width)}×${num(r.height || rp.height)} · ${rp.steps || '?'} steps · ${rp.sampler || 'euler_a'}${count > 1 ? ` · ${count} images` : ''}${mode} · ${seedText}`),
           h('div.small.muted', `${status}${j.offloaded ? ' · LLM offloaded' : ''} · ${time(j.createdAt, true)}`),
           j.error ? h('div.small.error-text', j.error) : null,
-          h('div.button-group', rerun, delBtn)));
+          h('div.button-group', rerun, use, delBtn)));
     }));
     loadThumbs(pending);
   }
 
-  // Thumbnails load one after another so that the gallery never takes every connection.
+  // Thumbnails load one job after another so that the gallery never takes every connection.
   async function loadThumbs(list) {
-    for (const [id, img] of list) {
+    for (const [id, imgs] of list) {
       try {
         const r = await api.get(`/v1/images/jobs/${encodeURIComponent(id)}${api.q({ includeImage: 'true' })}`);
-        const png = r.job && r.job.result && r.job.result.png;
-        if (!png) continue;
-        const url = pngURL(png);
-        thumbs.set(id, url);
-        img.src = url;
+        const res = r.job && r.job.result;
+        if (!res || !res.png) continue;
+        const urls = imagesOf(res).map((im) => pngURL(im.png));
+        thumbs.set(id, urls);
+        urls.forEach((u, i) => { if (imgs[i]) imgs[i].src = u; });
       } catch (err) {
         if (err.status === 404) continue; // deleted meanwhile
         app.notices.error('Load a gallery image', err);
