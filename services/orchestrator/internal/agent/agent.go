@@ -40,6 +40,7 @@ type Agent struct {
 
 	mu        sync.Mutex
 	checked   bool // one health check has completed
+	checkedAt time.Time
 	reachable bool
 	draining  bool
 	reason    string
@@ -153,7 +154,7 @@ func (a *Agent) RecordHealth(ok bool, why string) (was, changed bool) {
 	defer a.mu.Unlock()
 	was = a.checked && a.reachable
 	changed = !a.checked || a.reachable != ok || (!ok && a.reason != why)
-	a.checked, a.reachable = true, ok
+	a.checked, a.reachable, a.checkedAt = true, ok, time.Now()
 	if !ok {
 		a.reason = why
 	}
@@ -219,11 +220,12 @@ func (a *Agent) Check(ctx context.Context, timeout time.Duration, refreshModels 
 }
 
 // Capabilities are what the host's diffusion engine can do in its mode, as its last
-// health check found them; nil when not known (not reached yet, engine stopped).
-func (a *Agent) Capabilities() *place.Capabilities {
+// health check found them (nil when not known: not reached yet, engine stopped), and when
+// that check was recorded (zero before the first).
+func (a *Agent) Capabilities() (*place.Capabilities, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.tel.caps
+	return a.tel.caps, a.checkedAt
 }
 
 // HasTelemetry reports whether the host has sent a usage reading and its model list.

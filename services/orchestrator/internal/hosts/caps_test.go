@@ -1,9 +1,13 @@
 package hosts
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/place"
@@ -15,10 +19,10 @@ import (
 func TestSimulatedHostsArePlacedByCapability(t *testing.T) {
 	reg := startSim(t, 8)
 	preview := place.Needs{Preview: "proj"}
-	if got := reg.Hosts()[2].Capabilities(); got == nil || got.Mode != "server" || len(got.PreviewMethods) != 0 {
-		t.Fatalf("host-002's capabilities: %+v", got)
+	if got, at := reg.Hosts()[2].Capabilities(); got == nil || got.Mode != "server" || len(got.PreviewMethods) != 0 || at.IsZero() {
+		t.Fatalf("host-002's capabilities: %+v (checked %v)", got, at)
 	}
-	if got := reg.Hosts()[0].Capabilities(); got != nil {
+	if got, _ := reg.Hosts()[0].Capabilities(); got != nil {
 		t.Fatalf("a stopped engine's capabilities: %+v", got)
 	}
 	var placed []*Host
@@ -46,18 +50,51 @@ func TestSimulatedHostsArePlacedByCapability(t *testing.T) {
 	if !errors.Is(err, place.ErrUnsupported) || !strings.Contains(err.Error(), "on host host-002: proj previews are not available in server mode") {
 		t.Errorf("pinned to a server host: %v", err)
 	}
+	ctx := context.Background()
 	for pin, want := range map[string]bool{"": true, "host-001": true, "host-000": true, "host-002": false} {
-		err := reg.Supported(preview, pin)
+		err := reg.Supported(ctx, preview, pin)
 		if ok := err == nil; ok != want || (!ok && !errors.Is(err, place.ErrUnsupported)) {
 			t.Errorf("Supported(previews, pin %q): %v", pin, err)
 		}
 	}
 	// A batch no known engine runs: refused on a known host; over all hosts the stopped
 	// ones (capabilities not known) let it through to their probe.
-	if err := reg.Supported(place.Needs{N: 9}, "host-001"); !errors.Is(err, place.ErrUnsupported) || !strings.Contains(err.Error(), "batches of 9 are not available (at most 8) in CLI mode") {
+	if err := reg.Supported(ctx, place.Needs{N: 9}, "host-001"); !errors.Is(err, place.ErrUnsupported) || !strings.Contains(err.Error(), "batches of 9 are not available (at most 8) in CLI mode") {
 		t.Errorf("a batch of 9 on host-001: %v", err)
 	}
-	if err := reg.Supported(place.Needs{N: 9}, ""); err != nil {
+	if err := reg.Supported(ctx, place.Needs{N: 9}, ""); err != nil {
 		t.Errorf("a batch of 9 with stopped engines: %v", err)
+	}
+}
+
+// A refusal from facts older than FreshFor checks the refusing host again first: an engine
+// restarted in another mode since its last periodic check is not refused for its old mode.
+// The periodic checks are an hour apart here, so only Supported's own check can see it.
+func TestSupportedChecksAgainBeforeRefusingOnOldFacts(t *testing.T) {
+	modeFile := filepath.Join(t.TempDir(), "cli")
+	reg := startSimWith(t, 3, simConfig{env: []string{simCLIEnv + "=" + modeFile}, options: func(o *Options) {
+		o.CheckInterval, o.FreshFor = time.Hour, time.Hour
+	}})
+	ctx := context.Background()
+	preview := place.Needs{Preview: "proj"}
+	h := reg.Hosts()[2]
+	_, before := h.Capabilities()
+	// Fresh facts (FreshFor an hour): refused from them, no check.
+	if err := reg.Supported(ctx, preview, "host-002"); !errors.Is(err, place.ErrUnsupported) {
+		t.Fatalf("server host: %v", err)
+	}
+	if _, at := h.Capabilities(); at != before {
+		t.Errorf("a refusal from fresh facts checked the host again")
+	}
+	// The engine now runs sd-cli; the facts are old (FreshFor 1 ns): checked again, accepted.
+	if err := os.WriteFile(modeFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg.o.FreshFor = time.Nanosecond
+	if err := reg.Supported(ctx, preview, "host-002"); err != nil {
+		t.Fatalf("after the switch to sd-cli: %v", err)
+	}
+	if caps, at := h.Capabilities(); !at.After(before) || caps.Mode != "CLI" {
+		t.Errorf("facts after Supported: %+v checked %v (before %v)", caps, at, before)
 	}
 }

@@ -75,6 +75,9 @@ type Options struct {
 	UsageInterval time.Duration
 	// ModelsEvery refreshes a host's diffusion model list every this many checks; default 5.
 	ModelsEvery int
+	// FreshFor is how long a health check's facts are fresh for Supported: a refusal from
+	// older ones asks the refusing hosts for a check first; default 1 s.
+	FreshFor time.Duration
 	// Place is what placement estimates images with (the lab's model, the decision's tuning).
 	Place agent.PlaceOptions
 	// DNSName and DNSPorts find hosts by DNS: each address of DNSName is a host whose
@@ -105,6 +108,9 @@ func (o *Options) defaults() {
 	}
 	if o.ModelsEvery <= 0 {
 		o.ModelsEvery = 5
+	}
+	if o.FreshFor <= 0 {
+		o.FreshFor = time.Second
 	}
 	if o.DNSInterval <= 0 {
 		o.DNSInterval = 30 * time.Second
@@ -368,19 +374,51 @@ func (r *Registry) Acquire(req agent.ImageRequest, pr place.Request, queued map[
 
 // Supported refuses, with place.ErrUnsupported naming each host's mode and what it lacks,
 // a request that no host's diffusion engine (or the pinned host's) can run in its mode. It
-// reads the capabilities the health checks gathered (no call per request); a host not
-// checked yet, or whose engine is stopped, lets the request through: its probe refuses it
-// at run time, before anything is offloaded, if it must.
-func (r *Registry) Supported(needs place.Needs, pin string) error {
+// reads the capabilities the health checks gathered: an acceptance, or a refusal from facts
+// checked within FreshFor, makes no call. A refusal from older facts (the engine may have
+// been restarted in another mode since) asks those hosts for a check now, coalesced with
+// any other (Refresh), and answers from the fresh facts, waiting at most the check timeout.
+// A host not checked yet, or whose engine is stopped, lets the request through: its probe
+// refuses it at run time, before anything is offloaded, if it must.
+func (r *Registry) Supported(ctx context.Context, needs place.Needs, pin string) error {
 	if needs.Plain() {
 		return nil
 	}
-	hs := r.Hosts()
-	cands := make([]place.Candidate, len(hs))
-	for i, h := range hs {
-		cands[i] = place.Candidate{Name: h.Name(), Caps: h.Capabilities()}
+	req := place.Request{Pin: pin, Needs: needs}
+	asked := time.Now()
+	var timeout <-chan time.Time
+	for {
+		changed := r.Changed()
+		hs := r.Hosts()
+		cands := make([]place.Candidate, len(hs))
+		var stale []*Host
+		for i, h := range hs {
+			caps, at := h.Capabilities()
+			cands[i] = place.Candidate{Name: h.Name(), Caps: caps}
+			if (pin == "" || h.Name() == pin) && asked.Sub(at) > r.o.FreshFor {
+				stale = append(stale, h)
+			}
+		}
+		err := place.Supported(cands, req)
+		if err == nil || len(stale) == 0 {
+			return err
+		}
+		if timeout == nil {
+			for _, h := range stale {
+				h.Refresh()
+			}
+			t := time.NewTimer(r.o.CheckTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("check the hosts' capabilities: %w", ctx.Err())
+		case <-timeout:
+			return err
+		case <-changed:
+		}
 	}
-	return place.Supported(cands, place.Request{Pin: pin, Needs: needs})
 }
 
 // RefreshAll asks every host for a health check and fresh telemetry now; Changed fires

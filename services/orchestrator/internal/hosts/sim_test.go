@@ -40,7 +40,10 @@ import (
 // With GENAILAB_SIM_AGENTS=N the test binary is the agents' process (helper re-exec), so
 // that the benchmark's own CPU time is the orchestrator side only.
 
-const simEnv = "GENAILAB_SIM_AGENTS"
+const (
+	simEnv    = "GENAILAB_SIM_AGENTS"
+	simCLIEnv = "GENAILAB_SIM_CLI_FILE"
+)
 
 func TestMain(m *testing.M) {
 	if n := os.Getenv(simEnv); n != "" {
@@ -86,10 +89,14 @@ func (f *fakeDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*
 	info := &diffusionv1.DiffusionInfo{Status: commonv1.ServerStatus_SERVER_STATUS_RUNNING, ModelId: "sdxl",
 		Capabilities: &diffusionv1.Capabilities{Edits: true, Masks: true, MaxBatch: 8,
 			PreviewMethods: []diffusionv1.PreviewMethod{diffusionv1.PreviewMethod_PREVIEW_METHOD_PROJ}}}
-	switch f.i % 4 {
-	case 0:
+	// With GENAILAB_SIM_CLI_FILE, once that file exists the sd-server hosts run sd-cli
+	// (their engine restarted in another mode).
+	_, err := os.Stat(os.Getenv(simCLIEnv))
+	cli := os.Getenv(simCLIEnv) != "" && err == nil
+	switch {
+	case f.i%4 == 0:
 		info.Status, info.Capabilities = commonv1.ServerStatus_SERVER_STATUS_STOPPED, nil
-	case 2:
+	case f.i%4 == 2 && !cli:
 		info.Config = &diffusionv1.DiffusionConfig{Mode: diffusionv1.EngineMode_ENGINE_MODE_SERVER}
 		info.Capabilities.PreviewMethods, info.Capabilities.Limitations = nil, "sd-server writes no previews"
 	}
@@ -165,10 +172,24 @@ func startSim(tb testing.TB, n int) *Registry {
 // startSimOn is startSim with the store db (nil: a bbolt file in a temporary directory).
 func startSimOn(tb testing.TB, n int, db *state.DB) *Registry {
 	tb.Helper()
+	return startSimWith(tb, n, simConfig{db: db})
+}
+
+// simConfig tunes startSimWith.
+type simConfig struct {
+	db *state.DB // nil: a bbolt file in a temporary directory
+	// env is added to the agents' process; options, when set, adjusts the registry's.
+	env     []string
+	options func(*Options)
+}
+
+func startSimWith(tb testing.TB, n int, sc simConfig) *Registry {
+	tb.Helper()
+	db := sc.db
 	dir := tb.TempDir()
 	file := filepath.Join(dir, "addrs")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", simEnv, n), "GENAILAB_SIM_ADDRS="+file)
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("%s=%d", simEnv, n), "GENAILAB_SIM_ADDRS="+file), sc.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -208,8 +229,12 @@ func startSimOn(tb testing.TB, n int, db *state.DB) *Registry {
 		rel := &relay.Relay{LLM: a.Clients.LLM, Diffusion: a.Clients.Diffusion, Events: ev, Host: a.Name(), Log: log}
 		return Parts{Prober: pr, Cycle: cycle.New(a.Clients, pr, db, ev, cycle.Options{Host: a.Name()}, log), Run: rel.Run}, nil
 	}
-	reg, err := New(specs, Options{Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Compose: compose, Place: agent.PlaceOptions{DiffusionModel: "sdxl"}, DB: db, Log: log})
+	o := Options{Dial: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Compose: compose, Place: agent.PlaceOptions{DiffusionModel: "sdxl"}, DB: db, Log: log}
+	if sc.options != nil {
+		sc.options(&o)
+	}
+	reg, err := New(specs, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 
 	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
@@ -28,12 +29,13 @@ func (s *Service) resolveHost(host string) (string, error) {
 // supported refuses at the submit edge, before a job exists (no record, no QUEUED event,
 // no offload), a request that no host's diffusion engine (or the pinned host's) can run in
 // its mode: FailedPrecondition, reason UNSUPPORTED_IN_MODE, naming each host's mode and
-// what it lacks. It reads the capabilities the hosts' health checks gathered, no call.
+// what it lacks. It reads the capabilities the hosts' health checks gathered (a refusal
+// from facts over a second old checks those hosts again first: hosts.Registry.Supported).
 // While no host's capabilities are known (none reached yet, engines stopped) it lets the
 // request through, as before: the host's probe refuses it at run time, before its offload
 // decision. The values are validated by Submit (probe.NeedsOf).
-func (s *Service) supported(p *diffusionv1.ImageParams, pin string) error {
-	return s.reg.Supported(probe.NeedsOf(p), pin)
+func (s *Service) supported(ctx context.Context, p *diffusionv1.ImageParams, pin string) error {
+	return s.reg.Supported(ctx, probe.NeedsOf(p), pin)
 }
 
 // abandon cancels the job of a caller that went away.
@@ -49,7 +51,7 @@ func (s *Service) GenerateImage(req *orchestratorv1.GenerateImageRequest, stream
 	if err != nil {
 		return errStatus(err)
 	}
-	if err := s.supported(req.GetParams(), pin); err != nil {
+	if err := s.supported(stream.Context(), req.GetParams(), pin); err != nil {
 		return errStatus(err)
 	}
 	job, err := s.jobs.Submit(req.GetParams(), pin)

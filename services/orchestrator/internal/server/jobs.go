@@ -10,12 +10,12 @@ import (
 )
 
 // SubmitJob queues an async job.
-func (s *Service) SubmitJob(_ context.Context, req *orchestratorv1.SubmitJobRequest) (*orchestratorv1.SubmitJobResponse, error) {
+func (s *Service) SubmitJob(ctx context.Context, req *orchestratorv1.SubmitJobRequest) (*orchestratorv1.SubmitJobResponse, error) {
 	pin, err := s.resolveHost(req.GetHost())
 	if err != nil {
 		return nil, errStatus(err)
 	}
-	if err := s.supported(req.GetParams(), pin); err != nil {
+	if err := s.supported(ctx, req.GetParams(), pin); err != nil {
 		return nil, errStatus(err)
 	}
 	j, err := s.jobs.Submit(req.GetParams(), pin)

@@ -29,7 +29,7 @@ func (s *Service) CreateImage(ctx context.Context, req *orchestratorv1.CreateIma
 	if req.Seed != nil && *req.Seed > math.MaxUint32 {
 		return nil, grpcerr.Status(grpcerr.Invalidf("seed must be at most %d (or negative for a random seed), got %d", uint64(math.MaxUint32), *req.Seed))
 	}
-	if err := s.supported(params, ""); err != nil { // the seed asks for no feature today
+	if err := s.supported(ctx, params, ""); err != nil { // the seed asks for no feature today
 		return nil, errStatus(err)
 	}
 	job, err := s.jobs.Submit(params, "")
