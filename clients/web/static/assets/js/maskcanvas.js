@@ -76,6 +76,9 @@ export function createMaskEditor({ brushInput, onChange = () => {} }) {
     /** setImage shows the init image (url) and sizes the canvas to its pixels; null hides both. */
     setImage(url, width, height) {
       if (!url) { el.hidden = true; base.removeAttribute('src'); clear(); return; }
+      // The image's own size as attributes: the stage has its shape before the image is decoded.
+      base.width = width;
+      base.height = height;
       base.src = url;
       canvas.width = width;
       canvas.height = height;
