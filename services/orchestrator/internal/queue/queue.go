@@ -53,6 +53,19 @@ func (q *Queue) Push(id string) (int, error) {
 	return pos, nil
 }
 
+// PushFront puts ids at the head of the queue, in their order, even past its capacity:
+// the jobs a previous orchestrator accepted, restored on a restart or a failover, keep
+// their place ahead of any submitted since. New ones are refused (ErrFull) until the
+// queue is back under its capacity.
+func (q *Queue) PushFront(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.ids = append(append(make([]string, 0, len(ids)+len(q.ids)), ids...), q.ids...)
+	q.changedAndUnlock()
+}
+
 // Pop waits for the first id and removes it. It returns ctx's error when ctx ends first.
 func (q *Queue) Pop(ctx context.Context) (string, error) {
 	for {

@@ -95,3 +95,33 @@ func TestConcurrentPushNoneLostOrderKept(t *testing.T) {
 		t.Fatalf("accepted %d refused %d len %d", accepted, refused, q.Len())
 	}
 }
+
+// Issue 19: the jobs restored on a restart or a failover go ahead of those submitted since,
+// in their order, even past the capacity; new ones wait for room.
+func TestPushFrontRestoresAheadOfNewOnesPastTheCapacity(t *testing.T) {
+	var mu sync.Mutex
+	var snaps [][]string
+	q := queue.New(2, func(ids []string) { mu.Lock(); snaps = append(snaps, ids); mu.Unlock() })
+	if _, err := q.Push("new"); err != nil {
+		t.Fatal(err)
+	}
+	q.PushFront("old1", "old2")
+	q.PushFront()
+	if q.Len() != 3 || q.Position("old1") != 1 || q.Position("old2") != 2 || q.Position("new") != 3 {
+		t.Fatalf("positions: old1 %d old2 %d new %d", q.Position("old1"), q.Position("old2"), q.Position("new"))
+	}
+	if _, err := q.Push("later"); !errors.Is(err, queue.ErrFull) {
+		t.Fatalf("push past the capacity: %v", err)
+	}
+	for _, want := range []string{"old1", "old2", "new"} {
+		got, err := q.Pop(context.Background())
+		if err != nil || got != want {
+			t.Fatalf("pop %q %v, want %q", got, err, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(snaps) != "[[new] [old1 old2 new] [old2 new] [new] []]" {
+		t.Fatalf("change snapshots: %v", snaps)
+	}
+}
