@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"errors"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
@@ -58,6 +59,20 @@ type Store interface {
 	HealthDetail() string
 	// Close releases the store.
 	Close() error
+}
+
+// Feed is a store that other processes write while this one reads it (etcd, which the
+// replicas share): a follower follows the leader's writes through it instead of answering
+// once from what is stored. The bbolt store has one writer, its own process, and no feed.
+type Feed interface {
+	// FollowEvents calls fn with every event whose id is above after, those stored now
+	// and those stored later, in id order, each once, until ctx ends (its error) or fn
+	// fails (that error).
+	FollowEvents(ctx context.Context, after uint64, fn func(*orchestratorv1.Event) error) error
+	// FollowJob calls fn with the job's record, then with each version written after it,
+	// until fn returns done, ctx ends or fn fails; ErrNotFound when the job is not stored
+	// or is deleted meanwhile.
+	FollowJob(ctx context.Context, id string, fn func(*orchestratorv1.Job) (done bool, err error)) error
 }
 
 // DB is the orchestrator's store, as every package holds it: one of the backends behind
