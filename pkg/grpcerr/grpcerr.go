@@ -57,6 +57,11 @@ const (
 	// ReasonSourceUnavailable: the service was reached, but the source it downloads a
 	// model from was not (no network, a name that does not resolve, a 5xx answer).
 	ReasonSourceUnavailable = "SOURCE_UNAVAILABLE"
+	// ReasonUnsupportedInMode: the request asks for a feature the engine's mode lacks
+	// (previews in sd-server mode), on every host that could take it; the message names the
+	// mode. FailedPrecondition over gRPC, but HTTP 400 (package httperr): the same request
+	// fails again until an operator changes the engine's mode.
+	ReasonUnsupportedInMode = "UNSUPPORTED_IN_MODE"
 )
 
 // Rule maps every error that errors.Is Target to Code, with Reason (default: the

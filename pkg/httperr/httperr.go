@@ -21,7 +21,7 @@
 //	DATA_LOSS            500
 //	UNIMPLEMENTED        501
 //	UNAVAILABLE          503   busy ("Server is busy generating another image"); Retry-After
-//	FAILED_PRECONDITION  503   see below; Retry-After
+//	FAILED_PRECONDITION  503   see below; Retry-After (400 for UNSUPPORTED_IN_MODE)
 //	DEADLINE_EXCEEDED    504
 //
 // This is grpc-gateway's table (runtime.HTTPStatusFromCode, the google.rpc.Code
@@ -35,6 +35,10 @@
 //     LLM service's "not running" is UNAVAILABLE, 503, and the seed wrapper has always
 //     answered 503 for a stopped engine; now the gateway says the same for the same seed
 //     endpoint (it said 400).
+//     One reason is the exception: UNSUPPORTED_IN_MODE (a preview asked of hosts whose
+//     engine runs in sd-server mode) is 400 without Retry-After, because repeating the
+//     request cannot help until an operator changes the engine's mode; the client must
+//     change the request (drop the preview) instead.
 //   - CANCELLED is 500, not 499. 499 means "the client closed the request", but a client
 //     that still reads the answer did not cancel: the server (CancelGeneration, a job
 //     cancelled by another client) did, and the request failed. The reason says so. A
@@ -154,7 +158,12 @@ func From(err error, rules ...grpcerr.Rule) Error {
 
 // FromInfo is the answer to a classified status.
 func FromInfo(in grpcerr.Info) Error {
-	return Error{Status: HTTPStatus(in.Code), Code: in.Code, Reason: in.Reason, Message: in.Message, RetryAfter: in.RetryAfter}
+	e := Error{Status: HTTPStatus(in.Code), Code: in.Code, Reason: in.Reason, Message: in.Message, RetryAfter: in.RetryAfter}
+	if in.Reason == grpcerr.ReasonUnsupportedInMode {
+		// The one reason whose status is not its code's (the package doc).
+		e.Status, e.RetryAfter = http.StatusBadRequest, 0
+	}
+	return e
 }
 
 // New is an error of code with its table status.

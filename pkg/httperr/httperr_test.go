@@ -201,3 +201,19 @@ func TestEndOfBody(t *testing.T) {
 		t.Errorf("past the limit: %v", err)
 	}
 }
+
+func TestUnsupportedInModeIsABadRequestWithoutRetryAfter(t *testing.T) {
+	err := grpcerr.New(grpcerr.Info{Code: codes.FailedPrecondition, Reason: grpcerr.ReasonUnsupportedInMode,
+		Message: "proj previews are not available in server mode", RetryAfter: time.Second})
+	for _, form := range []httperr.Style{httperr.REST, httperr.OpenAI} {
+		w, _ := answer(httperr.From(err), form)
+		if w.Code != http.StatusBadRequest || w.Header().Get("Retry-After") != "" {
+			t.Errorf("form %v: %d, Retry-After %q; want 400 without Retry-After", form, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	// Another FailedPrecondition stays 503 with Retry-After.
+	w, _ := answer(httperr.From(status.Error(codes.FailedPrecondition, "engine not running")), httperr.REST)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("FailedPrecondition: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+}

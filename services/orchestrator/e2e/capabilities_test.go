@@ -206,18 +206,18 @@ func TestPlacementFollowsEngineCapabilities(t *testing.T) {
 	}
 	_, err := only.orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: previewParams()})
 	refusedInMode(t, "SubmitJob", err)
-	// Through the gateway: FailedPrecondition is 503 there (pkg/httperr: a state of the
-	// server, the engine's mode, not a malformed request), with the reason in the body.
+	// Through the gateway: 400 with the reason in the body (pkg/httperr: FailedPrecondition
+	// is 503 there, but UNSUPPORTED_IN_MODE is 400: a retry cannot help), as issue 18 asks.
 	body := `{"params":{"prompt":"a red fox","width":64,"height":64,"steps":2,"preview":{"method":"PREVIEW_METHOD_PROJ"}}}`
 	for _, path := range []string{"/v1/images/jobs", "/v1/images/generate"} {
 		code, _, out := httpJSON(t, http.MethodPost, only.gateway+path, body)
-		if code != http.StatusServiceUnavailable || out["reason"] != "UNSUPPORTED_IN_MODE" || !strings.Contains(fmt.Sprint(out["error"]), "proj previews are not available in server mode") {
+		if code != http.StatusBadRequest || out["reason"] != "UNSUPPORTED_IN_MODE" || !strings.Contains(fmt.Sprint(out["error"]), "proj previews are not available in server mode") {
 			t.Errorf("POST %s: %d %v", path, code, out)
 		}
 	}
 	code, _, out := httpJSON(t, http.MethodPost, only.gateway+"/openai/v1/images/generations",
 		`{"prompt":"a red fox","size":"256x256","stream":true,"partial_images":2}`)
-	if oe, _ := out["error"].(map[string]any); code != http.StatusServiceUnavailable || oe["code"] != "unsupported_in_mode" || !strings.Contains(fmt.Sprint(oe["message"]), "server mode") {
+	if oe, _ := out["error"].(map[string]any); code != http.StatusBadRequest || oe["code"] != "unsupported_in_mode" || !strings.Contains(fmt.Sprint(oe["message"]), "server mode") {
 		t.Errorf("OpenAI streaming with partial images: %d %v", code, out)
 	}
 	// A plain job after the refusals: its JOB_QUEUED is the first job event of this

@@ -38,6 +38,6 @@ var rules = []grpcerr.Rule{
 
 // ReasonUnsupported: the request asks for a feature the engine's mode lacks (previews or edits
 // in server mode); the message names the mode. The orchestrator may try a host that has it.
-const ReasonUnsupported = "UNSUPPORTED_IN_MODE"
+const ReasonUnsupported = grpcerr.ReasonUnsupportedInMode
 
 func toStatus(err error) error { return grpcerr.Status(err, rules...) }

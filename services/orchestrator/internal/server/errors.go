@@ -24,7 +24,7 @@ var rules = []grpcerr.Rule{
 	{Target: jobs.ErrBadRequest, Code: codes.InvalidArgument, Reason: "INVALID_JOB_REQUEST"},
 	{Target: hosts.ErrUnknownHost, Code: codes.NotFound, Reason: "UNKNOWN_HOST"},
 	{Target: place.ErrNoHost, Code: codes.FailedPrecondition, Reason: "NO_HOST"},
-	{Target: probe.ErrUnsupported, Code: codes.FailedPrecondition, Reason: "UNSUPPORTED_IN_MODE"},
+	{Target: probe.ErrUnsupported, Code: codes.FailedPrecondition, Reason: grpcerr.ReasonUnsupportedInMode},
 	{Target: events.ErrSlowSubscriber, Code: codes.ResourceExhausted, Reason: "SLOW_SUBSCRIBER"},
 	{Target: events.ErrClosed, Code: codes.Unavailable, Reason: grpcerr.ReasonShuttingDown},
 }
