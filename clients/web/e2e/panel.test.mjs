@@ -395,12 +395,13 @@ async function newImage(old) {
   return page.getAttribute('#generated-image', 'data-job-id');
 }
 
-test('Diffusion: live previews arrive with increasing steps beside the bar, then the final image', async () => {
+test('Diffusion: live previews arrive with increasing steps beside the bar, then the final image', async (t) => {
   await openTab('diffusion', () => page.waitForSelector('#diffusion-status-field [data-status="running"]'));
   if (!sd) {
     // The stand-in writes no previews: the capabilities say so, and the page says why.
     assert.equal(await page.isDisabled('#gen-preview'), true);
     assert.match(await page.textContent('#gen-preview-reason'), /Previews are off: .*demo engine/);
+    t.skip('the demo stand-in writes no previews (checked: the toggle is disabled with the reason)');
     return;
   }
   assert.equal(await page.isDisabled('#gen-preview'), false);
@@ -493,10 +494,11 @@ test('Diffusion: a batch of 3 shows 3 images with 3 seeds, the gallery keeps the
   await noErrors(page, 'batch');
 });
 
-test('Diffusion: an edit of an uploaded PNG with a mask drawn on it returns an image', async () => {
+test('Diffusion: an edit of an uploaded PNG with a mask drawn on it returns an image', async (t) => {
   if (!sd) {
     assert.equal(await page.isDisabled('#gen-init'), true);
     assert.match(await page.textContent('#gen-edit-reason'), /Edits are off: .*demo engine/);
+    t.skip('the demo stand-in cannot edit (checked: the upload is disabled with the reason)');
     return;
   }
   const s = FEATURES.size;
@@ -555,8 +557,8 @@ test('Diffusion: an edit of an uploaded PNG with a mask drawn on it returns an i
   await noErrors(page, 'edit');
 });
 
-test('Diffusion: a text file as the init image gets the service\'s 400 reason as a notice', async () => {
-  if (!sd) return; // the stand-in cannot edit: the upload is disabled (see the edit test)
+test('Diffusion: a text file as the init image gets the service\'s 400 reason as a notice', async (t) => {
+  if (!sd) { t.skip('the demo stand-in cannot edit: the upload is disabled (see the edit test)'); return; }
   await page.setInputFiles('#gen-init', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are notes, not an image\n') });
   await page.waitForFunction(() => /cannot show notes\.txt as an image/.test(document.querySelector('#gen-init-note').textContent));
   await page.fill('#gen-prompt', 'edit my notes');
@@ -577,6 +579,30 @@ test('Diffusion: a text file as the init image gets the service\'s 400 reason as
   await page.fill('#gen-steps', String(IMAGE.steps));
   await page.fill('#gen-seed', '-1');
   await noErrors(page, 'bad upload');
+});
+
+test('Diffusion: in server mode the preview toggle is disabled with the mode\'s reason; back in CLI mode it is on', async (t) => {
+  if (!sd) { t.skip('the demo stand-in has no server mode of the real engine'); return; }
+  await page.click('#diffusion-stop');
+  await page.waitForSelector('#diffusion-status-field [data-status="stopped"]');
+  await page.selectOption('#diffusion-mode', 'ENGINE_MODE_SERVER');
+  await page.click('#diffusion-start');
+  await page.waitForSelector('#diffusion-status-field [data-status="running"]', { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelector('#gen-preview').disabled);
+  assert.match(await page.textContent('#gen-preview-reason'), /Previews are off: server mode .*writes no previews/);
+  assert.equal(await page.isChecked('#gen-preview'), false);
+  // sd-server edits and batches: those stay on.
+  assert.equal(await page.isDisabled('#gen-init'), false);
+  assert.equal(await page.getAttribute('#gen-n', 'max'), '8');
+  await page.screenshot({ path: join(artifacts, 'diffusion-server-mode.png'), fullPage: true });
+  await page.click('#diffusion-stop');
+  await page.waitForSelector('#diffusion-status-field [data-status="stopped"]');
+  await page.selectOption('#diffusion-mode', 'ENGINE_MODE_CLI');
+  await page.click('#diffusion-start');
+  await page.waitForSelector('#diffusion-status-field [data-status="running"]', { timeout: 120_000 });
+  await page.waitForFunction(() => !document.querySelector('#gen-preview').disabled);
+  assert.equal(await page.isHidden('#gen-preview-reason'), true);
+  await noErrors(page, 'server mode capabilities');
 });
 
 test('Models: download by URL with live progress, GGUF details, verify, delete', async () => {
