@@ -127,8 +127,12 @@ type WatchOptions struct {
 // send fails, or the subscriber falls behind (ErrSlowSubscriber).
 func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestratorv1.Event) error) error {
 	keep := func(ev *orchestratorv1.Event) bool { return len(o.Types) == 0 || slices.Contains(o.Types, ev.Type) }
+	// On a store that other processes write (etcd: the replicas share it), what follows
+	// the backlog comes from the store's feed, so that a follower sees the leader's events
+	// (and a leader its own, once stored, as its live subscribers would).
+	feed, _ := l.db.Store.(state.Feed)
 	var sub *subscriber
-	if o.Follow {
+	if o.Follow && feed == nil {
 		// Subscribe before reading the backlog, so nothing falls between the two.
 		sub = &subscriber{ch: make(chan *orchestratorv1.Event, subscriberBuffer), dropped: make(chan struct{})}
 		l.mu.Lock()
@@ -165,6 +169,9 @@ func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestrator
 	if !o.Follow {
 		return nil
 	}
+	if feed != nil {
+		return l.follow(ctx, feed, o, last, keep, send)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -184,4 +191,43 @@ func (l *Log) Watch(ctx context.Context, o WatchOptions, send func(*orchestrator
 			}
 		}
 	}
+}
+
+// follow sends, from the store's feed, the events stored after the id last (after the
+// newest one stored when no backlog was asked for) until ctx ends, send fails or the log
+// closes.
+func (l *Log) follow(ctx context.Context, feed state.Feed, o WatchOptions, last uint64, keep func(*orchestratorv1.Event) bool, send func(*orchestratorv1.Event) error) error {
+	if last == 0 && o.Backlog <= 0 {
+		newest, err := l.db.LastEvents(1)
+		if err != nil {
+			return fmt.Errorf("read stored events: %w", err)
+		}
+		if len(newest) == 1 {
+			last = newest[0].Id
+		}
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.closed:
+			cancel()
+		case <-fctx.Done():
+		}
+	}()
+	err := feed.FollowEvents(fctx, last, func(ev *orchestratorv1.Event) error {
+		if !keep(ev) {
+			return nil
+		}
+		return send(ev)
+	})
+	select {
+	case <-l.closed:
+		return ErrClosed
+	default:
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
