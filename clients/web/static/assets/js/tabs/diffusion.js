@@ -498,6 +498,7 @@ export function createDiffusionTab(app) {
       bar.dataset.state = 'failed';
       bar.classList.add('failed');
       const cancelled = /cancel/i.test(err.message || '');
+      bar.set(bar.dataset.percent, cancelled ? 'cancelled' : 'failed');
       setText(progText, cancelled ? 'Cancelled.' : `Failed: ${err.message}`);
       if (cancelled) app.notices.info('Generation cancelled.');
       else if (!api.isAbort(err)) app.notices.error('Generate an image (POST /v1/images/generate)', err);
