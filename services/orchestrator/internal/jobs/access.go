@@ -73,6 +73,9 @@ func (m *Manager) stored(id string) (*orchestratorv1.Job, error) {
 func (m *Manager) Watch(ctx context.Context, id string, fromStart bool, send func(Update) error) error {
 	e := m.entry(id)
 	if e == nil {
+		if feed, ok := m.db.Store.(state.Feed); ok {
+			return m.watchStored(ctx, feed, id, send)
+		}
 		j, err := m.Get(id, true)
 		if err != nil {
 			return err
@@ -110,6 +113,30 @@ func (m *Manager) Watch(ctx context.Context, id string, fromStart bool, send fun
 			return nil
 		}
 	}
+}
+
+// watchStored follows a job that is not live here through the store's feed: on a follower,
+// a job the leader runs (its record changes as it is queued, starts and ends). Each change
+// is an update; the last, once the job has ended, is final (with its image, as Get gives it).
+func (m *Manager) watchStored(ctx context.Context, feed state.Feed, id string, send func(Update) error) error {
+	if !ValidID(id) {
+		return fmt.Errorf("job %q: %w", id, ErrNotFound)
+	}
+	err := feed.FollowJob(ctx, id, func(j *orchestratorv1.Job) (bool, error) {
+		switch j.GetStatus() {
+		case orchestratorv1.JobStatus_JOB_STATUS_QUEUED, orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+			return false, send(Update{Job: j})
+		}
+		final, err := m.Get(id, true)
+		if err != nil {
+			return true, err
+		}
+		return true, send(Update{Job: final, Final: true})
+	})
+	if errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return err
 }
 
 // Cancel cancels a queued or running job and returns it as it is then. Cancelling an

@@ -53,6 +53,9 @@ type entry struct {
 	batch [][]byte
 	// params are the job's parameters with an edit's uploads, which its record leaves out.
 	params *diffusionv1.ImageParams
+	// startStored answers the write of the job's running record (runJob); the worker that
+	// runs the job sets it and reads it (finish).
+	startStored chan error
 }
 
 func newEntry(parent context.Context, j *orchestratorv1.Job) *entry {

@@ -118,10 +118,11 @@ func (m *Manager) QueueLength() int { return m.q.Len() }
 // QueueCapacity returns how many jobs may wait.
 func (m *Manager) QueueCapacity() int { return m.q.Capacity() }
 
-// Run marks jobs left unfinished by a previous process as failed, then runs queued jobs
-// (Workers at a time, in queue order) until ctx ends.
+// Run restores the jobs left unfinished by a previous process (on a restart, or on a
+// failover the dead leader's: recover), then runs queued jobs (Workers at a time, in queue
+// order) until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	if err := m.failLeftovers(); err != nil {
+	if err := m.recover(); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -148,26 +149,104 @@ func (m *Manager) work(ctx context.Context) {
 	}
 }
 
-func (m *Manager) failLeftovers() error {
-	var stale []*orchestratorv1.Job
+// The reasons of the jobs a previous orchestrator left unfinished that recover fails.
+const (
+	reasonWasRunning = "the orchestrator running this job stopped before it finished; it is not run again, " +
+		"since its image may already have been made (a job never makes two images): submit it again"
+	reasonEditLost = "the orchestrator that accepted this edit stopped before it started, and an edit's uploaded " +
+		"images are not kept in its record, so it cannot be run again: submit it again"
+)
+
+// recover restores the jobs a previous orchestrator (this one before a restart, or the
+// dead leader on a failover) left unfinished, as their records in the store say:
+//   - queued (accepted, not started): back in the queue with their id and parameters, in
+//     their order, ahead of any submitted since (queue.PushFront, even past the capacity);
+//     an edit, whose uploads the record does not keep, fails with reasonEditLost;
+//   - running: failed with reasonWasRunning. A job's start is stored before its image may
+//     be (runJob, finish), so a record still queued has no image anywhere and running it
+//     again never makes a second one; a running one may have.
+//
+// Ended jobs (a cancelled one included) are left as they are.
+func (m *Manager) recover() error {
+	var left []*orchestratorv1.Job
 	err := m.db.AllJobs(func(j *orchestratorv1.Job) error {
 		if j.Status == orchestratorv1.JobStatus_JOB_STATUS_QUEUED || j.Status == orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
-			stale = append(stale, j)
+			left = append(left, j)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read jobs: %w", err)
+		return fmt.Errorf("read the jobs left unfinished: %w", err)
 	}
-	for _, j := range stale {
-		j.Status = orchestratorv1.JobStatus_JOB_STATUS_FAILED
-		j.Error = "the orchestrator stopped before this job finished"
-		j.FinishedAt = timestamppb.Now()
-		j.QueuePosition = 0
-		if err := m.db.PutJob(j); err != nil {
-			return err
+	m.submitMu.Lock()
+	defer m.submitMu.Unlock()
+	var restored []*entry
+	for _, j := range left {
+		if m.entry(j.Id) != nil {
+			continue // already live here
 		}
+		if reason := unrunnable(j); reason != "" {
+			if err := m.failStored(j, reason); err != nil {
+				return err
+			}
+			continue
+		}
+		j.QueuePosition = 0
+		e := newEntry(m.base, j)
+		e.params = j.GetParams()
+		// The record keeps the pin as the job's host until it is placed (Submit).
+		if j.GetHost() != m.o.Host {
+			e.pin = j.GetHost()
+		}
+		close(e.admitted)
+		restored = append(restored, e)
 	}
+	if len(restored) == 0 {
+		return nil
+	}
+	ids := make([]string, len(restored))
+	m.mu.Lock()
+	for i, e := range restored {
+		ids[i] = e.job.GetId()
+		m.live[ids[i]] = e
+	}
+	m.mu.Unlock()
+	m.q.PushFront(ids...)
+	for i, e := range restored {
+		j := e.snapshot()
+		ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, j.GetHost(), j.GetId(),
+			fmt.Sprintf("Job queued again at position %d: the orchestrator that accepted it stopped before it started.", i+1),
+			map[string]float64{"queue_length": float64(m.q.Len()), "restored": 1})
+		e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
+	}
+	m.log.Info("jobs left queued by a previous orchestrator queued again", "jobs", len(restored))
+	return nil
+}
+
+// unrunnable is why a job left unfinished cannot run again, "" when it can.
+func unrunnable(j *orchestratorv1.Job) string {
+	switch {
+	case j.GetStatus() == orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+		return reasonWasRunning
+	case j.GetParams() == nil:
+		return "the job's record has no parameters, so it cannot be run again: submit it again"
+	case j.GetParams().Strength != nil:
+		// Resolve sets the strength of every edit, and only of an edit.
+		return reasonEditLost
+	}
+	return ""
+}
+
+// failStored ends a stored job that is not live as failed with reason, with its event.
+func (m *Manager) failStored(j *orchestratorv1.Job, reason string) error {
+	j.Status = orchestratorv1.JobStatus_JOB_STATUS_FAILED
+	j.Error = reason
+	j.FinishedAt = timestamppb.Now()
+	j.QueuePosition = 0
+	if err := m.db.PutJob(j); err != nil {
+		return fmt.Errorf("fail job %s left unfinished: %w", j.GetId(), err)
+	}
+	m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, j.GetHost(), j.GetId(), "Job failed: "+reason, nil)
 	return nil
 }
 
@@ -262,10 +341,14 @@ func (m *Manager) runJob(e *entry) {
 	if !ok {
 		return
 	}
-	// The running state is not written to the store: a live job is read from memory, and
-	// after a crash a queued and a running record end the same way (failLeftovers). One
-	// synchronous commit (two fsyncs) less per image.
+	// The running state is stored behind the job's start, off its path (a commit, two
+	// fsyncs with bbolt, a raft round with etcd): finish waits for it before the image may
+	// be stored, so that a record still queued after a crash has no image anywhere and is
+	// run again, while a running one is failed (recover).
 	snap := e.snapshot()
+	startStored := make(chan error, 1)
+	e.startStored = startStored
+	go func() { startStored <- m.db.PutJob(snap) }()
 	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, snap.GetHost(), id, "Job started.", nil)
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 	hooks := cycle.Hooks{
@@ -305,6 +388,14 @@ func (m *Manager) runJob(e *entry) {
 // image that cannot be stored fails the job with the reason), its record, emits its last
 // event, delivers the final update and applies the retention limit.
 func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool, err error) {
+	if e.startStored != nil {
+		// Its end is stored after its start, and its image only once the start is.
+		if serr := <-e.startStored; serr != nil && err == nil {
+			err = fmt.Errorf("the job's start could not be stored, so its image is not kept (an orchestrator restarted on this store would run it again): %w", serr)
+			res = nil
+		}
+		e.startStored = nil
+	}
 	now := timestamppb.Now()
 	if err == nil && res != nil {
 		if serr := m.saveImage(e, res, offloaded, now); serr != nil {
