@@ -249,7 +249,7 @@ func TestGatewayRoutingErrorsAreJSON(t *testing.T) {
 // and on a streaming route.
 func TestBodyTooLargeWithoutContentLengthIs413(t *testing.T) {
 	url := startFailingGateway(t, 64)
-	for _, path := range []string{"/v1/images/jobs", "/v1/llm/chat", "/v1/images/generations"} {
+	for _, path := range []string{"/v1/models/download", "/v1/llm/chat", "/v1/images/generations"} {
 		pr, pw := io.Pipe()
 		go func() {
 			_, _ = io.WriteString(pw, `{"prompt":"`+strings.Repeat("a", 1000)+`"}`)

@@ -34,7 +34,8 @@ import (
 const DefaultMaxBodyBytes = 1 << 20
 
 // DefaultMaxUploadBytes caps an image edit's multipart body: the image and its mask, each
-// at most imagereq.MaxUploadBytes, and the form's text fields.
+// at most imagereq.MaxUploadBytes, and the form's text fields. The JSON image routes
+// (imageParamsPaths) take its base64 plus MaxBodyBytes.
 const DefaultMaxUploadBytes = 2*imagereq.MaxUploadBytes + 1<<20
 
 // Backends are the gRPC addresses of the services behind the gateway. An empty address
@@ -165,14 +166,19 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))
 	guard := auth.NewGuard(opts.Token, log)
-	// An image edit's uploads are bigger than any JSON body: its route has its own cap.
+	// An image edit's uploads are bigger than any other body: the routes that carry them
+	// have their own caps (the multipart edit's, and base64 of it for the JSON routes).
 	bodies, uploads := edge(top, opts.MaxBodyBytes), edge(top, opts.MaxUploadBytes)
+	jsonUploads := edge(top, base64Len(opts.MaxUploadBytes)+opts.MaxBodyBytes)
 	capped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == openai.EditsPath {
+		switch {
+		case r.URL.Path == openai.EditsPath:
 			uploads.ServeHTTP(w, r)
-			return
+		case imageParamsPaths[r.URL.Path]:
+			jsonUploads.ServeHTTP(w, r)
+		default:
+			bodies.ServeHTTP(w, r)
 		}
-		bodies.ServeHTTP(w, r)
 	})
 	api := guard.Middleware(capped, "/health")
 	// The web control panel's static files need no token (they hold no data; the page asks
@@ -187,6 +193,18 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	g.handler = root
 	return g, nil
 }
+
+// imageParamsPaths are the JSON routes whose body holds ImageParams, whose init_image and
+// mask (an edit's uploads, base64 in JSON) may each be up to imagereq.MaxUploadBytes: the
+// panel's Diffusion tab sends edits to /v1/images/generate for its progress stream.
+var imageParamsPaths = map[string]bool{
+	"/v1/images/generate":    true, // OrchestratorService.GenerateImage
+	"/v1/images/jobs":        true, // OrchestratorService.SubmitJob
+	"/v1/diffusion/generate": true, // DiffusionService.GenerateImage
+}
+
+// base64Len is the length of n bytes in standard base64, padded.
+func base64Len(n int64) int64 { return (n + 2) / 3 * 4 }
 
 // ServeHTTP implements http.Handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.handler.ServeHTTP(w, r) }

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -27,7 +29,8 @@ func (previewOrchestrator) GenerateImage(r *orchestratorv1.GenerateImageRequest,
 			Stage: diffusionv1.Stage_STAGE_SAMPLING, Step: 1, TotalSteps: 2,
 			Preview: &diffusionv1.Preview{Png: []byte("preview of step 1"), Step: 1, Width: 8, Height: 8},
 		}}},
-		{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{Png: []byte("image"), Seed: r.GetParams().GetSeed()}}},
+		// An edit's result says how many init image bytes arrived (TestImageEditJSONUploadCap).
+		{Payload: &orchestratorv1.GenerateImageResponse_Result{Result: &diffusionv1.ImageResult{Png: fmt.Appendf([]byte("image"), "%.0d", len(r.GetParams().GetInitImage())), Seed: r.GetParams().GetSeed()}}},
 	}
 	for _, m := range msgs {
 		if err := s.Send(m); err != nil {
@@ -97,5 +100,32 @@ func TestImageEditUploadCap(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 413 {
 		t.Fatalf("2 MiB JSON body: %d, want 413", resp.StatusCode)
+	}
+}
+
+// The JSON image routes take an edit's uploads as base64, above the other JSON bodies' cap
+// (the web panel sends edits to /v1/images/generate for its progress stream); a 1 MiB limit
+// refused a 750 KiB image with 413. Other JSON routes keep their cap.
+func TestImageEditJSONUploadCap(t *testing.T) {
+	url := startGateway(t, previewOrchestrator{}, "")
+	img := bytes.Repeat([]byte{0x89}, 3<<20)
+	body := `{"params":{"prompt":"a fox","initImage":"` + base64.StdEncoding.EncodeToString(img) + `"}}`
+	resp, err := http.Post(url+"/v1/images/generate", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "image%d", len(img)))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), want) {
+		t.Fatalf("3 MiB init image as JSON: %d %.300s, want the stream with the result of %d bytes", resp.StatusCode, raw, len(img))
+	}
+	resp, err = http.Post(url+"/v1/llm/chat", "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"`+strings.Repeat("a", 2<<20)+`"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("2 MiB chat body: %d, want 413", resp.StatusCode)
 	}
 }
