@@ -86,39 +86,35 @@ func (r *replicaProc) leading(t testing.TB) bool {
 	return h.Status == healthpb.HealthCheckResponse_SERVING
 }
 
-// requireRefusedByFollower checks that a write to a follower is Unavailable, reason
-// NOT_LEADER, with a retry delay and the leader's address in the message.
-func requireRefusedByFollower(t testing.TB, f *replicaProc, leaderAddr string) {
+// requireForwardedByFollower checks that a write to a follower is taken by the leader
+// (forwarded: the job is the leader's), and that reads are answered.
+func requireForwardedByFollower(t testing.TB, f *replicaProc, leaderAddr string) {
 	t.Helper()
-	// A follower that has just started learns who leads from its first election watch.
+	// A follower that has just started learns who leads from its first election watch;
+	// until then it refuses writes, Unavailable NOT_LEADER with a retry delay.
 	deadline := time.Now().Add(10 * time.Second)
-	var st *status.Status
 	for {
-		_, err := f.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(2)})
-		st = status.Convert(err)
-		if st.Code() != codes.Unavailable {
-			t.Fatalf("a follower's answer to SubmitJob: %v", err)
+		var md metadata.MD
+		if _, err := f.orch.GetHealth(context.Background(), &orchestratorv1.GetHealthRequest{}, grpc.Header(&md)); err != nil {
+			t.Fatalf("a follower's GetHealth: %v", err)
 		}
-		if strings.Contains(st.Message(), "the leader is "+leaderAddr) {
+		if d := md.Get("genailab-health-detail"); len(d) == 1 && strings.Contains(d[0], "the leader is "+leaderAddr) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a follower's refusal does not name the leader: %v", err)
+			t.Fatalf("the follower does not know the leader %s: %v", leaderAddr, md)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	var reason string
-	var retry bool
-	for _, d := range st.Details() {
-		switch d := d.(type) {
-		case *errdetails.ErrorInfo:
-			reason = d.Reason
-		case *errdetails.RetryInfo:
-			retry = d.RetryDelay.AsDuration() > 0
-		}
+	// The leader's own refusal (an unknown host) comes back through the follower unchanged.
+	_, err := f.orch.SubmitJob(context.Background(), &orchestratorv1.SubmitJobRequest{Params: image(2), Host: "no-such-host"})
+	if st := status.Convert(err); st.Code() == codes.OK || st.Code() == codes.Unavailable || !strings.Contains(st.Message(), "no-such-host") {
+		t.Fatalf("the leader's refusal through a follower: %v", err)
 	}
-	if reason != "NOT_LEADER" || !retry {
-		t.Fatalf("refusal details: reason %q retry %v", reason, retry)
+	for _, d := range status.Convert(err).Details() {
+		if d, ok := d.(*errdetails.ErrorInfo); ok && d.Reason == "NOT_LEADER" {
+			t.Fatalf("the follower refused a write it should forward: %v", err)
+		}
 	}
 	// Reads are answered.
 	if _, err := f.orch.ListJobs(context.Background(), &orchestratorv1.ListJobsRequest{}); err != nil {
@@ -138,7 +134,7 @@ func replicaStack(t *testing.T) (*stack, *testenv.EtcdCluster, *replicaProc, *re
 	if b.leading(t) {
 		t.Fatal("two leaders")
 	}
-	requireRefusedByFollower(t, b, a.addr)
+	requireForwardedByFollower(t, b, a.addr)
 	return s, etcd, a, b
 }
 

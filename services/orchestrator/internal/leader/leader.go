@@ -34,6 +34,10 @@ type Options struct {
 	TTL time.Duration
 	// Logger receives the elections; default: discarded.
 	Logger *slog.Logger
+	// OnChange, when set, is called with the new Status whenever it changes (from the
+	// elector's goroutines, one at a time, under the elector's lock: it must neither block
+	// nor call the elector).
+	OnChange func(Status)
 }
 
 // Elector campaigns for the leadership and tells who leads.
@@ -45,6 +49,7 @@ type Elector struct {
 	leading bool
 	leader  string // the leader's ID, "" when unknown
 	since   time.Time
+	session bool // a live etcd session: etcd answers
 }
 
 // New returns an elector over cli.
@@ -74,26 +79,46 @@ type Status struct {
 	Leader string
 	// Since is when this replica became leader (zero on a follower).
 	Since time.Time
+	// Session is true while this replica holds a live etcd session (its lease is kept
+	// alive: etcd answers, with a quorum); false before the first one and once it expired.
+	Session bool
 }
 
 // Status returns who leads.
 func (e *Elector) Status() Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Status{Leading: e.leading, Leader: e.leader, Since: e.since}
+	return e.status()
+}
+
+func (e *Elector) status() Status {
+	return Status{Leading: e.leading, Leader: e.leader, Since: e.since, Session: e.session}
+}
+
+// update changes the status under the lock and tells OnChange when it changed.
+func (e *Elector) update(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before := e.status()
+	f()
+	if after := e.status(); after != before && e.o.OnChange != nil {
+		e.o.OnChange(after)
+	}
 }
 
 func (e *Elector) set(leading bool, leader string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if leading && !e.leading {
-		e.since = time.Now()
-	}
-	if !leading {
-		e.since = time.Time{}
-	}
-	e.leading, e.leader = leading, leader
+	e.update(func() {
+		if leading && !e.leading {
+			e.since = time.Now()
+		}
+		if !leading {
+			e.since = time.Time{}
+		}
+		e.leading, e.leader = leading, leader
+	})
 }
+
+func (e *Elector) setSession(live bool) { e.update(func() { e.session = live }) }
 
 // Run campaigns until this replica leads, then runs lead with a context that ends when
 // the leadership is lost, and the election key and its creation revision to fence the
@@ -119,9 +144,11 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, key st
 			}
 			continue
 		}
+		e.setSession(true)
 		el, err := e.campaign(ctx, s, id)
 		if err != nil {
 			s.Close()
+			e.setSession(false)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -133,6 +160,7 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context, key st
 			return err
 		}
 		defer s.Close()
+		defer e.setSession(false)
 		return e.lead(ctx, s, el, lead)
 	}
 }
@@ -186,8 +214,17 @@ func (e *Elector) lead(ctx context.Context, s *concurrency.Session, el *concurre
 	select {
 	case <-s.Done():
 		e.set(false, "")
+		e.setSession(false)
 		cancel()
 		<-done
+		if ctx.Err() != nil {
+			// The session ends with ctx too: a shutdown, not a loss; the key goes now,
+			// not when the lease expires, so that another replica leads at once.
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = el.Resign(rctx)
+			rcancel()
+			return nil
+		}
 		e.o.Logger.Error("LEADERSHIP LOST: the lease expired", "id", id, "key", key)
 		return ErrLost
 	case err := <-done:
@@ -209,10 +246,10 @@ func (e *Elector) observe(ctx context.Context, el *concurrency.Election) {
 			continue
 		}
 		id := string(resp.Kvs[0].Value)
-		e.mu.Lock()
-		if !e.leading {
-			e.leader = id
-		}
-		e.mu.Unlock()
+		e.update(func() {
+			if !e.leading {
+				e.leader = id
+			}
+		})
 	}
 }

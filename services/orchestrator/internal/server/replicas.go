@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,9 +13,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
+	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/tlsconfig"
 	"github.com/genailab/genailab/services/orchestrator/internal/leader"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
 )
@@ -24,18 +30,30 @@ const (
 	StateEtcd = "etcd"
 )
 
+// ReadyHealthService is the grpc.health.v1 service name of the readiness of a replica:
+// SERVING on every orchestrator that serves and holds a live etcd session (always, with
+// -state bbolt). Every replica is ready, not the leader alone, because followers answer
+// the reads from the shared store and forward everything else to the leader
+// (forward.go): a Kubernetes Service over the replicas may send a call to any of them. A
+// readiness of the leader alone would leave one Ready pod of three, and a
+// PodDisruptionBudget over them could then never let the leader be evicted (a node drain
+// would hang on it). A replica that loses etcd (its session expired: no quorum, or cut
+// off) is not ready: it could neither read the store nor know the leader. Liveness is the
+// whole server's health (""), which etcd does not change: an etcd outage must not
+// restart every replica.
+const ReadyHealthService = "genailab.orchestrator.v1.Ready"
+
 // LeaderHealthService is the grpc.health.v1 service name that is SERVING only on the
-// orchestrator that leads (always, with -state bbolt): the readiness of the replicas.
-// Readiness is the leader's alone because followers do not forward writes: a Kubernetes
-// Service over the replicas then sends every call to the one that can take it, and during
-// a failover (at most about two lease TTLs) it has no endpoint, which callers see as a
-// retryable Unavailable. Liveness is the whole server's health ("").
+// orchestrator that leads (always, with -state bbolt), for whoever wants the leader itself
+// (a tool, a test, a dashboard); callers need not: any ready replica takes every call.
 const LeaderHealthService = "genailab.orchestrator.v1.Leader"
 
-// ReasonNotLeader is the ErrorInfo reason of a write refused by a follower.
+// ReasonNotLeader is the ErrorInfo reason of a call a follower can neither answer nor
+// forward: no leader is known (an election is under way, or etcd has no quorum), or the
+// call was forwarded to it by another replica and it no longer leads.
 const ReasonNotLeader = "NOT_LEADER"
 
-// followerMethods are the calls a follower answers, from the shared store.
+// followerMethods are the calls a follower answers itself, from the shared store.
 var followerMethods = map[string]bool{
 	"GetJob": true, "ListJobs": true, "WatchJob": true, "WatchEvents": true, "ListHosts": true,
 	"GetHealth": true, "GetSavedState": true,
@@ -46,55 +64,99 @@ type replica struct {
 	cli   *clientv3.Client
 	store *state.Etcd
 	el    *leader.Elector
+	fwd   *forwarder
+	// serving sets a health status (grpcserver.Server.SetServing); set before run.
+	serving func(service string, serving bool)
 }
 
-// openReplica connects to etcd and prepares the fenced store and the election.
-func openReplica(opts Options, id string, log *slog.Logger) (*replica, error) {
+// openReplica connects to etcd and prepares the fenced store, the election and the
+// forwarding of calls to the leader. The leader is dialled as the hosts are, with the
+// orchestrator's client TLS (clientTLS: -tls-ca, its client certificate for mutual TLS;
+// nil: plaintext), expecting opts.PeerServerName in its certificate (default: the host of
+// its address); no token of its own: the caller's authorization is forwarded.
+func openReplica(opts Options, id string, clientTLS *tls.Config, log *slog.Logger) (*replica, error) {
+	if clientTLS != nil && opts.PeerServerName != "" {
+		clientTLS = clientTLS.Clone()
+		clientTLS.ServerName = opts.PeerServerName
+	}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(tlsconfig.TransportCredentials(clientTLS)),
+		grpcserver.CallOptions(),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cmp.Or(opts.KeepaliveTime, DefaultKeepaliveTime), Timeout: cmp.Or(opts.KeepaliveTimeout, DefaultKeepaliveTimeout), PermitWithoutStream: true}),
+	}
 	cli, err := opts.Etcd.Client()
 	if err != nil {
 		return nil, err
 	}
-	store := state.NewEtcd(cli, state.EtcdOptions{Prefix: opts.EtcdPrefix, MaxEvents: opts.MaxEvents, Fenced: true, Logger: log})
-	el := leader.New(cli, leader.Options{Prefix: store.Prefix() + "leader", ID: id, TTL: opts.LeaderTTL, Logger: log})
-	return &replica{cli: cli, store: store, el: el}, nil
+	r := &replica{cli: cli, fwd: &forwarder{self: id, dial: dial}}
+	r.store = state.NewEtcd(cli, state.EtcdOptions{Prefix: opts.EtcdPrefix, MaxEvents: opts.MaxEvents, Fenced: true, Logger: log})
+	r.el = leader.New(cli, leader.Options{Prefix: r.store.Prefix() + "leader", ID: id, TTL: opts.LeaderTTL, Logger: log,
+		OnChange: func(st leader.Status) { r.serving(ReadyHealthService, st.Session) }})
+	return r, nil
 }
 
-func (r *replica) close() { r.cli.Close() }
+// setID names this replica once its address is known (it listens), before run.
+func (r *replica) setID(id string) {
+	r.el.SetID(id)
+	r.fwd.self = id
+}
+
+func (r *replica) close() {
+	r.fwd.close()
+	r.cli.Close()
+}
 
 // refusal is the error of a call a follower does not take.
-func (r *replica) refusal(method string) error {
-	st := r.el.Status()
-	who := "no leader is elected yet (an election is under way, or etcd has no quorum)"
-	if st.Leader != "" {
-		who = "the leader is " + st.Leader
-	}
+func (r *replica) refusal(method, why string) error {
 	return grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: ReasonNotLeader, RetryAfter: time.Second,
-		Message: fmt.Sprintf("%s: this orchestrator is a follower; %s", method, who)})
+		Message: fmt.Sprintf("%s: this orchestrator is a follower; %s", method, why)})
 }
 
 func methodName(full string) string { return full[strings.LastIndex(full, "/")+1:] }
 
-func (r *replica) allowed(full string) bool {
-	if !strings.HasPrefix(full, "/"+orchestratorv1.OrchestratorService_ServiceDesc.ServiceName+"/") {
-		return true // health, reflection
+// route says who takes a call: "" this replica (the leader, a read of followerMethods,
+// health and reflection), else the leader's address to forward it to; an error when no
+// leader is known or the call was already forwarded once.
+func (r *replica) route(ctx context.Context, full string) (string, error) {
+	if !strings.HasPrefix(full, "/"+orchestratorv1.OrchestratorService_ServiceDesc.ServiceName+"/") || followerMethods[methodName(full)] {
+		return "", nil
 	}
-	return followerMethods[methodName(full)] || r.el.Status().Leading
+	st := r.el.Status()
+	switch {
+	case st.Leading:
+		return "", nil
+	case forwarded(ctx):
+		md, _ := metadata.FromIncomingContext(ctx)
+		return "", r.refusal(methodName(full), fmt.Sprintf("the call was forwarded by %s, which took this one for the leader: the leadership changed", strings.Join(md.Get(ForwardedHeader), ",")))
+	case st.Leader == "" || st.Leader == r.fwd.self:
+		return "", r.refusal(methodName(full), "no leader is elected yet (an election is under way, or etcd has no quorum)")
+	}
+	return st.Leader, nil
 }
 
-// interceptors refuse, on a follower, every call but the reads of followerMethods.
+// interceptors forward, on a follower, every call but the reads of followerMethods to
+// the leader.
 func (r *replica) interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if !r.allowed(info.FullMethod) {
-				return nil, r.refusal(methodName(info.FullMethod))
+			to, err := r.route(ctx, info.FullMethod)
+			if err != nil {
+				return nil, err
 			}
-			return h(ctx, req)
+			if to == "" {
+				return h(ctx, req)
+			}
+			return r.fwd.unary(ctx, to, info.FullMethod, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if !r.allowed(info.FullMethod) {
-				return r.refusal(methodName(info.FullMethod))
+			to, err := r.route(ss.Context(), info.FullMethod)
+			if err != nil {
+				return err
 			}
-			return h(srv, ss)
+			if to == "" {
+				return h(srv, ss)
+			}
+			return r.fwd.stream(ss, to, info.FullMethod)
 		}),
 	}
 }
@@ -106,7 +168,7 @@ func (r *replica) healthDetail() string {
 	case st.Leading:
 		return "leader since " + st.Since.UTC().Format(time.RFC3339)
 	case st.Leader != "":
-		return "follower (not dispatching); the leader is " + st.Leader
+		return "follower (not dispatching; writes are forwarded); the leader is " + st.Leader
 	}
 	return "follower (not dispatching); no leader elected (an election is under way, or etcd has no quorum)"
 }

@@ -94,9 +94,12 @@ type Options struct {
 	EtcdPrefix string
 	// LeaderTTL is the lease of the leadership with StateEtcd (default 2 s).
 	LeaderTTL time.Duration
-	// AdvertiseAddr is how the other replicas and callers reach this one, told by a
-	// follower's refusals (default: the bound gRPC address).
+	// AdvertiseAddr is how the other replicas reach this one: the followers forward the
+	// calls they do not answer to the leader's (default: the bound gRPC address).
 	AdvertiseAddr string
+	// PeerServerName is the name expected in the other replicas' certificates when the
+	// followers dial the leader over TLS (default: the host of its AdvertiseAddr).
+	PeerServerName string
 	// Probe tunes the decision (headroom, budget, GPU, estimate factors).
 	Probe probe.Options
 	// Cycle times the offload cycle.
@@ -153,7 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	case StateEtcd:
-		if rep, err = openReplica(opts, opts.AdvertiseAddr, log); err != nil {
+		if rep, err = openReplica(opts, opts.AdvertiseAddr, clientTLS, log); err != nil {
 			return err
 		}
 		defer rep.close()
@@ -225,8 +228,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if rep != nil && opts.AdvertiseAddr == "" {
-		rep.el.SetID(srv.Addr())
+	if rep != nil {
+		if opts.AdvertiseAddr == "" {
+			rep.setID(srv.Addr())
+		}
+		rep.serving = srv.SetServing
 	}
 	ms, err := startMetrics(opts, ev, mgr, reg)
 	if err != nil {
@@ -249,13 +255,15 @@ func Run(ctx context.Context, opts Options) error {
 	ready := func(leading bool) { srv.SetServing(LeaderHealthService, leading) }
 	if rep == nil {
 		ready(true)
+		srv.SetServing(ReadyHealthService, true)
 		go func() { reg.Run(hctx); close(hostsDone) }()
 		// An LLM left offloaded by a previous run comes back (per host, as soon as the host is
 		// reachable) before that host takes a new image.
 		go func() { workerDone <- mgr.Run(wctx) }()
 	} else {
-		// A follower only answers reads; the leader follows the hosts (reloading the LLMs
-		// the dead leader left offloaded: their saved states are in etcd) and dispatches.
+		// A follower answers reads and forwards the rest to the leader (forward.go); the
+		// leader follows the hosts (reloading the LLMs the dead leader left offloaded:
+		// their saved states are in etcd) and dispatches.
 		go func() {
 			err := rep.run(wctx, ready, func(lctx context.Context) error {
 				lhctx, stopLed := context.WithCancel(context.WithoutCancel(lctx))

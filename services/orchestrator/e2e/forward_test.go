@@ -1,0 +1,91 @@
+package e2e
+
+// Writes sent to a follower replica, made by the leader on the real engines (issue 19):
+// followers forward every call they do not answer from the store to the leader.
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+)
+
+var pngMagic = []byte("\x89PNG\r\n\x1a\n")
+
+// A GenerateImage stream sent to a follower delivers the leader's job id, progress and
+// image; the job is in the leader's gallery.
+func TestGenerateImageThroughAFollower(t *testing.T) {
+	_, _, a, b := replicaStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stream, err := b.orch.GenerateImage(ctx, &orchestratorv1.GenerateImageRequest{Params: image(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	var steps int
+	var png []byte
+	for png == nil {
+		m, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("GenerateImage through a follower (job %q, %d progress messages): %v", id, steps, err)
+		}
+		switch {
+		case m.GetJobId() != "":
+			id = m.GetJobId()
+		case m.GetProgress() != nil:
+			steps++
+		case m.GetResult() != nil:
+			png = m.GetResult().GetPng()
+		}
+	}
+	if id == "" || steps == 0 || !bytes.HasPrefix(png, pngMagic) {
+		t.Fatalf("through a follower: job %q, %d progress messages, %d bytes of image", id, steps, len(png))
+	}
+	j, err := a.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id, IncludeImage: true})
+	if err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || !bytes.Equal(j.Job.GetResult().GetPng(), png) {
+		t.Fatalf("the leader's record of the job: %v %v", j.GetJob().GetStatus(), err)
+	}
+	t.Logf("job %s through the follower: %d progress messages, %d bytes of PNG", id, steps, len(png))
+}
+
+// A SubmitJob sent to a follower returns a job that the leader runs; the follower follows
+// it from the store to its end; the leader's NotFound for an unknown job comes back as is.
+func TestSubmitJobThroughAFollowerRunsOnTheLeader(t *testing.T) {
+	_, _, a, b := replicaStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := b.orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: image(2)})
+	if err != nil {
+		t.Fatalf("SubmitJob through a follower: %v", err)
+	}
+	w, err := b.orch.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: r.Job.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *orchestratorv1.Job
+	for {
+		m, err := w.Recv()
+		if err != nil {
+			break
+		}
+		last = m.GetJob()
+	}
+	if last.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		t.Fatalf("the job submitted through the follower: %v", last)
+	}
+	j, err := a.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id, IncludeImage: true})
+	if err != nil || !bytes.HasPrefix(j.GetJob().GetResult().GetPng(), pngMagic) {
+		t.Fatalf("the leader's image of the job: %v", err)
+	}
+	_, direct := a.orch.DeleteJob(ctx, &orchestratorv1.DeleteJobRequest{Id: "no-such-job"})
+	_, via := b.orch.DeleteJob(ctx, &orchestratorv1.DeleteJobRequest{Id: "no-such-job"})
+	if status.Code(direct) != codes.NotFound || status.Convert(via).Message() != status.Convert(direct).Message() || status.Code(via) != codes.NotFound {
+		t.Fatalf("DeleteJob of an unknown job: leader %v, through the follower %v", direct, via)
+	}
+}
