@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/services/orchestrator/internal/state"
@@ -117,7 +118,8 @@ func (m *Manager) Watch(ctx context.Context, id string, fromStart bool, send fun
 
 // watchStored follows a job that is not live here through the store's feed: on a follower,
 // a job the leader runs (its record changes as it is queued, starts and ends). Each change
-// is an update; the last, once the job has ended, is final (with its image, as Get gives it).
+// is an update; the last, once the job has ended, is final (with its image, as Get gives it,
+// when this replica's gallery has it).
 func (m *Manager) watchStored(ctx context.Context, feed state.Feed, id string, send func(Update) error) error {
 	if !ValidID(id) {
 		return fmt.Errorf("job %q: %w", id, ErrNotFound)
@@ -128,6 +130,11 @@ func (m *Manager) watchStored(ctx context.Context, feed state.Feed, id string, s
 			return false, send(Update{Job: j})
 		}
 		final, err := m.Get(id, true)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The image is in the gallery of the replica that made it, not this one's:
+			// the record ends the watch, without the PNG (GetJob on the leader has it).
+			final, err = j, nil
+		}
 		if err != nil {
 			return true, err
 		}

@@ -262,6 +262,20 @@ func TestFailoverRunsTheQueuedJobsOnceAndFailsTheRunningOne(t *testing.T) {
 			break
 		}
 	}
+	// c, another follower, watches a queued one: made on b, its image is in b's gallery;
+	// c's watch ends with the record.
+	sc, cliC := fencedStore(t, etcd, key)
+	c := start("c", cliC, sc)
+	cFinal := make(chan jobs.Update, 1)
+	cDone := make(chan error, 1)
+	go func() {
+		cDone <- c.m.Watch(ctx, q2.Id, false, func(u jobs.Update) error {
+			if u.Final {
+				cFinal <- u
+			}
+			return nil
+		})
+	}()
 	lead(t, sb, cliB, key) // a is deposed
 	run(b)
 	for range 2 {
@@ -284,6 +298,12 @@ func TestFailoverRunsTheQueuedJobsOnceAndFailsTheRunningOne(t *testing.T) {
 	}
 	if last.GetStatus() != failedSt || !strings.Contains(last.GetError(), "not run again") {
 		t.Fatalf("the running job on the new leader: %v", last)
+	}
+	if err := <-cDone; err != nil {
+		t.Fatalf("another follower's watch of a job made on the leader: %v", err)
+	}
+	if u := <-cFinal; u.Job.GetStatus() != succeededSt || u.Job.GetResult() == nil || u.Job.GetResult().GetPng() != nil {
+		t.Fatalf("another follower's last update: %v", u.Job)
 	}
 	// The deposed leader finishes its job and runs the next it had queued.
 	a.r.release <- struct{}{}
