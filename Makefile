@@ -91,7 +91,7 @@ run: ## set up and run the single-host stack (REST gateway on 127.0.0.1:8080): b
 	@$(MAKE) --no-print-directory -j2 build-stack engines
 	$(BIN)/genailab up -data-dir $(GENAILAB_DATA_DIR)
 
-images: ## build the CPU container images offline (deploy/Dockerfile control and agent; names in deploy/images.env); needs root and Docker (scripts/dockerd.sh start)
+images: ## build the CPU container images offline (deploy/Dockerfile control, agent and etcd; names in deploy/images.env); needs root and Docker (scripts/dockerd.sh start)
 	bash scripts/build-images.sh
 
 web-e2e: engines ## browser tests of the web panel: Debian's chromium driven by playwright-core against the real stack

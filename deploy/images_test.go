@@ -35,12 +35,12 @@ func imageNames(t *testing.T) map[string]string {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"GENAILAB_IMAGE_VERSION", "GENAILAB_CONTROL_IMAGE", "GENAILAB_AGENT_IMAGE", "GENAILAB_AGENT_CUDA_IMAGE", "GENAILAB_BASE_IMAGE"} {
+	for _, k := range []string{"GENAILAB_IMAGE_VERSION", "GENAILAB_CONTROL_IMAGE", "GENAILAB_AGENT_IMAGE", "GENAILAB_AGENT_CUDA_IMAGE", "GENAILAB_ETCD_IMAGE", "GENAILAB_BASE_IMAGE"} {
 		if env[k] == "" {
 			t.Fatalf("images.env: no %s", k)
 		}
 	}
-	for _, k := range []string{"GENAILAB_CONTROL_IMAGE", "GENAILAB_AGENT_IMAGE", "GENAILAB_AGENT_CUDA_IMAGE"} {
+	for _, k := range []string{"GENAILAB_CONTROL_IMAGE", "GENAILAB_AGENT_IMAGE", "GENAILAB_AGENT_CUDA_IMAGE", "GENAILAB_ETCD_IMAGE"} {
 		if !strings.HasSuffix(env[k], ":"+env["GENAILAB_IMAGE_VERSION"]) {
 			t.Errorf("images.env: %s=%s is not tagged with GENAILAB_IMAGE_VERSION %s", k, env[k], env["GENAILAB_IMAGE_VERSION"])
 		}
@@ -57,12 +57,12 @@ func builtImages(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{`build control "$GENAILAB_CONTROL_IMAGE"`, `build agent "$GENAILAB_AGENT_IMAGE"`} {
+	for _, line := range []string{`build control "$GENAILAB_CONTROL_IMAGE"`, `build agent "$GENAILAB_AGENT_IMAGE"`, `build etcd "$GENAILAB_ETCD_IMAGE"`} {
 		if !strings.Contains(string(script), line) {
 			t.Fatalf("scripts/build-images.sh no longer has %q", line)
 		}
 	}
-	return map[string]bool{env["GENAILAB_CONTROL_IMAGE"]: true, env["GENAILAB_AGENT_IMAGE"]: true}
+	return map[string]bool{env["GENAILAB_CONTROL_IMAGE"]: true, env["GENAILAB_AGENT_IMAGE"]: true, env["GENAILAB_ETCD_IMAGE"]: true}
 }
 
 // containerImages finds every container's image in a decoded object, whatever its kind:
@@ -266,5 +266,35 @@ func TestDockerfileTargetsShareTheDesign(t *testing.T) {
 				t.Errorf("a stage copies nothing to %s: %v", want, dsts)
 			}
 		}
+	}
+}
+
+// The etcd image is etcd's server alone, FROM scratch like the control image: no shell,
+// uid 65532, its data directory its own volume, the binary staged by build-images.sh from
+// tools/ (the etcd the tests run), exec-form entrypoint.
+func TestEtcdImage(t *testing.T) {
+	s := parseDockerfile(t)["etcd"]
+	if s == nil {
+		t.Fatal("no stage etcd")
+	}
+	if s.from != "scratch" || len(s.ins["RUN"]) > 0 {
+		t.Errorf("etcd is FROM %s with %d RUN: want scratch, assembled from the build context", s.from, len(s.ins["RUN"]))
+	}
+	if !slices.Equal(s.ins["USER"], []string{"65532:65532"}) {
+		t.Errorf("etcd: USER %v, want 65532:65532", s.ins["USER"])
+	}
+	if !slices.Contains(s.ins["COPY"], "etcd/ /usr/local/bin/") || !slices.Contains(s.ins["COPY"], "--chown=65532:65532 rootdirs/data/ /var/lib/etcd/") ||
+		!slices.Equal(s.ins["VOLUME"], []string{`["/var/lib/etcd"]`}) {
+		t.Errorf("etcd: COPY %v VOLUME %v", s.ins["COPY"], s.ins["VOLUME"])
+	}
+	if !slices.Equal(s.ins["ENTRYPOINT"], []string{`["/usr/local/bin/etcd"]`}) {
+		t.Errorf("etcd: ENTRYPOINT %v", s.ins["ENTRYPOINT"])
+	}
+	script, err := os.ReadFile("../scripts/build-images.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `-o "$ctx/etcd/etcd" ./etcd`) || !strings.Contains(string(script), "cd tools && GOWORK=off CGO_ENABLED=0") {
+		t.Error("build-images.sh does not stage a static etcd built from tools/ (the version the tests run)")
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,17 +21,20 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 // scheme knows the API groups the manifests may use.
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -107,12 +112,26 @@ func stripComments(doc []byte) []byte {
 	return out
 }
 
+// alternativesDir holds the documented alternatives to some of the applied files, each
+// in a directory of its own (alternatives/single-orchestrator: one orchestrator on bbolt,
+// instead of 30-orchestrator.yaml and 60-etcd.yaml).
+const alternativesDir = "k8s/alternatives"
+
 // loadManifests decodes every YAML file under k8s/ (the applied ones and the example
-// secrets).
+// secrets), the alternatives aside.
 func loadManifests(t *testing.T) []manifest {
 	t.Helper()
+	return loadDir(t, "k8s", alternativesDir)
+}
+
+// loadDir decodes every YAML file under dir but those under skip.
+func loadDir(t *testing.T, dir, skip string) []manifest {
+	t.Helper()
 	var files []string
-	err := filepath.WalkDir("k8s", func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p == skip {
+			return filepath.SkipDir
+		}
 		if err == nil && !d.IsDir() {
 			if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
 				files = append(files, p)
@@ -146,7 +165,7 @@ func loadManifests(t *testing.T) []manifest {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatal("no manifests found")
+		t.Fatalf("no manifests found in %s", dir)
 	}
 	return out
 }
@@ -179,14 +198,19 @@ type lab struct {
 	workloads  map[string]*corev1.PodTemplateSpec
 	daemonSets map[string]*appsv1.DaemonSet
 	deploys    map[string]*appsv1.Deployment
+	sets       map[string]*appsv1.StatefulSet
+	pdbs       map[string]*policyv1.PodDisruptionBudget
 	policies   []*networkingv1.NetworkPolicy
+	// claims are the volumeClaimTemplates' names of each StatefulSet: its pods' volumes too.
+	claims map[string][]string
 }
 
 func gather(t *testing.T, ms []manifest) *lab {
 	t.Helper()
 	l := &lab{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, services: map[string]*corev1.Service{},
 		pvcs: map[string]*corev1.PersistentVolumeClaim{}, workloads: map[string]*corev1.PodTemplateSpec{},
-		daemonSets: map[string]*appsv1.DaemonSet{}, deploys: map[string]*appsv1.Deployment{}}
+		daemonSets: map[string]*appsv1.DaemonSet{}, deploys: map[string]*appsv1.Deployment{},
+		sets: map[string]*appsv1.StatefulSet{}, pdbs: map[string]*policyv1.PodDisruptionBudget{}, claims: map[string][]string{}}
 	namespaces := 0
 	for _, m := range ms {
 		meta, err := metaOf(m.obj)
@@ -218,6 +242,15 @@ func gather(t *testing.T, ms []manifest) *lab {
 			l.deploys[o.Name] = o
 			l.workloads[o.Name] = &o.Spec.Template
 			checkSelector(t, o.Name, o.Spec.Selector.MatchLabels, o.Spec.Template.Labels)
+		case *appsv1.StatefulSet:
+			l.sets[o.Name] = o
+			l.workloads[o.Name] = &o.Spec.Template
+			checkSelector(t, o.Name, o.Spec.Selector.MatchLabels, o.Spec.Template.Labels)
+			for _, c := range o.Spec.VolumeClaimTemplates {
+				l.claims[o.Name] = append(l.claims[o.Name], c.Name)
+			}
+		case *policyv1.PodDisruptionBudget:
+			l.pdbs[o.Name] = o
 		case *networkingv1.NetworkPolicy:
 			l.policies = append(l.policies, o)
 		case *corev1.Namespace:
@@ -259,6 +292,124 @@ func checkSelector(t *testing.T, name string, selector, labels map[string]string
 
 func TestKubernetesManifests(t *testing.T) {
 	l := gather(t, loadManifests(t))
+	checkLab(t, l)
+	checkReplicatedOrchestrator(t, l)
+}
+
+// The documented alternative, one orchestrator on bbolt, applied instead of
+// 30-orchestrator.yaml and 60-etcd.yaml, is a whole lab as well.
+func TestSingleOrchestratorAlternative(t *testing.T) {
+	var ms []manifest
+	for _, m := range loadManifests(t) {
+		if f := filepath.Base(m.file); f != "30-orchestrator.yaml" && f != "60-etcd.yaml" {
+			ms = append(ms, m)
+		}
+	}
+	ms = append(ms, loadDir(t, filepath.Join(alternativesDir, "single-orchestrator"), "")...)
+	l := gather(t, ms)
+	checkLab(t, l)
+	d := l.deploys["genailab-orchestrator"]
+	if d == nil {
+		t.Fatal("the alternative has no orchestrator Deployment")
+	}
+	if *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Error("the bbolt orchestrator (one state database, one writer) must have exactly one replica, replaced by Recreate")
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "-state") || c.Args[slices.Index(c.Args, "-state")+1] != "bbolt" {
+		t.Errorf("the alternative's orchestrator does not run -state bbolt: %v", c.Args)
+	}
+	pvc := false
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		pvc = pvc || v.PersistentVolumeClaim != nil
+	}
+	if !pvc || len(l.sets) != 0 {
+		t.Errorf("the alternative: state on a PVC (%v), no etcd StatefulSet (%d)", pvc, len(l.sets))
+	}
+}
+
+// checkReplicatedOrchestrator checks the HA shape: three orchestrator replicas on etcd,
+// every one ready (the followers forward), a disruption budget of one, spread over the
+// nodes, each advertising its pod IP; etcd as a three-member StatefulSet behind a
+// headless Service, which the orchestrator's endpoints name.
+func checkReplicatedOrchestrator(t *testing.T, l *lab) {
+	t.Helper()
+	d := l.deploys["genailab-orchestrator"]
+	if d == nil {
+		t.Fatal("no orchestrator Deployment")
+	}
+	if *d.Spec.Replicas != 3 {
+		t.Errorf("orchestrator replicas %d, want 3", *d.Spec.Replicas)
+	}
+	pod := d.Spec.Template.Spec
+	if a := pod.Affinity; a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 ||
+		a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Error("the orchestrator replicas are not spread over the nodes (podAntiAffinity on kubernetes.io/hostname)")
+	}
+	c := pod.Containers[0]
+	if p := c.ReadinessProbe; p == nil || p.GRPC == nil || p.GRPC.Service == nil || *p.GRPC.Service != "genailab.orchestrator.v1.Ready" {
+		t.Errorf("the orchestrator's readiness is not genailab.orchestrator.v1.Ready (every replica with etcd): %+v", c.ReadinessProbe)
+	}
+	if p := c.LivenessProbe; p == nil || p.GRPC == nil || p.GRPC.Service != nil && *p.GRPC.Service != "" {
+		t.Errorf("the orchestrator's liveness is not the whole server's health: %+v", c.LivenessProbe)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if e := env["POD_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Error("no POD_IP from the downward API (status.podIP)")
+	}
+	if v := env["GENAILAB_ORCHESTRATOR_ADVERTISE_ADDR"].Value; v != "$(POD_IP):50054" || !hasPortNumber(c, 50054) {
+		t.Errorf("advertise-addr %q, want $(POD_IP):50054 (the gRPC port)", v)
+	}
+	pdb := l.pdbs["genailab-orchestrator"]
+	if pdb == nil || pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.Selector == nil ||
+		podFor(l, pdb.Spec.Selector.MatchLabels) != &d.Spec.Template {
+		t.Errorf("no PodDisruptionBudget genailab-orchestrator of maxUnavailable 1 over the orchestrator: %+v", pdb)
+	}
+	settings := map[string]any{}
+	if err := yaml.UnmarshalStrict([]byte(l.configMaps["genailab-config"].Data["orchestrator.yaml"]), &settings); err != nil {
+		t.Fatal(err)
+	}
+	if settings["state"] != "etcd" || settings["peer-server-name"] != "genailab-orchestrator" {
+		t.Errorf("orchestrator.yaml: state %v, peer-server-name %v", settings["state"], settings["peer-server-name"])
+	}
+
+	set := l.sets["genailab-etcd"]
+	if set == nil {
+		t.Fatal("no StatefulSet genailab-etcd")
+	}
+	svc := l.services[set.Spec.ServiceName]
+	if *set.Spec.Replicas != 3 || svc == nil || svc.Spec.ClusterIP != corev1.ClusterIPNone || !svc.Spec.PublishNotReadyAddresses {
+		t.Fatalf("etcd: %d members, Service %q headless and publishing unready members: %v", *set.Spec.Replicas, set.Spec.ServiceName, svc != nil && svc.Spec.ClusterIP == corev1.ClusterIPNone)
+	}
+	if p := l.pdbs["genailab-etcd"]; p == nil || p.Spec.MaxUnavailable == nil || p.Spec.MaxUnavailable.IntValue() != 1 || podFor(l, p.Spec.Selector.MatchLabels) != &set.Spec.Template {
+		t.Error("no PodDisruptionBudget genailab-etcd of maxUnavailable 1 over the members")
+	}
+	// The orchestrator's endpoints are the members' stable names, and the members' initial
+	// cluster names each of them on the peer port.
+	endpoints, _ := settings["etcd-endpoints"].(string)
+	args := strings.Join(set.Spec.Template.Spec.Containers[0].Args, " ")
+	for i := range int(*set.Spec.Replicas) {
+		member := fmt.Sprintf("%s-%d.%s.%s.svc", set.Name, i, svc.Name, set.Namespace)
+		if !strings.Contains(endpoints, "https://"+member+":2379") {
+			t.Errorf("etcd-endpoints %q lacks member %s", endpoints, member)
+		}
+		if !strings.Contains(args, fmt.Sprintf("%s-%d=https://%s:2380", set.Name, i, member)) {
+			t.Errorf("etcd's initial cluster lacks member %s", member)
+		}
+	}
+	for _, want := range []string{"--client-cert-auth", "--peer-client-cert-auth", "--initial-cluster-state=new"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("etcd runs without %s", want)
+		}
+	}
+}
+
+// checkLab checks what every lab has, whichever orchestrator it runs.
+func checkLab(t *testing.T, l *lab) {
+	t.Helper()
 	all := binaryFlags(t)
 
 	// The pieces the issue asks for.
@@ -270,9 +421,6 @@ func TestKubernetesManifests(t *testing.T) {
 		if l.deploys[name] == nil || l.services[name] == nil {
 			t.Errorf("missing Deployment or Service %s", name)
 		}
-	}
-	if l.deploys["genailab-orchestrator"] != nil && *l.deploys["genailab-orchestrator"].Spec.Replicas != 1 {
-		t.Error("the orchestrator (one state database) must have exactly one replica")
 	}
 	headless := l.services["genailab-agent"]
 	if headless == nil || headless.Spec.ClusterIP != corev1.ClusterIPNone {
@@ -332,6 +480,11 @@ func TestKubernetesManifests(t *testing.T) {
 	// Every workload: hardening, probes, and references that resolve.
 	for name, tmpl := range l.workloads {
 		checkPod(t, name, tmpl, l, all)
+	}
+	for name, p := range l.pdbs {
+		if p.Spec.Selector == nil || podFor(l, p.Spec.Selector.MatchLabels) == nil {
+			t.Errorf("PodDisruptionBudget %s selects no workload", name)
+		}
 	}
 	// Services select pods that exist, on ports that are declared.
 	for name, svc := range l.services {
@@ -396,6 +549,9 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 		t.Errorf("%s: the services need no Kubernetes API token (automountServiceAccountToken: false)", name)
 	}
 	volumes := map[string]corev1.Volume{}
+	for _, c := range l.claims[name] {
+		volumes[c] = corev1.Volume{Name: c, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c}}}
+	}
 	for _, v := range spec.Volumes {
 		volumes[v.Name] = v
 		switch {
@@ -411,7 +567,7 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 				t.Errorf("%s: secret volume %s must not be world-readable", name, v.Name)
 			}
 		case v.PersistentVolumeClaim != nil:
-			if l.pvcs[v.PersistentVolumeClaim.ClaimName] == nil {
+			if l.pvcs[v.PersistentVolumeClaim.ClaimName] == nil && !slices.Contains(l.claims[name], v.Name) {
 				t.Errorf("%s: volume %s: no PersistentVolumeClaim %s", name, v.Name, v.PersistentVolumeClaim.ClaimName)
 			}
 		}
@@ -456,8 +612,13 @@ func checkPod(t *testing.T, name string, tmpl *corev1.PodTemplateSpec, l *lab, a
 		}
 
 		argv := append(append([]string{}, c.Command...), c.Args...)
-		report(t, where, checkArgs(all, argv))
 		binary := filepath.Base(argv[0])
+		if binary == "etcd" {
+			// etcd's own server (the genailab/etcd image): its flags are etcd's.
+			report(t, where, checkEtcdArgs(t, argv))
+			continue
+		}
+		report(t, where, checkArgs(all, argv))
 		for _, e := range c.Env {
 			report(t, where, checkSetting(all, binary, e.Name, e.Value, true))
 			if strings.HasSuffix(e.Name, "TOKEN") {
@@ -543,4 +704,38 @@ func checkConfigFile(t *testing.T, where, binary, path string, mounts map[string
 		}
 	}
 	return values
+}
+
+// etcdFlags are the flags of the real etcd the tests run (bin/etcd, built by make tools
+// from the version pinned in tools/go.mod: the genailab/etcd image's), from its --help.
+func etcdFlags(t *testing.T) map[string]bool {
+	t.Helper()
+	bin, err := testenv.FindEtcd()
+	testenv.Need(t, testenv.RequireEtcdEnv, err)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --help: %v\n%s", bin, err, out)
+	}
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+--([a-z0-9-]+)`).FindAllStringSubmatch(string(out), -1) {
+		flags[m[1]] = true
+	}
+	if len(flags) < 50 || !flags["initial-cluster"] || !flags["peer-client-cert-auth"] {
+		t.Fatalf("%s --help: parsed %d flags, not etcd's", bin, len(flags))
+	}
+	return flags
+}
+
+// checkEtcdArgs checks an etcd command line: --flag=value arguments, each a flag of etcd.
+func checkEtcdArgs(t *testing.T, argv []string) []string {
+	t.Helper()
+	flags := etcdFlags(t)
+	var errs []string
+	for _, a := range argv[1:] {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !flags[name] {
+			errs = append(errs, fmt.Sprintf("%q is not an etcd flag (--name=value)", a))
+		}
+	}
+	return errs
 }

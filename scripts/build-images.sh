@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# build-images.sh — build the CPU container images (deploy/Dockerfile targets control and agent)
-# offline: nothing is pulled from any registry.
+# build-images.sh — build the CPU container images (deploy/Dockerfile targets control, agent and
+# etcd) offline: nothing is pulled from any registry.
 #
 #   1. the base (GENAILAB_BASE_IMAGE in deploy/images.env): a Debian bookworm minbase rootfs made by
 #      debootstrap from the Debian mirror (with ca-certificates, for model downloads), docs and apt
@@ -10,7 +10,7 @@
 #      image's path /opt/genailab/llama (a private mount namespace puts a staging directory at /opt,
 #      so the host's /opt is never written; cached like the rootfs);
 #   3. the Go binaries, built on the host (CGO_ENABLED=0 except the monitor, which dlopens NVML
-#      through cgo and so needs the base's glibc);
+#      through cgo and so needs the base's glibc), and etcd's server from tools/ (tools/go.mod pins it);
 #   4. stable-diffusion.cpp's sd-cli and sd-server from GENAILAB_SDCPP_DIR or ../shared/engines/sdcpp,
 #      when there is a build (the agent image then says io.genailab.sdcpp=none otherwise);
 #   5. `docker build` of both targets with the classic builder (BuildKit would fetch its Dockerfile
@@ -75,7 +75,7 @@ llama_version=$(awk '$1 == "llama.cpp-tools" { print $2 }' "$llama_stage/genaila
 
 # ---- 3. the build context -----------------------------------------------------------------
 rm -rf "$ctx"
-mkdir -p "$ctx"/{control,agent,sdcpp,rootdirs/data,rootdirs/tmp}
+mkdir -p "$ctx"/{control,agent,etcd,sdcpp,rootdirs/data,rootdirs/tmp}
 chmod 1777 "$ctx/rootdirs/tmp"
 cp -a "$llama_stage/genailab/llama" "$ctx/llama"
 log "building the Go binaries"
@@ -88,6 +88,9 @@ CGO_ENABLED=0 bash scripts/go-build.sh -ldflags="$ldflags" -o "$ctx/agent/" \
 	./services/llm/cmd/genailab-llm ./services/diffusion/cmd/genailab-diffusion \
 	./pkg/cmd/genailab-certs ./deploy/cmd/genailab-healthcheck
 CGO_ENABLED=1 bash scripts/go-build.sh -ldflags="$ldflags" -o "$ctx/agent/" ./services/monitor/cmd/genailab-monitor
+# etcd: its own module (tools/go.mod, outside the workspace), the version the tests run.
+(cd tools && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$ctx/etcd/etcd" ./etcd)
+etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' tools/go.mod)
 
 # ---- 4. stable-diffusion.cpp --------------------------------------------------------------
 sd_dir=${GENAILAB_SDCPP_DIR:-$repo/../shared/engines/sdcpp}
@@ -116,7 +119,8 @@ build() { # target image [labels...]
 build control "$GENAILAB_CONTROL_IMAGE"
 build agent "$GENAILAB_AGENT_IMAGE" --label "io.genailab.llama-server=llama.cpp-tools $llama_version" \
 	--label "io.genailab.sdcpp=$sdcpp"
-for image in "$GENAILAB_BASE_IMAGE" "$GENAILAB_CONTROL_IMAGE" "$GENAILAB_AGENT_IMAGE"; do
+build etcd "$GENAILAB_ETCD_IMAGE" --build-arg ETCD_VERSION="${etcd_version:-unknown}"
+for image in "$GENAILAB_BASE_IMAGE" "$GENAILAB_CONTROL_IMAGE" "$GENAILAB_AGENT_IMAGE" "$GENAILAB_ETCD_IMAGE"; do
 	size=$(docker image inspect -f '{{.Size}}' "$image")
 	awk -v i="$image" -v s="$size" 'BEGIN { printf "image %-28s %7.1f MB\n", i, s / 1e6 }'
 done
