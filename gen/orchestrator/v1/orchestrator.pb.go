@@ -1628,7 +1628,11 @@ type Job struct {
 	// Host it ran on.
 	Host string `protobuf:"bytes,11,opt,name=host,proto3" json:"host,omitempty"`
 	// Whether the LLM was offloaded for it.
-	Offloaded     bool `protobuf:"varint,12,opt,name=offloaded,proto3" json:"offloaded,omitempty"`
+	Offloaded bool `protobuf:"varint,12,opt,name=offloaded,proto3" json:"offloaded,omitempty"`
+	// With several orchestrator replicas (state in etcd): the replica whose gallery holds the job's
+	// images (its advertise address), the leader that made them. GetJob with include_image on
+	// another replica is forwarded to it. Empty with one orchestrator.
+	Replica       string `protobuf:"bytes,13,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1745,6 +1749,13 @@ func (x *Job) GetOffloaded() bool {
 		return x.Offloaded
 	}
 	return false
+}
+
+func (x *Job) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
 }
 
 // SubmitJobRequest submits an async job.
@@ -2971,7 +2982,7 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x05types\x18\x03 \x03(\x0e2#.genailab.orchestrator.v1.EventTypeR\x05types\x12\x16\n" +
 	"\x06follow\x18\x04 \x01(\bR\x06follow\"L\n" +
 	"\x13WatchEventsResponse\x125\n" +
-	"\x05event\x18\x01 \x01(\v2\x1f.genailab.orchestrator.v1.EventR\x05event\"\xa9\x04\n" +
+	"\x05event\x18\x01 \x01(\v2\x1f.genailab.orchestrator.v1.EventR\x05event\"\xc3\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
 	"\x06status\x18\x02 \x01(\x0e2#.genailab.orchestrator.v1.JobStatusR\x06status\x12:\n" +
@@ -2988,7 +2999,8 @@ const file_genailab_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x12\n" +
 	"\x04host\x18\v \x01(\tR\x04host\x12\x1c\n" +
-	"\toffloaded\x18\f \x01(\bR\toffloaded\"b\n" +
+	"\toffloaded\x18\f \x01(\bR\toffloaded\x12\x18\n" +
+	"\areplica\x18\r \x01(\tR\areplica\"b\n" +
 	"\x10SubmitJobRequest\x12:\n" +
 	"\x06params\x18\x01 \x01(\v2\".genailab.diffusion.v1.ImageParamsR\x06params\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\"D\n" +

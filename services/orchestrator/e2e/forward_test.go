@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +89,49 @@ func TestSubmitJobThroughAFollowerRunsOnTheLeader(t *testing.T) {
 	if status.Code(direct) != codes.NotFound || status.Convert(via).Message() != status.Convert(direct).Message() || status.Code(via) != codes.NotFound {
 		t.Fatalf("DeleteJob of an unknown job: leader %v, through the follower %v", direct, via)
 	}
+}
+
+// The gallery's PNGs stay on the replica that made them: a GetJob with include_image on
+// another replica is forwarded to the one the job record names; once that replica is gone,
+// the answer is Unavailable, naming it.
+func TestImageOfAnotherReplicasGallery(t *testing.T) {
+	_, _, a, b := replicaStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r, err := a.orch.SubmitJob(ctx, &orchestratorv1.SubmitJobRequest{Params: image(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.orch.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: r.Job.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := w.Recv(); err != nil {
+			break
+		}
+	}
+	j, err := b.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id})
+	if err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || j.Job.Replica != a.addr {
+		t.Fatalf("the job as the follower reads it: status %v, replica %q (want %s): %v", j.GetJob().GetStatus(), j.GetJob().GetReplica(), a.addr, err)
+	}
+	want, err := a.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id, IncludeImage: true})
+	if err != nil || !bytes.HasPrefix(want.Job.GetResult().GetPng(), pngMagic) {
+		t.Fatalf("the image on its replica: %v", err)
+	}
+	got, err := b.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id, IncludeImage: true})
+	if err != nil || !bytes.Equal(got.Job.GetResult().GetPng(), want.Job.GetResult().GetPng()) {
+		t.Fatalf("the image through the other replica: %d bytes, %v", len(got.GetJob().GetResult().GetPng()), err)
+	}
+
+	a.p.kill()
+	b.waitLeading(t, 30*time.Second)
+	_, err = b.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id, IncludeImage: true})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), a.addr) {
+		t.Fatalf("the image of a replica that is gone: %v", err)
+	}
+	if j, err := b.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id}); err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		t.Fatalf("the record without the image: %v %v", j.GetJob(), err)
+	}
+	t.Logf("image of %d bytes fetched from %s through %s; after its kill: %v", len(got.Job.GetResult().GetPng()), a.addr, b.addr, err)
 }

@@ -176,6 +176,10 @@ func (e *Elector) campaign(ctx context.Context, s *concurrency.Session, id strin
 	go func() {
 		select {
 		case <-s.Done():
+			// Said at once: Campaign may take long to return (on its cancellation it
+			// resigns, which waits for etcd's quorum).
+			e.set(false, "")
+			e.setSession(false)
 			cancel()
 		case <-cctx.Done():
 		}

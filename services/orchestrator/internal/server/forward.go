@@ -29,39 +29,55 @@ const ForwardedHeader = "genailab-forwarded-by"
 // deadline and cancellation (the outgoing context is the incoming one), and the leader's
 // headers, trailers and status, details included, passed back unchanged.
 type forwarder struct {
-	self string
 	dial []grpc.DialOption
 
 	mu   sync.Mutex
-	addr string
-	cc   *grpc.ClientConn
+	self string // this replica's address (its election value)
+	// conns are the connections to the other replicas: the leader, and the holders of
+	// images (a few; one per replica the lab has run).
+	conns map[string]*grpc.ClientConn
 }
 
-// conn returns the connection to addr, replacing the one to a previous leader.
+func newForwarder(self string, dial []grpc.DialOption) *forwarder {
+	return &forwarder{self: self, dial: dial, conns: map[string]*grpc.ClientConn{}}
+}
+
+// id is this replica's address.
+func (f *forwarder) id() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.self
+}
+
+func (f *forwarder) setSelf(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self = id
+}
+
+// conn returns the connection to addr, made on first use. A connection to a replica that
+// went away only retries in the background (grpc's backoff): the few addresses a lab's
+// replicas had are kept until the process ends.
 func (f *forwarder) conn(addr string) (*grpc.ClientConn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cc != nil && f.addr == addr {
-		return f.cc, nil
+	if cc := f.conns[addr]; cc != nil {
+		return cc, nil
 	}
 	cc, err := grpc.NewClient(addr, f.dial...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the leader %s: %w", addr, err)
+		return nil, fmt.Errorf("connect to the replica %s: %w", addr, err)
 	}
-	if f.cc != nil {
-		// Calls still open on the old leader's connection are cut: that leader is gone.
-		f.cc.Close()
-	}
-	f.addr, f.cc = addr, cc
+	f.conns[addr] = cc
 	return cc, nil
 }
 
 func (f *forwarder) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cc != nil {
-		f.cc.Close()
-		f.cc = nil
+	for addr, cc := range f.conns {
+		cc.Close()
+		delete(f.conns, addr)
 	}
 }
 
@@ -83,7 +99,7 @@ func (f *forwarder) outgoing(ctx context.Context) context.Context {
 		}
 		out[k] = v
 	}
-	out.Set(ForwardedHeader, f.self)
+	out.Set(ForwardedHeader, f.id())
 	return metadata.NewOutgoingContext(ctx, out)
 }
 

@@ -497,3 +497,57 @@ func waitNewLeader(t *testing.T, rs ...*testReplica) (won, other *testReplica) {
 	}
 	return won, other
 }
+
+// waitHealthStatus watches service on r (no polling) until it is want.
+func (r *testReplica) waitHealthStatus(t *testing.T, service string, want healthpb.HealthCheckResponse_ServingStatus, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	w, err := r.health.Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := w.Recv()
+		if err != nil {
+			t.Fatalf("%s: %q never %s: %v", r.addr, service, want, err)
+		}
+		if m.Status == want {
+			return
+		}
+	}
+}
+
+// Readiness is every replica's that holds a live etcd session: etcd losing its quorum
+// makes the follower unready (the leader exits: its lease is gone), and ready again once
+// the quorum returns; liveness stays SERVING throughout.
+func TestReadinessFollowsEtcd(t *testing.T) {
+	etcd := testenv.StartEtcd(t, 3)
+	host := blackhole(t)
+	a := startTestReplica(t, etcd, host)
+	a.waitHealth(t, LeaderHealthService)
+	b := startTestReplica(t, etcd, host)
+	b.waitHealth(t, ReadyHealthService)
+	etcd.Members[0].Kill()
+	etcd.Members[1].Kill()
+	b.waitHealthStatus(t, ReadyHealthService, healthpb.HealthCheckResponse_NOT_SERVING, 30*time.Second)
+	if !b.serving(t, "") {
+		t.Fatal("a replica without etcd is not live: it would be restarted for etcd's outage")
+	}
+	select {
+	case err := <-a.done:
+		a.stop = nil
+		if err == nil || !strings.Contains(err.Error(), "leadership was lost") {
+			t.Fatalf("the leader without a quorum: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader runs on without a quorum")
+	}
+	for _, m := range etcd.Members[:2] {
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitHealthStatus(t, ReadyHealthService, healthpb.HealthCheckResponse_SERVING, 60*time.Second)
+	b.waitHealth(t, LeaderHealthService)
+}

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/grpcerr"
@@ -88,17 +90,75 @@ func openReplica(opts Options, id string, clientTLS *tls.Config, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	r := &replica{cli: cli, fwd: &forwarder{self: id, dial: dial}}
+	r := &replica{cli: cli, fwd: newForwarder(id, dial)}
 	r.store = state.NewEtcd(cli, state.EtcdOptions{Prefix: opts.EtcdPrefix, MaxEvents: opts.MaxEvents, Fenced: true, Logger: log})
 	r.el = leader.New(cli, leader.Options{Prefix: r.store.Prefix() + "leader", ID: id, TTL: opts.LeaderTTL, Logger: log,
 		OnChange: func(st leader.Status) { r.serving(ReadyHealthService, st.Session) }})
 	return r, nil
 }
 
+// db is the store as the orchestrator holds it: the etcd store, with every job record
+// that has a result stamped with the replica whose gallery holds its images.
+func (r *replica) db() *state.DB {
+	return &state.DB{Store: galleryStamp{Etcd: r.store, self: r.fwd.id}}
+}
+
+// galleryStamp stamps Job.replica on the records it stores. Only the leader writes, and
+// it writes a job's result once its images are in its own gallery; a record stamped
+// before (by an earlier leader) keeps its stamp. Embedding *state.Etcd keeps its feed
+// (state.Feed) and every other method.
+type galleryStamp struct {
+	*state.Etcd
+	self func() string
+}
+
+// PutJob stores j, stamped when it has a result and no stamp yet.
+func (g galleryStamp) PutJob(j *orchestratorv1.Job) error {
+	if j.GetResult() != nil && j.GetReplica() == "" {
+		j = proto.CloneOf(j)
+		j.Replica = g.self()
+	}
+	return g.Etcd.PutJob(j)
+}
+
+// image answers GetJob with include_image when this replica's gallery lacks the image
+// (the local answer failed): the replica named in the record as the images' holder
+// answers instead, or a NotFound (the holder is this replica, or unknown) or Unavailable
+// (the holder does not answer) that names it. A call forwarded here is answered here,
+// never forwarded again. A shared ReadWriteMany gallery volume makes every local answer
+// succeed, and none of this happens.
+func (r *replica) image(ctx context.Context, full string, req *orchestratorv1.GetJobRequest, local error) (any, error) {
+	if forwarded(ctx) {
+		return nil, local
+	}
+	j, err := r.store.Job(req.GetId())
+	if err != nil || j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		return nil, local // not an image to fetch elsewhere: the local answer stands
+	}
+	holder := j.GetReplica()
+	if holder == "" || holder == r.fwd.id() {
+		return nil, grpcerr.Errorf(codes.NotFound, ReasonImageNotHere, "GetJob %s: its image is not in this replica's gallery (%s), which should hold it: %s",
+			req.GetId(), r.fwd.id(), grpcerr.Message(local))
+	}
+	resp, err := r.fwd.unary(ctx, holder, full, req)
+	if err != nil {
+		if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+			return nil, grpcerr.New(grpcerr.Info{Code: codes.Unavailable, Reason: ReasonImageNotHere, RetryAfter: 5 * time.Second,
+				Message: fmt.Sprintf("GetJob %s: its image is in the gallery of the replica %s, which does not answer (%s); a shared ReadWriteMany gallery volume keeps every image on every replica", req.GetId(), holder, status.Convert(err).Message())})
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ReasonImageNotHere is the ErrorInfo reason of a GetJob whose image is on a replica that
+// cannot give it.
+const ReasonImageNotHere = "IMAGE_ON_OTHER_REPLICA"
+
 // setID names this replica once its address is known (it listens), before run.
 func (r *replica) setID(id string) {
 	r.el.SetID(id)
-	r.fwd.self = id
+	r.fwd.setSelf(id)
 }
 
 func (r *replica) close() {
@@ -128,7 +188,7 @@ func (r *replica) route(ctx context.Context, full string) (string, error) {
 	case forwarded(ctx):
 		md, _ := metadata.FromIncomingContext(ctx)
 		return "", r.refusal(methodName(full), fmt.Sprintf("the call was forwarded by %s, which took this one for the leader: the leadership changed", strings.Join(md.Get(ForwardedHeader), ",")))
-	case st.Leader == "" || st.Leader == r.fwd.self:
+	case st.Leader == "" || st.Leader == r.fwd.id():
 		return "", r.refusal(methodName(full), "no leader is elected yet (an election is under way, or etcd has no quorum)")
 	}
 	return st.Leader, nil
@@ -143,10 +203,14 @@ func (r *replica) interceptors() []grpc.ServerOption {
 			if err != nil {
 				return nil, err
 			}
-			if to == "" {
-				return h(ctx, req)
+			if to != "" {
+				return r.fwd.unary(ctx, to, info.FullMethod, req)
 			}
-			return r.fwd.unary(ctx, to, info.FullMethod, req)
+			resp, err := h(ctx, req)
+			if g, ok := req.(*orchestratorv1.GetJobRequest); ok && err != nil && g.GetIncludeImage() {
+				return r.image(ctx, info.FullMethod, g, err)
+			}
+			return resp, err
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			to, err := r.route(ss.Context(), info.FullMethod)

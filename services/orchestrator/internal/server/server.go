@@ -160,7 +160,7 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		defer rep.close()
-		db = rep.store.DB()
+		db = rep.db()
 		listen.ServerOptions = append(listen.ServerOptions, rep.interceptors()...)
 	}
 	defer db.Close()
