@@ -113,6 +113,62 @@ func TestElectionAndTakeoverAfterTheLeaderDies(t *testing.T) {
 	}
 }
 
+// OnChange tells every change of the status as it happens: the session, then the
+// leadership; a stop resigns at once (the next candidate does not wait for the lease) and
+// ends the session, and Run returns nil, not ErrLost.
+func TestStatusChangesAndAStopResigns(t *testing.T) {
+	prefix := fmt.Sprintf("/test/%s/%d/leader", t.Name(), time.Now().UnixNano())
+	changes := make(chan leader.Status, 16)
+	el := leader.New(client(t), leader.Options{Prefix: prefix, ID: "a:1", TTL: 2 * time.Second,
+		OnChange: func(st leader.Status) { changes <- st }})
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- el.Run(ctx, func(ctx context.Context, _ string, _ int64) error { <-ctx.Done(); return nil })
+	}()
+	next := func() leader.Status {
+		select {
+		case st := <-changes:
+			return st
+		case <-time.After(10 * time.Second):
+			t.Fatal("no status change")
+			return leader.Status{}
+		}
+	}
+	if st := next(); !st.Session || st.Leading {
+		t.Fatalf("first change %+v, want the session", st)
+	}
+	// Its own key may be observed before it leads: who leads, then that it does.
+	st := next()
+	for !st.Leading {
+		if !st.Session || st.Leader != "a:1" {
+			t.Fatalf("change %+v before the leadership", st)
+		}
+		st = next()
+	}
+	if !st.Session || st.Leader != "a:1" {
+		t.Fatalf("the leadership: %+v", st)
+	}
+	leading := make(chan term, 1)
+	campaign(t, client(t), prefix, "b:2", leading)
+	stopped := time.Now()
+	cancel()
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run after a stop: %v", err)
+	}
+	if st := el.Status(); st.Session || st.Leading {
+		t.Fatalf("after the stop: %+v", st)
+	}
+	select {
+	case <-leading:
+		if took := time.Since(stopped); took > time.Second {
+			t.Errorf("the next leader waited %s: the stop did not resign", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no next leader after the stop")
+	}
+}
+
 // BenchmarkTakeover measures the time from a leader's death (its client closed without
 // resigning) to the next leader's term, with a 2 s lease, as a ratio to the TTL.
 func BenchmarkTakeover(b *testing.B) {
