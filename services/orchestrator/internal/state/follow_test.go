@@ -3,6 +3,7 @@ package state_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // The two ends of a shared etcd store, as a leader and a follower hold them: each its own
 // client (its own connection).
 func writerAndReader(t *testing.T) (writer *state.DB, reader state.Feed) {
-	prefix := "/test/" + t.Name() + "/"
+	// Its own prefix on every run (-count: the etcd is the package's).
+	prefix := fmt.Sprintf("/test/%s/%d/", t.Name(), time.Now().UnixNano())
 	w := state.NewEtcd(etcdClient(t), state.EtcdOptions{Prefix: prefix, MaxEvents: 3}).DB()
 	r := state.NewEtcd(etcdClient(t), state.EtcdOptions{Prefix: prefix, MaxEvents: 3})
 	return w, r
