@@ -6,14 +6,18 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 var pngMagic = []byte("\x89PNG\r\n\x1a\n")
@@ -134,4 +138,48 @@ func TestImageOfAnotherReplicasGallery(t *testing.T) {
 		t.Fatalf("the record without the image: %v %v", j.GetJob(), err)
 	}
 	t.Logf("image of %d bytes fetched from %s through %s; after its kill: %v", len(got.Job.GetResult().GetPng()), a.addr, b.addr, err)
+}
+
+// BenchmarkForwardedOverDirect compares one 256×256 image (4 steps, real sd-cli, tiny
+// model) through a follower, which forwards the stream to the leader, with the same image
+// sent to the leader itself, alternating the two, and reports forwarded ÷ direct.
+func BenchmarkForwardedOverDirect(b *testing.B) {
+	etcd := testenv.StartEtcd(b, 3)
+	s := newStack(b, stackOptions{})
+	s.procs["orchestrator"].stop()
+	leader := s.startReplica("orchestrator-a", etcd.Endpoints())
+	leader.waitLeading(b, 30*time.Second)
+	follower := s.startReplica("orchestrator-b", etcd.Endpoints())
+	requireForwardedByFollower(b, follower, leader.addr)
+	params := &diffusionv1.ImageParams{Prompt: "bench", Width: proto.Int32(256), Height: proto.Int32(256), Steps: proto.Int32(4), Seed: ptr(int64(1))}
+	image := func(c orchestratorv1.OrchestratorServiceClient) time.Duration {
+		t0 := time.Now()
+		stream, err := c.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: params})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := stream.Recv(); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(t0)
+	}
+	image(leader.orch) // the model's first load, on neither side
+	var direct, fwd time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			direct += image(leader.orch)
+			fwd += image(follower.orch)
+		} else {
+			fwd += image(follower.orch)
+			direct += image(leader.orch)
+		}
+	}
+	b.ReportMetric(direct.Seconds()/float64(b.N), "s/image-direct")
+	b.ReportMetric(fwd.Seconds()/float64(b.N), "s/image-forwarded")
+	b.ReportMetric(fwd.Seconds()/direct.Seconds(), "forwarded/direct")
 }
