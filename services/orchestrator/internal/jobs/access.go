@@ -81,7 +81,22 @@ func (m *Manager) Watch(ctx context.Context, id string, fromStart bool, send fun
 		if err != nil {
 			return err
 		}
-		return send(Update{Job: j, Final: true})
+		if !ended(j) {
+			// Left unfinished before a restart: live once Run has recovered it.
+			select {
+			case <-m.recovered:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if e = m.entry(id); e == nil {
+				if j, err = m.Get(id, true); err != nil {
+					return err
+				}
+			}
+		}
+		if e == nil {
+			return send(Update{Job: j, Final: true})
+		}
 	}
 	next := 0
 	if !fromStart {
@@ -125,8 +140,7 @@ func (m *Manager) watchStored(ctx context.Context, feed state.Feed, id string, s
 		return fmt.Errorf("job %q: %w", id, ErrNotFound)
 	}
 	err := feed.FollowJob(ctx, id, func(j *orchestratorv1.Job) (bool, error) {
-		switch j.GetStatus() {
-		case orchestratorv1.JobStatus_JOB_STATUS_QUEUED, orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+		if !ended(j) {
 			return false, send(Update{Job: j})
 		}
 		final, err := m.Get(id, true)
@@ -144,6 +158,15 @@ func (m *Manager) watchStored(ctx context.Context, feed state.Feed, id string, s
 		return fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	return err
+}
+
+// ended reports whether a job has reached its end.
+func ended(j *orchestratorv1.Job) bool {
+	switch j.GetStatus() {
+	case orchestratorv1.JobStatus_JOB_STATUS_QUEUED, orchestratorv1.JobStatus_JOB_STATUS_RUNNING:
+		return false
+	}
+	return true
 }
 
 // Cancel cancels a queued or running job and returns it as it is then. Cancelling an

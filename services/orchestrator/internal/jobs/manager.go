@@ -73,6 +73,10 @@ type Manager struct {
 	mu       sync.Mutex
 	live     map[string]*entry
 	busy     atomic.Int32
+	// recovered is closed once Run has restored the jobs a previous process left
+	// (recover), whether it could or not.
+	recovered     chan struct{}
+	recoveredOnce sync.Once
 }
 
 // New returns a manager; call Run to start its worker.
@@ -86,7 +90,7 @@ func New(db *state.DB, ev *events.Log, run Runner, o Options, log *slog.Logger) 
 	if o.Workers <= 0 {
 		o.Workers = 1
 	}
-	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir, createTemp: osCreateTemp}, o: o, log: log, live: map[string]*entry{}, base: context.Background()}
+	m := &Manager{db: db, ev: ev, run: run, gal: gallery{dir: o.ImageDir, createTemp: osCreateTemp}, o: o, log: log, live: map[string]*entry{}, base: context.Background(), recovered: make(chan struct{})}
 	m.q = queue.New(o.QueueSize, m.positionsChanged)
 	return m
 }
@@ -122,7 +126,9 @@ func (m *Manager) QueueCapacity() int { return m.q.Capacity() }
 // failover the dead leader's: recover), then runs queued jobs (Workers at a time, in queue
 // order) until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	if err := m.recover(); err != nil {
+	err := m.recover()
+	m.recoveredOnce.Do(func() { close(m.recovered) })
+	if err != nil {
 		return err
 	}
 	var wg sync.WaitGroup

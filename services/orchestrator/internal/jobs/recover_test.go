@@ -328,3 +328,46 @@ func TestFailoverRunsTheQueuedJobsOnceAndFailsTheRunningOne(t *testing.T) {
 		t.Fatalf("the stored running job after the deposed leader's end: %v %v", j, err)
 	}
 }
+
+// A WatchJob that reached a restarted orchestrator before its recovery got the job's
+// queued record as if it had ended (the e2e restart test met it). It waits for the
+// recovery and follows the job to its end.
+func TestWatchBeforeTheRecoveryFollowsTheRestoredJob(t *testing.T) {
+	dir := t.TempDir()
+	db, err := state.Open(filepath.Join(dir, "o.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	params, err := jobs.Resolve(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "j000000000000000100000000"
+	if err := db.PutJob(&orchestratorv1.Job{Id: id, Status: queuedSt, Params: params, Host: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	r := &runner{release: make(chan struct{}, 1), started: make(chan string, 1)}
+	m := jobs.New(db, events.New(db, log), r, jobs.Options{ImageDir: filepath.Join(dir, "images"), Host: "local"}, log)
+	var statuses []orchestratorv1.JobStatus
+	watched := make(chan error, 1)
+	go func() {
+		watched <- m.Watch(context.Background(), id, false, func(u jobs.Update) error {
+			statuses = append(statuses, u.Job.Status)
+			return nil
+		})
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); m.CancelAll(); <-done })
+	<-r.started
+	r.release <- struct{}{}
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) == 0 || statuses[len(statuses)-1] != succeededSt {
+		t.Fatalf("the watch saw %v", statuses)
+	}
+}
