@@ -135,11 +135,15 @@ func (r *replica) image(ctx context.Context, full string, req *orchestratorv1.Ge
 	if err != nil || j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		return nil, local // not an image to fetch elsewhere: the local answer stands
 	}
-	holder := j.GetReplica()
-	if holder == "" || holder == r.fwd.id() {
-		return nil, grpcerr.Errorf(codes.NotFound, ReasonImageNotHere, "GetJob %s: its image is not in this replica's gallery (%s), which should hold it: %s",
+	switch holder := j.GetReplica(); holder {
+	case "":
+		return nil, grpcerr.Errorf(codes.NotFound, ReasonImageNotHere, "GetJob %s: its image is not in this replica's gallery (%s), and its record names no replica that holds it (it was made before the records did): %s",
 			req.GetId(), r.fwd.id(), grpcerr.Message(local))
+	case r.fwd.id():
+		return nil, grpcerr.Errorf(codes.NotFound, ReasonImageNotHere, "GetJob %s: its image is not in the gallery of this replica (%s), which made it: %s",
+			req.GetId(), holder, grpcerr.Message(local))
 	}
+	holder := j.GetReplica()
 	resp, err := r.fwd.unary(ctx, holder, full, req)
 	if err != nil {
 		if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
