@@ -128,8 +128,15 @@ func TestReplicaFailoverRunsTheQueuedJobsAndFailsTheRunningOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := w.Recv(); err != nil || m.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
-		t.Fatalf("the follower's WatchJob of the running job: %v %v", m.GetJob(), err)
+	// (Its record says running once its start is stored, which is written behind it.)
+	for {
+		m, err := w.Recv()
+		if err != nil || m.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_QUEUED && m.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
+			t.Fatalf("the follower's WatchJob of the running job: %v %v", m.GetJob(), err)
+		}
+		if m.Job.Status == orchestratorv1.JobStatus_JOB_STATUS_RUNNING {
+			break
+		}
 	}
 	a.p.kill()
 	b.waitLeading(t, 30*time.Second)
