@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -24,6 +27,8 @@ import (
 	"github.com/genailab/genailab/pkg/auth"
 	"github.com/genailab/genailab/pkg/grpcserver"
 	"github.com/genailab/genailab/pkg/testenv"
+	"github.com/genailab/genailab/pkg/tlsconfig"
+	"github.com/genailab/genailab/pkg/tlsconfig/pki"
 	"github.com/genailab/genailab/services/orchestrator/internal/agent"
 	"github.com/genailab/genailab/services/orchestrator/internal/etcdconn"
 )
@@ -151,6 +156,44 @@ func (r *testReplica) ended(t *testing.T, method string, within time.Duration) s
 
 func startTestReplica(t *testing.T, etcd *testenv.EtcdCluster, host string) *testReplica {
 	t.Helper()
+	return startTestReplicaWith(t, etcd, host, nil)
+}
+
+// replicaTLS is the mutual TLS of a test lab: each replica serves and dials with one host
+// certificate that names genailab-orchestrator only (not the loopback address it is
+// dialled at), as a pod's names its Service, not its pod IP.
+type replicaTLS struct {
+	ca, cert, key string
+	client        *tls.Config
+}
+
+func newReplicaTLS(t *testing.T) *replicaTLS {
+	t.Helper()
+	ca, err := pki.NewCA("forward-test-ca", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.Issue(pki.Request{CommonName: "genailab-orchestrator", DNSNames: []string{"genailab-orchestrator"}, Usage: pki.HostUsage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := &replicaTLS{ca: filepath.Join(dir, "ca.crt"), cert: filepath.Join(dir, "tls.crt"), key: filepath.Join(dir, "tls.key")}
+	for p, data := range map[string][]byte{r.ca: ca.CertPEM, r.cert: leaf.CertPEM, r.key: leaf.KeyPEM} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.client, err = tlsconfig.Client(r.ca, r.cert, r.key, "genailab-orchestrator"); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startTestReplicaWith starts a replica; with tc, over mutual TLS, and peerName is its
+// -peer-server-name.
+func startTestReplicaWith(t *testing.T, etcd *testenv.EtcdCluster, host string, tc *replicaTLS, peerName ...string) *testReplica {
+	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &testReplica{addr: addr, calls: make(chan rpcCall, 256), stop: cancel, done: make(chan error, 1)}
@@ -164,9 +207,18 @@ func startTestReplica(t *testing.T, etcd *testenv.EtcdCluster, host string) *tes
 		EtcdPrefix: "/forward-test/", LeaderTTL: time.Second, AdvertiseAddr: addr,
 		Logger: slog.New(&rpcTap{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), calls: r.calls}).With("replica", addr),
 	}
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		opts.GRPC.TLS = tlsconfig.ServerFlags{Cert: tc.cert, Key: tc.key, ClientCA: tc.ca}
+		opts.ClientTLS = tlsconfig.ClientFlags{CA: tc.ca, Cert: tc.cert, Key: tc.key}
+		if len(peerName) > 0 {
+			opts.PeerServerName = peerName[0]
+		}
+		creds = credentials.NewTLS(tc.client)
+	}
 	go func() { r.done <- Run(ctx, opts) }()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: testToken}))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(auth.TokenCredentials{Token: testToken, Secure: tc != nil}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,4 +602,35 @@ func TestReadinessFollowsEtcd(t *testing.T) {
 	}
 	b.waitHealthStatus(t, ReadyHealthService, healthpb.HealthCheckResponse_SERVING, 60*time.Second)
 	b.waitHealth(t, LeaderHealthService)
+}
+
+// Over mutual TLS, a follower dials the leader with the orchestrator's client certificate
+// and expects -peer-server-name in the leader's (which does not name the address it is
+// dialled at, as a pod's certificate does not name its pod IP): the leader's answer comes
+// back. Without -peer-server-name the handshake fails, and the caller is told Unavailable.
+func TestFollowerForwardsOverMutualTLS(t *testing.T) {
+	etcd := testenv.StartEtcd(t, 3)
+	host := blackhole(t)
+	tc := newReplicaTLS(t)
+	a := startTestReplicaWith(t, etcd, host, tc, "genailab-orchestrator")
+	a.waitHealth(t, LeaderHealthService)
+	b := startTestReplicaWith(t, etcd, host, tc, "genailab-orchestrator")
+	c := startTestReplicaWith(t, etcd, host, tc) // no -peer-server-name
+	for _, f := range []*testReplica{b, c} {
+		f.waitHealth(t, ReadyHealthService)
+		f.knowsLeader(t, a.addr)
+	}
+	bad := &orchestratorv1.SubmitJobRequest{Params: image(), Host: "no-such-host"}
+	_, direct := a.orch.SubmitJob(context.Background(), bad)
+	if status.Code(direct) != codes.NotFound {
+		t.Fatalf("the leader: %v", direct)
+	}
+	_, via := b.orch.SubmitJob(context.Background(), bad)
+	if !proto.Equal(status.Convert(direct).Proto(), status.Convert(via).Proto()) {
+		t.Fatalf("through a follower over mTLS: %v, want %v", via, direct)
+	}
+	_, err := c.orch.SubmitJob(context.Background(), bad)
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a follower that expects the leader's address in its certificate: %v", err)
+	}
 }
