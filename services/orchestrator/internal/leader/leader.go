@@ -185,7 +185,19 @@ func (e *Elector) campaign(ctx context.Context, s *concurrency.Session, id strin
 		}
 	}()
 	go e.observe(cctx, el)
-	if err := el.Campaign(cctx, id); err != nil {
+	// Campaign, once cancelled, resigns on the client's own context: without etcd's quorum
+	// that waits until the quorum returns or the client closes. A stop does not wait for
+	// it (the caller closes the client after Run); the end of a session does, and is
+	// already said.
+	campaigned := make(chan error, 1)
+	go func() { campaigned <- el.Campaign(cctx, id) }()
+	var err error
+	select {
+	case err = <-campaigned:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {
 			return nil, errSessionEnded
 		}

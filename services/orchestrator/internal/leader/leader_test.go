@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,6 +167,59 @@ func TestStatusChangesAndAStopResigns(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no next leader after the stop")
+	}
+}
+
+// Without etcd's quorum, a follower says at once that its session is gone, and a stop
+// returns at once (Campaign's own cleanup would wait for the quorum).
+func TestFollowerWithoutQuorumStopsAtOnce(t *testing.T) {
+	c := testenv.StartEtcd(t, 3)
+	newClient := func() *clientv3.Client {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		return cli
+	}
+	leading := make(chan term, 1)
+	campaign(t, newClient(), "/q/leader", "a:1", leading)
+	<-leading
+	lost := make(chan struct{})
+	var once sync.Once
+	f := leader.New(newClient(), leader.Options{Prefix: "/q/leader", ID: "b:2", TTL: time.Second,
+		OnChange: func(st leader.Status) {
+			if !st.Session && st.Leader == "" {
+				once.Do(func() { close(lost) })
+			}
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- f.Run(ctx, func(context.Context, string, int64) error { return errors.New("must not lead") }) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.Status().Leader != "a:1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower does not know the leader: %+v", f.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Members[0].Kill()
+	c.Members[1].Kill()
+	select {
+	case <-lost:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the follower still thinks it has a session: %+v", f.Status())
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Fatalf("Run after a stop without quorum: %v", err)
+		}
+		t.Logf("stopped in %s without a quorum", time.Since(stopped).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stop without quorum waits for the quorum")
 	}
 }
 
