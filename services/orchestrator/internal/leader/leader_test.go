@@ -195,7 +195,9 @@ func TestFollowerWithoutQuorumStopsAtOnce(t *testing.T) {
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
-	go func() { runErr <- f.Run(ctx, func(context.Context, string, int64) error { return errors.New("must not lead") }) }()
+	go func() {
+		runErr <- f.Run(ctx, func(context.Context, string, int64) error { return errors.New("must not lead") })
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for f.Status().Leader != "a:1" {
 		if time.Now().After(deadline) {
