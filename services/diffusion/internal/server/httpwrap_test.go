@@ -130,12 +130,16 @@ func TestSeedWrapperAndGatewayAgreeOnEveryRule(t *testing.T) {
 		if wrapper.Status != gateway.Status || wrapper.Reason != gateway.Reason || wrapper.RetryAfter != gateway.RetryAfter || wrapper.Code != gateway.Code {
 			t.Errorf("%v: wrapper %+v, gateway %+v", r.Target, wrapper, gateway)
 		}
-		if wrapper.Status != httperr.HTTPStatus(r.Code) {
-			t.Errorf("%v: status %d for %v", r.Target, wrapper.Status, r.Code)
+		// The code's status, but for the one reason with its own (UNSUPPORTED_IN_MODE: 400).
+		if want := httperr.FromInfo(grpcerr.Info{Code: r.Code, Reason: r.Reason}).Status; wrapper.Status != want {
+			t.Errorf("%v: status %d for %v %s, want %d", r.Target, wrapper.Status, r.Code, r.Reason, want)
 		}
 	}
 	if e := httperr.From(fmt.Errorf("%w (stopped): start it first", enginerr.ErrNotRunning), rules...); e.Status != 503 || e.Reason != grpcerr.ReasonEngineNotRunning {
 		t.Errorf("not running: %+v", e)
+	}
+	if e := httperr.From(fmt.Errorf("generate: %w", enginerr.ErrUnsupported), rules...); e.Status != 400 || e.Reason != grpcerr.ReasonUnsupportedInMode || e.RetryAfter != 0 {
+		t.Errorf("unsupported in mode: %+v", e)
 	}
 	if e := httperr.From(enginerr.ErrBusy, rules...); e.Status != 503 || e.Message != "Server is busy generating another image" || e.RetryAfter <= 0 {
 		t.Errorf("busy: %+v", e)

@@ -39,7 +39,10 @@ func TestRealHealthAndStream(t *testing.T) {
 		t.Fatalf("health %+v %v", h, err)
 	}
 
-	req := ChatRequest{Messages: []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hello \u2603"}}, MaxTokens: 40}
+	// Greedy: the random-weight model's reply is the same every run; sampled, it sometimes
+	// drew its end token early (CI, stop 24), and the reply was not cut by the limit.
+	greedy := 0.0
+	req := ChatRequest{Messages: []Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hello \u2603"}}, MaxTokens: 40, Temperature: &greedy}
 	s, err := c.ChatStream(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +87,8 @@ func TestRealCancelFreesTheSlot(t *testing.T) {
 	srv, c := realServer(t, cfg, "-c", "4096")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := c.ChatStream(ctx, ChatRequest{Messages: []Message{{Role: "user", Content: "go"}}, MaxTokens: 3000})
+	greedy := 0.0 // the same reply every run: sampled, the model sometimes ended it within 5 events
+	s, err := c.ChatStream(ctx, ChatRequest{Messages: []Message{{Role: "user", Content: "go"}}, MaxTokens: 3000, Temperature: &greedy})
 	if err != nil {
 		t.Fatal(err)
 	}
