@@ -6,16 +6,13 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
-	diffusionv1 "github.com/genailab/genailab/gen/diffusion/v1"
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 	"github.com/genailab/genailab/pkg/testenv"
 )
@@ -151,35 +148,5 @@ func BenchmarkForwardedOverDirect(b *testing.B) {
 	leader.waitLeading(b, 30*time.Second)
 	follower := s.startReplica("orchestrator-b", etcd.Endpoints())
 	requireForwardedByFollower(b, follower, leader.addr)
-	params := &diffusionv1.ImageParams{Prompt: "bench", Width: proto.Int32(256), Height: proto.Int32(256), Steps: proto.Int32(4), Seed: ptr(int64(1))}
-	image := func(c orchestratorv1.OrchestratorServiceClient) time.Duration {
-		t0 := time.Now()
-		stream, err := c.GenerateImage(context.Background(), &orchestratorv1.GenerateImageRequest{Params: params})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := stream.Recv(); err == io.EOF {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
-		}
-		return time.Since(t0)
-	}
-	image(leader.orch) // the model's first load, on neither side
-	var direct, fwd time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			direct += image(leader.orch)
-			fwd += image(follower.orch)
-		} else {
-			fwd += image(follower.orch)
-			direct += image(leader.orch)
-		}
-	}
-	b.ReportMetric(direct.Seconds()/float64(b.N), "s/image-direct")
-	b.ReportMetric(fwd.Seconds()/float64(b.N), "s/image-forwarded")
-	b.ReportMetric(fwd.Seconds()/direct.Seconds(), "forwarded/direct")
+	benchImagePair(b, leader.orch, follower.orch, "direct", "forwarded")
 }

@@ -22,6 +22,15 @@ func BenchmarkDispatchEtcdOverBbolt(b *testing.B) {
 	s := newStack(b, stackOptions{})
 	r := s.startReplica("orchestrator-etcd", etcd.Endpoints())
 	r.waitLeading(b, 30*time.Second)
+	benchImagePair(b, s.orch, r.orch, "bbolt", "etcd")
+}
+
+// benchImagePair times one 256×256 image (4 steps, seed 1) through base and through other,
+// alternating which goes first, after one image through base loads the model (on neither
+// side). It reports the mean per image of each, s/image-<baseName> and s/image-<otherName>,
+// and their ratio <otherName>/<baseName>.
+func benchImagePair(b *testing.B, base, other orchestratorv1.OrchestratorServiceClient, baseName, otherName string) {
+	b.Helper()
 	params := &diffusionv1.ImageParams{Prompt: "bench", Width: proto.Int32(256), Height: proto.Int32(256), Steps: proto.Int32(4), Seed: ptr(int64(1))}
 	image := func(c orchestratorv1.OrchestratorServiceClient) time.Duration {
 		t0 := time.Now()
@@ -38,19 +47,19 @@ func BenchmarkDispatchEtcdOverBbolt(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	image(s.orch) // the model's first load, on neither side
-	var bolt, ed time.Duration
+	image(base)
+	var tb, to time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if i%2 == 0 {
-			bolt += image(s.orch)
-			ed += image(r.orch)
+			tb += image(base)
+			to += image(other)
 		} else {
-			ed += image(r.orch)
-			bolt += image(s.orch)
+			to += image(other)
+			tb += image(base)
 		}
 	}
-	b.ReportMetric(bolt.Seconds()/float64(b.N), "s/image-bbolt")
-	b.ReportMetric(ed.Seconds()/float64(b.N), "s/image-etcd")
-	b.ReportMetric(ed.Seconds()/bolt.Seconds(), "etcd/bbolt")
+	b.ReportMetric(tb.Seconds()/float64(b.N), "s/image-"+baseName)
+	b.ReportMetric(to.Seconds()/float64(b.N), "s/image-"+otherName)
+	b.ReportMetric(to.Seconds()/tb.Seconds(), otherName+"/"+baseName)
 }
