@@ -411,3 +411,32 @@ func TestJobsRecordTheResolvedParameters(t *testing.T) {
 		t.Fatalf("stored job %v %v", got, err)
 	}
 }
+
+// TestImageOfAnotherReplicasGallery failed in CI: a follower read a job from the store
+// right after the leader's WatchJob had delivered its end, and found it still running,
+// because the record was stored after the final update. The store must hold the job's end
+// by the time any watcher hears of it.
+func TestFinalUpdateIsDeliveredAfterTheRecordIsStored(t *testing.T) {
+	m, r, db, _ := setup(t, jobs.Options{})
+	j, err := m.Submit(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-r.started
+	r.release <- struct{}{}
+	var stored *orchestratorv1.Job
+	err = m.Watch(context.Background(), j.Id, false, func(u jobs.Update) error {
+		if u.Final {
+			var err error
+			stored, err = db.Job(j.Id)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || stored.GetResult() == nil {
+		t.Fatalf("the record in the store when the end was delivered: %v, result %v", stored.GetStatus(), stored.GetResult() != nil)
+	}
+}

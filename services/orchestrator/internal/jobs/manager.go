@@ -449,8 +449,10 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	} else {
 		res = nil
 	}
-	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
+	// Its record is stored before its end is delivered: a client told the job is done may
+	// read it from any replica (a follower reads the store), and must find it done.
 	m.store(stored)
+	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
 	m.applyRetention()
 	m.forget(stored.Id)
 	e.cancel()
