@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,10 @@ func TestImageOfAnotherReplicasGallery(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Job.GetResult().GetPng(), want.Job.GetResult().GetPng()) {
 		t.Fatalf("the image through the other replica: %d bytes, %v", len(got.GetJob().GetResult().GetPng()), err)
 	}
+	// WatchJob on the other replica ends, as everywhere, with the image.
+	if last, err := watchToEnd(ctx, b.orch, r.Job.Id); err != nil || !bytes.Equal(last.GetResult().GetPng(), want.Job.GetResult().GetPng()) {
+		t.Fatalf("WatchJob through the other replica: status %v, %d bytes of image, %v", last.GetStatus(), len(last.GetResult().GetPng()), err)
+	}
 
 	a.p.kill()
 	b.waitLeading(t, 30*time.Second)
@@ -134,7 +139,32 @@ func TestImageOfAnotherReplicasGallery(t *testing.T) {
 	if j, err := b.orch.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: r.Job.Id}); err != nil || j.Job.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		t.Fatalf("the record without the image: %v %v", j.GetJob(), err)
 	}
+	// WatchJob says the job's end, then why its image is not there.
+	last, werr := watchToEnd(ctx, b.orch, r.Job.Id)
+	if st := status.Convert(werr); last.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || st.Code() != codes.Unavailable || !strings.Contains(st.Message(), a.addr) {
+		t.Fatalf("WatchJob of an image on a replica that is gone: last status %v, then %v", last.GetStatus(), werr)
+	}
 	t.Logf("image of %d bytes fetched from %s through %s; after its kill: %v", len(got.Job.GetResult().GetPng()), a.addr, b.addr, err)
+}
+
+// watchToEnd follows a job with WatchJob and returns its last message's job and the
+// stream's error (nil when it ended cleanly).
+func watchToEnd(ctx context.Context, c orchestratorv1.OrchestratorServiceClient, id string) (*orchestratorv1.Job, error) {
+	w, err := c.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: id})
+	if err != nil {
+		return nil, err
+	}
+	var last *orchestratorv1.Job
+	for {
+		m, err := w.Recv()
+		if err == io.EOF {
+			return last, nil
+		}
+		if err != nil {
+			return last, err
+		}
+		last = m.GetJob()
+	}
 }
 
 // BenchmarkForwardedOverDirect compares one 256×256 image (4 steps, real sd-cli, tiny

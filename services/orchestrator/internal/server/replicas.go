@@ -222,6 +222,9 @@ func (r *replica) interceptors() []grpc.ServerOption {
 				return err
 			}
 			if to == "" {
+				if info.FullMethod == orchestratorv1.OrchestratorService_WatchJob_FullMethodName {
+					ss = imageStream{ServerStream: ss, r: r}
+				}
 				return h(srv, ss)
 			}
 			return r.fwd.stream(ss, to, info.FullMethod)
