@@ -37,12 +37,23 @@ type healthGroup struct {
 	running bool
 }
 
+// healthCall is one GetHealth call and its answer, made once for all its requests: the
+// body (marshaled here, not per request: under load a call answers tens of requests) and
+// the detail header's values, or the error.
 type healthCall struct {
-	done chan struct{}
-	resp *orchestratorv1.GetHealthResponse
-	md   metadata.MD
-	err  error
+	done   chan struct{}
+	body   []byte
+	detail []string
+	err    error
 }
+
+// healthMarshal writes the body as grpc-gateway's marshaler does (EmitUnpopulated: busy
+// false is written).
+var healthMarshal = protojson.MarshalOptions{EmitUnpopulated: true}
+
+// jsonContentType is the Content-Type of every health answer, shared by them: net/http
+// only reads a response's header values.
+var jsonContentType = []string{"application/json"}
 
 // get joins the next call (starting the caller loop when idle) and waits for its answer.
 func (g *healthGroup) get(ctx context.Context) (*healthCall, error) {
@@ -77,8 +88,13 @@ func (g *healthGroup) run() {
 		}
 		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), healthCallTimeout)
-		c.resp, c.err = g.client.GetHealth(ctx, &orchestratorv1.GetHealthRequest{}, grpc.Header(&c.md))
+		var md metadata.MD
+		resp, err := g.client.GetHealth(ctx, &orchestratorv1.GetHealthRequest{}, grpc.Header(&md))
 		cancel()
+		if err == nil {
+			c.body, err = healthMarshal.Marshal(resp)
+		}
+		c.detail, c.err = md.Get(healthDetailMD), err
 		close(c.done)
 	}
 }
@@ -91,15 +107,10 @@ func (g *healthGroup) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		runtime.HTTPError(r.Context(), g.mux, m, w, r, err)
 		return
 	}
-	body, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(c.resp)
-	if err != nil {
-		_, m := runtime.MarshalerForRequest(g.mux, r)
-		runtime.HTTPError(r.Context(), g.mux, m, w, r, err)
-		return
+	h := w.Header()
+	for _, v := range c.detail {
+		h.Add(healthDetailHeader, v)
 	}
-	for _, v := range c.md.Get(healthDetailMD) {
-		w.Header().Add(healthDetailHeader, v)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	h["Content-Type"] = jsonContentType
+	_, _ = w.Write(c.body)
 }

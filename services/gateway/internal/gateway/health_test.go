@@ -5,9 +5,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
 )
@@ -90,4 +96,56 @@ func TestHealthRequestsShareOneFreshCall(t *testing.T) {
 		}
 	}
 	t.Logf("%d GetHealth calls for %d requests", o.calls.Load(), n+1)
+}
+
+// detailOrchestrator answers GetHealth with the health detail header, or with err.
+type detailOrchestrator struct {
+	orchestratorv1.UnimplementedOrchestratorServiceServer
+	err error
+}
+
+func (o *detailOrchestrator) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	if err := grpc.SetHeader(ctx, metadata.Pairs("genailab-health-detail", "llm: crash looping")); err != nil {
+		return nil, err
+	}
+	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: true}, nil
+}
+
+// A plain GET /health is answered before the routing (healthFirst); with a query it takes
+// the whole chain (muxes, guard, edge). Both answer the same status, headers and body
+// bytes, the answer and an orchestrator's error alike; HEAD gets GET's headers.
+func TestHealthFastPathAnswersAsTheChain(t *testing.T) {
+	for _, o := range []*detailOrchestrator{{}, {err: status.Error(codes.Unavailable, "orchestrator down")}} {
+		url := startGateway(t, o, "tok") + "/health"
+		do := func(method, url string) (int, http.Header, string) {
+			req, _ := http.NewRequest(method, url, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			resp.Header.Del("Date")
+			return resp.StatusCode, resp.Header, string(b)
+		}
+		code, h, body := do(http.MethodGet, url)
+		chainCode, chainH, chainBody := do(http.MethodGet, url+"?probe=1")
+		if code != chainCode || body != chainBody || !reflect.DeepEqual(h, chainH) {
+			t.Errorf("orchestrator error %v:\nfast  %d %v %s\nchain %d %v %s", o.err, code, h, body, chainCode, chainH, chainBody)
+		}
+		headCode, headH, headBody := do(http.MethodHead, url)
+		if headCode != code || headBody != "" || !reflect.DeepEqual(headH, h) {
+			t.Errorf("HEAD: %d %v %q, GET: %d %v", headCode, headH, headBody, code, h)
+		}
+		if o.err == nil && (code != http.StatusOK || h.Get("Grpc-Metadata-Genailab-Health-Detail") != "llm: crash looping" ||
+			h.Get("Content-Type") != "application/json") {
+			t.Errorf("answer: %d %v %s", code, h, body)
+		}
+		if o.err != nil && code != http.StatusServiceUnavailable {
+			t.Errorf("orchestrator down: %d %s", code, body)
+		}
+	}
 }
