@@ -25,20 +25,50 @@ func (e *Etcd) AppendEvent(ev *orchestratorv1.Event) error {
 // Appends are serialised in this process; only one process writes (the leader: the store
 // is fenced), which reads the last id after every change of the fence.
 func (e *Etcd) AppendEvents(evs []*orchestratorv1.Event) error {
+	if err := e.appendEvents(evs, nil); err != nil {
+		return fmt.Errorf("store event: %w", err)
+	}
+	return nil
+}
+
+// AppendEventsWithJobs stores evs as AppendEvents does and the job records jobs as PutJob
+// does, in one transaction (one raft round).
+func (e *Etcd) AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orchestratorv1.Job) error {
+	ops := make([]clientv3.Op, len(jobs))
+	for i, j := range jobs {
+		op, err := e.putJobOp(j)
+		if err != nil {
+			return err
+		}
+		ops[i] = op
+	}
+	if err := e.appendEvents(evs, ops); err != nil {
+		return fmt.Errorf("store %d event(s) with %d job record(s): %w", len(evs), len(jobs), err)
+	}
+	return nil
+}
+
+// appendEvents writes evs (numbered, the log trimmed) and the other operations also in
+// one transaction.
+func (e *Etcd) appendEvents(evs []*orchestratorv1.Event, also []clientv3.Op) error {
 	if len(evs) == 0 {
-		return nil
+		if len(also) == 0 {
+			return nil
+		}
+		_, _, err := e.txn(nil, also)
+		return err
 	}
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
 	if e.nextEvent == 0 {
 		last, err := e.lastEventID()
 		if err != nil {
-			return fmt.Errorf("store event: %w", err)
+			return err
 		}
 		e.nextEvent = last + 1
 	}
 	id := e.nextEvent
-	ops := make([]clientv3.Op, 0, len(evs)+1)
+	ops := make([]clientv3.Op, 0, len(evs)+1+len(also))
 	for i, ev := range evs {
 		ev.Id = id + uint64(i)
 		v, err := encodeProto(kindEvent, ev)
@@ -52,9 +82,10 @@ func (e *Etcd) AppendEvents(evs []*orchestratorv1.Event) error {
 		oldestKept := last - uint64(e.maxEvents) + 1
 		ops = append(ops, clientv3.OpDelete(e.eventKey(0), clientv3.WithRange(e.eventKey(oldestKept))))
 	}
+	ops = append(ops, also...)
 	if _, _, err := e.txn(nil, ops); err != nil {
 		e.nextEvent = 0 // unknown whether it was applied: read it again
-		return fmt.Errorf("store event: %w", err)
+		return err
 	}
 	e.nextEvent = last + 1
 	return nil

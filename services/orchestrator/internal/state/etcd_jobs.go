@@ -22,18 +22,27 @@ func (e *Etcd) jobKey(id string) string { return e.key("jobs/", id) }
 
 // PutJob stores (replacing) a job record, never its PNG bytes.
 func (e *Etcd) PutJob(j *orchestratorv1.Job) error {
+	op, err := e.putJobOp(j)
+	if err != nil {
+		return err
+	}
+	if _, _, err := e.txn(nil, []clientv3.Op{op}); err != nil {
+		return fmt.Errorf("store job %s: %w", j.GetId(), err)
+	}
+	return nil
+}
+
+// putJobOp is the put of a job record, without its PNG bytes.
+func (e *Etcd) putJobOp(j *orchestratorv1.Job) (clientv3.Op, error) {
 	if j.GetResult().GetPng() != nil {
 		j = proto.Clone(j).(*orchestratorv1.Job)
 		j.Result.Png = nil
 	}
 	v, err := encodeProto(kindJob, j)
 	if err != nil {
-		return err
+		return clientv3.Op{}, err
 	}
-	if _, _, err := e.txn(nil, []clientv3.Op{clientv3.OpPut(e.jobKey(j.GetId()), v)}); err != nil {
-		return fmt.Errorf("store job %s: %w", j.GetId(), err)
-	}
-	return nil
+	return clientv3.OpPut(e.jobKey(j.GetId()), v), nil
 }
 
 // Job returns a stored job, or ErrNotFound.

@@ -38,6 +38,36 @@ func (d *boltDB) AppendEvents(evs []*orchestratorv1.Event) error {
 	return nil
 }
 
+// AppendEventsWithJobs stores evs as AppendEvents does and the job records jobs as PutJob
+// does, in one transaction (one commit).
+func (d *boltDB) AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orchestratorv1.Job) error {
+	recs := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		data, err := encodeJob(j)
+		if err != nil {
+			return err
+		}
+		recs[i] = data
+	}
+	err := d.update(func(tx *bolt.Tx) error {
+		for _, ev := range evs {
+			if err := d.appendEvent(tx.Bucket(bucketEvents), ev); err != nil {
+				return err
+			}
+		}
+		for i, j := range jobs {
+			if err := tx.Bucket(bucketJobs).Put([]byte(j.GetId()), recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store %d event(s) with %d job record(s): %w", len(evs), len(jobs), err)
+	}
+	return nil
+}
+
 func (d *boltDB) appendEvent(b *bolt.Bucket, ev *orchestratorv1.Event) error {
 	id, err := b.NextSequence()
 	if err != nil {

@@ -15,18 +15,27 @@ import (
 // PutJob stores (replacing) a job record. The record never carries the PNG bytes: images
 // live in files next to the database.
 func (d *boltDB) PutJob(j *orchestratorv1.Job) error {
+	data, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	if err := d.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte(j.GetId()), data) }); err != nil {
+		return fmt.Errorf("store job %s: %w", j.GetId(), err)
+	}
+	return nil
+}
+
+// encodeJob is the stored form of a job record: without its PNG bytes.
+func encodeJob(j *orchestratorv1.Job) ([]byte, error) {
 	if j.GetResult().GetPng() != nil {
 		j = proto.Clone(j).(*orchestratorv1.Job)
 		j.Result.Png = nil
 	}
 	data, err := proto.Marshal(j)
 	if err != nil {
-		return fmt.Errorf("encode job: %w", err)
+		return nil, fmt.Errorf("encode job %s: %w", j.GetId(), err)
 	}
-	if err := d.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte(j.GetId()), data) }); err != nil {
-		return fmt.Errorf("store job %s: %w", j.GetId(), err)
-	}
-	return nil
+	return data, nil
 }
 
 // Job returns a stored job, or ErrNotFound.

@@ -39,6 +39,10 @@ type Store interface {
 	AppendEvent(ev *orchestratorv1.Event) error
 	// AppendEvents stores several events in one transaction, each with the next id.
 	AppendEvents(evs []*orchestratorv1.Event) error
+	// AppendEventsWithJobs stores evs as AppendEvents does and the job records jobs as
+	// PutJob does, all in one transaction: a job's end and its event are durable (and
+	// seen by the store's readers) together, for the price of one commit.
+	AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orchestratorv1.Job) error
 	// EventsAfter returns up to limit events with an id above sinceID, oldest first.
 	EventsAfter(sinceID uint64, limit int) ([]*orchestratorv1.Event, error)
 	// LastEvents returns the last n events, oldest first.

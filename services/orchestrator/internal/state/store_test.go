@@ -206,6 +206,51 @@ func TestStoreJobs(t *testing.T) {
 	})
 }
 
+// A job's end and its last event are written in one transaction (the jobs manager's
+// finish): both are stored, the event numbered after the log's last, the log bounded, and
+// the record without its PNG bytes, as AppendEvents and PutJob store them.
+func TestStoreEventsWithJobs(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(int) *state.DB) {
+		db := open(3)
+		for i := 1; i <= 3; i++ {
+			if err := db.AppendEvent(&orchestratorv1.Event{Message: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := &orchestratorv1.Job{Id: "j1", Status: orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED, Result: resultWithPNG()}
+		failed := &orchestratorv1.Job{Id: "j2", Status: orchestratorv1.JobStatus_JOB_STATUS_FAILED, Error: "no"}
+		evs := []*orchestratorv1.Event{{Message: "4"}, {Message: "5", JobId: "j1"}}
+		if err := db.AppendEventsWithJobs(evs, []*orchestratorv1.Job{done, failed}); err != nil || evs[0].Id != 4 || evs[1].Id != 5 {
+			t.Fatalf("write: %v %v", evs, err)
+		}
+		if j, err := db.Job("j1"); err != nil || j.GetStatus() != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED || j.GetResult().GetPng() != nil || j.GetResult().GetWidth() != 64 {
+			t.Fatalf("the record written with the events: %v %v", j, err)
+		}
+		if done.GetResult().GetPng() == nil {
+			t.Fatal("the caller's record lost its PNG")
+		}
+		if j, err := db.Job("j2"); err != nil || j.GetError() != "no" {
+			t.Fatalf("the second record: %v %v", j, err)
+		}
+		if last, _ := db.LastEvents(10); len(last) != 3 || last[0].Id != 3 || last[2].Message != "5" {
+			t.Fatalf("bounded log: %v", last)
+		}
+		// Records alone, and nothing at all.
+		if err := db.AppendEventsWithJobs(nil, []*orchestratorv1.Job{{Id: "j3"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Job("j3"); err != nil {
+			t.Fatalf("a record without events: %v", err)
+		}
+		if err := db.AppendEventsWithJobs(nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if last, _ := db.LastEvents(1); len(last) != 1 || last[0].Id != 5 {
+			t.Fatalf("last event after writes without events: %v", last)
+		}
+	})
+}
+
 func TestStoreCorrections(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(int) *state.DB) {
 		db := open(0)
@@ -290,9 +335,12 @@ func TestEtcdFencedWritesNeedTheFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, write := range map[string]func() error{
-		"PutJob":           func() error { return db.PutJob(&orchestratorv1.Job{Id: "j2"}) },
-		"PutSavedState":    func() error { return db.PutSavedState(saved("h", "m")) },
-		"AppendEvent":      func() error { return db.AppendEvent(&orchestratorv1.Event{Message: "2"}) },
+		"PutJob":        func() error { return db.PutJob(&orchestratorv1.Job{Id: "j2"}) },
+		"PutSavedState": func() error { return db.PutSavedState(saved("h", "m")) },
+		"AppendEvent":   func() error { return db.AppendEvent(&orchestratorv1.Event{Message: "2"}) },
+		"AppendEventsWithJobs": func() error {
+			return db.AppendEventsWithJobs([]*orchestratorv1.Event{{Message: "2"}}, []*orchestratorv1.Job{{Id: "j2"}})
+		},
 		"DeleteJob":        func() error { return db.DeleteJob("j1") },
 		"UpdateCorrection": func() error { return db.UpdateCorrection("sd", func(c state.Correction) state.Correction { return c }) },
 		"ClearSavedState":  func() error { _, err := db.ClearSavedState(""); return err },
