@@ -10,9 +10,10 @@ import (
 // it and to the observers at once; one committer goroutine (started on demand, gone when
 // nothing is pending) stores the pending events in one transaction per batch, off the
 // emitter's path, and only then hands them to the watchers: a watcher never sees an event
-// that a crash could lose. Flush waits until everything appended before it is stored: the
-// job manager calls it before it reports a job done, so that a finished job's events are
-// as durable as its image and record.
+// that a crash could lose. Flush waits until everything appended before it is stored;
+// EmitWithJob does too, and has a job record written in its event's transaction: the job
+// manager ends a job with it, so that a finished job's events are as durable as its image
+// and record before it reports the job done, for one commit.
 
 // nextIDLocked returns the next event id, reading the last stored one the first time.
 func (l *Log) nextIDLocked() uint64 {
@@ -31,10 +32,10 @@ func (l *Log) nextIDLocked() uint64 {
 	return id
 }
 
-// enqueueLocked queues ev (a copy: the store sets the id on what it writes) for the
-// committer, starting it when none runs.
-func (l *Log) enqueueLocked(ev *orchestratorv1.Event) {
-	l.pending = append(l.pending, pendingEvent{live: ev, stored: proto.Clone(ev).(*orchestratorv1.Event)})
+// enqueueLocked queues p (p.stored is a copy of p.live: the store sets the id on what it
+// writes) for the committer, starting it when none runs.
+func (l *Log) enqueueLocked(p pendingEvent) {
+	l.pending = append(l.pending, p)
 	if !l.committing {
 		l.committing = true
 		go l.commit()
@@ -46,6 +47,14 @@ type pendingEvent struct {
 	live *orchestratorv1.Event
 	// stored is the copy the store writes.
 	stored *orchestratorv1.Event
+	// job, when set, is a job record written in the event's transaction (EmitWithJob),
+	// and written answers that write.
+	job     *orchestratorv1.Job
+	written chan<- error
+}
+
+func pending(ev *orchestratorv1.Event) pendingEvent {
+	return pendingEvent{live: ev, stored: proto.Clone(ev).(*orchestratorv1.Event)}
 }
 
 // commit stores the pending events, a batch per transaction, until none is left.
@@ -61,10 +70,27 @@ func (l *Log) commit() {
 		}
 		l.mu.Unlock()
 		stored := make([]*orchestratorv1.Event, len(batch))
+		var jobs []*orchestratorv1.Job
+		at := map[string]int{}
 		for i, p := range batch {
 			stored[i] = p.stored
+			if p.job == nil {
+				continue
+			}
+			// One record per job in a transaction (etcd refuses a key twice): the last.
+			if k, ok := at[p.job.GetId()]; ok {
+				jobs[k] = p.job
+				continue
+			}
+			at[p.job.GetId()] = len(jobs)
+			jobs = append(jobs, p.job)
 		}
-		err := l.db.AppendEvents(stored)
+		var err error
+		if jobs == nil {
+			err = l.db.AppendEvents(stored)
+		} else {
+			err = l.db.AppendEventsWithJobs(stored, jobs)
+		}
 		if err != nil {
 			l.log.Warn("events not stored", "events", len(batch), "first_id", batch[0].live.Id, "error", err)
 		} else if got, want := stored[0].Id, batch[0].live.Id; got != want {
@@ -80,6 +106,12 @@ func (l *Log) commit() {
 		close(l.stored)
 		l.stored = make(chan struct{})
 		l.mu.Unlock()
+		// Answered once the batch is delivered, as Flush returns.
+		for _, p := range batch {
+			if p.written != nil {
+				p.written <- err
+			}
+		}
 	}
 }
 

@@ -89,10 +89,32 @@ func (l *Log) Append(ev *orchestratorv1.Event) {
 	if ev.Time == nil {
 		ev.Time = timestamppb.Now()
 	}
+	l.add(pending(ev))
+}
+
+// EmitWithJob records an event as Emit does, and stores the job record rec in the same
+// transaction as the event, then waits until both are stored (with every event appended
+// before, as Flush does): a job's end is durable, and seen by the store's readers, at once
+// with its last event, for one commit instead of two. The error is the write's (the
+// committer logs it too); the event is delivered live either way.
+func (l *Log) EmitWithJob(typ orchestratorv1.EventType, host, jobID, message string, values map[string]float64, rec *orchestratorv1.Job) (*orchestratorv1.Event, error) {
+	ev := &orchestratorv1.Event{Type: typ, Host: host, JobId: jobID, Message: message, Values: values, Time: timestamppb.Now()}
+	written := make(chan error, 1)
+	p := pending(ev)
+	p.job, p.written = rec, written
+	l.add(p)
+	return ev, <-written
+}
+
+// add numbers p's event, queues it for the store and hands it to the observers, under
+// the log's lock.
+func (l *Log) add(p pendingEvent) {
+	ev := p.live
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ev.Id = l.nextIDLocked()
-	l.enqueueLocked(ev)
+	p.stored.Id = ev.Id
+	l.enqueueLocked(p)
 	l.log.Info("event", "id", ev.Id, "type", ev.Type.String(), "job", ev.JobId, "message", ev.Message)
 	for _, fn := range l.observers {
 		fn(ev)

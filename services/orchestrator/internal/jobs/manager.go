@@ -403,8 +403,10 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 		e.startStored = nil
 	}
 	now := timestamppb.Now()
+	var rec *diffusionv1.ImageResult
 	if err == nil && res != nil {
-		if serr := m.saveImage(e, res, offloaded, now); serr != nil {
+		rec = resultRecord(res)
+		if serr := m.saveImage(e, res, rec, offloaded, now); serr != nil {
 			m.log.Error("image not stored: the job fails", "job", e.snapshot().GetId(), "error", serr)
 			err = fmt.Errorf("the image was generated but could not be stored: %w", serr)
 			res = nil
@@ -416,7 +418,7 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	e.mutate(func(j *orchestratorv1.Job) {
 		switch {
 		case err == nil && res != nil:
-			succeed(j, res, offloaded, now)
+			succeed(j, rec, offloaded, now)
 			typ, msg = orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, fmt.Sprintf("Job finished: %dx%d image, seed %d.", res.GetWidth(), res.GetHeight(), res.GetSeed())
 			e.png = res.GetPng()
 			e.batch = batchPNGs(res)
@@ -440,27 +442,28 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 		return // already finished
 	}
 	defer close(e.settled)
-	ev := m.ev.Emit(typ, stored.Host, stored.Id, msg, nil)
-	// The job's events are written behind it (package events); they are stored before the
-	// job is reported done.
-	m.ev.Flush()
+	// Its record is stored before its end is delivered: a client told the job is done may
+	// read it from any replica (a follower reads the store), and must find it done. The
+	// job's events are written behind it (package events); they are stored before the job
+	// is reported done too: the record goes in the transaction of its last event.
+	ev, serr := m.ev.EmitWithJob(typ, stored.Host, stored.Id, msg, nil, stored)
+	if serr != nil {
+		m.log.Warn("job record not stored", "job", stored.GetId(), "error", serr)
+	}
 	if stored.Status == orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
 		err = nil
 	} else {
 		res = nil
 	}
-	// Its record is stored before its end is delivered: a client told the job is done may
-	// read it from any replica (a follower reads the store), and must find it done.
-	m.store(stored)
 	e.appendFinal(func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev, Result: res, Err: err} })
 	m.applyRetention()
 	m.forget(stored.Id)
 	e.cancel()
 }
 
-// saveImage stores the image of a job that is about to succeed, with its record as it will
-// be once succeeded. A job that has already ended stores nothing.
-func (m *Manager) saveImage(e *entry, res *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) error {
+// saveImage stores the image of a job that is about to succeed (res), with its record as it
+// will be once succeeded (rec: resultRecord). A job that has already ended stores nothing.
+func (m *Manager) saveImage(e *entry, res, rec *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) error {
 	e.mu.Lock()
 	if e.final {
 		e.mu.Unlock()
@@ -468,8 +471,27 @@ func (m *Manager) saveImage(e *entry, res *diffusionv1.ImageResult, offloaded bo
 	}
 	j := proto.Clone(e.job).(*orchestratorv1.Job)
 	e.mu.Unlock()
-	succeed(j, res, offloaded, now)
+	succeed(j, rec, offloaded, now)
 	return m.gal.save(j, res.GetPng(), batchPNGs(res))
+}
+
+// resultRecord is res as a job's record keeps it: without its images' PNG bytes (they live
+// in the gallery) and its parameters' uploads. The bytes are left out of the copy rather
+// than copied and dropped (a 1024×1024 PNG is megabytes): they are detached from res while
+// it is cloned, which is safe because finish alone holds res until the final update.
+func resultRecord(res *diffusionv1.ImageResult) *diffusionv1.ImageResult {
+	png, batch := res.Png, batchPNGs(res)
+	res.Png = nil
+	for _, b := range res.Batch {
+		b.Png = nil
+	}
+	rec := proto.CloneOf(res)
+	res.Png = png
+	for i, b := range res.Batch {
+		b.Png = batch[i]
+	}
+	rec.Params = imagereq.WithoutUploads(rec.Params)
+	return rec
 }
 
 // batchPNGs are the PNGs of images 1..n-1 of a batch result.
@@ -488,22 +510,12 @@ func end(j *orchestratorv1.Job, offloaded bool, now *timestamppb.Timestamp) {
 	j.Offloaded = offloaded
 }
 
-// succeed marks j succeeded with res (without its PNG, which lives in the gallery).
-func succeed(j *orchestratorv1.Job, res *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) {
+// succeed marks j succeeded with rec, the result as its record keeps it (resultRecord),
+// which j then holds: rec is not changed after.
+func succeed(j *orchestratorv1.Job, rec *diffusionv1.ImageResult, offloaded bool, now *timestamppb.Timestamp) {
 	end(j, offloaded, now)
 	j.Status = orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED
-	j.Result = proto.Clone(res).(*diffusionv1.ImageResult)
-	j.Result.Png = nil
-	for _, b := range j.Result.Batch {
-		b.Png = nil
-	}
-	j.Result.Params = imagereq.WithoutUploads(j.Result.Params)
-}
-
-func (m *Manager) store(j *orchestratorv1.Job) {
-	if err := m.db.PutJob(j); err != nil {
-		m.log.Warn("job record not stored", "job", j.GetId(), "error", err)
-	}
+	j.Result = rec
 }
 
 // applyRetention deletes the oldest finished jobs beyond the limit, with their images.
