@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -109,15 +110,18 @@ func checkFailedForSpace(t *testing.T, m *jobs.Manager, db *state.DB, dir string
 	}
 }
 
-// fullDisk writes while the disk (room, shared by its files) has room, then fails as a
-// full disk does; or it fails its Sync.
+// fullDisk writes while the disk (room, shared by its files, which the gallery writes in
+// parallel: under mu) has room, then fails as a full disk does; or it fails its Sync.
 type fullDisk struct {
 	*os.File
+	mu      *sync.Mutex
 	room    *int
 	syncErr error
 }
 
 func (f *fullDisk) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(p) <= *f.room {
 		*f.room -= len(p)
 		return f.File.Write(p)
@@ -142,19 +146,19 @@ func TestDiskFullWhileSavingImageFailsTheJobNotSucceededWithoutImage(t *testing.
 		want    string
 	}{
 		{"image write ENOSPC", 1000, nil, "ENOSPC"},
-		{"record write ENOSPC", 4096 + 20, nil, "ENOSPC"}, // the PNG fits, its JSON record does not
+		{"record write ENOSPC", 4096 + 20, nil, "ENOSPC"}, // the PNG or its JSON record fits, not both
 		{"fsync EIO", 1 << 20, syscall.EIO, "input/output error"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "images")
-			room := c.room // the worker alone writes
+			room, mu := c.room, &sync.Mutex{}
 			m, r, db := galleryManager(t, dir, func(m *jobs.Manager) {
 				jobs.SetCreateTemp(m, func(dir, pattern string) (jobs.TempFile, error) {
 					f, err := os.CreateTemp(dir, pattern)
 					if err != nil {
 						return nil, err
 					}
-					return &fullDisk{File: f, room: &room, syncErr: c.syncErr}, nil
+					return &fullDisk{File: f, mu: mu, room: &room, syncErr: c.syncErr}, nil
 				})
 			})
 			checkFailedForSpace(t, m, db, dir, runImage(t, m, r, 4096), c.want)
