@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type imageFlags struct {
 	preview         bool
 	previewMethod   string
 	previewInterval int32
+	show            string
 }
 
 func (f *imageFlags) register(cmd *cobra.Command, a *App) {
@@ -45,10 +47,12 @@ func (f *imageFlags) register(cmd *cobra.Command, a *App) {
 	fl.BoolVar(&f.preview, "preview", false, "write the engine's previews while it samples, to <output>.step-N.png (CLI engine mode only)")
 	fl.StringVar(&f.previewMethod, "preview-method", "proj", "preview method: proj (fast, coarse), tae or vae")
 	fl.Int32Var(&f.previewInterval, "preview-interval", 1, "sampling steps between previews")
+	fl.StringVar(&f.show, "show", "auto", "show the image in the terminal: auto (when it is known to show images), kitty, iterm2 or none")
 	_ = cmd.RegisterFlagCompletionFunc("sampler", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		return a.complete(cmd, listSamplers)
 	})
 	_ = cmd.RegisterFlagCompletionFunc("preview-method", cobra.FixedCompletions([]string{"proj", "tae", "vae"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("show", cobra.FixedCompletions([]string{"auto", "kitty", "iterm2", "none"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("output", "png")
 }
 
@@ -88,6 +92,25 @@ func (f *imageFlags) params(cmd *cobra.Command) (*diffusionv1.ImageParams, error
 	return p, nil
 }
 
+// showProtocol is how --show shows the images: auto is the terminal's protocol when the
+// output is a terminal known to have one (termui.DetectImageProtocol), none with --json.
+func (a *App) showProtocol(show string) (termui.ImageProtocol, error) {
+	if show == "auto" {
+		if !a.TTY || a.g.json {
+			return termui.NoImages, nil
+		}
+		return termui.DetectImageProtocol(a.Getenv), nil
+	}
+	p, err := termui.ParseImageProtocol(show)
+	if err != nil {
+		return termui.NoImages, fmt.Errorf("--show %w", err)
+	}
+	if a.g.json {
+		return termui.NoImages, nil
+	}
+	return p, nil
+}
+
 func (a *App) generateCmd() *cobra.Command {
 	var f imageFlags
 	cmd := &cobra.Command{
@@ -98,7 +121,10 @@ not fit next to it, generates, and brings the LLM back. A live bar shows the sta
 step; Ctrl-C cancels the generation on the server. The PNG is written to -o (default:
 <job id>.png); 'genaictl jobs get ID -o FILE' fetches it again later. With --preview each
 preview the engine writes while it samples is saved next to it (<output>.step-N.png);
--n makes a batch (one job, one engine run).`,
+-n makes a batch (one job, one engine run). In a terminal that shows images (kitty,
+Ghostty, Konsole: kitty's protocol; iTerm2, WezTerm, mintty: iTerm2's) the image is shown
+below its "Saved" line; --show names the protocol where it is not detected (in tmux or
+screen, with passthrough set up), or none.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: run(func(cmd *cobra.Command, args []string) error {
 			p, err := f.params(cmd)
@@ -106,11 +132,15 @@ preview the engine writes while it samples is saved next to it (<output>.step-N.
 				return err
 			}
 			p.Prompt = strings.Join(args, " ")
+			show, err := a.showProtocol(f.show)
+			if err != nil {
+				return err
+			}
 			c, err := a.dial(cmd)
 			if err != nil {
 				return err
 			}
-			return a.generate(cmd, c, p, f.out)
+			return a.generate(cmd, c, p, f.out, show)
 		}),
 	}
 	f.register(cmd, a)
@@ -146,11 +176,15 @@ image's size unless --width/--height say otherwise; the rest is as 'genaictl gen
 			if changed(cmd.Flags(), "strength") {
 				p.Strength = &strength
 			}
+			show, err := a.showProtocol(f.show)
+			if err != nil {
+				return err
+			}
 			c, err := a.dial(cmd)
 			if err != nil {
 				return err
 			}
-			return a.generate(cmd, c, p, f.out)
+			return a.generate(cmd, c, p, f.out, show)
 		}),
 	}
 	f.register(cmd, a)
@@ -160,7 +194,7 @@ image's size unless --width/--height say otherwise; the rest is as 'genaictl gen
 	return cmd
 }
 
-func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.ImageParams, out string) error {
+func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.ImageParams, out string, show termui.ImageProtocol) error {
 	live := a.live()
 	defer live.Clear()
 	start := time.Now()
@@ -244,8 +278,11 @@ func (a *App) generate(cmd *cobra.Command, c *genailab.Client, p *diffusionv1.Im
 		line += " (demo stand-in: a synthetic image)"
 	}
 	fmt.Fprintln(a.Stdout, line+".")
+	cols := min(max(a.Width/2, 16), 64)
+	io.WriteString(a.Stdout, termui.InlineImage(show, img.GetPng(), cols))
 	for i, b := range img.GetBatch() {
 		fmt.Fprintf(a.Stdout, "Saved %s: %dx%d, seed %d.\n", files[i+1], b.GetWidth(), b.GetHeight(), b.GetSeed())
+		io.WriteString(a.Stdout, termui.InlineImage(show, b.GetPng(), cols))
 	}
 	return nil
 }
