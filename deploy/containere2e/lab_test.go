@@ -552,8 +552,7 @@ func TestContainerLab(t *testing.T) {
 	})
 	t.Logf("restore: a's LLM running again %v after a's containers were started", time.Since(backAt).Round(time.Millisecond))
 	// The gateway's own connection to a's llm service: the container came back with a new
-	// address, which gRPC's DNS resolver picks up on its next resolution (at most every
-	// cmdmain.DNSReResolution, 2 s; gRPC's default, 30 s, was most of the wait).
+	// address, which gRPC's DNS resolver picks up on its next resolution (at most every 30 s).
 	var info struct {
 		Info struct {
 			ModelID string `json:"modelId"`
@@ -562,7 +561,6 @@ func TestContainerLab(t *testing.T) {
 	l.waitFor("a's LLM through the gateway", 2*time.Minute, func() bool {
 		return l.do(http.MethodGet, "/v1/llm", nil, &info) == nil && info.Info.ModelID == tinyModel
 	})
-	t.Logf("the gateway reached a's new llm container %v after it was started", time.Since(backAt).Round(time.Millisecond))
 
 	// 6. What the images promise, on every container.
 	services := []string{"llm", "diffusion", "monitor", "llm-b", "diffusion-b", "monitor-b", "orchestrator", "gateway"}

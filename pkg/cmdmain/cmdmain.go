@@ -14,9 +14,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
-
-	"google.golang.org/grpc/resolver/dns"
 
 	"github.com/genailab/genailab/pkg/config"
 	"github.com/genailab/genailab/pkg/logging"
@@ -62,19 +59,8 @@ func serviceCommand[O any, P Options[O]](name string, run func(context.Context, 
 	}
 }
 
-// DNSReResolution is the shortest interval between two DNS resolutions of a gRPC
-// target by name (gRPC's default is 30 s). A backend replaced by its scheduler (a
-// Kubernetes pod, a compose container) comes back at a new address under the same name;
-// the connection's first re-resolution, made as the old one broke, often still finds the
-// old address or none, and with the default the next one waited 30 s: the gateway
-// answered from a recreated orchestrator after 33–36 s, 30 of them this wait
-// (deploy/containere2e). Resolutions are still made only when a connection asks for one.
-const DNSReResolution = 2 * time.Second
-
-// Main parses the command line and runs c, then exits (Exit). It sets the process-wide
-// gRPC settings first (DNSReResolution), as gRPC requires, before any connection exists.
+// Main parses the command line and runs c, then exits (Exit).
 func Main(c Command) {
-	dns.SetMinResolutionInterval(DNSReResolution)
 	Exit(c.Name, run(c, os.Args[1:]))
 }
 
