@@ -561,6 +561,7 @@ func TestContainerLab(t *testing.T) {
 	l.waitFor("a's LLM through the gateway", 2*time.Minute, func() bool {
 		return l.do(http.MethodGet, "/v1/llm", nil, &info) == nil && info.Info.ModelID == tinyModel
 	})
+	t.Logf("the gateway reached a's new llm container %v after it was started", time.Since(backAt).Round(time.Millisecond))
 
 	// 6. What the images promise, on every container.
 	services := []string{"llm", "diffusion", "monitor", "llm-b", "diffusion-b", "monitor-b", "orchestrator", "gateway"}
