@@ -121,6 +121,21 @@ func (g galleryStamp) PutJob(j *orchestratorv1.Job) error {
 	return g.Etcd.PutJob(j)
 }
 
+// AppendEventsWithJobs stores evs with the job records jobs in one transaction, each
+// record stamped as PutJob stamps it: the jobs manager stores a job's end this way (with
+// its last event), and that end is the record that carries the result.
+func (g galleryStamp) AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orchestratorv1.Job) error {
+	stamped := make([]*orchestratorv1.Job, len(jobs))
+	for i, j := range jobs {
+		if j.GetResult() != nil && j.GetReplica() == "" {
+			j = proto.CloneOf(j)
+			j.Replica = g.self()
+		}
+		stamped[i] = j
+	}
+	return g.Etcd.AppendEventsWithJobs(evs, stamped)
+}
+
 // image answers GetJob with include_image when this replica's gallery lacks the image
 // (the local answer failed): the replica named in the record as the images' holder
 // answers instead, or a NotFound (the holder is this replica, or unknown) or Unavailable
