@@ -113,12 +113,16 @@ type galleryStamp struct {
 }
 
 // PutJob stores j, stamped when it has a result and no stamp yet.
-func (g galleryStamp) PutJob(j *orchestratorv1.Job) error {
+func (g galleryStamp) PutJob(j *orchestratorv1.Job) error { return g.Etcd.PutJob(g.stamp(j)) }
+
+// stamp is j stamped with this replica when it has a result and no stamp yet (a copy; j
+// is not changed).
+func (g galleryStamp) stamp(j *orchestratorv1.Job) *orchestratorv1.Job {
 	if j.GetResult() != nil && j.GetReplica() == "" {
 		j = proto.CloneOf(j)
 		j.Replica = g.self()
 	}
-	return g.Etcd.PutJob(j)
+	return j
 }
 
 // AppendEventsWithJobs stores evs with the job records jobs in one transaction, each
@@ -127,11 +131,7 @@ func (g galleryStamp) PutJob(j *orchestratorv1.Job) error {
 func (g galleryStamp) AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orchestratorv1.Job) error {
 	stamped := make([]*orchestratorv1.Job, len(jobs))
 	for i, j := range jobs {
-		if j.GetResult() != nil && j.GetReplica() == "" {
-			j = proto.CloneOf(j)
-			j.Replica = g.self()
-		}
-		stamped[i] = j
+		stamped[i] = g.stamp(j)
 	}
 	return g.Etcd.AppendEventsWithJobs(evs, stamped)
 }
