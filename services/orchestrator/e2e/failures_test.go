@@ -196,8 +196,12 @@ func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The stored timeline shows the recovery; the interrupted job is marked failed.
-	backlog, err := s.orch.WatchEvents(context.Background(), &orchestratorv1.WatchEventsRequest{Backlog: 100})
+	// The stored timeline shows the recovery; the interrupted job is marked failed. The
+	// events are stored behind the reload (package events: the saved state is cleared
+	// before RELOAD_FINISHED is even emitted), so the timeline is followed until that event.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	backlog, err := s.orch.WatchEvents(ctx, &orchestratorv1.WatchEventsRequest{Backlog: 100, Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,10 +209,13 @@ func TestSIGKILLMidOffloadThenRestartBringsTheLLMBack(t *testing.T) {
 	for {
 		m, err := backlog.Recv()
 		if err != nil {
-			break
+			break // the deadline: the check below says what was missing
 		}
 		if m.Event.JobId == id {
 			types = append(types, m.Event.Type)
+			if m.Event.Type == evRelDone {
+				break
+			}
 		}
 	}
 	if !subsequence(types, []orchestratorv1.EventType{evOffStart, evOffDone, evRelStart, evRelDone}) {
