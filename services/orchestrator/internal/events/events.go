@@ -77,9 +77,14 @@ func (l *Log) Observe(fn func(*orchestratorv1.Event)) {
 // Emit records an event of type typ with a message and its numbers, and returns it (with
 // its id and time set).
 func (l *Log) Emit(typ orchestratorv1.EventType, host, jobID, message string, values map[string]float64) *orchestratorv1.Event {
-	ev := &orchestratorv1.Event{Type: typ, Host: host, JobId: jobID, Message: message, Values: values, Time: timestamppb.Now()}
+	ev := newEvent(typ, host, jobID, message, values)
 	l.Append(ev)
 	return ev
+}
+
+// newEvent is the event Emit and EmitWithJob record, timed now.
+func newEvent(typ orchestratorv1.EventType, host, jobID, message string, values map[string]float64) *orchestratorv1.Event {
+	return &orchestratorv1.Event{Type: typ, Host: host, JobId: jobID, Message: message, Values: values, Time: timestamppb.Now()}
 }
 
 // Append numbers ev (and sets its time when unset), hands it to the observers, and queues
@@ -98,7 +103,7 @@ func (l *Log) Append(ev *orchestratorv1.Event) {
 // with its last event, for one commit instead of two. The error is the write's (the
 // committer logs it too); the event is delivered live either way.
 func (l *Log) EmitWithJob(typ orchestratorv1.EventType, host, jobID, message string, values map[string]float64, rec *orchestratorv1.Job) (*orchestratorv1.Event, error) {
-	ev := &orchestratorv1.Event{Type: typ, Host: host, JobId: jobID, Message: message, Values: values, Time: timestamppb.Now()}
+	ev := newEvent(typ, host, jobID, message, values)
 	written := make(chan error, 1)
 	p := pending(ev)
 	p.job, p.written = rec, written

@@ -24,16 +24,18 @@ func (d *boltDB) AppendEvent(ev *orchestratorv1.Event) error {
 
 // AppendEvents stores evs in one transaction, each with the next id (set on it).
 func (d *boltDB) AppendEvents(evs []*orchestratorv1.Event) error {
-	err := d.update(func(tx *bolt.Tx) error {
-		for _, ev := range evs {
-			if err := d.appendEvent(tx.Bucket(bucketEvents), ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := d.update(func(tx *bolt.Tx) error { return d.appendEventsTx(tx, evs) }); err != nil {
 		return fmt.Errorf("store event: %w", err)
+	}
+	return nil
+}
+
+// appendEventsTx appends evs in tx, each with the next id (set on it).
+func (d *boltDB) appendEventsTx(tx *bolt.Tx, evs []*orchestratorv1.Event) error {
+	for _, ev := range evs {
+		if err := d.appendEvent(tx.Bucket(bucketEvents), ev); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -50,10 +52,8 @@ func (d *boltDB) AppendEventsWithJobs(evs []*orchestratorv1.Event, jobs []*orche
 		recs[i] = data
 	}
 	err := d.update(func(tx *bolt.Tx) error {
-		for _, ev := range evs {
-			if err := d.appendEvent(tx.Bucket(bucketEvents), ev); err != nil {
-				return err
-			}
+		if err := d.appendEventsTx(tx, evs); err != nil {
+			return err
 		}
 		for i, j := range jobs {
 			if err := tx.Bucket(bucketJobs).Put([]byte(j.GetId()), recs[i]); err != nil {
