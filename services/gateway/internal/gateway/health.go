@@ -51,10 +51,6 @@ type healthCall struct {
 // false is written).
 var healthMarshal = protojson.MarshalOptions{EmitUnpopulated: true}
 
-// jsonContentType is the Content-Type of every health answer, shared by them: net/http
-// only reads a response's header values.
-var jsonContentType = []string{"application/json"}
-
 // get joins the next call (starting the caller loop when idle) and waits for its answer.
 func (g *healthGroup) get(ctx context.Context) (*healthCall, error) {
 	g.mu.Lock()
@@ -111,6 +107,6 @@ func (g *healthGroup) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, v := range c.detail {
 		h.Add(healthDetailHeader, v)
 	}
-	h["Content-Type"] = jsonContentType
+	h.Set("Content-Type", "application/json")
 	_, _ = w.Write(c.body)
 }
