@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -60,7 +61,11 @@ type Options struct {
 	// MaxUploadBytes caps the body of an image edit (POST /openai/v1/images/edits, the
 	// uploaded images); 0 means DefaultMaxUploadBytes.
 	MaxUploadBytes int64
-	Logger         *slog.Logger
+	// HealthMaxAge is how old the orchestrator's answer to GET /health may be (from its
+	// call's start to the request's arrival); 0 means DefaultHealthMaxAge, a negative
+	// value a call started after every request's arrival.
+	HealthMaxAge time.Duration
+	Logger       *slog.Logger
 }
 
 // Gateway is the HTTP handler and the backend connections it owns.
@@ -80,6 +85,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if opts.HealthMaxAge == 0 {
+		opts.HealthMaxAge = DefaultHealthMaxAge
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(handleError),
@@ -163,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	top.Handle("/", mux)
 	var health *healthGroup
 	if orch != nil {
-		health = &healthGroup{client: orchestratorv1.NewOrchestratorServiceClient(orch), mux: mux}
+		health = &healthGroup{client: orchestratorv1.NewOrchestratorServiceClient(orch), mux: mux, maxAge: opts.HealthMaxAge}
 		top.Handle("GET /health", health)
 	}
 	top.Handle(openai.Prefix, openai.New(orchestratorClient(orch), llmClient(llm), log))

@@ -22,18 +22,31 @@ const (
 	healthCallTimeout  = 5 * time.Second
 )
 
+// DefaultHealthMaxAge is how old a successful GetHealth answer may be and still answer
+// a GET /health that arrives after it (Options.HealthMaxAge). The orchestrator's own
+// answer follows the engines within 50 ms (its health relay); 10 ms more keeps a
+// busy flip visible at the gateway well within what a load balancer or a panel needs,
+// and lets a request under load be answered at once instead of waiting for a round
+// trip.
+const DefaultHealthMaxAge = 10 * time.Millisecond
+
 // healthGroup answers GET /health from one orchestrator GetHealth call shared by the
-// requests that arrive while another call is in flight. Each request gets the answer of a
-// call that started after it arrived (never an older state), and the orchestrator sees
-// at most one call at a time instead of one per request: under load, health costs one
-// gRPC round trip per round trip, not per request. The body and headers are those
+// requests that arrive while another call is in flight. A request gets the latest
+// successful answer if its call started at most maxAge before the request arrived;
+// otherwise it waits for a call that started after it arrived (never an older state).
+// The orchestrator sees at most one call at a time and, under load, about one per
+// maxAge instead of one per request. The body and headers are those
 // grpc-gateway wrote: {"status": ..., "busy": ...} and the health detail header.
 type healthGroup struct {
 	client orchestratorv1.OrchestratorServiceClient
 	mux    *runtime.ServeMux
+	// maxAge bounds the age of the answer a request may get without a call of its own;
+	// 0 or less: every request waits for a call that started after it arrived.
+	maxAge time.Duration
 
 	mu      sync.Mutex
 	next    *healthCall
+	last    *healthCall // the latest successful call, answered
 	running bool
 }
 
@@ -41,10 +54,11 @@ type healthGroup struct {
 // body (marshaled here, not per request: under load a call answers tens of requests) and
 // the detail header's values, or the error.
 type healthCall struct {
-	done   chan struct{}
-	body   []byte
-	detail []string
-	err    error
+	done    chan struct{}
+	started time.Time
+	body    []byte
+	detail  []string
+	err     error
 }
 
 // healthMarshal writes the body as grpc-gateway's marshaler does (EmitUnpopulated: busy
@@ -53,7 +67,12 @@ var healthMarshal = protojson.MarshalOptions{EmitUnpopulated: true}
 
 // get joins the next call (starting the caller loop when idle) and waits for its answer.
 func (g *healthGroup) get(ctx context.Context) (*healthCall, error) {
+	now := time.Now()
 	g.mu.Lock()
+	if l := g.last; l != nil && now.Sub(l.started) <= g.maxAge {
+		g.mu.Unlock()
+		return l, nil
+	}
 	if g.next == nil {
 		g.next = &healthCall{done: make(chan struct{})}
 	}
@@ -83,6 +102,7 @@ func (g *healthGroup) run() {
 			return
 		}
 		g.mu.Unlock()
+		c.started = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), healthCallTimeout)
 		var md metadata.MD
 		resp, err := g.client.GetHealth(ctx, &orchestratorv1.GetHealthRequest{}, grpc.Header(&md))
@@ -92,6 +112,13 @@ func (g *healthGroup) run() {
 		}
 		c.detail, c.err = md.Get(healthDetailMD), err
 		close(c.done)
+		g.mu.Lock()
+		if err == nil {
+			g.last = c
+		} else {
+			g.last = nil // an error is not kept: the next request asks again
+		}
+		g.mu.Unlock()
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	orchestratorv1 "github.com/genailab/genailab/gen/orchestrator/v1"
+	"github.com/genailab/genailab/services/gateway/internal/gateway"
 )
 
 // gatedOrchestrator holds each GetHealth until released, counting the calls; busy is what
@@ -36,21 +39,25 @@ func (o *gatedOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHealth
 	return &orchestratorv1.GetHealthResponse{Status: "ok", Busy: busy}, nil
 }
 
+// getBody is a GET's body, "" after an error (reported).
+func getBody(t *testing.T, url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // Requests that arrive while a GetHealth call is in flight share the next call, which
 // starts after they arrived: they see the state as of then (busy), not the older answer.
+// (With no max age: each request waits for a call of its own time.)
 func TestHealthRequestsShareOneFreshCall(t *testing.T) {
 	o := &gatedOrchestrator{entered: make(chan struct{}), release: make(chan struct{})}
-	url := startGateway(t, o, "") + "/health"
-	get := func() string {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Error(err)
-			return ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	url := startGatewayWith(t, o, gateway.Options{HealthMaxAge: -1}) + "/health"
+	get := func() string { return getBody(t, url) }
 	first := make(chan string, 1)
 	go func() { first <- get() }()
 	<-o.entered // call 1 is in flight, made while idle
@@ -96,6 +103,66 @@ func TestHealthRequestsShareOneFreshCall(t *testing.T) {
 		}
 	}
 	t.Logf("%d GetHealth calls for %d requests", o.calls.Load(), n+1)
+}
+
+// A request that arrives within HealthMaxAge of a successful call's start is answered
+// from it without a call; one that arrives later waits for a new call and sees the new
+// state. The ages are far from the test's own timing: a max age of an hour (reused) and
+// of a nanosecond (never reused).
+func TestHealthAnswerWithinMaxAgeIsReused(t *testing.T) {
+	for _, tc := range []struct {
+		maxAge time.Duration
+		reused bool
+	}{{time.Hour, true}, {time.Nanosecond, false}} {
+		t.Run(tc.maxAge.String(), func(t *testing.T) {
+			o := &gatedOrchestrator{entered: make(chan struct{}, 2), release: make(chan struct{}, 2)}
+			o.release <- struct{}{}
+			o.release <- struct{}{}
+			url := startGatewayWith(t, o, gateway.Options{HealthMaxAge: tc.maxAge}) + "/health"
+			if b := getBody(t, url); !strings.Contains(b, `"busy":false`) {
+				t.Fatalf("first answer %q", b)
+			}
+			o.busy.Store(true)
+			b := getBody(t, url)
+			calls := o.calls.Load()
+			if tc.reused && (calls != 1 || !strings.Contains(b, `"busy":false`)) {
+				t.Fatalf("within the max age: %d calls, answer %q (want 1 call, the first answer)", calls, b)
+			}
+			if !tc.reused && (calls != 2 || !strings.Contains(b, `"busy":true`)) {
+				t.Fatalf("after the max age: %d calls, answer %q (want a second call, busy)", calls, b)
+			}
+		})
+	}
+}
+
+// An error is not kept: each request after a failed call asks again.
+func TestHealthErrorIsNotReused(t *testing.T) {
+	o := &countingErrOrchestrator{}
+	url := startGatewayWith(t, o, gateway.Options{HealthMaxAge: time.Hour}) + "/health"
+	for range 2 {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("GET /health: %d, want 503", resp.StatusCode)
+		}
+	}
+	if n := o.calls.Load(); n != 2 {
+		t.Fatalf("%d GetHealth calls for 2 requests after errors, want 2", n)
+	}
+}
+
+// countingErrOrchestrator fails every GetHealth as unavailable, counting the calls.
+type countingErrOrchestrator struct {
+	orchestratorv1.UnimplementedOrchestratorServiceServer
+	calls atomic.Int32
+}
+
+func (o *countingErrOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	o.calls.Add(1)
+	return nil, status.Error(codes.Unavailable, "down")
 }
 
 // detailOrchestrator answers GetHealth with the health detail header, or with err.

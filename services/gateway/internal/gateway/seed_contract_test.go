@@ -50,6 +50,12 @@ func (o *recordingOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHe
 
 func startGateway(t testing.TB, orch orchestratorv1.OrchestratorServiceServer, token string) string {
 	t.Helper()
+	return startGatewayWith(t, orch, gateway.Options{Token: token})
+}
+
+// startGatewayWith is startGateway with more options (Backends is filled in).
+func startGatewayWith(t testing.TB, orch orchestratorv1.OrchestratorServiceServer, opts gateway.Options) string {
+	t.Helper()
 	s, err := grpcserver.Listen(grpcserver.Options{Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +64,8 @@ func startGateway(t testing.TB, orch orchestratorv1.OrchestratorServiceServer, t
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	g, err := gateway.New(ctx, gateway.Options{Backends: gateway.Backends{Orchestrator: s.Addr()}, Token: token})
+	opts.Backends = gateway.Backends{Orchestrator: s.Addr()}
+	g, err := gateway.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
