@@ -47,7 +47,11 @@ type chatSurface struct {
 //   - openai and openai-stream: the gateway's /openai/v1/chat/completions;
 //   - rest: the gateway's POST /v1/llm/chat (newline-delimited JSON, token by token),
 //     rest-whole: the same with wholeReply;
-//   - grpc: the LLM service's Chat, grpc-whole: with whole_reply.
+//   - grpc: the LLM service's Chat, grpc-whole: with whole_reply;
+//   - floor-stream and floor: the floor relay (floorrelay_test.go), the least any
+//     relay in its own process does, in front of the same llama-server: what it adds
+//     over direct is the hop itself on this machine, and the gRPC surfaces are
+//     reported against it too ("-floor-ratio").
 //
 // A non-streamed surface is compared with direct, a streamed one with direct-stream.
 // Reported per surface: the median of the paired throughput ratios (baseline time ÷
@@ -108,6 +112,14 @@ func BenchmarkChatRelay(b *testing.B) {
 		}
 		return r
 	}
+	floor := startFloorRelay(b, direct)
+	floorRun := func(stream bool) chatRun {
+		r, err := floor.chat(ctx, fmt.Sprintf(llamaBody, stream, stream), stream)
+		if err != nil {
+			b.Fatalf("floor relay: %v", err)
+		}
+		return r
+	}
 	surfaces := []chatSurface{
 		{"direct", "", func(*testing.B) chatRun { return post(direct, fmt.Sprintf(llamaBody, false, false)) }},
 		{"direct-stream", "", func(*testing.B) chatRun { return post(direct, fmt.Sprintf(llamaBody, true, true)) }},
@@ -121,6 +133,8 @@ func BenchmarkChatRelay(b *testing.B) {
 		{"rest-whole", "direct", func(*testing.B) chatRun { return post(gw+"/v1/llm/chat", fmt.Sprintf(restBody, true)) }},
 		{"grpc", "direct-stream", func(*testing.B) chatRun { return grpcRun(false) }},
 		{"grpc-whole", "direct", func(*testing.B) chatRun { return grpcRun(true) }},
+		{"floor", "direct", func(*testing.B) chatRun { return floorRun(false) }},
+		{"floor-stream", "direct-stream", func(*testing.B) chatRun { return floorRun(true) }},
 	}
 	// Warm every path (connections, prompt cache) before measuring.
 	for range 5 {
@@ -138,6 +152,8 @@ func BenchmarkChatRelay(b *testing.B) {
 		i++
 	}
 	ms := func(d float64) float64 { return d / float64(time.Millisecond) }
+	// The surfaces with one hop before llama-server, as the floor relay has.
+	floorOf := map[string]string{"grpc": "floor-stream", "grpc-whole": "floor"}
 	for _, sf := range surfaces {
 		got := runs[sf.name]
 		b.ReportMetric(ms(float64(medianOf(got, func(r chatRun) float64 { return float64(r.total) }))), sf.name+"-p50-ms")
@@ -155,6 +171,14 @@ func BenchmarkChatRelay(b *testing.B) {
 			first := pairedMedian(base, got, func(x, y chatRun) float64 { return float64(y.first - x.first) })
 			b.ReportMetric(ms(first), sf.name+"-first-token-delta-ms")
 			line += fmt.Sprintf(", first token %+.3f ms", ms(first))
+		}
+		if f, ok := floorOf[sf.name]; ok {
+			// The surface against the floor relay's same hop: 1 means it adds
+			// nothing to what any relay in its own process costs here.
+			r3 := pairedMedian(runs[f], got, func(x, y chatRun) float64 { return float64(x.total) / float64(y.total) })
+			d3 := pairedMedian(runs[f], got, func(x, y chatRun) float64 { return float64(y.total - x.total) })
+			b.ReportMetric(r3, sf.name+"-floor-ratio")
+			line += fmt.Sprintf("; vs %s %.3f, %+.3f ms", f, r3, ms(d3))
 		}
 		if sf.name == "rest" || sf.name == "grpc" || sf.name == "openai-stream" {
 			// Streamed surfaces against the non-streamed direct request too.
