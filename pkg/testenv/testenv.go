@@ -6,6 +6,9 @@
 //
 // The functions without a testing.TB (FindSDCPP, TinySDModel, ...) are for TestMain, which cannot
 // skip: keep the error and hand it to Need from each test.
+//
+// StartSelf is the one way a test or benchmark starts its own binary again as a helper
+// process (a monitor, a relay, ...) that lives until the test ends.
 package testenv
 
 import (

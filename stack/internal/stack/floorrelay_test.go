@@ -10,15 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+
+	"github.com/genailab/genailab/pkg/testenv"
 )
 
 // floorRelayEnv makes the test binary run the floor relay (the value is the
@@ -138,30 +138,8 @@ type floorRelay struct{ cc *grpc.ClientConn }
 // startFloorRelay starts the floor relay in front of the llama-server chat URL.
 func startFloorRelay(b *testing.B, url string) *floorRelay {
 	b.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), floorRelayEnv+"="+url)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		in.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
+	h := testenv.StartSelf(b, floorRelayEnv, url)
+	line, err := bufio.NewReader(h.Out).ReadString('\n')
 	if err != nil {
 		b.Fatalf("floor relay: no address: %v", err)
 	}

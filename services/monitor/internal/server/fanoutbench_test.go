@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
+	"github.com/genailab/genailab/pkg/testenv"
 	"github.com/genailab/genailab/services/monitor/internal/sampler/samplertest"
 )
 
@@ -90,33 +90,9 @@ type monitorProcess struct {
 
 func startMonitorProcess(b *testing.B) *monitorProcess {
 	b.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
 	dir := b.TempDir()
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), monitorHelperEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		in.Close() // EOF: the helper stops its monitor and exits
-		if err := cmd.Wait(); err != nil {
-			b.Errorf("monitor helper: %v", err)
-		}
-	})
-	return &monitorProcess{addr: waitFileB(b, filepath.Join(dir, "addr")), in: in, out: bufio.NewScanner(out)}
+	h := testenv.StartSelf(b, monitorHelperEnv, dir) // EOF on stdin stops the monitor
+	return &monitorProcess{addr: waitFileB(b, filepath.Join(dir, "addr")), in: h.In, out: bufio.NewScanner(h.Out)}
 }
 
 // ask sends a command and returns the value of its answer line.
