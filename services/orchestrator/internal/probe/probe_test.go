@@ -5,7 +5,9 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -31,6 +33,22 @@ type host struct {
 	// server runs the diffusion engine in server mode: a running sd-server (pid 9) with the
 	// model, holding 4 GiB + 50 MiB of GPU memory and 300 MiB of RAM.
 	server bool
+	// model is the diffusion engine's model when set ("sdxl" otherwise); modelSizes are
+	// the store's sizes.
+	model atomic.Pointer[string]
+	// asked, when set, receives the id of every diffusion model size asked for; with
+	// awaitAsk, the diffusion service's GetInfo answers only once one was.
+	asked    chan string
+	awaitAsk atomic.Bool
+}
+
+var modelSizes = map[string]uint64{"sdxl": 4 * GiB, "flux": 12 * GiB}
+
+func (h *host) diffusionModel() string {
+	if m := h.model.Load(); m != nil {
+		return *m
+	}
+	return "sdxl"
 }
 
 type llmSrv struct {
@@ -68,7 +86,17 @@ type diffusion struct {
 	*host
 }
 
-func (d diffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+func (d diffusion) GetInfo(ctx context.Context, _ *diffusionv1.GetInfoRequest) (*diffusionv1.GetInfoResponse, error) {
+	if d.awaitAsk.Load() {
+		select {
+		case <-d.asked:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if m := d.diffusionModel(); m != "sdxl" {
+		return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{ModelId: m}}, nil
+	}
 	if d.server {
 		return &diffusionv1.GetInfoResponse{Info: &diffusionv1.DiffusionInfo{ModelId: "sdxl", Status: commonv1.ServerStatus_SERVER_STATUS_RUNNING, Pid: 9,
 			Config: &diffusionv1.DiffusionConfig{Mode: diffusionv1.EngineMode_ENGINE_MODE_SERVER, ModelId: "sdxl"}}}, nil
@@ -78,11 +106,15 @@ func (d diffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*diffu
 
 type models struct {
 	modelsv1.UnimplementedModelServiceServer
+	*host
 }
 
-func (models) GetModel(_ context.Context, r *modelsv1.GetModelRequest) (*modelsv1.GetModelResponse, error) {
+func (m models) GetModel(_ context.Context, r *modelsv1.GetModelRequest) (*modelsv1.GetModelResponse, error) {
 	if r.Type == modelsv1.ModelType_MODEL_TYPE_DIFFUSION {
-		return &modelsv1.GetModelResponse{Model: &modelsv1.Model{Id: r.Id, SizeBytes: 4 * GiB}}, nil
+		if m.asked != nil {
+			m.asked <- r.Id
+		}
+		return &modelsv1.GetModelResponse{Model: &modelsv1.Model{Id: r.Id, SizeBytes: modelSizes[r.Id]}}, nil
 	}
 	return &modelsv1.GetModelResponse{Model: &modelsv1.Model{Id: r.Id, Gguf: &modelsv1.GGUFMetadata{
 		BlockCount: 32, EmbeddingLength: 4096, HeadCount: 32, HeadCountKv: 8, ContextLength: 8192, VocabSize: 128256, TensorDataSizeBytes: 5 * GiB,
@@ -99,7 +131,7 @@ func newProber(t *testing.T, h *host, o probe.Options) (*probe.Prober, *state.DB
 	llmv1.RegisterLLMServiceServer(gs, llmSrv{})
 	monitorv1.RegisterMonitorServiceServer(gs, monSrv{host: h})
 	diffusionv1.RegisterDiffusionServiceServer(gs, diffusion{host: h})
-	modelsv1.RegisterModelServiceServer(gs, models{})
+	modelsv1.RegisterModelServiceServer(gs, models{host: h})
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -190,4 +222,47 @@ func TestServerModeCountsTheResidentSDServer(t *testing.T) {
 	if !strings.Contains(ds.Explanation, "sd-server already holds") {
 		t.Fatalf("sentence: %s", ds.Explanation)
 	}
+}
+
+// TestDiffusionModelSizeAskedWithTheStates: from the second gathering on, the size of the
+// model the engine had last time is asked for while the services are (the diffusion
+// service here answers only once it was), and a model changed in between is sized anew.
+func TestDiffusionModelSizeAskedWithTheStates(t *testing.T) {
+	h := &host{asked: make(chan string, 8)}
+	p, _ := newProber(t, h, probe.Options{GPUIndex: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	weights := func(want string) {
+		t.Helper()
+		_, f, err := p.GatherAndDecide(ctx, 512, 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := float64(modelSizes[want]) * estimate.DefaultWeightsFactor; f.DiffusionModel != want || f.Uncorrected.WeightsBytes != uint64(w) {
+			t.Fatalf("model %q, weights %d: want %q, %d", f.DiffusionModel, f.Uncorrected.WeightsBytes, want, uint64(w))
+		}
+	}
+	asked := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if got := <-h.asked; got != w {
+				t.Fatalf("size asked for %q, want %q", got, w)
+			}
+		}
+		if len(h.asked) != 0 {
+			t.Fatalf("%d more sizes asked for", len(h.asked))
+		}
+	}
+	weights("sdxl") // nothing known yet: asked after the diffusion service's answer
+	asked("sdxl")
+	h.awaitAsk.Store(true)
+	weights("sdxl") // the guess is right: its answer is used (GetInfo received it first)
+	h.awaitAsk.Store(false)
+	asked()
+	flux := "flux"
+	h.model.Store(&flux)
+	weights("flux") // the guess is wrong: the new model is asked for
+	asked("sdxl", "flux")
+	weights("flux")
+	asked("flux")
 }
