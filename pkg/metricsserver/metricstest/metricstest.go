@@ -122,6 +122,34 @@ func diff(want, got string) string {
 // (a counter, gauge or untyped value; a histogram's sample count), failing otherwise.
 func Value(t testing.TB, fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
 	t.Helper()
+	m := series(t, fams, name, want)
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	t.Fatalf("%s: no value", name)
+	return 0
+}
+
+// Histogram is the histogram of the one series of family name with the wanted labels.
+func Histogram(t testing.TB, fams map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Histogram {
+	t.Helper()
+	h := series(t, fams, name, want).GetHistogram()
+	if h == nil {
+		t.Fatalf("%s%v: not a histogram", name, want)
+	}
+	return h
+}
+
+// series is the one series of family name whose labels include want.
+func series(t testing.TB, fams map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
+	t.Helper()
 	f, ok := fams[name]
 	if !ok {
 		t.Fatalf("no family %s", name)
@@ -141,17 +169,5 @@ func Value(t testing.TB, fams map[string]*dto.MetricFamily, name string, want ma
 	if len(found) != 1 {
 		t.Fatalf("%s%v: %d series", name, want, len(found))
 	}
-	m := found[0]
-	switch {
-	case m.Gauge != nil:
-		return m.Gauge.GetValue()
-	case m.Counter != nil:
-		return m.Counter.GetValue()
-	case m.Untyped != nil:
-		return m.Untyped.GetValue()
-	case m.Histogram != nil:
-		return float64(m.Histogram.GetSampleCount())
-	}
-	t.Fatalf("%s: no value", name)
-	return 0
+	return found[0]
 }

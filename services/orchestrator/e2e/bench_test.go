@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,7 @@ func benchGatewayVsWrapper(b *testing.B, s *stack, body string) {
 	post(s.diffHTT) // warm both paths
 	post(s.gateway)
 	var direct, gw time.Duration
+	mark := len(s.events.all(""))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -134,4 +136,44 @@ func benchGatewayVsWrapper(b *testing.B, s *stack, body string) {
 	b.ReportMetric(float64(gw.Microseconds())/1000/float64(b.N), "gateway-ms/op")
 	b.ReportMetric(float64(gw-direct)/float64(time.Millisecond)/float64(b.N), "added-ms/op")
 	b.ReportMetric(float64(gw)/float64(direct), "ratio")
+	reportStages(b, s.events, mark, b.N)
+}
+
+// reportStages reports the medians of the stage times the orchestrator's events carry
+// (genailab_orchestrator_image_stage_seconds) for the n images after the first mark events.
+func reportStages(b *testing.B, l *eventLog, mark, n int) {
+	deadline := time.After(30 * time.Second)
+	var evs []*orchestratorv1.Event
+	for {
+		l.mu.Lock()
+		evs = slices.Clone(l.events[mark:])
+		ch := l.change
+		l.mu.Unlock()
+		finished := 0
+		for _, e := range evs {
+			if e.GetType() == orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED {
+				finished++
+			}
+		}
+		if finished >= n {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			b.Fatalf("%d of %d images finished in the event log", finished, n)
+		}
+	}
+	stages := map[string][]float64{}
+	for _, e := range evs {
+		for _, k := range []string{"record_ms", "gather_ms", "generation_ms", "store_ms"} {
+			if v, ok := e.GetValues()[k]; ok {
+				stages[k] = append(stages[k], v)
+			}
+		}
+	}
+	for k, v := range stages {
+		slices.Sort(v)
+		b.ReportMetric(v[len(v)/2], strings.TrimSuffix(k, "_ms")+"-p50-ms")
+	}
 }

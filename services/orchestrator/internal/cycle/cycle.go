@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -51,7 +52,8 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the wait between reload attempts; default 500 ms, 10 s.
 	BackoffMin, BackoffMax time.Duration
 	// PeakInterval is the monitor sampling interval for the diffusion engine's peak
-	// memory during generation; default 250 ms; negative disables learning.
+	// memory during generation (at least 100 ms), the first reading 1.5 intervals in
+	// (peakDelay); default 250 ms; negative disables learning.
 	PeakInterval time.Duration
 	// GenerationTimeout, when positive, is the fixed total deadline of one generation
 	// (-generation-timeout). Zero derives it from the steps and the measured step time
@@ -133,6 +135,9 @@ type Outcome struct {
 	// ReloadDone is closed when the LLM reload (if any) has ended; already closed when
 	// there was none.
 	ReloadDone <-chan struct{}
+	// Generation is the time from opening the diffusion service's stream to the image
+	// received (zero when the generation did not start).
+	Generation time.Duration
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -147,7 +152,9 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 			h.Event(ev)
 		}
 	}
+	gatherStart := time.Now()
 	d, facts, err := c.prober.GatherAndDecideImage(ctx, probe.ImageOf(params))
+	gathered := map[string]float64{"gather_ms": ms(time.Since(gatherStart))}
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -158,10 +165,12 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 		// Without the numbers the LLM is left alone: an image may still fit, and stopping
 		// the LLM blindly would be worse than a failed image.
 		c.log.Warn("offload decision failed; generating without offload", "job", jobID, "error", err)
-		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "Generating without offload: the decision could not be made: "+err.Error(), nil)
+		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "Generating without offload: the decision could not be made: "+err.Error(), gathered)
 	} else {
 		out.Decision = d
-		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, d.Explanation, d.Values())
+		values := d.Values()
+		maps.Copy(values, gathered)
+		emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, d.Explanation, values)
 	}
 	var genStart time.Time
 	if err == nil && d.NeedsOffload {
@@ -199,6 +208,7 @@ func (c *Cycle) Run(ctx context.Context, jobID string, params *diffusionv1.Image
 	}
 	genStart = time.Now()
 	res, err := c.generate(ctx, params, facts, out.Decision, h)
+	out.Generation = time.Since(genStart)
 	if err != nil {
 		return out, err
 	}

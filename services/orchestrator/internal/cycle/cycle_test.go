@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/genailab/genailab/services/orchestrator/internal/estimate"
 	"slices"
 	"testing"
 	"time"
@@ -94,6 +95,11 @@ func TestNoOffloadWhenTheImageFits(t *testing.T) {
 	}
 	if got := r.types(t); !slices.Equal(got, []orchestratorv1.EventType{tPlaced}) {
 		t.Fatalf("events %v", got)
+	}
+	// The placement's gathering and the generation are timed (the stage metrics).
+	evs, _ := r.db.LastEvents(1)
+	if g := evs[0].Values["gather_ms"]; g <= 0 || out.Generation <= 0 || evs[0].Values["required_bytes"] == 0 {
+		t.Fatalf("gather_ms %v, generation %v (placed %v)", g, out.Generation, evs[0].Values)
 	}
 }
 
@@ -192,5 +198,37 @@ func TestReloadWhenTheLLMIsAlreadyBack(t *testing.T) {
 	}
 	if s, _ := r.db.SavedState(""); s != nil || r.llm.starts != 1 {
 		t.Fatalf("state %v starts %d", s, r.llm.starts)
+	}
+}
+
+// TestPeakIsLearntFromReadingsDuringTheGeneration: the diffusion engine's peak memory,
+// read from the monitor during the generation, becomes the model's correction; the first
+// reading is asked for only 1.5 intervals in, so that the reading the monitor hands a new
+// stream at once (its sampler's latest, up to an interval old) is never from before the
+// engine ran.
+func TestPeakIsLearntFromReadingsDuringTheGeneration(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	r := newRig(t, 0, cycle.Options{PeakInterval: interval})
+	r.diff.mode, r.diff.release, r.diff.began = "done-then-result", make(chan struct{}), make(chan time.Time, 1)
+	r.mon.readings, r.mon.subscribed = []uint64{3 * GiB, 5 * GiB, 4 * GiB}, make(chan time.Time, 1)
+	go func() {
+		for range 3 {
+			<-r.readings
+		}
+		close(r.diff.release) // the result only once the readings arrived
+	}()
+	out, err := r.cycle.Run(context.Background(), "job-1", params, cycle.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if began, subscribed := <-r.diff.began, <-r.mon.subscribed; subscribed.Sub(began) < interval+interval/2 {
+		t.Fatalf("the monitor was read %v into the generation, before 1.5 intervals", subscribed.Sub(began))
+	}
+	c, err := r.db.Correction("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := estimate.Learn(0, 0, out.Decision.Image.TotalBytes, 5*GiB); c.Samples != 1 || c.DeltaBytes != want {
+		t.Fatalf("correction %+v, want delta %v from the 5 GiB peak (estimate %d)", c, want, out.Decision.Image.TotalBytes)
 	}
 }

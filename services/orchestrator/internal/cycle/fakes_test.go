@@ -6,6 +6,7 @@ package cycle_test
 import (
 	"cmp"
 	"context"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -139,6 +140,8 @@ type fakeDiffusion struct {
 	every  time.Duration // between endless progress messages; default 1 ms
 	// release lets "done-then-result" send its result.
 	release chan struct{}
+	// began, when set, receives the time each generation began.
+	began chan time.Time
 }
 
 // endless sends progress every f.every until the stream is cancelled.
@@ -174,6 +177,9 @@ func (f *fakeDiffusion) GetInfo(context.Context, *diffusionv1.GetInfoRequest) (*
 }
 
 func (f *fakeDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s diffusionv1.DiffusionService_GenerateImageServer) error {
+	if f.began != nil {
+		f.began <- time.Now()
+	}
 	if f.llmSeenD != nil {
 		f.llmSeenD <- f.llm.isRunning()
 	}
@@ -211,6 +217,29 @@ func (f *fakeDiffusion) GenerateImage(r *diffusionv1.GenerateImageRequest, s dif
 type fakeMonitor struct {
 	monitorv1.UnimplementedMonitorServiceServer
 	llm *fakeLLM
+	// readings are the diffusion engine's RSS of the readings WatchUsage sends, in order,
+	// before it waits for the stream's end; subscribed receives the time of each
+	// subscription.
+	readings   []uint64
+	subscribed chan time.Time
+}
+
+func (f *fakeMonitor) WatchUsage(_ *monitorv1.WatchUsageRequest, s monitorv1.MonitorService_WatchUsageServer) error {
+	if f.readings == nil {
+		return status.Error(codes.Unimplemented, "no readings") // the cycle polls GetUsage then
+	}
+	if f.subscribed != nil {
+		f.subscribed <- time.Now()
+	}
+	for _, rss := range f.readings {
+		u := &monitorv1.Usage{Time: timestamppb.Now(), Memory: &monitorv1.MemoryInfo{TotalBytes: 16 * GiB, AvailableBytes: 8 * GiB},
+			ManagedProcesses: []*monitorv1.ManagedProcess{{Pid: 7, Name: "sd-cli", Role: "diffusion", RssBytes: rss}}}
+		if err := s.Send(&monitorv1.WatchUsageResponse{Usage: u}); err != nil {
+			return err
+		}
+	}
+	<-s.Context().Done()
+	return nil
 }
 
 func (f *fakeMonitor) GetUsage(context.Context, *monitorv1.GetUsageRequest) (*monitorv1.GetUsageResponse, error) {
@@ -228,9 +257,12 @@ func (f *fakeMonitor) GetUsage(context.Context, *monitorv1.GetUsageRequest) (*mo
 type rig struct {
 	llm   *fakeLLM
 	diff  *fakeDiffusion
+	mon   *fakeMonitor
 	db    *state.DB
 	ev    *events.Log
 	cycle *cycle.Cycle
+	// readings receives one value for each monitor reading the cycle received.
+	readings chan struct{}
 }
 
 func newRig(t *testing.T, budget uint64, co cycle.Options) *rig {
@@ -244,10 +276,19 @@ func newRig(t *testing.T, budget uint64, co cycle.Options) *rig {
 	gs := grpc.NewServer()
 	llmv1.RegisterLLMServiceServer(gs, l)
 	diffusionv1.RegisterDiffusionServiceServer(gs, d)
-	monitorv1.RegisterMonitorServiceServer(gs, &fakeMonitor{llm: l})
+	m := &fakeMonitor{llm: l}
+	monitorv1.RegisterMonitorServiceServer(gs, m)
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	readings := make(chan struct{}, 16)
+	count := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil || method != monitorv1.MonitorService_WatchUsage_FullMethodName {
+			return cs, err
+		}
+		return countingStream{cs, readings}, nil
+	}
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithStreamInterceptor(count))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +306,27 @@ func newRig(t *testing.T, budget uint64, co cycle.Options) *rig {
 		co.BackoffMin, co.BackoffMax = 5e6, 20e6 // 5 ms, 20 ms
 	}
 	co.FreePoll = 5e6
-	co.PeakInterval = -1
-	return &rig{llm: l, diff: d, db: db, ev: ev, cycle: cycle.New(c, p, db, ev, co, log)}
+	if co.PeakInterval == 0 {
+		co.PeakInterval = -1 // learning from peaks is TestPeakIsLearntFromReadingsDuringTheGeneration's
+	}
+	return &rig{llm: l, diff: d, mon: m, db: db, ev: ev, cycle: cycle.New(c, p, db, ev, co, log), readings: readings}
+}
+
+// countingStream signals each message received on a WatchUsage stream.
+type countingStream struct {
+	grpc.ClientStream
+	received chan<- struct{}
+}
+
+func (c countingStream) RecvMsg(m any) error {
+	err := c.ClientStream.RecvMsg(m)
+	if err == nil {
+		select {
+		case c.received <- struct{}{}:
+		default: // nobody counts
+		}
+	}
+	return err
 }
 
 // types returns the stored event types, oldest first.

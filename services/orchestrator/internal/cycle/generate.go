@@ -108,11 +108,28 @@ type peakMeter struct {
 	peak uint64
 }
 
+// peakDelay is how long into a generation the meter first reads the monitor, for readings
+// every interval: then the engine is past loading its model, and every reading it is given
+// was taken while the engine ran. The monitor hands a stream its sampler's latest reading
+// at once, which may be up to an interval old (plus the time a collection takes): read at
+// the generation's start, that is the memory of the engine before, such as the previous
+// image's. An image done sooner is not measured (nor made slower by a collection on the
+// monitor as it starts).
+func peakDelay(interval time.Duration) time.Duration { return interval + interval/2 }
+
 func (p *peakMeter) start(ctx context.Context, mon monitorv1.MonitorServiceClient, every time.Duration, gpu int) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		stream, err := mon.WatchUsage(ctx, &monitorv1.WatchUsageRequest{IntervalMs: max(every.Milliseconds(), 100)})
+		interval := max(every, 100*time.Millisecond)
+		delay := time.NewTimer(peakDelay(interval))
+		defer delay.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-delay.C:
+		}
+		stream, err := mon.WatchUsage(ctx, &monitorv1.WatchUsageRequest{IntervalMs: interval.Milliseconds()})
 		if err != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -56,6 +57,9 @@ type entry struct {
 	// startStored answers the write of the job's running record (runJob); the worker that
 	// runs the job sets it and reads it (finish).
 	startStored chan error
+	// generation is the diffusion engine's part of the job (cycle.Outcome.Generation),
+	// set by the same worker before finish reports it.
+	generation time.Duration
 }
 
 func newEntry(parent context.Context, j *orchestratorv1.Job) *entry {

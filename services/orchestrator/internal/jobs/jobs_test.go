@@ -31,6 +31,8 @@ type runner struct {
 	release chan struct{}
 	started chan string
 	fail    error
+	// generation is the Outcome's Generation of a job that succeeds.
+	generation time.Duration
 }
 
 func (r *runner) Run(ctx context.Context, id string, p *diffusionv1.ImageParams, h cycle.Hooks) (cycle.Outcome, error) {
@@ -51,6 +53,7 @@ func (r *runner) Run(ctx context.Context, id string, p *diffusionv1.ImageParams,
 		return out, r.fail
 	}
 	out.Result = &diffusionv1.ImageResult{Png: []byte("\x89PNG-" + id), Width: p.GetWidth(), Height: p.GetHeight()}
+	out.Generation = r.generation
 	return out, nil
 }
 
@@ -409,6 +412,50 @@ func TestJobsRecordTheResolvedParameters(t *testing.T) {
 	got, err := m.Get(j.Id, false)
 	if err != nil || !proto.Equal(got.GetParams(), q) || got.GetResult().GetWidth() != 512 {
 		t.Fatalf("stored job %v %v", got, err)
+	}
+}
+
+// TestEventsCarryTheStageTimes: a job's events time its stages around the engine (the
+// metrics' genailab_orchestrator_image_stage_seconds): its record stored at submit, the
+// runner's generation, the gallery's write; a job that fails carries none of the last two.
+func TestEventsCarryTheStageTimes(t *testing.T) {
+	m, r, _, _ := setup(t, jobs.Options{})
+	r.generation = 42 * time.Millisecond
+	values := func(id string) map[orchestratorv1.EventType]map[string]float64 {
+		t.Helper()
+		got := map[orchestratorv1.EventType]map[string]float64{}
+		err := m.Watch(context.Background(), id, true, func(u jobs.Update) error {
+			if e := u.Event; e != nil {
+				got[e.GetType()] = e.GetValues()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	j, err := m.Submit(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-r.started
+	r.release <- struct{}{}
+	v := values(j.Id)
+	fin := v[orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED]
+	if v[orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED]["record_ms"] <= 0 || fin["generation_ms"] != 42 || fin["store_ms"] <= 0 {
+		t.Fatalf("stage values %v", v)
+	}
+	r.fail = errors.New("engine broke")
+	j, err = m.Submit(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-r.started
+	r.release <- struct{}{}
+	v = values(j.Id)
+	if failed, ok := v[orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED]; !ok || len(failed) != 0 {
+		t.Fatalf("failed job's values %v (events %v)", failed, v)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -276,6 +277,7 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 	m.mu.Lock()
 	m.live[j.Id] = e
 	m.mu.Unlock()
+	recordStart := time.Now()
 	if err := m.db.PutJob(j); err != nil {
 		m.submitMu.Unlock()
 		m.forget(j.Id)
@@ -288,10 +290,11 @@ func (m *Manager) Submit(params *diffusionv1.ImageParams, host string) (*orchest
 		return nil, err
 	}
 	m.submitMu.Unlock()
+	recorded := time.Since(recordStart)
 	ev := m.ev.Emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, j.Host, j.Id,
 		fmt.Sprintf("Job queued (%dx%d, %d steps).", params.GetWidth(), params.GetHeight(), params.GetSteps()),
 		map[string]float64{"queue_length": float64(m.q.Len()), "width": float64(params.GetWidth()), "height": float64(params.GetHeight()),
-			"steps": float64(params.GetSteps()), "seed": float64(params.GetSeed())})
+			"steps": float64(params.GetSteps()), "seed": float64(params.GetSeed()), "record_ms": ms(recorded)})
 	e.update(nil, func(s *orchestratorv1.Job) Update { return Update{Job: s, Event: ev} })
 	close(e.admitted)
 	return e.snapshot(), nil
@@ -385,6 +388,7 @@ func (m *Manager) runJob(e *entry) {
 	if e.ctx.Err() != nil && err != nil {
 		err = ErrCancelled
 	}
+	e.generation = out.Generation
 	m.finish(e, out.Result, out.Offloaded, err)
 	// The image is delivered; the next job waits for the LLM to be back.
 	<-out.ReloadDone
@@ -404,9 +408,13 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	}
 	now := timestamppb.Now()
 	var rec *diffusionv1.ImageResult
+	var values map[string]float64
 	if err == nil && res != nil {
 		rec = resultRecord(res)
-		if serr := m.saveImage(e, res, rec, offloaded, now); serr != nil {
+		storeStart := time.Now()
+		serr := m.saveImage(e, res, rec, offloaded, now)
+		values = map[string]float64{"generation_ms": ms(e.generation), "store_ms": ms(time.Since(storeStart))}
+		if serr != nil {
 			m.log.Error("image not stored: the job fails", "job", e.snapshot().GetId(), "error", serr)
 			err = fmt.Errorf("the image was generated but could not be stored: %w", serr)
 			res = nil
@@ -446,7 +454,10 @@ func (m *Manager) finish(e *entry, res *diffusionv1.ImageResult, offloaded bool,
 	// read it from any replica (a follower reads the store), and must find it done. The
 	// job's events are written behind it (package events); they are stored before the job
 	// is reported done too: the record goes in the transaction of its last event.
-	ev, serr := m.ev.EmitWithJob(typ, stored.Host, stored.Id, msg, nil, stored)
+	if stored.Status != orchestratorv1.JobStatus_JOB_STATUS_SUCCEEDED {
+		values = nil
+	}
+	ev, serr := m.ev.EmitWithJob(typ, stored.Host, stored.Id, msg, values, stored)
 	if serr != nil {
 		m.log.Warn("job record not stored", "job", stored.GetId(), "error", serr)
 	}
@@ -474,6 +485,9 @@ func (m *Manager) saveImage(e *entry, res, rec *diffusionv1.ImageResult, offload
 	succeed(j, rec, offloaded, now)
 	return m.gal.save(j, res.GetPng(), batchPNGs(res))
 }
+
+// ms is d in milliseconds, the unit of the events' durations.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // resultRecord is res as a job's record keeps it: without its images' PNG bytes (they live
 // in the gallery) and its parameters' uploads. The bytes are left out of the copy rather

@@ -23,7 +23,18 @@ import (
 var (
 	durationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 	waitBuckets     = []float64{0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+	// stageBuckets start below a millisecond: the stages around the engine take a few
+	// (a database commit, loopback round trips, a file's fsync).
+	stageBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 )
+
+// imageStages are the stage label's values, each with the event value that times it:
+// the job's record stored at submit (JOB_QUEUED), a host's facts gathered for its offload
+// decision (the cycle's JOB_PLACED), the diffusion service's stream from its opening to
+// the image received, and the image's durable write to the gallery (JOB_FINISHED).
+var imageStages = []struct{ stage, value string }{
+	{"record", "record_ms"}, {"placement", "gather_ms"}, {"generation", "generation_ms"}, {"store", "store_ms"},
+}
 
 // maxPending bounds the jobs and hosts whose start times are remembered (a lost
 // terminal event must not grow the maps without bound).
@@ -48,6 +59,7 @@ type Metrics struct {
 	jobs         *prometheus.CounterVec
 	jobDuration  *prometheus.HistogramVec
 	queueWait    prometheus.Histogram
+	stage        *prometheus.HistogramVec
 	offload      *prometheus.HistogramVec
 	reload       *prometheus.HistogramVec
 	reloadFailed *prometheus.CounterVec
@@ -76,6 +88,8 @@ func New(src Sources, log *slog.Logger) *Metrics {
 			Help: "Time from a job's start (out of the queue) to its end, offload and generation included, by outcome.", Buckets: durationBuckets}, []string{"outcome"}),
 		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "genailab_orchestrator_queue_wait_seconds",
 			Help: "Time an image waited in the queue before it started.", Buckets: waitBuckets}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "genailab_orchestrator_image_stage_seconds",
+			Help: "Time an image spends in each stage of its path through the orchestrator: record (its job stored at submit), placement (the host's facts gathered for the offload decision), generation (the diffusion service's stream, from its opening to the image received), store (the image written durably to the gallery).", Buckets: stageBuckets}, []string{"stage"}),
 		offload: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "genailab_orchestrator_offload_duration_seconds",
 			Help: "Time to offload the LLM for an image: drain, stop, and the monitor confirming the memory freed.", Buckets: durationBuckets}, []string{"host"}),
 		reload: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "genailab_orchestrator_reload_duration_seconds",
@@ -104,13 +118,16 @@ func New(src Sources, log *slog.Logger) *Metrics {
 	for _, r := range []string{"failover", "busy"} {
 		m.replaced.WithLabelValues(r)
 	}
+	for _, s := range imageStages {
+		m.stage.WithLabelValues(s.stage)
+	}
 	return m
 }
 
 // Collectors are the collectors to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		m.jobs, m.jobDuration, m.queueWait, m.offload, m.reload, m.reloadFailed, m.down, m.offloaded,
+		m.jobs, m.jobDuration, m.queueWait, m.stage, m.offload, m.reload, m.reloadFailed, m.down, m.offloaded,
 		m.placement, m.replaced, m.crashes,
 		metricsserver.Sources(m.log, metricsserver.Source{Name: "queue", Collect: m.collectQueue}, metricsserver.Source{Name: "hosts", Collect: m.collectHosts}),
 	}
@@ -180,6 +197,7 @@ func (m *Metrics) Observe(ev *orchestratorv1.Event) {
 	if ev.GetTime() != nil {
 		at = ev.GetTime().AsTime()
 	}
+	m.observeStages(ev.GetType(), v)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch ev.GetType() {
@@ -233,6 +251,26 @@ func (m *Metrics) Observe(ev *orchestratorv1.Event) {
 	}
 }
 
+// observeStages records the stage durations an event carries: record_ms of JOB_QUEUED,
+// gather_ms of a host's JOB_PLACED (not the dispatcher's, which has hosts_considered),
+// generation_ms and store_ms of JOB_FINISHED.
+func (m *Metrics) observeStages(typ orchestratorv1.EventType, v map[string]float64) {
+	switch typ {
+	case orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED:
+	case orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED:
+		if _, dispatcher := v["hosts_considered"]; dispatcher {
+			return
+		}
+	default:
+		return
+	}
+	for _, s := range imageStages {
+		if d, ok := v[s.value]; ok {
+			m.stage.WithLabelValues(s.stage).Observe(d / 1000)
+		}
+	}
+}
+
 func (m *Metrics) jobEnded(job, outcome string, at time.Time) {
 	m.jobs.WithLabelValues(outcome).Inc()
 	if s, ok := m.startedAt[job]; ok {
@@ -243,10 +281,11 @@ func (m *Metrics) jobEnded(job, outcome string, at time.Time) {
 }
 
 // placementReason is the reason of a cycle's JOB_PLACED event, from its values (those of
-// decide.Decision.Values; none when the decision could not be made).
+// decide.Decision.Values; only gather_ms when the decision could not be made).
 func placementReason(v map[string]float64) string {
+	_, decided := v["needs_offload"]
 	switch {
-	case len(v) == 0:
+	case !decided:
 		return "undecided"
 	case v["needs_offload"] == 1 && v["fits"] == 0:
 		return "offload_insufficient"

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -43,21 +44,21 @@ func TestEventsBecomeSeries(t *testing.T) {
 
 	type E = orchestratorv1.EventType
 	emit := func(typ E, host, job string, v map[string]float64) { ev.Emit(typ, host, job, "", v) }
-	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, "", "j1", nil)
+	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, "", "j1", map[string]float64{"queue_length": 1, "record_ms": 2})
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_QUEUED, "", "j2", nil)
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_STARTED, "", "j1", nil)
-	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "", "j1", map[string]float64{"attempt": 1, "hosts_considered": 2, "needs_offload": 1})
-	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "", "j1", map[string]float64{"required_bytes": 1, "needs_offload": 1, "fits": 1})
+	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "", "j1", map[string]float64{"attempt": 1, "hosts_considered": 2, "needs_offload": 1, "gather_ms": 99})
+	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "", "j1", map[string]float64{"required_bytes": 1, "needs_offload": 1, "fits": 1, "gather_ms": 3})
 	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_STARTED, "", "j1", nil)
 	emit(orchestratorv1.EventType_EVENT_TYPE_OFFLOAD_FINISHED, "", "j1", map[string]float64{"duration_ms": 1500})
 	emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_STARTED, "", "j1", nil)
 	emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FAILED, "", "j1", map[string]float64{"attempt": 1})
-	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, "", "j1", nil)
+	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FINISHED, "", "j1", map[string]float64{"generation_ms": 50, "store_ms": 1.5})
 	emit(orchestratorv1.EventType_EVENT_TYPE_RELOAD_FINISHED, "", "j1", map[string]float64{"duration_ms": 700})
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_CANCELLED, "", "j2", nil)
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, "gpu2", "j3", map[string]float64{"attempt": 1, "retrying": 1})
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, "gpu2", "j3", map[string]float64{"attempt": 1, "retrying": 1, "busy": 1})
-	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "gpu2", "j3", nil)
+	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_PLACED, "gpu2", "j3", map[string]float64{"gather_ms": 4}) // undecided
 	emit(orchestratorv1.EventType_EVENT_TYPE_JOB_FAILED, "gpu2", "j3", nil)
 	emit(orchestratorv1.EventType_EVENT_TYPE_LLM_CRASHED, "gpu2", "", nil)
 
@@ -96,6 +97,13 @@ func TestEventsBecomeSeries(t *testing.T) {
 	for _, c := range checks {
 		if got := metricstest.Value(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// The stages: the dispatcher's placement is not a host's gathering.
+	for stage, want := range map[string][2]float64{"record": {1, 0.002}, "placement": {2, 0.007}, "generation": {1, 0.05}, "store": {1, 0.0015}} {
+		h := metricstest.Histogram(t, fams, "genailab_orchestrator_image_stage_seconds", map[string]string{"stage": stage})
+		if got := [2]float64{float64(h.GetSampleCount()), h.GetSampleSum()}; math.Abs(got[0]-want[0]) > 0 || math.Abs(got[1]-want[1]) > 1e-9 {
+			t.Errorf("stage %s: count, sum %v, want %v", stage, got, want)
 		}
 	}
 	// The offload took 1.5 s (the event's own figure).
