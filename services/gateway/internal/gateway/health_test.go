@@ -137,7 +137,7 @@ func TestHealthAnswerWithinMaxAgeIsReused(t *testing.T) {
 
 // An error is not kept: each request after a failed call asks again.
 func TestHealthErrorIsNotReused(t *testing.T) {
-	o := &countingErrOrchestrator{}
+	o := &detailOrchestrator{err: status.Error(codes.Unavailable, "down")}
 	url := startGatewayWith(t, o, gateway.Options{HealthMaxAge: time.Hour}) + "/health"
 	for range 2 {
 		resp, err := http.Get(url)
@@ -154,24 +154,16 @@ func TestHealthErrorIsNotReused(t *testing.T) {
 	}
 }
 
-// countingErrOrchestrator fails every GetHealth as unavailable, counting the calls.
-type countingErrOrchestrator struct {
+// detailOrchestrator answers GetHealth with the health detail header, or with err,
+// counting the calls.
+type detailOrchestrator struct {
 	orchestratorv1.UnimplementedOrchestratorServiceServer
+	err   error
 	calls atomic.Int32
 }
 
-func (o *countingErrOrchestrator) GetHealth(context.Context, *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
-	o.calls.Add(1)
-	return nil, status.Error(codes.Unavailable, "down")
-}
-
-// detailOrchestrator answers GetHealth with the health detail header, or with err.
-type detailOrchestrator struct {
-	orchestratorv1.UnimplementedOrchestratorServiceServer
-	err error
-}
-
 func (o *detailOrchestrator) GetHealth(ctx context.Context, _ *orchestratorv1.GetHealthRequest) (*orchestratorv1.GetHealthResponse, error) {
+	o.calls.Add(1)
 	if o.err != nil {
 		return nil, o.err
 	}
