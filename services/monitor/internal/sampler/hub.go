@@ -65,6 +65,12 @@ type sampler[T any] struct {
 
 // Subscribe joins the sampler for interval, starting it if needed.
 func (h *Hub[T]) Subscribe(interval time.Duration) (*Subscription[T], error) {
+	return h.subscribe(interval, nil)
+}
+
+// subscribe joins the sampler for interval; send is nil for a subscription
+// read with Next.
+func (h *Hub[T]) subscribe(interval time.Duration, send func(Update[T]) error) (*Subscription[T], error) {
 	if interval < MinInterval || interval > MaxInterval {
 		return nil, fmt.Errorf("%w: %v not in [%v, %v]", ErrInterval, interval, MinInterval, MaxInterval)
 	}
@@ -77,7 +83,7 @@ func (h *Hub[T]) Subscribe(interval time.Duration) (*Subscription[T], error) {
 	if s == nil {
 		s = h.start(interval)
 	}
-	sub := newSubscription(h, s)
+	sub := newSubscription(h, s, send)
 	// Joining and receiving the latest value happen under latestMu, so a
 	// concurrent fan-out reaches the new subscriber exactly once: either
 	// before it joins (and it gets that value here) or after.
@@ -110,19 +116,29 @@ func (h *Hub[T]) start(interval time.Duration) *sampler[T] {
 
 func (s *sampler[T]) run(ctx context.Context, collect func(context.Context) T, ticker Ticker) {
 	var seq uint64
+	var onPass []*Subscription[T]
 	sample := func() {
 		v := collect(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		seq++
-		// latestMu is held across the fan-out; see Subscribe.
+		// latestMu is held across the hand-over; see Subscribe. The pass
+		// sends after it, so that a send in flight never holds up a
+		// subscriber joining.
 		s.latestMu.Lock()
 		s.latest, s.latestSeq = v, seq
+		onPass = onPass[:0]
 		for _, sub := range *s.subs.Load() {
-			sub.deliver(v, seq)
+			if sub.onPass() {
+				onPass = append(onPass, sub)
+			} else {
+				sub.deliver(v, seq)
+			}
 		}
 		s.latestMu.Unlock()
+		pass(onPass, v, seq)
+		clear(onPass)
 	}
 	sample()
 	for {

@@ -29,15 +29,30 @@ type Subscription[T any] struct {
 	pending    Update[T]
 	hasPending bool
 	missed     uint64
+
+	// send and sender are set on a subscription made by SubscribeSend.
+	send   func(Update[T]) error
+	sender *sendState
 }
 
-func newSubscription[T any](h *Hub[T], s *sampler[T]) *Subscription[T] {
-	return &Subscription[T]{
+func newSubscription[T any](h *Hub[T], s *sampler[T], send func(Update[T]) error) *Subscription[T] {
+	sub := &Subscription[T]{
 		hub:     h,
 		sampler: s,
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		send:    send,
 	}
+	if send != nil {
+		sub.sender = &sendState{failed: make(chan struct{})}
+	}
+	return sub
+}
+
+// onPass reports whether the sampler's pass sends the subscription its
+// values (a send subscription not moved off it).
+func (s *Subscription[T]) onPass() bool {
+	return s.sender != nil && !s.sender.slow.Load()
 }
 
 // deliver hands a value over without blocking. An untaken value is
@@ -58,8 +73,12 @@ func (s *Subscription[T]) deliver(v T, seq uint64) {
 }
 
 // Next waits for the next value. It fails with ctx's error, or with
-// ErrClosed once the subscription is cancelled or the hub closed.
+// ErrClosed once the subscription is cancelled or the hub closed. A
+// subscription made by SubscribeSend is not read with Next: ErrNotReader.
 func (s *Subscription[T]) Next(ctx context.Context) (Update[T], error) {
+	if s.sender != nil {
+		return Update[T]{}, ErrNotReader
+	}
 	for {
 		s.mu.Lock()
 		if s.hasPending {
@@ -82,10 +101,12 @@ func (s *Subscription[T]) Next(ctx context.Context) (Update[T], error) {
 }
 
 // Cancel unsubscribes; the sampler stops when its last subscriber leaves.
-// Safe to call more than once.
+// A send subscription's send in flight is waited for, and none is made
+// after Cancel returns. Safe to call more than once.
 func (s *Subscription[T]) Cancel() {
 	s.hub.unsubscribe(s)
 	s.close()
+	s.stopSending()
 }
 
 func (s *Subscription[T]) close() {

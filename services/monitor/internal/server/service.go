@@ -50,32 +50,33 @@ func (s *Service) WatchUsage(req *monitorv1.WatchUsageRequest, stream grpc.Serve
 		}
 		interval = time.Duration(ms) * time.Millisecond
 	}
-	sub, err := s.m.hub.Subscribe(interval)
+	ctx := stream.Context()
+	shared := sharedEncoding(ctx)
+	// The sampler sends to every stream of its interval from one goroutine,
+	// so that gRPC writes many streams' messages at once (sampler.SubscribeSend).
+	sub, err := s.m.hub.SubscribeSend(interval, func(u sampler.Update[*sample]) error {
+		if !shared || u.Missed != 0 {
+			return stream.SendMsg(&monitorv1.WatchUsageResponse{Usage: u.Value.usage, Missed: u.Missed})
+		}
+		// The common response, encoded once for every stream.
+		pm, err := u.Value.wire.prepared(stream, u.Value.usage)
+		if err != nil {
+			return fmt.Errorf("encode usage: %w", err)
+		}
+		return stream.SendMsg(pm)
+	})
 	if err != nil {
 		return grpcerr.Status(err, errorRules...)
 	}
 	defer sub.Cancel()
-	ctx := stream.Context()
-	shared := sharedEncoding(ctx)
-	for {
-		u, err := sub.Next(ctx)
-		if err != nil {
-			if errors.Is(err, sampler.ErrClosed) {
-				return status.Error(codes.Unavailable, "monitor shutting down")
-			}
-			return grpcerr.Status(err, errorRules...)
-		}
-		var msg any = &monitorv1.WatchUsageResponse{Usage: u.Value.usage, Missed: u.Missed}
-		if shared && u.Missed == 0 { // the common response, encoded once for every stream
-			pm, err := u.Value.wire.prepared(stream, u.Value.usage)
-			if err != nil {
-				return fmt.Errorf("encode usage: %w", err)
-			}
-			msg = pm
-		}
-		if err := stream.SendMsg(msg); err != nil {
-			return err
-		}
+	err = sub.Serve(ctx)
+	switch {
+	case errors.Is(err, sampler.ErrClosed):
+		return status.Error(codes.Unavailable, "monitor shutting down")
+	case ctx.Err() != nil:
+		return grpcerr.Status(ctx.Err(), errorRules...)
+	default:
+		return err // the stream's send failed
 	}
 }
 
