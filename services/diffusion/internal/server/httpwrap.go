@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/genailab/genailab/pkg/grpcerr"
 	"github.com/genailab/genailab/pkg/httperr"
 	"github.com/genailab/genailab/pkg/imagereq"
+	"github.com/genailab/genailab/pkg/seedjson"
 	"github.com/genailab/genailab/pkg/supervisor"
 	"github.com/genailab/genailab/services/diffusion/internal/engine"
 )
@@ -35,16 +35,6 @@ type seedRequest struct {
 	CFGScale       *float64 `json:"cfgScale"`
 	Seed           *int64   `json:"seed"`
 	Sampler        string   `json:"sampler"`
-}
-
-// seedResponse is the seed's result (ImageGenerationResult, image as base64).
-type seedResponse struct {
-	Image     string `json:"image"`
-	Format    string `json:"format"`
-	TimeTaken int64  `json:"timeTaken"` // milliseconds
-	Seed      int64  `json:"seed"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
 }
 
 // httpWrapper is the seed's HTTP wrapper: GET /health and POST /v1/images/generations, on the
@@ -128,14 +118,13 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	writeJSON(w, http.StatusOK, seedResponse{
-		Image:     base64.StdEncoding.EncodeToString(res.PNG),
-		Format:    "png",
-		TimeTaken: res.TimeTaken.Milliseconds(),
-		Seed:      res.Seed,
-		Width:     p.Width,
-		Height:    p.Height,
+	body := seedjson.Append(nil, seedjson.Result{
+		PNG: res.PNG, Format: "png", TimeTakenMs: res.TimeTaken.Milliseconds(),
+		Seed: res.Seed, Width: int64(p.Width), Height: int64(p.Height),
 	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // classify is the answer to a failed generation: the service's rules, except that a

@@ -7,10 +7,8 @@ import (
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/genailab/genailab/pkg/httperr"
 )
@@ -161,37 +159,4 @@ func handleRoutingError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marsha
 		e.Status = code
 		e.Write(w, styleOf(r))
 	}
-}
-
-// streamMarshaler is the gateway's JSON marshaler. It writes the error chunk of a
-// server stream ({"error": <google.rpc.Status>} in grpc-gateway) as httperr's stream line,
-// {"error": "...", "code": "...", "reason": "..."}, the same body as any other error.
-type streamMarshaler struct {
-	*runtime.JSONPb
-}
-
-func (m *streamMarshaler) Marshal(v any) ([]byte, error) {
-	if chunk, ok := v.(map[string]proto.Message); ok && len(chunk) == 1 {
-		if p, ok := chunk["error"].(*spb.Status); ok {
-			return httperr.From(status.FromProto(p).Err()).StreamLine(), nil
-		}
-	}
-	return m.JSONPb.Marshal(v)
-}
-
-// NewDecoder decodes a request body as exactly one JSON value: a decoder stops after the
-// first value, and what followed it (`{"prompt":"x"}0`) was silently ignored. No RPC
-// streams from the client, so a body is always one message.
-func (m *streamMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
-	return oneValue{m.JSONPb.NewDecoder(r).(runtime.DecoderWrapper)}
-}
-
-// oneValue is a decoder of one JSON value and nothing after it but white space.
-type oneValue struct{ runtime.DecoderWrapper }
-
-func (d oneValue) Decode(v any) error {
-	if err := d.DecoderWrapper.Decode(v); err != nil {
-		return err // io.EOF stays io.EOF: an empty body is an empty request
-	}
-	return httperr.EndOfBody(d.Decoder)
 }
