@@ -3,6 +3,7 @@ package sampler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,10 +105,21 @@ func (s *Subscription[T]) sendValue(v T, seq uint64) {
 		missed = seq - st.lastSeq - 1
 	}
 	st.lastSeq = seq
-	if err := s.send(Update[T]{Value: v, Seq: seq, Missed: missed}); err != nil {
+	if err := s.sendRecovered(Update[T]{Value: v, Seq: seq, Missed: missed}); err != nil {
 		st.stopped, st.err = true, err
 		close(st.failed)
 	}
+}
+
+// sendRecovered calls send, turning a panic into its error: the pass's goroutines are
+// the sampler's, which a subscriber's send must not bring down.
+func (s *Subscription[T]) sendRecovered(u Update[T]) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("send of value %d panicked: %v", u.Seq, r)
+		}
+	}()
+	return s.send(u)
 }
 
 // stopSending makes sure no send is made from now on, waiting for one in

@@ -3,6 +3,7 @@ package sampler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,5 +289,35 @@ func TestServeAndNextAreNotMixed(t *testing.T) {
 	hub.Close()
 	if err := <-errc; !errors.Is(err, sampler.ErrClosed) {
 		t.Fatalf("Serve after Close: %v", err)
+	}
+}
+
+func TestSendPanicEndsServeNotTheSampler(t *testing.T) {
+	clock := samplertest.NewClock()
+	var c counter
+	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
+	t.Cleanup(hub.Close)
+	sub, err := hub.SubscribeSend(iv, func(u sampler.Update[int]) error {
+		if u.Seq == 2 {
+			panic("broken stream")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- sub.Serve(context.Background()) }()
+	other := newReceiver(t)
+	serve(t, hub, other)
+	waitFor(t, "the first value", func() bool { return other.lastSeq.Load() == 1 })
+	clock.Tick(iv)
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "broken stream") {
+		t.Fatalf("Serve returned %v, want the panic as an error", err)
+	}
+	for k := uint64(2); k <= 3; k++ {
+		waitFor(t, "the sampler still sending", func() bool { return other.lastSeq.Load() == k })
+		clock.Tick(iv)
 	}
 }
