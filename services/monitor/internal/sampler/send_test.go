@@ -65,6 +65,28 @@ func (r *receiver) updates() []sampler.Update[int] {
 	return append([]sampler.Update[int](nil), r.got...)
 }
 
+// testHub is a hub of counter values on a manual clock, closed when the test ends (after
+// its other cleanups, which release stalled sends).
+func testHub(t *testing.T) (*sampler.Hub[int], *samplertest.Clock) {
+	clock := samplertest.NewClock()
+	var c counter
+	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
+	t.Cleanup(hub.Close)
+	return hub, clock
+}
+
+// allAt reports whether every receiver has been sent value seq.
+func allAt(rs []*receiver, seq uint64) func() bool {
+	return func() bool {
+		for _, r := range rs {
+			if r.lastSeq.Load() < seq {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // serve subscribes r with SubscribeSend and runs Serve until the test ends
 // or cancel is called; its error is on the returned channel.
 func serve(t *testing.T, hub *sampler.Hub[int], r *receiver) (*sampler.Subscription[int], <-chan error) {
@@ -84,25 +106,13 @@ func serve(t *testing.T, hub *sampler.Hub[int], r *receiver) (*sampler.Subscript
 }
 
 func TestSendSubscriptionsGetEveryValueInOrder(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
+	hub, clock := testHub(t)
 	rs := make([]*receiver, 10)
 	for i := range rs {
 		rs[i] = newReceiver(t)
 		serve(t, hub, rs[i])
 	}
-	all := func(seq uint64) func() bool {
-		return func() bool {
-			for _, r := range rs {
-				if r.lastSeq.Load() < seq {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	all := func(seq uint64) func() bool { return allAt(rs, seq) }
 	waitFor(t, "the first value", all(1))
 	for k := uint64(2); k <= 50; k++ {
 		clock.Tick(iv)
@@ -129,10 +139,7 @@ func TestSendSubscriptionsGetEveryValueInOrder(t *testing.T) {
 // while it is blocked; once released it gets the newest value and is told
 // how many it skipped, and the hub counted the same.
 func TestStalledSendIsMovedOffThePass(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
+	hub, clock := testHub(t)
 	stalled := newReceiver(t)
 	stalled.stallAt(t, 2)
 	serve(t, hub, stalled)
@@ -141,16 +148,7 @@ func TestStalledSendIsMovedOffThePass(t *testing.T) {
 		healthy[i] = newReceiver(t)
 		serve(t, hub, healthy[i])
 	}
-	all := func(seq uint64) func() bool {
-		return func() bool {
-			for _, r := range healthy {
-				if r.lastSeq.Load() < seq {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	all := func(seq uint64) func() bool { return allAt(healthy, seq) }
 	waitFor(t, "the first value", all(1))
 	const last = 30
 	for k := uint64(2); k <= last; k++ {
@@ -184,10 +182,7 @@ func TestStalledSendIsMovedOffThePass(t *testing.T) {
 // returned — a gRPC handler returns right after, and a stream must not be
 // sent to after its handler returned.
 func TestCancelWaitsForTheSendInFlight(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
+	hub, clock := testHub(t)
 	r := newReceiver(t)
 	r.stallAt(t, 2)
 	sub, _ := serve(t, hub, r)
@@ -227,43 +222,8 @@ func waitUntil(cond func() bool) <-chan struct{} {
 	return ch
 }
 
-func TestSendErrorEndsServe(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
-	boom := errors.New("stream reset")
-	var calls atomic.Int32
-	sub, err := hub.SubscribeSend(iv, func(u sampler.Update[int]) error {
-		calls.Add(1)
-		if u.Seq == 2 {
-			return boom
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- sub.Serve(context.Background()) }()
-	waitFor(t, "the first send", func() bool { return calls.Load() == 1 })
-	clock.Tick(iv)
-	if err := <-errc; !errors.Is(err, boom) {
-		t.Fatalf("Serve returned %v, want the send's error", err)
-	}
-	clock.Tick(iv)
-	sub.Cancel()
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("%d sends, want none after the failed one", n)
-	}
-}
-
 func TestServeAndNextAreNotMixed(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
+	hub, _ := testHub(t)
 	read, err := hub.Subscribe(iv)
 	if err != nil {
 		t.Fatal(err)
@@ -292,32 +252,48 @@ func TestServeAndNextAreNotMixed(t *testing.T) {
 	}
 }
 
-func TestSendPanicEndsServeNotTheSampler(t *testing.T) {
-	clock := samplertest.NewClock()
-	var c counter
-	hub := sampler.NewHub(c.newCollect, clock.NewTicker)
-	t.Cleanup(hub.Close)
-	sub, err := hub.SubscribeSend(iv, func(u sampler.Update[int]) error {
-		if u.Seq == 2 {
-			panic("broken stream")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- sub.Serve(context.Background()) }()
-	other := newReceiver(t)
-	serve(t, hub, other)
-	waitFor(t, "the first value", func() bool { return other.lastSeq.Load() == 1 })
-	clock.Tick(iv)
-	if err := <-errc; err == nil || !strings.Contains(err.Error(), "broken stream") {
-		t.Fatalf("Serve returned %v, want the panic as an error", err)
-	}
-	for k := uint64(2); k <= 3; k++ {
-		waitFor(t, "the sampler still sending", func() bool { return other.lastSeq.Load() == k })
-		clock.Tick(iv)
+// TestFailedSendEndsServe: a send that returns an error, or panics, ends its Serve with it;
+// that subscription is sent nothing more, and the sampler goes on for the others.
+func TestFailedSendEndsServe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func() error
+		want string
+	}{
+		{"error", func() error { return errors.New("stream reset") }, "stream reset"},
+		{"panic", func() error { panic("broken stream") }, "broken stream"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hub, clock := testHub(t)
+			var calls atomic.Int32
+			sub, err := hub.SubscribeSend(iv, func(u sampler.Update[int]) error {
+				calls.Add(1)
+				if u.Seq == 2 {
+					return tc.fail()
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- sub.Serve(context.Background()) }()
+			other := newReceiver(t)
+			serve(t, hub, other)
+			waitFor(t, "the first values", func() bool { return calls.Load() == 1 && other.lastSeq.Load() == 1 })
+			clock.Tick(iv)
+			if err := <-errc; err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Serve returned %v, want %q", err, tc.want)
+			}
+			for k := uint64(2); k <= 3; k++ {
+				waitFor(t, "the sampler still sending", func() bool { return other.lastSeq.Load() == k })
+				clock.Tick(iv)
+			}
+			waitFor(t, "the last value", func() bool { return other.lastSeq.Load() == 4 })
+			if n := calls.Load(); n != 2 {
+				t.Fatalf("%d sends, want none after the failed one", n)
+			}
+		})
 	}
 }
