@@ -40,9 +40,9 @@ type sendState struct {
 }
 
 // SubscribeSend joins the sampler for interval like Subscribe, with values
-// sent by send instead of read with Next. The sampler's goroutine calls
-// send for every subscription of the pass in turn, each value as soon as
-// it is taken, so that sends that write to one connection (gRPC streams)
+// sent by send instead of read with Next. The sampler's pass calls send for
+// every subscription on it in turn, from one goroutine, each value as soon
+// as it is taken, so that sends that write to one connection (gRPC streams)
 // are batched into few writes instead of one per subscriber. A send that
 // takes longer than StallAfter moves its subscription off the pass: it gets
 // the newest value from then on, skipping what it cannot take (counted in
