@@ -32,14 +32,20 @@ func encodeRef(t testing.TB, created int64, pngs [][]byte) []byte {
 	return b.Bytes()
 }
 
+// randomPNG is n random bytes, standing for a PNG (the writers do not look inside).
+func randomPNG(rng *rand.Rand, n int) []byte {
+	png := make([]byte, n)
+	for i := range png {
+		png[i] = byte(rng.Uint32())
+	}
+	return png
+}
+
 // randomPNGs is n random byte strings shorter than maxLen.
 func randomPNGs(rng *rand.Rand, n, maxLen int) [][]byte {
 	pngs := make([][]byte, n)
 	for i := range pngs {
-		pngs[i] = make([]byte, rng.IntN(maxLen))
-		for j := range pngs[i] {
-			pngs[i][j] = byte(rng.Uint32())
-		}
+		pngs[i] = randomPNG(rng, rng.IntN(maxLen))
 	}
 	return pngs
 }
@@ -59,12 +65,7 @@ func TestImagesResponseIsEncodingJSONsBytes(t *testing.T) {
 // BenchmarkImagesResponse is the response for one 155 kB PNG (a 256x256 image), written
 // by appendImagesResponse and by encoding/json, alternated in every iteration.
 func BenchmarkImagesResponse(b *testing.B) {
-	png := make([]byte, 155_000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range png {
-		png[i] = byte(rng.Uint32())
-	}
-	pngs := [][]byte{png}
+	pngs := [][]byte{randomPNG(rand.New(rand.NewPCG(1, 2)), 155_000)}
 	var fast, std time.Duration
 	for b.Loop() {
 		t0 := time.Now()
@@ -101,11 +102,7 @@ func TestImageEventJSONIsEncodingJSONsBytes(t *testing.T) {
 // BenchmarkImageEventJSON is a completed event for a 155 kB PNG (256x256), made by
 // imageEvent.json and by encoding/json, alternated in every iteration.
 func BenchmarkImageEventJSON(b *testing.B) {
-	png := make([]byte, 155_000)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range png {
-		png[i] = byte(rng.Uint32())
-	}
+	png := randomPNG(rand.New(rand.NewPCG(1, 2)), 155_000)
 	ev := imageEvent{Type: "image_generation.completed", CreatedAt: 1, Size: "256x256", Quality: "auto",
 		Background: "opaque", OutputFormat: "png", Usage: &imageUsage{}}
 	var fast, std time.Duration
