@@ -37,6 +37,10 @@ const monitorHelperEnv = "GENAILAB_MONITOR_BENCH_MONITOR"
 // helper's CPU profile.
 const monitorProfileEnv = "GENAILAB_MONITOR_BENCH_CPUPROFILE"
 
+// monitorProcsEnv, set for the benchmark, is the monitor helper's
+// Options.GoMaxProcs instead of the command's default (0: the runtime's).
+const monitorProcsEnv = "GENAILAB_MONITOR_BENCH_GOMAXPROCS"
+
 // maybeMonitorHelper runs the monitor helper and exits if this process was
 // started as one; otherwise it returns at once.
 func maybeMonitorHelper() {
@@ -52,7 +56,11 @@ func runMonitorHelper(dir string) {
 	clock := samplertest.NewClock()
 	opts := Options{
 		NVML: busyDGX(), NewTicker: clock.NewTicker, DataDir: dir, MetricsAddr: MetricsOff,
-		GRPC: grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr")},
+		GRPC:       grpcserver.Flags{Addr: "127.0.0.1:0", AddrFile: filepath.Join(dir, "addr")},
+		GoMaxProcs: DefaultGoMaxProcs, // as the command runs it
+	}
+	if v := os.Getenv(monitorProcsEnv); v != "" {
+		opts.GoMaxProcs, _ = strconv.Atoi(v)
 	}
 	if path := os.Getenv(monitorProfileEnv); path != "" {
 		f, err := os.Create(path)
@@ -128,7 +136,9 @@ func (p *monitorProcess) cpu(b *testing.B) time.Duration {
 // getrusage before and after ticksPerPhase snapshots, each one received by
 // every subscriber. Reported: CPU µs per snapshot at 1 and at 100, the
 // ratio of their medians and the median of the paired ratios (goal ≤ 1.2).
-// GENAILAB_MONITOR_BENCH_CPUPROFILE=file profiles the monitor.
+// GENAILAB_MONITOR_BENCH_CPUPROFILE=file profiles the monitor;
+// GENAILAB_MONITOR_BENCH_GOMAXPROCS=n runs it with -gomaxprocs n instead of
+// the command's default.
 //
 //	go test -run '^$' -bench WatchUsageFanout -benchtime 10x ./internal/server
 func BenchmarkWatchUsageFanout(b *testing.B) {

@@ -19,6 +19,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir, "data directory whose free disk space is reported")
 	o.ManagedProcessNames = telemetry.DefaultManagedNames()
 	fs.Var(managedNames{&o.ManagedProcessNames}, "managed-names", "engine executables attributed to this host's services, as `name=role` pairs")
+	fs.IntVar(&o.GoMaxProcs, "gomaxprocs", DefaultGoMaxProcs, "CPUs the Go runtime runs the monitor on at once (GOMAXPROCS); 0 leaves the runtime's choice")
 	fs.StringVar(&o.ManagedPIDDir, "managed-pid-dir", "",
 		"directory of the host's services' pid files: a process matched by -managed-names counts only if it descends from one (empty: the name suffices)")
 }
@@ -31,6 +32,9 @@ func (o Options) Validate() error {
 	o = o.withDefaults()
 	if o.MetricsAddr != MetricsOff && !grpcserver.IsLoopback(o.MetricsAddr) && !o.AllowRemoteMetrics {
 		return fmt.Errorf("metrics address %s: %w", o.MetricsAddr, ErrRemoteMetrics)
+	}
+	if o.GoMaxProcs < 0 {
+		return fmt.Errorf("gomaxprocs %d: want 0 (the Go runtime's choice) or more", o.GoMaxProcs)
 	}
 	return nil
 }

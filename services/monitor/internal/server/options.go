@@ -20,6 +20,13 @@ const (
 	DefaultDataDir     = ".data"
 	// DefaultWatchInterval is WatchUsage's interval when the request gives 0.
 	DefaultWatchInterval = time.Second
+	// DefaultGoMaxProcs is the command's -gomaxprocs: one P, as node_exporter
+	// defaults to. The monitor's work is a sampling pass and the sends to its
+	// subscribers; on one P the pass's sends and gRPC's writer take turns on
+	// one thread instead of waking each other across two for every message
+	// (BENCHMARKS.md: about a third less CPU per subscriber), and no idle P
+	// spins looking for work on a host whose CPUs belong to the engines.
+	DefaultGoMaxProcs = 1
 )
 
 // Options configure the monitor.
@@ -66,6 +73,12 @@ type Options struct {
 	// NewTicker drives the samplers; nil means real time. Tests pass a
 	// manual clock.
 	NewTicker sampler.NewTicker
+
+	// GoMaxProcs is the Go runtime's GOMAXPROCS while Run runs (restored
+	// when it returns); 0 leaves the runtime's own choice (the GOMAXPROCS
+	// environment variable, else the CPUs it may use). The command's default
+	// is DefaultGoMaxProcs.
+	GoMaxProcs int
 
 	Logger *slog.Logger
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
 
 	monitorv1 "github.com/genailab/genailab/gen/monitor/v1"
 	"github.com/genailab/genailab/pkg/grpcserver"
@@ -28,6 +29,11 @@ func Run(ctx context.Context, opts Options) error {
 	log := opts.Logger
 	if err := opts.Validate(); err != nil {
 		return err
+	}
+	if n := opts.GoMaxProcs; n > 0 {
+		prev := runtime.GOMAXPROCS(n)
+		defer runtime.GOMAXPROCS(prev)
+		log.Info("Go runtime limited", "gomaxprocs", n, "runtime_default", prev)
 	}
 	listen, err := opts.GRPC.Options(DefaultGRPCAddr, log)
 	if err != nil {
