@@ -24,7 +24,7 @@ const (
 	// defaults to. The monitor's work is a sampling pass and the sends to its
 	// subscribers; on one P the pass's sends and gRPC's writer take turns on
 	// one thread instead of waking each other across two for every message
-	// (BENCHMARKS.md: about a third less CPU per subscriber), and no idle P
+	// (BENCHMARKS.md: 20–30 % less CPU per subscriber), and no idle P
 	// spins looking for work on a host whose CPUs belong to the engines.
 	DefaultGoMaxProcs = 1
 )
