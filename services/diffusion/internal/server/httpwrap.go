@@ -122,9 +122,7 @@ func (h *httpWrapper) generate(w http.ResponseWriter, r *http.Request) {
 		PNG: res.PNG, Format: "png", TimeTakenMs: res.TimeTaken.Milliseconds(),
 		Seed: res.Seed, Width: int64(p.Width), Height: int64(p.Height),
 	})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeBody(w, http.StatusOK, body)
 }
 
 // classify is the answer to a failed generation: the service's rules, except that a
@@ -149,6 +147,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
 	}
+	writeBody(w, status, b)
+}
+
+// writeBody answers status with the JSON body b.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
