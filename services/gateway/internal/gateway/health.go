@@ -111,7 +111,8 @@ func (g *healthGroup) run() {
 			c.body, err = healthMarshal.Marshal(resp)
 		}
 		c.detail, c.err = md.Get(healthDetailMD), err
-		close(c.done)
+		// Record the answer before its requests have it: the next request (the next GET
+		// on a keep-alive connection, say) must find it to reuse.
 		g.mu.Lock()
 		if err == nil {
 			g.last = c
@@ -119,6 +120,7 @@ func (g *healthGroup) run() {
 			g.last = nil // an error is not kept: the next request asks again
 		}
 		g.mu.Unlock()
+		close(c.done)
 	}
 }
 
