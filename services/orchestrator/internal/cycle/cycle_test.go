@@ -225,7 +225,7 @@ func TestPeakIsLearntFromReadingsDuringTheGeneration(t *testing.T) {
 	// fake's handler after the stream opened (CI once saw 149.6 ms): the margin allows for
 	// that opening, and a delay of one interval still fails.
 	if began, subscribed := <-r.diff.began, <-r.mon.subscribed; subscribed.Sub(began) < interval+interval/4 {
-		t.Fatalf("the monitor was read %v into the generation, before 1.5 intervals", subscribed.Sub(began))
+		t.Fatalf("the monitor was read %v into the generation, before 1.25 intervals", subscribed.Sub(began))
 	}
 	c, err := r.db.Correction("demo")
 	if err != nil {
